@@ -1,0 +1,114 @@
+"""Value types shared by the engine, the DICOM layer and the portal.
+
+Conventions: images are ``(H, W)`` arrays indexed ``[row, column]``; lengths
+are millimetres, areas mm², volumes mm³; proportions are fractions 0..1.
+Label maps are ``uint8`` with 0 background, 1 viable femoral head, 2 necrosis
+(necrosis is part of the femoral head: head area = count(1) + count(2)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+BACKGROUND = 0
+VIABLE_HEAD = 1
+NECROSIS = 2
+
+Side = Literal["left", "right", "unknown"]
+
+
+class Grade(StrEnum):
+    """Steinberg extent grade of the necrotic proportion of the femoral head."""
+
+    NONE = "none"
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+
+@dataclass(frozen=True)
+class MRSlice:
+    """One axial MR slice in stored-value units (after RescaleSlope/Intercept).
+
+    ``pixels``: ``(H, W)`` float32. ``pixel_spacing_mm``: (row spacing, column
+    spacing) in mm, i.e. DICOM PixelSpacing order. ``image_orientation``: the
+    six direction cosines of ImageOrientationPatient (row direction, then
+    column direction), or None when unknown. ``laterality``: "L", "R" or None
+    (ImageLaterality / Laterality). ``source``: file path or name, for messages.
+    """
+
+    pixels: npt.NDArray[np.float32]
+    pixel_spacing_mm: tuple[float, float] = (1.0, 1.0)
+    slice_thickness_mm: float | None = None
+    spacing_between_slices_mm: float | None = None
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, float, float, float, float, float] | None = None
+    laterality: str | None = None
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    sop_instance_uid: str = ""
+    instance_number: int | None = None
+    source: str = ""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+    @property
+    def pixel_area_mm2(self) -> float:
+        return float(self.pixel_spacing_mm[0] * self.pixel_spacing_mm[1])
+
+
+@dataclass(frozen=True)
+class HipSliceResult:
+    """One femoral head on one slice.
+
+    ``bbox``: (row0, col0, row1, col1), half-open, in the slice's own grid.
+    ``flags``: "code: human-readable reason" strings; empty when nothing needs a look.
+    """
+
+    side: Side
+    head_area_mm2: float
+    necrosis_area_mm2: float
+    proportion: float
+    grade: Grade
+    flags: tuple[str, ...] = ()
+    bbox: tuple[int, int, int, int] | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """The engine's answer for one slice: the ``(H, W)`` uint8 label map and its hips."""
+
+    labelmap: npt.NDArray[np.uint8]
+    hips: tuple[HipSliceResult, ...]
+    sop_instance_uid: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SeriesHipResult:
+    """One hip over a series: volumes (areas x slice spacing) and the volumetric proportion."""
+
+    series_instance_uid: str
+    side: Side
+    head_volume_mm3: float
+    necrosis_volume_mm3: float
+    proportion: float
+    grade: Grade
+    flags: tuple[str, ...] = ()
+    slice_count: int = 0
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    slices: tuple[SliceResult, ...]
+    hips: tuple[SeriesHipResult, ...]
+    model_version: str = ""
+    timings_s: dict[str, float] = field(default_factory=dict)
