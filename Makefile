@@ -1,0 +1,67 @@
+# ONFH grading portal — research and teaching software, not a medical device.
+#   make run    install everything, build the viewer, migrate, load demo data, start portal + worker
+#   make test   install everything, then run the whole test suite (engine, portal, API, browser)
+#   make check  lint and type checks
+#   make bench  the benchmark commands whose results go in docs/benchmarks.md
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FRONTEND := viewer/frontend
+PORT ?= 8000
+
+.PHONY: install install-python install-system install-frontend run test test-python test-frontend check bench clean
+
+install: install-python install-system install-frontend
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first, pinned to the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
+$(VENV)/.installed: $(PY) pyproject.toml requirements.lock
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+install-python: $(VENV)/.installed
+
+# Debian packages the tests drive as real peers: Chromium for the browser tests,
+# dcmtk and dicom3tools for DICOM networking and validation.
+install-system:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund --loglevel=error
+
+static/viewer/.vite/manifest.json: $(FRONTEND)/node_modules/.package-lock.json $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/vite.config.ts
+	cd $(FRONTEND) && npm run build
+
+install-frontend: static/viewer/.vite/manifest.json
+
+run: install
+	PORT=$(PORT) $(PY) -m onfh_site.launch
+
+test: install test-frontend test-python
+
+test-python:
+	$(PY) -m pytest
+
+test-frontend: $(FRONTEND)/node_modules/.package-lock.json
+	cd $(FRONTEND) && npm test
+
+check: install-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy grading/engine grading/dicom
+	cd $(FRONTEND) && npx tsc --noEmit
+
+bench: install
+	$(VENV)/bin/onfh benchmark --speed
+	$(PY) manage.py bench_portal
+
+clean:
+	rm -rf $(VENV) $(FRONTEND)/node_modules static/viewer var
