@@ -1,0 +1,239 @@
+"""Hip finder: layout, sides from orientation, and exact mapping of masks back to the grid.
+
+The test double ``ThresholdSegmenter`` answers 1.0 where a pixel is at least 900 (the
+synthetic heads are exactly 1000, everything else is lower), so on any window it returns
+the known disc, and any off-by-one in windowing or pasting shows up as a pixel mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from grading.engine.hips import (
+    Box,
+    HipFinderConfig,
+    extract,
+    find_heads,
+    lr_axis_and_sides,
+    plan_layout,
+)
+from grading.engine.types import MRSlice
+
+HEAD_VALUE = 1000.0
+
+
+class ThresholdSegmenter:
+    """Deterministic fake: probability 1 where the pixel is >= 900, else 0."""
+
+    model_version = "threshold-fake"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        self.calls.append(len(images))
+        return [(np.asarray(im) >= 900.0).astype(np.float32) for im in images]
+
+
+def disc(
+    shape: tuple[int, int], spacing: tuple[float, float], centre_mm: tuple[float, float], r: float
+) -> npt.NDArray[np.bool_]:
+    """Pixels whose centre lies within ``r`` mm of ``centre_mm`` (row mm, col mm)."""
+    rows = (np.arange(shape[0]) + 0.5) * spacing[0]
+    cols = (np.arange(shape[1]) + 0.5) * spacing[1]
+    return ((rows[:, None] - centre_mm[0]) ** 2 + (cols[None, :] - centre_mm[1]) ** 2) <= r * r
+
+
+def bilateral_slice(
+    shape: tuple[int, int],
+    spacing: tuple[float, float],
+    *,
+    orientation: tuple[float, float, float, float, float, float] = (1, 0, 0, 0, 1, 0),
+    heads: tuple[bool, bool] = (True, True),
+    radius_mm: float = 24.0,
+    offset_mm: float = 0.0,
+) -> tuple[MRSlice, list[npt.NDArray[np.bool_]]]:
+    """A body (ellipse, 300) in air (0) with up to two heads (discs, 1000) 90 mm either
+    side of the body's centre along the patient's left-right image axis.
+
+    Returns the slice and the true head masks in order (low index half, high index half).
+    """
+    axis, _, _ = lr_axis_and_sides(orientation)
+    h, w = shape
+    centre = (
+        h * spacing[0] / 2.0 + (offset_mm if axis == 0 else 0.0),
+        w * spacing[1] / 2.0 + (offset_mm if axis == 1 else 0.0),
+    )
+    rows = (np.arange(h) + 0.5) * spacing[0] - centre[0]
+    cols = (np.arange(w) + 0.5) * spacing[1] - centre[1]
+    semi = (170.0, 120.0) if axis == 1 else (120.0, 170.0)  # lr semi-axis 170 mm
+    body = (cols[None, :] / semi[0]) ** 2 + (rows[:, None] / semi[1]) ** 2 <= 1.0
+    pixels = np.where(body, 300.0, 0.0).astype(np.float32)
+    truths = []
+    for present, sign in zip(heads, (-1.0, 1.0), strict=True):
+        c = (
+            centre[0] + (sign * 90.0 if axis == 0 else 10.0),
+            centre[1] + (sign * 90.0 if axis == 1 else 10.0),
+        )
+        d = disc(shape, spacing, c, radius_mm)
+        if present:
+            pixels[d] = HEAD_VALUE
+            truths.append(d)
+    mr = MRSlice(
+        pixels=pixels,
+        pixel_spacing_mm=spacing,
+        image_orientation=orientation,
+        sop_instance_uid="1.2.3",
+    )
+    return mr, truths
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing"),
+    [
+        ((512, 512), (0.78125, 0.78125)),
+        ((320, 448), (1.0, 0.9)),
+        ((257, 383), (1.37, 1.09)),
+        ((641, 479), (0.6, 0.85)),
+    ],
+)
+def test_bilateral_masks_map_back_exactly(
+    shape: tuple[int, int], spacing: tuple[float, float]
+) -> None:
+    mr, truths = bilateral_slice(shape, spacing)
+    layout, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert layout.kind == "bilateral"
+    assert [h.side for h in heads] == ["right", "left"]  # image left is the patient's right
+    for head, truth in zip(heads, truths, strict=True):
+        assert np.array_equal(head.full_mask(mr.shape), truth)
+        assert head.box == head.window.clipped(mr.shape)
+        assert head.mask.shape == head.probability.shape == head.box.shape
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing", "centre_mm"),
+    [
+        ((256, 256), (0.4, 0.4), (51.2, 51.2)),
+        ((255, 257), (0.42, 0.39), (48.0, 55.0)),
+        ((199, 301), (0.5, 0.33), (40.0, 60.0)),
+        ((256, 256), (0.4, 0.4), (30.0, 80.0)),  # off-centre: the fine window runs off the image
+    ],
+)
+def test_crop_masks_map_back_exactly(
+    shape: tuple[int, int], spacing: tuple[float, float], centre_mm: tuple[float, float]
+) -> None:
+    truth = disc(shape, spacing, centre_mm, 22.0)
+    pixels = np.where(truth, HEAD_VALUE, 500.0).astype(np.float32)
+    mr = MRSlice(pixels=pixels, pixel_spacing_mm=spacing)
+    layout, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert layout.kind == "crop"
+    assert len(heads) == 1
+    assert heads[0].side == "unknown"
+    assert np.array_equal(heads[0].full_mask(mr.shape), truth)
+
+
+@pytest.mark.parametrize(("laterality", "side"), [("L", "left"), ("R", "right"), ("", "unknown")])
+def test_crop_side_from_laterality(laterality: str, side: str) -> None:
+    shape, spacing = (256, 256), (0.4, 0.4)
+    pixels = np.where(disc(shape, spacing, (51.2, 51.2), 22.0), HEAD_VALUE, 500.0)
+    mr = MRSlice(pixels=pixels.astype(np.float32), pixel_spacing_mm=spacing, laterality=laterality)
+    _, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == [side]
+
+
+@pytest.mark.parametrize(
+    ("orientation", "sides"),
+    [
+        ((1, 0, 0, 0, 1, 0), ["right", "left"]),  # standard axial
+        ((-1, 0, 0, 0, 1, 0), ["left", "right"]),  # flipped left-right
+        ((1, 0, 0, 0, -1, 0), ["right", "left"]),  # flipped up-down: sides unchanged
+        ((0, 1, 0, 1, 0, 0), ["right", "left"]),  # transposed: rows run left-right
+        ((0, 1, 0, -1, 0, 0), ["left", "right"]),
+        ((0.9848, 0.1736, 0, -0.1736, 0.9848, 0), ["right", "left"]),  # 10 degree in-plane tilt
+    ],
+)
+def test_sides_follow_orientation(
+    orientation: tuple[float, float, float, float, float, float], sides: list[str]
+) -> None:
+    mr, truths = bilateral_slice((400, 400), (0.9, 0.9), orientation=orientation)
+    _, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == sides
+    for head, truth in zip(heads, truths, strict=True):
+        assert np.array_equal(head.full_mask(mr.shape), truth)
+
+
+def test_one_side_missing_gives_one_hip() -> None:
+    mr, truths = bilateral_slice((400, 400), (0.9, 0.9), heads=(False, True))
+    _, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == ["left"]
+    assert np.array_equal(heads[0].full_mask(mr.shape), truths[0])
+
+
+def test_no_head_no_hip() -> None:
+    mr, _ = bilateral_slice((400, 400), (0.9, 0.9), heads=(False, False))
+    layout, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert layout.kind == "bilateral"
+    assert heads == ()
+
+
+def test_body_off_centre_splits_at_the_body_midline() -> None:
+    mr, truths = bilateral_slice((420, 560), (0.8, 0.8), offset_mm=-40.0)
+    layout, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert layout.midline is not None
+    assert abs(layout.midline * 0.8 - (560 * 0.8 / 2 - 40.0)) < 4.0
+    assert [h.side for h in heads] == ["right", "left"]
+    for head, truth in zip(heads, truths, strict=True):
+        assert np.array_equal(head.full_mask(mr.shape), truth)
+
+
+def test_tiled_coarse_pass_finds_the_same_heads() -> None:
+    mr, truths = bilateral_slice((512, 512), (0.8, 0.8))
+    config = HipFinderConfig(coarse_window_mm=140.0)
+    segmenter = ThresholdSegmenter()
+    _, heads = find_heads([mr], segmenter, config)[0]
+    assert segmenter.calls[0] > 2  # several tiles per half
+    for head, truth in zip(heads, truths, strict=True):
+        assert np.array_equal(head.full_mask(mr.shape), truth)
+
+
+def test_series_uses_two_predict_calls() -> None:
+    slices = [bilateral_slice((300, 300), (1.2, 1.2))[0] for _ in range(5)]
+    segmenter = ThresholdSegmenter()
+    results = find_heads(slices, segmenter)
+    assert len(segmenter.calls) == 2
+    assert all(len(heads) == 2 for _, heads in results)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (255, 257), (512, 511)])
+def test_extract_round_trip_on_odd_sizes(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random(shape).astype(np.float32) + 1.0
+    for box in [
+        Box(-3, -5, shape[0] + 4, shape[1] + 2),
+        Box(0, 0, shape[0], shape[1]),
+        Box(shape[0] // 3, shape[1] // 4, shape[0] // 3 + 5, shape[1] // 4 + 9),
+    ]:
+        window = extract(image, box)
+        assert window.shape == box.shape
+        inside = box.clipped(shape)
+        back = np.zeros(shape, dtype=np.float32)
+        back[inside.slices] = window[inside.relative_to(box).slices]
+        expected = np.zeros(shape, dtype=np.float32)
+        expected[inside.slices] = image[inside.slices]
+        assert np.array_equal(back, expected)
+        # outside the image the window holds the fill value
+        assert float(window.sum()) == pytest.approx(float(image[inside.slices].sum()), rel=1e-5)
+
+
+def test_small_field_of_view_is_a_crop_and_wide_is_bilateral() -> None:
+    crop = MRSlice(pixels=np.zeros((256, 256), np.float32), pixel_spacing_mm=(0.7, 0.7))
+    wide = replace(crop, pixel_spacing_mm=(0.8, 0.8))
+    assert plan_layout(crop).kind == "crop"  # 179 mm
+    assert plan_layout(wide).kind == "bilateral"  # 205 mm
