@@ -1,0 +1,184 @@
+// Types of the portal's REST API (docs/architecture.md) and small fetch helpers.
+
+export interface SiteRef {
+  id: number;
+  name: string;
+}
+
+export interface StudySummary {
+  id: number;
+  study_instance_uid: string;
+  patient_name: string;
+  patient_id: string;
+  study_date: string | null;
+  site: SiteRef;
+  status: string;
+  ai_grade: string | null;
+  grade: string | null;
+  flags: string[];
+  created: string;
+}
+
+export interface Instance {
+  id: number;
+  sop_instance_uid: string;
+  instance_number: number | null;
+  slice_location: number | null;
+  image_url: string;
+  labelmap_url: string;
+  ai_labelmap_url: string;
+  labelmap_edited: boolean;
+}
+
+export interface Analysis {
+  id: number;
+  status: string;
+  model_version: string;
+  error: string | null;
+  started: string | null;
+  finished: string | null;
+}
+
+export interface Series {
+  id: number;
+  series_instance_uid: string;
+  description: string;
+  instance_count: number;
+  plane?: string;
+  analysis: Analysis | null;
+  instances: Instance[];
+}
+
+export interface Revision {
+  grade: string;
+  reason: string;
+  author: string;
+  time: string;
+}
+
+export interface Hip {
+  series_instance_uid: string;
+  side: string;
+  proportion: number | null;
+  head_volume_mm3: number | null;
+  necrosis_volume_mm3: number | null;
+  ai_grade: string | null;
+  grade: string | null;
+  flags: string[];
+  revisions: Revision[];
+}
+
+export interface SliceHip {
+  side: string;
+  proportion: number | null;
+  grade: string | null;
+  head_area_mm2: number | null;
+  necrosis_area_mm2: number | null;
+  flags: string[];
+}
+
+export interface SliceInfo {
+  sop_instance_uid: string;
+  series_instance_uid: string;
+  instance_number: number | null;
+  hips: SliceHip[];
+}
+
+export interface StudyDetail extends StudySummary {
+  progress: { done: number; total: number };
+  error: string | null;
+  series: Series[];
+  hips: Hip[];
+  slices: SliceInfo[];
+}
+
+export interface AuditEvent {
+  id: number;
+  time: string;
+  actor: string | null;
+  action: string;
+  object_type: string;
+  object_id: string | number | null;
+  before: unknown;
+  after: unknown;
+  reason: string;
+  client_address: string | null;
+}
+
+export interface UploadAnswer {
+  studies: { id: number; study_instance_uid: string }[];
+  accepted: number;
+  rejected: { name: string; reason: string }[];
+}
+
+export type SocketMessage =
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null }
+  | { type: 'study.audit'; study_id: number; event: AuditEvent };
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export function csrfToken(doc: Document = document): string {
+  const meta = doc.querySelector<HTMLMetaElement>('meta[name="csrf-token"]');
+  if (meta?.content) return meta.content;
+  const m = /(?:^|;\s*)csrftoken=([^;]+)/.exec(doc.cookie);
+  return m?.[1] ? decodeURIComponent(m[1]) : '';
+}
+
+/** The first human-readable message in a DRF error body. */
+export function errorMessage(body: unknown, fallback: string): string {
+  if (typeof body === 'string' && body.trim()) return body.slice(0, 300);
+  if (Array.isArray(body)) {
+    for (const item of body) {
+      const m = errorMessage(item, '');
+      if (m) return m;
+    }
+    return fallback;
+  }
+  if (body && typeof body === 'object') {
+    const obj = body as Record<string, unknown>;
+    if (typeof obj.detail === 'string') return obj.detail;
+    for (const [key, value] of Object.entries(obj)) {
+      const m = errorMessage(value, '');
+      if (m) return key === 'non_field_errors' ? m : `${key}: ${m}`;
+    }
+  }
+  return fallback;
+}
+
+export async function apiFetch<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set('Accept', 'application/json');
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers.set('Content-Type', 'application/json');
+    body = JSON.stringify(init.json);
+  }
+  const method = (init.method ?? 'GET').toUpperCase();
+  if (method !== 'GET' && method !== 'HEAD') headers.set('X-CSRFToken', csrfToken());
+  const response = await fetch(path, { ...init, body, headers, credentials: 'same-origin' });
+  const text = await response.text();
+  let parsed: unknown = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, errorMessage(parsed, `${response.status} ${response.statusText}`), parsed);
+  }
+  return parsed as T;
+}
+
+export function socketUrl(path: string, loc: { protocol: string; host: string } = window.location): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${path}`;
+}
