@@ -1,0 +1,46 @@
+"""Synthetic axial T1 hip MRI with ground truth, deterministic by seed.
+
+Research and teaching data, not patient data. Everything is drawn from one
+anatomy model (:mod:`.anatomy`) rendered on any pixel grid (:mod:`.render`)
+with scanner effects (:mod:`.acquisition`):
+
+- :func:`make_bilateral_series`: contiguous axial slices through both hips,
+  any matrix and spacing, per-hip volumetric truth and grade;
+- :func:`make_hip_crop`: one paper-style 256 x 256 window around a hip;
+- :func:`make_training_crops`: fast batches of windows for training;
+- :func:`grade_balanced_series`: series whose hips span the four grades.
+
+Label maps: 0 background, 1 viable femoral head, 2 necrosis (inside the head).
+Image left is the patient's right; rows run anterior to posterior.
+"""
+
+from grading.engine.phantoms.acquisition import INTENSITY_MAXIMA, Acquisition
+from grading.engine.phantoms.anatomy import MIMICS, NECROSIS_PATTERNS, SIDES
+from grading.engine.phantoms.crops import make_training_crops
+from grading.engine.phantoms.series import (
+    MATRICES,
+    HipTruth,
+    PhantomCrop,
+    PhantomSeries,
+    SliceHipTruth,
+    grade_balanced_series,
+    make_bilateral_series,
+    make_hip_crop,
+)
+
+__all__ = [
+    "INTENSITY_MAXIMA",
+    "MATRICES",
+    "MIMICS",
+    "NECROSIS_PATTERNS",
+    "SIDES",
+    "Acquisition",
+    "HipTruth",
+    "PhantomCrop",
+    "PhantomSeries",
+    "SliceHipTruth",
+    "grade_balanced_series",
+    "make_bilateral_series",
+    "make_hip_crop",
+    "make_training_crops",
+]
