@@ -311,9 +311,12 @@ def _spacing(value: Any) -> tuple[float, float] | None:
 
 
 def _laterality_of(ds: Dataset) -> str | None:
-    image_laterality = _get(ds, "ImageLaterality")
-    if image_laterality is not None:
-        return _laterality(image_laterality)
+    """ImageLaterality L/R; B (both sides on the image) means None; else series Laterality."""
+    image_laterality = _str(_get(ds, "ImageLaterality")).upper()
+    if image_laterality in ("L", "R"):
+        return image_laterality
+    if image_laterality == "B":
+        return None
     return _laterality(_get(ds, "Laterality"))
 
 
@@ -347,8 +350,13 @@ def _frame_geometry(ds: Dataset, frame: int, *, frame_count: int) -> _FrameGeome
         if hasattr(ds, "file_meta"):
             rescale.file_meta = ds.file_meta
 
-    laterality = _laterality(_get(anatomy, "FrameLaterality")) if anatomy is not None else None
-    if laterality is None:
+    frame_laterality = _str(_get(anatomy, "FrameLaterality")).upper() if anatomy else ""
+    laterality: str | None
+    if frame_laterality in ("L", "R"):
+        laterality = frame_laterality
+    elif frame_laterality == "B":
+        laterality = None
+    else:
         laterality = _laterality_of(ds)
 
     return _FrameGeometry(
@@ -518,8 +526,9 @@ def read_mr_slice(source: DicomSource, *, name: str | None = None) -> MRSlice:
     with PixelSpacing (row, column) in mm, SliceThickness and
     SpacingBetweenSlices in mm (None when absent), ImagePositionPatient (mm)
     and ImageOrientationPatient (direction cosines), laterality "L"/"R"
-    from ImageLaterality, else Laterality, else None, the three UIDs and
-    InstanceNumber.
+    from ImageLaterality, else (when it is absent or U) the series'
+    Laterality, else None (ImageLaterality B, both hips, gives None), the
+    three UIDs and InstanceNumber.
 
     Raises :class:`DicomReadError` (one line, ``"<name>: <reason>"``) for
     anything that is not a decodable single-frame greyscale MR image.

@@ -63,6 +63,7 @@ _COMPRESS_LOSSLESS = (
     pydicom.uid.JPEGLSLossless,
     pydicom.uid.JPEG2000Lossless,
 )
+_J2K_MIN_SIDE = 32
 WRITABLE_TRANSFER_SYNTAXES: tuple[UID, ...] = (
     *_UNCOMPRESSED,
     *_COMPRESS_LOSSLESS,
@@ -370,6 +371,11 @@ def _encode_pixels(ds: Dataset, stored: npt.NDArray[np.integer], syntax: UID) ->
             # pydicom writes OW bytes as given: they must already be big endian.
             ds.PixelData = stored.astype(stored.dtype.newbyteorder(">")).tobytes()
         return
+    if syntax == pydicom.uid.JPEG2000Lossless and min(stored.shape) < _J2K_MIN_SIDE:
+        raise ValueError(
+            f"JPEG 2000 encoding (pylibjpeg-openjpeg, 6 wavelet levels) needs rows and "
+            f"columns >= {_J2K_MIN_SIDE}, got {stored.shape}"
+        )
     if syntax in _COMPRESS_LOSSLESS:
         # A new object compressed at creation: keep its SOP Instance UID.
         ds.compress(syntax, stored, generate_instance_uid=False)
