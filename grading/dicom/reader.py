@@ -47,7 +47,7 @@ import numpy.typing as npt
 import pydicom
 import pydicom.datadict
 import pydicom.uid
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut
 
@@ -138,15 +138,60 @@ def _truncated_element(ds: Dataset) -> str | None:
     return f"{keyword} has {len(value)} of {length} bytes"
 
 
+def _infer_missing_transfer_syntax(ds: Dataset) -> None:
+    """Give a file without a Transfer Syntax UID (no file meta) the encoding pydicom found.
+
+    Only an uncompressed syntax can be inferred; encapsulated pixel data in such
+    a file then fails to decode with a message.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit_vr, little_endian = ds.original_encoding
+    if implicit_vr is None or little_endian is None:
+        return
+    if implicit_vr:
+        syntax = pydicom.uid.ImplicitVRLittleEndian
+    elif little_endian:
+        syntax = pydicom.uid.ExplicitVRLittleEndian
+    else:
+        syntax = pydicom.uid.ExplicitVRBigEndian
+    if meta is None:
+        ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+
+
 def _open_dataset(source: DicomSource, name: str, *, stop_before_pixels: bool) -> Dataset:
     """Read ``source``, refusing truncated and non-DICOM input (see :func:`_read_dataset`)."""
     ds = _read_dataset(source, name, stop_before_pixels=stop_before_pixels)
+    _infer_missing_transfer_syntax(ds)
     meta = getattr(ds, "file_meta", None)
     for part in (meta, ds):
         cut = _truncated_element(part) if part is not None else None
         if cut is not None:
             raise DicomReadError(name, f"truncated DICOM file ({cut})")
     return ds
+
+
+_FIRST_GROUPS = frozenset({0x0002, 0x0008})
+
+
+def _starts_like_a_data_set(readable: str | os.PathLike[str] | BinaryIO, start: int | None) -> bool:
+    """True when the first element's group is 0002 or 0008, as in a data set without preamble.
+
+    Keeps text, images and other files from being parsed by a forced read.
+    """
+    if isinstance(readable, str | os.PathLike):
+        with open(readable, "rb") as stream:
+            head = stream.read(2)
+    else:
+        head = readable.read(2)
+        _rewind(readable, start)
+    if len(head) < 2:
+        return False
+    return int.from_bytes(head, "little") in _FIRST_GROUPS or (
+        int.from_bytes(head, "big") in _FIRST_GROUPS
+    )
 
 
 def _read_dataset(source: DicomSource, name: str, *, stop_before_pixels: bool) -> Dataset:
@@ -169,11 +214,15 @@ def _read_dataset(source: DicomSource, name: str, *, stop_before_pixels: bool) -
         except InvalidDicomError:
             pass
         _rewind(readable, start)
-        try:
-            forced = pydicom.dcmread(readable, stop_before_pixels=stop_before_pixels, force=True)
-            looks_like_dicom = "SOPClassUID" in forced and "SOPInstanceUID" in forced
-        except Exception:  # noqa: BLE001 - random bytes fail in many ways under force=True
-            looks_like_dicom = False
+        looks_like_dicom = False
+        if _starts_like_a_data_set(readable, start):
+            try:
+                forced = pydicom.dcmread(
+                    readable, stop_before_pixels=stop_before_pixels, force=True
+                )
+                looks_like_dicom = "SOPClassUID" in forced and "SOPInstanceUID" in forced
+            except Exception:  # noqa: BLE001 - odd bytes fail in many ways under force=True
+                looks_like_dicom = False
         if not looks_like_dicom:
             raise DicomReadError(
                 name, "not a DICOM file (no 'DICM' marker and no DICOM data set found)"
