@@ -1,0 +1,48 @@
+"""WebSocket ``ws/studies/``: status and audit events of the studies a user may see.
+
+Authenticate (session, via ``AuthMiddlewareStack``), join one group per site of the
+user and one per study shared with them, forward ``study.status`` and ``study.audit``
+messages unchanged. In the embedded mode the first connection also starts the relay of
+the DB outbox into this process's in-memory channel layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from grading.selectors import user_groups
+from grading.services.notify import outbox_relay_ensure_started
+
+
+class StudyStatusConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        outbox_relay_ensure_started()
+        self.groups_joined = await database_sync_to_async(user_groups)(user=user)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The socket only pushes; a ping gets a pong so that clients can check it is alive.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def study_status(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def study_audit(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)

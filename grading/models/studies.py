@@ -1,0 +1,207 @@
+"""What was uploaded: Study > Series > Instance (one stored DICOM file each)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from grading.models.sites import Site
+
+
+class StudyStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class GradeChoice(models.TextChoices):
+    NONE = "none", "None (< 0.1 %)"
+    MILD = "mild", "Mild (< 15 %)"
+    MODERATE = "moderate", "Moderate (15-30 %)"
+    SEVERE = "severe", "Severe (> 30 %)"
+
+
+GRADE_RANK = {"none": 0, "mild": 1, "moderate": 2, "severe": 3}
+
+
+def worst_grade(grades: list[str | None]) -> str | None:
+    known = [g for g in grades if g]
+    return max(known, key=GRADE_RANK.__getitem__) if known else None
+
+
+class Study(models.Model):
+    """One DICOM study at one site.
+
+    ``status``, ``progress_*``, ``error``, ``ai_grade``, ``grade`` and ``flags`` are
+    stored, not computed per request: the services that change an analysis, a grade or a
+    mask refresh them (``grading.services.studies.study_status_refresh`` and
+    ``study_grades_refresh``), so the study list needs no joins. ``status`` is derived
+    from the latest analysis of each analysable series: running if any runs (or some
+    are done and others still wait), queued while all wait, failed if any failed and
+    none is pending, done when all are done.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="studies")
+    study_instance_uid = models.CharField(max_length=64)
+    patient_name = models.CharField(max_length=200, blank=True)
+    patient_id = models.CharField(max_length=64, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    study_description = models.CharField(max_length=200, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="studies_uploaded",
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+    status = models.CharField(
+        max_length=10, choices=StudyStatus.choices, default=StudyStatus.QUEUED, db_index=True
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    ai_grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)
+    grade = models.CharField(
+        max_length=10, choices=GradeChoice.choices, null=True, blank=True, db_index=True
+    )
+    flags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "study_instance_uid"], name="study_unique_uid_per_site"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress_done__lte=models.F("progress_total")),
+                name="study_progress_within_total",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["site", "-created"], name="study_site_created"),
+            models.Index(fields=["study_date"], name="study_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_name or self.patient_id or 'study'} {self.study_instance_uid}"
+
+    def clean(self) -> None:
+        if not self.study_instance_uid.strip():
+            raise ValidationError({"study_instance_uid": "StudyInstanceUID is required."})
+        if self.progress_done > self.progress_total:
+            raise ValidationError({"progress_done": "Progress cannot exceed its total."})
+
+
+class StudyShare(models.Model):
+    """A study shown to a user outside its site (a second opinion, a teaching case)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_shares"
+    )
+    shared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="study_shares_given",
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="share_unique_study_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study_id} -> {self.user}"
+
+
+class Plane(models.TextChoices):
+    AXIAL = "axial", "Axial"
+    CORONAL = "coronal", "Coronal"
+    SAGITTAL = "sagittal", "Sagittal"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    number = models.IntegerField(null=True, blank=True)
+    modality = models.CharField(max_length=16, default="MR")
+    plane = models.CharField(max_length=10, choices=Plane.choices, default=Plane.UNKNOWN)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study_id", "number", "id"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"{self.description or 'series'} {self.series_instance_uid}"
+
+    def clean(self) -> None:
+        if not self.series_instance_uid.strip():
+            raise ValidationError({"series_instance_uid": "SeriesInstanceUID is required."})
+
+    @property
+    def analysable(self) -> bool:
+        """Each axial MR series is analysed (an unknown plane is tried too)."""
+        return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
+
+
+def instance_upload_to(instance: Instance, filename: str) -> str:
+    # Content-addressed: the same bytes always land at the same name.
+    return f"dicom/{instance.sha256[:2]}/{instance.sha256}.dcm"
+
+
+class Instance(models.Model):
+    """One stored DICOM file (an MR slice). Files are never deleted by the portal."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    file = models.FileField(upload_to=instance_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.PositiveBigIntegerField()
+    original_name = models.CharField(max_length=255, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    # Position of the slice along its normal (mm): the viewer's stack order.
+    position = models.FloatField(null=True, blank=True)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    pixel_spacing_row_mm = models.FloatField(null=True, blank=True)
+    pixel_spacing_col_mm = models.FloatField(null=True, blank=True)
+    slice_thickness_mm = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["series_id", "position", "instance_number", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rows__gt=0) & models.Q(columns__gt=0),
+                name="instance_has_pixels",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+    def clean(self) -> None:
+        if len(self.sha256) != 64:
+            raise ValidationError({"sha256": "A sha256 digest has 64 hex digits."})
+        if self.rows <= 0 or self.columns <= 0:
+            raise ValidationError("An instance needs rows and columns.")
+        for name in ("pixel_spacing_row_mm", "pixel_spacing_col_mm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValidationError({name: "Pixel spacing must be positive."})

@@ -1,0 +1,66 @@
+"""Grades set by people. The AI grade never changes; the current grade is the latest
+revision, else the AI grade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from grading.models import GradeChoice, GradeRevision, HipResult, RevisionSource
+from grading.services.audit import audit_record
+from grading.services.studies import study_status_refresh
+
+
+def grade_revision_create(
+    *,
+    user: Any,
+    hip_result: HipResult,
+    grade: str,
+    reason: str,
+    client_address: str | None,
+    source: str = RevisionSource.MANUAL,
+    check_permission: bool = True,
+) -> GradeRevision:
+    """Set a hip's grade with a reason. Raises ValidationError (no reason, unknown grade)
+    or PermissionDenied (a student, a user who only has the study shared with them)."""
+    from grading.selectors import user_can_grade
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "A grade change needs a reason."})
+    if grade not in GradeChoice.values:
+        raise ValidationError({"grade": f"Unknown grade {grade!r}; one of {GradeChoice.values}."})
+    with transaction.atomic():
+        hip = HipResult.objects.select_for_update().select_related(
+            "analysis__series__study"
+        ).get(pk=hip_result.pk)
+        study = hip.analysis.series.study
+        if check_permission and not user_can_grade(user=user, study=study):
+            raise PermissionDenied("You may not change the grade of this study.")
+        before = hip.grade
+        revision = GradeRevision.objects.create(
+            hip_result=hip, grade=grade, reason=reason, author=user, source=source
+        )
+        hip.grade = grade
+        hip.save(update_fields=["grade"])
+        audit_record(
+            actor=user,
+            action="grade.change",
+            object_type="hip_result",
+            object_id=hip.pk,
+            study=study,
+            before={"grade": before},
+            after={
+                "grade": grade,
+                "side": hip.side,
+                "series_instance_uid": hip.analysis.series.series_instance_uid,
+                "source": source,
+            },
+            reason=reason,
+            client_address=client_address,
+        )
+        study_status_refresh(study_id=study.pk)
+    hip_result.grade = grade
+    return revision

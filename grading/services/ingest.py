@@ -1,0 +1,493 @@
+"""Upload: check each DICOM file, deduplicate, group into study/series, store, audit.
+
+Every file is checked with the DICOM layer (``inspect_dicom`` for the header, then
+``read_mr_slice`` which decodes the pixels: an MR greyscale image with pixel data and a
+pixel spacing). A bad file gets a reason and the good ones go on. Instances are unique
+by SOPInstanceUID: a re-upload is counted as accepted and stores nothing new.
+
+Zip archives are refused as a whole (with a reason, and nothing from them stored) when
+an entry has an absolute or ``..`` path, when the archive has too many entries, or when
+its uncompressed size or compression ratio is out of bounds, as the headers declare it
+or as the bytes really decompress while they stream. A request whose files together
+exceed ``ONFH_MAX_UPLOAD_BYTES`` raises :class:`UploadTooLarge` (HTTP 413) before
+anything is read. If storing fails half-way, the transaction rolls back and the files
+this request wrote are deleted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from grading.dicom.reader import DicomReadError, inspect_dicom, read_mr_slice, slice_normal
+from grading.engine.types import MRSlice
+from grading.models import Instance, Plane, Series, Site, Study
+from grading.models.studies import instance_upload_to
+from grading.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+_SPOOL_MAX = 8 * 1024 * 1024
+
+
+class UploadError(Exception):
+    """The whole request is refused (nothing stored). ``status_code`` for the API."""
+
+    status_code = 400
+
+
+class UploadTooLarge(UploadError):
+    status_code = 413
+
+
+class ArchiveRefused(Exception):
+    """One archive is refused as a whole; its reason goes into the report."""
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    name: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """``accepted`` counts stored files plus re-uploads of files already stored here;
+    ``studies`` are the studies those files belong to (new or existing)."""
+
+    studies: list[Study] = field(default_factory=list)
+    accepted: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedFile] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "studies": [
+                {"id": s.pk, "study_instance_uid": s.study_instance_uid} for s in self.studies
+            ],
+            "accepted": self.accepted,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": [{"name": r.name, "reason": r.reason} for r in self.rejected],
+        }
+
+
+@dataclass
+class _Candidate:
+    name: str
+    data: bytes
+
+
+@dataclass
+class _Checked:
+    name: str
+    data: bytes
+    sha256: str
+    header: Any
+    mr_slice: MRSlice
+
+
+# --- request size and archives ------------------------------------------------------------
+
+
+def _size_of(upload: Any) -> int:
+    size = getattr(upload, "size", None)
+    if size is not None:
+        return int(size)
+    position = upload.tell()
+    upload.seek(0, io.SEEK_END)
+    size = upload.tell()
+    upload.seek(position)
+    return int(size)
+
+
+def _is_zip(upload: IO[bytes]) -> bool:
+    position = upload.tell()
+    magic = upload.read(4)
+    upload.seek(position)
+    return magic in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _unsafe_entry_reason(name: str) -> str | None:
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or _DRIVE.match(normalised):
+        return f"entry {name!r} has an absolute path"
+    if ".." in normalised.split("/"):
+        return f"entry {name!r} has a '..' path (it would escape the archive)"
+    return None
+
+
+def _archive_members(archive: zipfile.ZipFile, archive_size: int) -> list[zipfile.ZipInfo]:
+    """Check the archive's own description of itself before inflating anything."""
+    infos = archive.infolist()
+    if len(infos) > settings.ONFH_MAX_ZIP_ENTRIES:
+        raise ArchiveRefused(
+            f"too many entries ({len(infos)}; at most {settings.ONFH_MAX_ZIP_ENTRIES})"
+        )
+    max_total = settings.ONFH_MAX_ZIP_UNCOMPRESSED_BYTES
+    max_ratio = settings.ONFH_MAX_ZIP_RATIO
+    declared = 0
+    for info in infos:
+        reason = _unsafe_entry_reason(info.filename)
+        if reason:
+            raise ArchiveRefused(reason)
+        if info.flag_bits & 0x1:
+            raise ArchiveRefused(f"entry {info.filename!r} is encrypted")
+        declared += info.file_size
+        if info.compress_size and info.file_size / info.compress_size > max_ratio:
+            raise ArchiveRefused(
+                f"entry {info.filename!r} has a compression ratio of "
+                f"{info.file_size / info.compress_size:.0f}:1 (at most {max_ratio:.0f}:1): "
+                "refused as a possible zip bomb"
+            )
+    if declared > max_total:
+        raise ArchiveRefused(
+            f"uncompressed size {declared} bytes is over the limit of {max_total} bytes"
+        )
+    if archive_size and declared / archive_size > max_ratio:
+        raise ArchiveRefused(
+            f"compression ratio {declared / archive_size:.0f}:1 is over {max_ratio:.0f}:1: "
+            "refused as a possible zip bomb"
+        )
+    return [i for i in infos if not i.is_dir()]
+
+
+def _expand_archive(name: str, upload: IO[bytes], size: int) -> list[_Candidate]:
+    """The archive's files, read in full, or ArchiveRefused. The real decompressed
+    bytes are counted while they stream, whatever the headers said."""
+    max_total = settings.ONFH_MAX_ZIP_UNCOMPRESSED_BYTES
+    max_ratio = settings.ONFH_MAX_ZIP_RATIO
+    upload.seek(0)
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArchiveRefused(f"not a readable zip archive ({exc})") from exc
+    candidates: list[_Candidate] = []
+    total = 0
+    with archive:
+        for info in _archive_members(archive, size):
+            buffer = io.BytesIO()
+            entry_total = 0
+            try:
+                with archive.open(info) as stream:
+                    while chunk := stream.read(_CHUNK):
+                        entry_total += len(chunk)
+                        total += len(chunk)
+                        if total > max_total:
+                            raise ArchiveRefused(
+                                f"decompresses to more than the limit of {max_total} bytes"
+                            )
+                        if entry_total > info.file_size:
+                            raise ArchiveRefused(
+                                f"entry {info.filename!r} inflates past its declared size"
+                            )
+                        if info.compress_size and entry_total / info.compress_size > max_ratio:
+                            raise ArchiveRefused(
+                                f"entry {info.filename!r} inflates more than {max_ratio:.0f}:1"
+                            )
+                        buffer.write(chunk)
+            except ArchiveRefused:
+                raise
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+                raise ArchiveRefused(f"entry {info.filename!r} cannot be read ({exc})") from exc
+            if size and total / size > max_ratio:
+                raise ArchiveRefused(
+                    f"compression ratio over {max_ratio:.0f}:1: refused as a possible zip bomb"
+                )
+            candidates.append(_Candidate(f"{name}/{info.filename}", buffer.getvalue()))
+    return candidates
+
+
+def _candidates(
+    files: Sequence[Any], rejected: list[RejectedFile]
+) -> Iterator[_Candidate]:
+    for index, upload in enumerate(files):
+        name = str(getattr(upload, "name", "") or f"file-{index + 1}")
+        if hasattr(upload, "seek"):
+            upload.seek(0)
+        if _is_zip(upload):
+            try:
+                yield from _expand_archive(name, upload, _size_of(upload))
+            except ArchiveRefused as exc:
+                rejected.append(RejectedFile(name, f"archive refused: {exc}"))
+            continue
+        yield _Candidate(name, upload.read())
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def _check(candidate: _Candidate) -> _Checked:
+    """Header first (cheap), pixels second; raises DicomReadError with the reason."""
+    header = inspect_dicom(candidate.data, name=candidate.name)
+    if not header.is_mr:
+        raise DicomReadError(candidate.name, f"not an MR image (Modality '{header.modality}')")
+    if header.number_of_frames > 1:
+        raise DicomReadError(
+            candidate.name,
+            f"multi-frame image ({header.number_of_frames} frames): upload single-frame slices",
+        )
+    mr_slice = read_mr_slice(candidate.data, name=candidate.name)
+    return _Checked(
+        name=candidate.name,
+        data=candidate.data,
+        sha256=hashlib.sha256(candidate.data).hexdigest(),
+        header=header,
+        mr_slice=mr_slice,
+    )
+
+
+def _dicom_date(value: str) -> date | None:
+    value = (value or "").strip()
+    if len(value) < 8 or not value[:8].isdigit():
+        return None
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return None
+
+
+def _plane(mr_slice: MRSlice) -> str:
+    if mr_slice.image_orientation is None:
+        return Plane.UNKNOWN
+    try:
+        normal = slice_normal(mr_slice.image_orientation)
+    except ValueError:
+        return Plane.UNKNOWN
+    axis = max(range(3), key=lambda i: abs(normal[i]))
+    return (Plane.SAGITTAL, Plane.CORONAL, Plane.AXIAL)[axis]
+
+
+def _position(mr_slice: MRSlice) -> float | None:
+    if mr_slice.image_position is None or mr_slice.image_orientation is None:
+        return None
+    try:
+        normal = slice_normal(mr_slice.image_orientation)
+    except ValueError:
+        return None
+    return float(sum(p * n for p, n in zip(mr_slice.image_position, normal, strict=True)))
+
+
+def _person_name(value: str) -> str:
+    return value.replace("^", " ").strip() if value else ""
+
+
+# --- the service -------------------------------------------------------------------------
+
+
+def upload_ingest(
+    *, user: Any, site: Site, files: Sequence[Any], client_address: str | None
+) -> IngestReport:
+    """Check, deduplicate, store and group uploaded DICOM files and zip archives.
+
+    ``files``: uploaded files (Django ``UploadedFile`` or any binary file object with a
+    ``name``). Raises :class:`UploadTooLarge` for a request over the configured size;
+    otherwise returns the report (possibly with nothing accepted). The analysis of each
+    study that got new files is scheduled after the commit.
+    """
+    total = sum(_size_of(f) for f in files)
+    if total > settings.ONFH_MAX_UPLOAD_BYTES:
+        raise UploadTooLarge(
+            f"the upload is {total} bytes, over the limit of {settings.ONFH_MAX_UPLOAD_BYTES} bytes"
+        )
+
+    report = IngestReport()
+    checked: list[_Checked] = []
+    seen: dict[str, str] = {}
+    for candidate in _candidates(files, report.rejected):
+        try:
+            item = _check(candidate)
+        except DicomReadError as exc:
+            report.rejected.append(RejectedFile(candidate.name, exc.reason))
+            continue
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
+            logger.exception("unexpected error checking %s", candidate.name)
+            report.rejected.append(RejectedFile(candidate.name, f"unreadable ({exc})"))
+            continue
+        uid = item.header.sop_instance_uid
+        if uid in seen:
+            if seen[uid] == item.sha256:
+                report.duplicates += 1
+                report.accepted += 1
+            else:
+                report.rejected.append(
+                    RejectedFile(candidate.name, f"SOPInstanceUID {uid} appears twice with "
+                                 "different content in this upload")
+                )
+            continue
+        seen[uid] = item.sha256
+        checked.append(item)
+
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            summaries = _store(
+                user=user, site=site, checked=checked, report=report, written=written
+            )
+            for study in report.studies:
+                audit_record(
+                    actor=user,
+                    action="study.upload",
+                    object_type="study",
+                    object_id=study.pk,
+                    study=study,
+                    after=summaries[study.pk],
+                    client_address=client_address,
+                )
+            _schedule_ingest([pk for pk, summary in summaries.items() if summary["stored"]])
+    except BaseException:
+        for name in written:
+            try:
+                default_storage.delete(name)
+            except Exception:  # noqa: BLE001
+                logger.exception("could not remove %s after a failed upload", name)
+        raise
+    return report
+
+
+def _schedule_ingest(study_ids: Iterable[int]) -> None:
+    from grading import tasks
+
+    for study_id in study_ids:
+        transaction.on_commit(lambda sid=study_id: tasks.study_ingest.delay(study_id=sid))
+
+
+def _store(
+    *, user: Any, site: Site, checked: list[_Checked], report: IngestReport, written: list[str]
+) -> dict[int, dict[str, Any]]:
+    """Rows and files for the checked items; the per-study summary for the audit."""
+    existing = {
+        row["sop_instance_uid"]: row
+        for row in Instance.objects.filter(
+            sop_instance_uid__in=[c.header.sop_instance_uid for c in checked]
+        ).values("sop_instance_uid", "sha256", "series__study_id", "series__study__site_id")
+    }
+    series_uids = {c.header.series_instance_uid for c in checked}
+    series_by_uid = {
+        s.series_instance_uid: s
+        for s in Series.objects.select_related("study").filter(
+            series_instance_uid__in=series_uids
+        )
+    }
+    studies: dict[str, Study] = {}
+    summaries: dict[int, dict[str, Any]] = {}
+
+    def study_for(item: _Checked) -> Study:
+        uid = item.header.study_instance_uid
+        if uid not in studies:
+            h = item.header
+            study, created = Study.objects.get_or_create(
+                site=site,
+                study_instance_uid=uid,
+                defaults={
+                    "patient_name": _person_name(h.patient_name)[:200],
+                    "patient_id": h.patient_id[:64],
+                    "patient_birth_date": _dicom_date(h.patient_birth_date),
+                    "patient_sex": h.patient_sex[:16],
+                    "study_date": _dicom_date(h.study_date),
+                    "study_description": h.study_description[:200],
+                    "accession_number": h.accession_number[:64],
+                    "created_by": user if getattr(user, "is_authenticated", False) else None,
+                },
+            )
+            studies[uid] = study
+            summaries[study.pk] = {"created": created, "stored": 0, "duplicates": 0, "series": []}
+            report.studies.append(study)
+        return studies[uid]
+
+    new_instances: list[Instance] = []
+    for item in checked:
+        h = item.header
+        known = existing.get(h.sop_instance_uid)
+        if known is not None:
+            if known["series__study__site_id"] != site.pk:
+                report.rejected.append(
+                    RejectedFile(item.name, "this instance is already stored for another site")
+                )
+                continue
+            study = study_for(item)
+            summaries[study.pk]["duplicates"] += 1
+            report.duplicates += 1
+            report.accepted += 1
+            continue
+        series = series_by_uid.get(h.series_instance_uid)
+        if series is not None and series.study.site_id != site.pk:
+            report.rejected.append(
+                RejectedFile(item.name, "its series is already stored for another site")
+            )
+            continue
+        if series is not None and series.study.study_instance_uid != h.study_instance_uid:
+            report.rejected.append(
+                RejectedFile(item.name, "its SeriesInstanceUID belongs to another study")
+            )
+            continue
+        study = study_for(item)
+        if series is None:
+            series = Series.objects.create(
+                study=study,
+                series_instance_uid=h.series_instance_uid,
+                description=h.series_description[:200],
+                number=h.series_number,
+                modality=(h.modality or "MR").upper()[:16],
+                plane=_plane(item.mr_slice),
+            )
+            series_by_uid[h.series_instance_uid] = series
+            summaries[study.pk]["series"].append(h.series_instance_uid)
+        s = item.mr_slice
+        instance = Instance(
+            series=series,
+            sop_instance_uid=h.sop_instance_uid,
+            sha256=item.sha256,
+            size_bytes=len(item.data),
+            original_name=item.name[-255:],
+            instance_number=h.instance_number,
+            position=_position(s),
+            rows=s.shape[0],
+            columns=s.shape[1],
+            pixel_spacing_row_mm=s.pixel_spacing_mm[0],
+            pixel_spacing_col_mm=s.pixel_spacing_mm[1],
+            slice_thickness_mm=s.slice_thickness_mm,
+        )
+        target = instance_upload_to(instance, item.name)
+        if default_storage.exists(target):
+            instance.file.name = target  # same bytes already there (an earlier, failed try)
+        else:
+            saved = default_storage.save(target, ContentFile(item.data))
+            written.append(saved)
+            instance.file.name = saved
+        new_instances.append(instance)
+        summaries[study.pk]["stored"] += 1
+        report.stored += 1
+        report.accepted += 1
+    Instance.objects.bulk_create(new_instances)
+    return summaries
+
+
+__all__ = [
+    "ArchiveRefused",
+    "IngestReport",
+    "RejectedFile",
+    "UploadError",
+    "UploadTooLarge",
+    "upload_ingest",
+]
+

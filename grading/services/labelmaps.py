@@ -1,0 +1,321 @@
+"""Edited masks: save a new label-map version, recompute the hips, record revisions;
+or go back to the AI's label maps."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from PIL import Image
+from scipy import ndimage
+
+from grading.models import (
+    Analysis,
+    AnalysisStatus,
+    HipResult,
+    Instance,
+    LabelMap,
+    LabelMapKind,
+    RevisionSource,
+    Series,
+    SliceResult,
+)
+from grading.services.analyses import labelmap_png
+from grading.services.audit import audit_record
+from grading.services.engine import (
+    hip_slice_as_dict,
+    hip_slice_from_dict,
+    instance_read,
+    series_hip_as_dict,
+)
+from grading.services.grades import grade_revision_create
+from grading.services.studies import study_status_refresh
+
+EDITED_FLAG = "edited: the label map was edited by a person"
+
+
+def labelmap_from_png(data: bytes) -> np.ndarray:
+    """(H, W) uint8 from an 8-bit greyscale PNG; ValidationError for anything else."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
+        raise ValidationError(f"not a readable PNG ({exc})") from exc
+    if image.mode not in ("L", "P", "1"):
+        raise ValidationError(f"a label map is an 8-bit greyscale PNG, not mode {image.mode}")
+    return np.asarray(image.convert("L") if image.mode != "P" else image, dtype=np.uint8)
+
+
+def labelmap_read(labelmap: LabelMap) -> np.ndarray:
+    with default_storage.open(labelmap.file.name, "rb") as handle:
+        return labelmap_from_png(handle.read())
+
+
+def _latest_done(series: Series) -> Analysis:
+    analysis = series.analyses.order_by("-created", "-id").first()
+    if analysis is None or analysis.status != AnalysisStatus.DONE:
+        raise ValidationError("The series has no finished analysis to edit.")
+    return analysis
+
+
+def _clip_necrosis(labelmap: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, int]:
+    """Necrosis (2) lies inside the femoral head: a necrosis blob that touches no viable
+    head (1) and lies outside the previous head mask is removed. Returns the map and the
+    number of pixels removed."""
+    necrosis = labelmap == 2
+    if not necrosis.any():
+        return labelmap, 0
+    near_viable = ndimage.binary_dilation(labelmap == 1, iterations=1)
+    previous_head = previous > 0
+    blobs, count = ndimage.label(necrosis, structure=np.ones((3, 3), bool))
+    anchored = necrosis & (near_viable | previous_head)
+    keep = np.bincount(blobs[anchored], minlength=count + 1) > 0
+    keep[0] = False
+    removed = necrosis & ~keep[blobs]
+    if not removed.any():
+        return labelmap, 0
+    clipped = labelmap.copy()
+    clipped[removed] = 0
+    return clipped, int(removed.sum())
+
+
+def _validated(labelmap: Any, instance: Instance) -> np.ndarray:
+    array = np.asarray(labelmap)
+    if array.ndim != 2 or array.shape != (instance.rows, instance.columns):
+        raise ValidationError(
+            f"label map of {instance.sop_instance_uid} has shape {array.shape}, "
+            f"the image is {(instance.rows, instance.columns)}"
+        )
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        raise ValidationError(f"label map of {instance.sop_instance_uid} is not integer-valued")
+    values = np.unique(array)
+    if values.size and (values.min() < 0 or values.max() > 2):
+        raise ValidationError(
+            f"label map of {instance.sop_instance_uid} has values {values.tolist()}; "
+            "only 0 (background), 1 (femoral head), 2 (necrosis)"
+        )
+    return array.astype(np.uint8)
+
+
+def _current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
+    current: dict[int, LabelMap] = {}
+    for row in LabelMap.objects.filter(analysis=analysis).order_by("version"):
+        current[row.instance_id] = row
+    return current
+
+
+def _hips_recompute(
+    *, user: Any, analysis: Analysis, reason: str, client_address: str | None,
+    source: str, per_slice: dict[int, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Series hips from the per-slice hips (``summarise_series``), stored on the
+    HipResults; a GradeRevision for each hip whose grade changed. Returns before/after."""
+    from grading.engine.measure import summarise_series
+
+    series = analysis.series
+    instances = list(Instance.objects.filter(series=series).order_by(
+        "position", "instance_number", "id"))
+    slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
+    pairs = [
+        (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
+        for i in instances if i.pk in per_slice
+    ]
+    series_hips = {h.side: series_hip_as_dict(h)
+                   for h in summarise_series(series.series_instance_uid, pairs)}
+    edited = source == RevisionSource.MASK_EDIT
+    changes = []
+    hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}
+    for side in sorted(set(hips) | set(series_hips)):
+        new = series_hips.get(side)
+        hip = hips.get(side) or HipResult(analysis=analysis, side=side)
+        before = {"proportion": hip.proportion, "grade": hip.grade}
+        if new is None:
+            hip.head_volume_mm3 = hip.necrosis_volume_mm3 = hip.proportion = 0.0
+            hip.flags = ([*hip.ai_flags, "edited: no femoral head left in the edited label maps"]
+                         if edited else list(hip.ai_flags))
+            hip.slice_count = 0
+            hip.save()
+            changes.append({"side": side, "before": before, "after": None})
+            continue
+        hip.head_volume_mm3 = new["head_volume_mm3"]
+        hip.necrosis_volume_mm3 = new["necrosis_volume_mm3"]
+        hip.proportion = new["proportion"]
+        hip.slice_count = new["slice_count"]
+        hip.flags = [*new["flags"], EDITED_FLAG] if edited else list(hip.ai_flags)
+        if hip.pk is None:
+            hip.grade = None
+        hip.save()
+        target = new["grade"] if edited else (hip.ai_grade or new["grade"])
+        if target != hip.grade:
+            grade_revision_create(
+                user=user, hip_result=hip, grade=target, reason=reason,
+                client_address=client_address, source=source, check_permission=False,
+            )
+        changes.append({
+            "side": side, "before": before,
+            "after": {"proportion": round(hip.proportion, 6), "grade": target},
+        })
+    return changes
+
+
+def labelmaps_save(
+    *, user: Any, series: Series, labelmaps: dict[str, np.ndarray], reason: str,
+    client_address: str | None,
+) -> Analysis:
+    """Save edited label maps (by SOPInstanceUID) of the series' latest analysis.
+
+    Each map must be (Rows, Columns) with values 0/1/2; necrosis outside the femoral head
+    is clipped. A new LabelMap version per slice, per-slice hips from
+    ``measure_labelmap``, series hips from ``summarise_series``, an ``edited`` flag, a
+    GradeRevision per hip whose grade changed, one audit event.
+    """
+    from grading.engine.measure import measure_labelmap
+    from grading.selectors import user_can_edit_masks
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "A mask edit needs a reason."})
+    if not labelmaps:
+        raise ValidationError({"labelmaps": "No label maps were sent."})
+    if not user_can_edit_masks(user=user, study=series.study):
+        raise PermissionDenied("You may not edit the masks of this study.")
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            series = Series.objects.select_for_update().select_related("study").get(pk=series.pk)
+            analysis = _latest_done(series)
+            instances = {
+                i.sop_instance_uid: i
+                for i in Instance.objects.filter(series=series, sop_instance_uid__in=labelmaps)
+            }
+            unknown = sorted(set(labelmaps) - set(instances))
+            if unknown:
+                raise ValidationError(f"not instances of this series: {', '.join(unknown[:5])}")
+            current = _current_labelmaps(analysis)
+            slice_rows = {s.instance_id: s for s in SliceResult.objects.filter(analysis=analysis)}
+            next_version = {
+                row["instance_id"]: row["v"] + 1
+                for row in LabelMap.objects.filter(analysis=analysis)
+                .values("instance_id").annotate(v=Max("version"))
+            }
+            clipped_total = 0
+            changed = []
+            for uid, raw in labelmaps.items():
+                instance = instances[uid]
+                array = _validated(raw, instance)
+                previous = labelmap_read(current[instance.pk]) if instance.pk in current else (
+                    np.zeros_like(array))
+                array, clipped = _clip_necrosis(array, previous)
+                clipped_total += clipped
+                version = next_version.get(instance.pk, 1)
+                row = LabelMap(instance=instance, analysis=analysis, version=version,
+                               kind=LabelMapKind.EDITED, author=user, reason=reason)
+                row.file.name = default_storage.save(
+                    f"labelmaps/{analysis.pk}/{instance.pk}/v{version}.png",
+                    ContentFile(labelmap_png(array)),
+                )
+                written.append(row.file.name)
+                row.save()
+                hips = [hip_slice_as_dict(h) for h in measure_labelmap(array,
+                                                                       instance_read(instance))]
+                slice_row = slice_rows.get(instance.pk) or SliceResult(
+                    analysis=analysis, instance=instance)
+                slice_row.hips = hips
+                slice_row.edited = True
+                slice_row.save()
+                slice_rows[instance.pk] = slice_row
+                changed.append(uid)
+            per_slice = {pk: row.hips for pk, row in slice_rows.items()}
+            changes = _hips_recompute(
+                user=user, analysis=analysis, reason=reason, client_address=client_address,
+                source=RevisionSource.MASK_EDIT, per_slice=per_slice,
+            )
+            audit_record(
+                actor=user,
+                action="labelmap.edit",
+                object_type="series",
+                object_id=series.pk,
+                study=series.study,
+                before={"hips": [{"side": c["side"], **c["before"]} for c in changes]},
+                after={
+                    "slices": changed,
+                    "necrosis_pixels_clipped": clipped_total,
+                    "hips": [{"side": c["side"], **(c["after"] or {})} for c in changes],
+                },
+                reason=reason,
+                client_address=client_address,
+            )
+            study_status_refresh(study_id=series.study_id)
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
+    return analysis
+
+
+def labelmaps_revert(
+    *, user: Any, series: Series, reason: str, client_address: str | None
+) -> Analysis:
+    """Back to the AI's label maps and measurements (as new versions: nothing is lost)."""
+    from grading.selectors import user_can_edit_masks
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "A revert needs a reason."})
+    if not user_can_edit_masks(user=user, study=series.study):
+        raise PermissionDenied("You may not edit the masks of this study.")
+    with transaction.atomic():
+        series = Series.objects.select_for_update().select_related("study").get(pk=series.pk)
+        analysis = _latest_done(series)
+        versions: dict[int, list[LabelMap]] = {}
+        for row in LabelMap.objects.filter(analysis=analysis).order_by("version"):
+            versions.setdefault(row.instance_id, []).append(row)
+        reverted = []
+        for instance_id, rows in versions.items():
+            if rows[-1].kind == LabelMapKind.AI and rows[-1].file.name == rows[0].file.name:
+                continue
+            LabelMap.objects.create(
+                instance_id=instance_id, analysis=analysis, version=rows[-1].version + 1,
+                kind=LabelMapKind.AI, file=rows[0].file.name, author=user, reason=reason,
+            )
+            reverted.append(instance_id)
+        slice_rows = list(SliceResult.objects.filter(analysis=analysis))
+        for row in slice_rows:
+            row.hips, row.edited = row.ai_hips, False
+        SliceResult.objects.bulk_update(slice_rows, ["hips", "edited"])
+        before = []
+        for hip in HipResult.objects.select_for_update().filter(analysis=analysis):
+            before.append({"side": hip.side, "proportion": hip.proportion, "grade": hip.grade})
+            hip.head_volume_mm3 = hip.ai_head_volume_mm3 or 0.0
+            hip.necrosis_volume_mm3 = hip.ai_necrosis_volume_mm3 or 0.0
+            hip.proportion = hip.ai_proportion or 0.0
+            hip.flags = list(hip.ai_flags)
+            if hip.ai_grade is None:
+                hip.grade = None  # a hip a person drew and the AI never found
+                hip.slice_count = 0
+            hip.save()
+            if hip.ai_grade is not None and hip.grade != hip.ai_grade:
+                grade_revision_create(
+                    user=user, hip_result=hip, grade=hip.ai_grade, reason=reason,
+                    client_address=client_address, source=RevisionSource.MASK_REVERT,
+                    check_permission=False,
+                )
+        audit_record(
+            actor=user,
+            action="labelmap.revert",
+            object_type="series",
+            object_id=series.pk,
+            study=series.study,
+            before={"hips": before},
+            after={"slices_reverted": len(reverted)},
+            reason=reason,
+            client_address=client_address,
+        )
+        study_status_refresh(study_id=series.study_id)
+    return analysis

@@ -1,0 +1,278 @@
+"""One settings module for every mode, driven by environment variables (django-environ).
+
+With no environment at all this is the EMBEDDED mode: SQLite under var/, files under
+var/media, a Celery broker on the file system (kombu's filesystem transport, a real
+separate worker process) and an in-memory channel layer fed by a DB outbox relay.
+Environment variables switch on PostgreSQL (DATABASE_URL), Redis or RabbitMQ
+(CELERY_BROKER_URL), channels-redis (REDIS_URL) and S3-style storage (ONFH_STORAGE=s3).
+The table of variables is in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Everything the embedded mode writes lives under VAR_DIR (db, media, broker, secret key).
+VAR_DIR = Path(env.str("ONFH_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _embedded_secret_key() -> str:
+    """Generated once, then read back, so sessions survive a restart of the embedded mode."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "grading",
+    "viewer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "onfh_site.urls"
+WSGI_APPLICATION = "onfh_site.wsgi.application"
+ASGI_APPLICATION = "onfh_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker process share one SQLite file: WAL lets readers go on
+    # while one writes, IMMEDIATE takes the write lock at BEGIN (no deadlock on lock
+    # upgrade), and the timeout makes a writer wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- files ----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+ONFH_STORAGE = env.str("ONFH_STORAGE", default="filesystem")
+if ONFH_STORAGE == "s3":
+    # AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... are read by
+    # django-storages from the environment; files stay private (served through the API).
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("AWS_LOCATION", default=""),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- upload limits ---------------------------------------------------------------------
+ONFH_MAX_UPLOAD_BYTES = env.int("ONFH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("ONFH_MAX_ZIP_UNCOMPRESSED_BYTES", default=4 * 1024**3)
+ONFH_MAX_ZIP_RATIO = env.float("ONFH_MAX_ZIP_RATIO", default=100.0)
+ONFH_MAX_ZIP_ENTRIES = env.int("ONFH_MAX_ZIP_ENTRIES", default=20000)
+# Django must let the API see a large multipart body; the ingest service enforces the limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=ONFH_MAX_UPLOAD_BYTES)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_TEMP_DIR = None
+
+# --- engine ---------------------------------------------------------------------------
+ONFH_DEVICE = env.str("ONFH_DEVICE", default="auto")  # cpu | cuda | auto
+ONFH_WEIGHTS = env.str("ONFH_WEIGHTS", default="") or None  # None: the shipped weights
+ONFH_TORCH_THREADS = env.int("ONFH_TORCH_THREADS", default=0)  # 0: torch's default
+# An analysis whose heartbeat is older than this is taken to belong to a dead worker.
+ONFH_STALE_AFTER_S = env.float("ONFH_STALE_AFTER_S", default=60.0)
+ONFH_SWEEP_EVERY_S = env.float("ONFH_SWEEP_EVERY_S", default=30.0)
+ONFH_RESEND_QUEUED_AFTER_S = env.float("ONFH_RESEND_QUEUED_AFTER_S", default=900.0)
+ONFH_MAX_ANALYSIS_ATTEMPTS = env.int("ONFH_MAX_ANALYSIS_ATTEMPTS", default=3)
+# Load the model when a worker process starts (not on the first task).
+ONFH_PRELOAD_SEGMENTER = env.bool("ONFH_PRELOAD_SEGMENTER", default=True)
+ONFH_DEMO_PASSWORD = env.str("ONFH_DEMO_PASSWORD", default="")
+
+# --- Celery -----------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": env.float("ONFH_BROKER_POLL_S", default=0.1),
+    }
+else:
+    # Unacknowledged messages come back after this long on Redis (acks_late).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("ONFH_TASK_SOFT_TIME_LIMIT_S", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("ONFH_TASK_TIME_LIMIT_S", default=660)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Model work on `gpu` (one worker process per GPU); storing, notifying, sweeping on `default`.
+CELERY_TASK_ROUTES = {"grading.tasks.analyse_series": {"queue": "gpu"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# --- Channels -----------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    # The worker is another process, so it cannot reach this layer: it writes OutboxMessage
+    # rows and the ASGI process relays them (grading.services.notify).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+ONFH_OUTBOX_POLL_S = env.float("ONFH_OUTBOX_POLL_S", default=0.5)
+
+# --- DRF -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("ONFH_PAGE_SIZE", default=50),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ONFH grading portal API",
+    "DESCRIPTION": (
+        "Grades osteonecrosis of the femoral head on hip MRI. "
+        "Research and teaching software, not a medical device."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Behind a reverse proxy that appends X-Forwarded-For, the audit trail records its entry.
+ONFH_TRUST_X_FORWARDED_FOR = env.bool("ONFH_TRUST_X_FORWARDED_FOR", default=False)
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG and env.bool("ONFH_SECURE_COOKIES", default=False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True

@@ -1,0 +1,10 @@
+# Uploaded DICOM and label maps are never served as plain media: they go out through the
+# API, which checks that the user may see the study.
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("grading.urls")),
+    path("", include("viewer.urls")),
+]

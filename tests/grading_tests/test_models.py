@@ -1,0 +1,117 @@
+"""Model fields, constraints and clean()."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from grading import models
+from tests.grading_tests.factories import (
+    AnalysisFactory,
+    GradeRevisionFactory,
+    HipResultFactory,
+    InstanceFactory,
+    MembershipFactory,
+    SeriesFactory,
+    SiteFactory,
+    StudyFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _integrity(fn) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fn()
+
+
+def test_membership_unique_per_user_and_site() -> None:
+    m = MembershipFactory()
+    _integrity(lambda: models.Membership.objects.create(user=m.user, site=m.site, role="student"))
+
+
+def test_membership_role_must_be_known() -> None:
+    m = MembershipFactory.build(user=UserFactory(), site=SiteFactory(), role="janitor")
+    with pytest.raises(ValidationError):
+        m.full_clean()
+    _integrity(lambda: m.save())
+
+
+def test_study_uid_unique_per_site_but_not_across_sites() -> None:
+    study = StudyFactory()
+    _integrity(
+        lambda: models.Study.objects.create(site=study.site, study_instance_uid=study.study_instance_uid)
+    )
+    other = StudyFactory(site=SiteFactory(), study_instance_uid=study.study_instance_uid)
+    assert other.pk
+
+
+def test_series_and_instance_uids_are_unique() -> None:
+    series = SeriesFactory()
+    _integrity(lambda: SeriesFactory(series_instance_uid=series.series_instance_uid))
+    instance = InstanceFactory()
+    _integrity(lambda: InstanceFactory(sop_instance_uid=instance.sop_instance_uid))
+
+
+def test_instance_clean_checks_digest_and_spacing() -> None:
+    instance = InstanceFactory.build(series=SeriesFactory(), sha256="abc", pixel_spacing_row_mm=-1)
+    with pytest.raises(ValidationError) as info:
+        instance.clean()
+    assert "sha256" in info.value.message_dict
+
+
+def test_only_one_active_analysis_per_series() -> None:
+    series = SeriesFactory()
+    AnalysisFactory(series=series, status="queued")
+    _integrity(lambda: AnalysisFactory(series=series, status="running"))
+    AnalysisFactory(series=series, status="done")
+    AnalysisFactory(series=series, status="failed", error="x")
+
+
+def test_analysis_progress_within_total_and_failed_needs_error() -> None:
+    _integrity(lambda: AnalysisFactory(progress_done=3, progress_total=2))
+    analysis = AnalysisFactory.build(series=SeriesFactory(), status="failed", error="")
+    with pytest.raises(ValidationError):
+        analysis.clean()
+
+
+def test_hip_proportion_is_a_fraction_and_necrosis_within_head() -> None:
+    _integrity(lambda: HipResultFactory(proportion=1.5))
+    _integrity(lambda: HipResultFactory(necrosis_volume_mm3=20000.0))
+    hip = HipResultFactory(side="left")
+    _integrity(lambda: HipResultFactory(side="left", analysis=hip.analysis))
+
+
+def test_grade_revision_needs_a_reason_and_a_valid_grade() -> None:
+    _integrity(lambda: GradeRevisionFactory(reason=""))
+    _integrity(lambda: GradeRevisionFactory(grade="terrible"))
+    with pytest.raises(ValidationError):
+        GradeRevisionFactory.build(reason="  ").clean()
+
+
+def test_current_grade_is_latest_revision_else_ai_grade() -> None:
+    hip = HipResultFactory(ai_grade="mild", grade="mild")
+    assert hip.current_grade == "mild"
+    GradeRevisionFactory(hip_result=hip, grade="moderate")
+    GradeRevisionFactory(hip_result=hip, grade="severe")
+    hip.refresh_from_db()
+    assert hip.current_grade == "severe"
+    assert hip.ai_grade == "mild"
+
+
+def test_labelmap_versions_unique_and_edit_needs_author() -> None:
+    instance = InstanceFactory()
+    analysis = AnalysisFactory(series=instance.series)
+    models.LabelMap.objects.create(instance=instance, analysis=analysis, version=1, kind="ai",
+                                   file="labelmaps/x.png")
+    _integrity(lambda: models.LabelMap.objects.create(
+        instance=instance, analysis=analysis, version=1, kind="ai", file="labelmaps/y.png"))
+    _integrity(lambda: models.LabelMap.objects.create(
+        instance=instance, analysis=analysis, version=2, kind="edited", file="labelmaps/z.png"))
+
+
+def test_worst_grade() -> None:
+    assert models.worst_grade([None, "mild", "severe", "none"]) == "severe"
+    assert models.worst_grade([None]) is None
