@@ -43,3 +43,74 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def media_root() -> Path:
     return _MEDIA
+
+
+# --- scenario fixtures shared by the portal tests ----------------------------------------
+
+from typing import NamedTuple  # noqa: E402
+
+
+class PhantomFiles(NamedTuple):
+    """A small bilateral phantom series written as DICOM files."""
+
+    paths: list[Path]
+    study_instance_uid: str
+    series_instance_uid: str
+    truth: dict
+
+
+def write_phantom_series(
+    out_dir: Path, *, seed: int = 1, n_slices: int = 6, matrix: tuple[int, int] = (256, 256),
+    study_uid: str | None = None, series_uid: str | None = None, series_number: int = 1,
+    patient_id: str = "PHANTOM", necrosis: dict | None = None,
+    image_orientation: tuple | None = None,
+) -> PhantomFiles:
+    import pydicom.uid
+
+    from grading.dicom.writer import write_mr_series
+    from grading.engine.phantoms import make_bilateral_series
+
+    phantom = make_bilateral_series(seed, n_slices=n_slices, matrix=matrix, necrosis=necrosis)
+    study_uid = study_uid or pydicom.uid.generate_uid()
+    series_uid = series_uid or pydicom.uid.generate_uid()
+    paths = write_mr_series(
+        phantom.images, out_dir,
+        pixel_spacing_mm=phantom.pixel_spacing_mm,
+        slice_thickness_mm=phantom.slice_thickness_mm,
+        spacing_between_slices_mm=phantom.spacing_between_slices_mm,
+        image_orientation=image_orientation or phantom.image_orientation,
+        first_position=phantom.first_position,
+        patient_id=patient_id,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        series_number=series_number,
+        study_date="20240102",
+    )
+    return PhantomFiles(paths, study_uid, series_uid, phantom.truth)
+
+
+@pytest.fixture(scope="session")
+def phantom_files(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
+    return write_phantom_series(tmp_path_factory.mktemp("phantom"), seed=3, n_slices=6)
+
+
+class Scenario(NamedTuple):
+    site: object
+    other_site: object
+    clinician: object
+    student: object
+    outsider: object
+
+
+@pytest.fixture
+def scenario(db: None) -> Scenario:
+    from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
+
+    site, other = SiteFactory(name="North"), SiteFactory(name="South")
+    clinician = UserFactory(username="clin")
+    student = UserFactory(username="stud")
+    outsider = UserFactory(username="out")
+    MembershipFactory(user=clinician, site=site, role="clinician")
+    MembershipFactory(user=student, site=site, role="student")
+    MembershipFactory(user=outsider, site=other, role="clinician")
+    return Scenario(site, other, clinician, student, outsider)
