@@ -1,0 +1,72 @@
+"""Log in for a token; who am I."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from grading.apis.common import ApiAuthMixin, ErrorSerializer
+from grading.selectors import memberships_of
+
+
+class TokenObtainApi(APIView):
+    """``{"username","password"}`` -> ``{"token"}``; then send ``Authorization: Token <token>``."""
+
+    authentication_classes: list = []  # credentials are in the body; no CSRF dance
+    permission_classes: list = []
+
+    @extend_schema_serializer(component_name="TokenObtain")
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+    @extend_schema_serializer(component_name="Token")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: OpenApiResponse(description="Bad credentials.")},
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response(self.OutputSerializer({"token": token.key}).data)
+
+
+class MeApi(ApiAuthMixin, APIView):
+    @extend_schema_serializer(component_name="Me")
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        sites = inline_serializer(
+            name="MeSite",
+            many=True,
+            fields={
+                "id": serializers.IntegerField(source="site.id"),
+                "name": serializers.CharField(source="site.name"),
+                "role": serializers.CharField(),
+            },
+        )
+
+    @extend_schema(
+        operation_id="me_retrieve",
+        responses={200: OutputSerializer, 401: ErrorSerializer},
+        tags=["auth"],
+    )
+    def get(self, request: Request) -> Response:
+        data = {"username": request.user.get_username(), "sites": memberships_of(user=request.user)}
+        return Response(self.OutputSerializer(data).data)

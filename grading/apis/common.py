@@ -1,0 +1,71 @@
+"""Pieces shared by the API modules: authentication, client address, error bodies.
+
+Every API class answers an anonymous caller 401 (token auth comes first, so DRF
+sends ``WWW-Authenticate: Token``); a logged-in browser session works too, with
+Django's CSRF check on writes as usual for session auth.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+
+class ApiAuthMixin:
+    """Token or session auth, authenticated users only."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's IP address for the audit trail.
+
+    ``REMOTE_ADDR`` unless the settings say the portal sits behind a reverse proxy
+    to trust (``ONFH_TRUST_X_FORWARDED_FOR``); then the right-most
+    ``X-Forwarded-For`` entry, the one that proxy appended itself (entries to its
+    left come from the client and can be forged). Anything that is not an IP
+    address is ignored.
+    """
+    meta = request.META
+    if getattr(settings, "ONFH_TRUST_X_FORWARDED_FOR", False):
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if forwarded and (address := _ip_or_none(forwarded[-1])):
+            return address
+    return _ip_or_none(meta.get("REMOTE_ADDR"))
+
+
+# Bodies of error answers, for the schema.
+ErrorSerializer = inline_serializer(
+    name="Error",
+    fields={"detail": serializers.CharField()},
+)
+
+
+@contextmanager
+def drf_validation() -> Iterator[None]:
+    """Turn a service's or selector's Django ``ValidationError`` into a DRF 400."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            raise ValidationError(exc.message_dict) from exc
+        raise ValidationError({"detail": exc.messages}) from exc

@@ -1,0 +1,217 @@
+"""Output serializers shared by several APIs (study summary and detail, revisions, audit).
+
+They only reshape what the selectors loaded: no queries, no decisions. The study
+detail reads the attributes ``grading.selectors.study_detail_get`` attaches
+(``series_list``, ``hip_list``, ``slice_list``, ``latest_analysis``, ``instance_list``,
+``current_labelmap``, ``ai_labelmap``, ``revision_list``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from grading.models import GradeChoice, LabelMapKind, Side, StudyStatus
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value or None
+
+
+@extend_schema_field(
+    {"type": "string", "enum": list(GradeChoice.values), "description": "Steinberg extent grade."},
+    component_name="Grade",
+)
+class GradeField(serializers.ChoiceField):
+    """A grade (none, mild, moderate, severe): one schema component wherever it appears."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=GradeChoice.choices, **kwargs)
+
+
+class SiteRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="StudySummary")
+class StudySummaryOutputSerializer(serializers.Serializer):
+    """``patient_name`` and ``patient_id`` are null for a student (see grading.permissions)."""
+
+    id = serializers.IntegerField()
+    study_instance_uid = serializers.CharField()
+    patient_name = serializers.CharField(allow_null=True)
+    patient_id = serializers.CharField(allow_null=True)
+    study_date = serializers.DateField(allow_null=True)
+    site = SiteRefSerializer()
+    status = serializers.ChoiceField(choices=StudyStatus.choices)
+    ai_grade = GradeField(allow_null=True)
+    grade = GradeField(allow_null=True, help_text="Current grade, worst over hips.")
+    flags = serializers.ListField(child=serializers.CharField())
+    created = serializers.DateTimeField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="Analysis")
+class AnalysisOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    model_version = serializers.CharField()
+    error = serializers.SerializerMethodField()
+    started = serializers.DateTimeField(allow_null=True)
+    finished = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, analysis: Any) -> str | None:
+        return _blank_to_none(analysis.error)
+
+
+@extend_schema_serializer(component_name="Instance")
+class InstanceOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sop_instance_uid = serializers.CharField()
+    instance_number = serializers.IntegerField(allow_null=True)
+    slice_location = serializers.FloatField(
+        source="position", allow_null=True, help_text="Position along the slice normal, mm."
+    )
+    image_url = serializers.SerializerMethodField()
+    labelmap_url = serializers.SerializerMethodField()
+    ai_labelmap_url = serializers.SerializerMethodField()
+    labelmap_edited = serializers.SerializerMethodField()
+
+    def get_image_url(self, instance: Any) -> str:
+        return reverse("api-instance-dicom", kwargs={"instance_id": instance.pk})
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_labelmap_url(self, instance: Any) -> str | None:
+        if getattr(instance, "current_labelmap", None) is None:
+            return None
+        return reverse("api-instance-labelmap", kwargs={"instance_id": instance.pk})
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_ai_labelmap_url(self, instance: Any) -> str | None:
+        if getattr(instance, "ai_labelmap", None) is None:
+            return None
+        url = reverse("api-instance-labelmap", kwargs={"instance_id": instance.pk})
+        return f"{url}?version=ai"
+
+    def get_labelmap_edited(self, instance: Any) -> bool:
+        current = getattr(instance, "current_labelmap", None)
+        return current is not None and current.kind == LabelMapKind.EDITED
+
+
+@extend_schema_serializer(component_name="Series")
+class SeriesOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    series_instance_uid = serializers.CharField()
+    description = serializers.CharField()
+    instance_count = serializers.IntegerField()
+    analysis = AnalysisOutputSerializer(source="latest_analysis", allow_null=True)
+    instances = InstanceOutputSerializer(source="instance_list", many=True)
+
+
+@extend_schema_serializer(component_name="Revision")
+class RevisionOutputSerializer(serializers.Serializer):
+    grade = GradeField()
+    reason = serializers.CharField()
+    author = serializers.CharField(source="author.username")
+    time = serializers.DateTimeField(source="created")
+
+
+@extend_schema_serializer(component_name="Hip")
+class HipOutputSerializer(serializers.Serializer):
+    series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
+    side = serializers.ChoiceField(choices=Side.choices)
+    proportion = serializers.FloatField()
+    head_volume_mm3 = serializers.FloatField()
+    necrosis_volume_mm3 = serializers.FloatField()
+    ai_grade = GradeField(allow_null=True)
+    grade = GradeField(allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField())
+    revisions = RevisionOutputSerializer(source="revision_list", many=True)
+
+
+@extend_schema_serializer(component_name="SliceHip")
+class SliceHipOutputSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(choices=Side.choices)
+    proportion = serializers.FloatField()
+    grade = GradeField(allow_null=True)
+    head_area_mm2 = serializers.FloatField()
+    necrosis_area_mm2 = serializers.FloatField()
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema_serializer(component_name="Slice")
+class SliceOutputSerializer(serializers.Serializer):
+    sop_instance_uid = serializers.CharField(source="instance.sop_instance_uid")
+    series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
+    instance_number = serializers.IntegerField(source="instance.instance_number", allow_null=True)
+    hips = SliceHipOutputSerializer(many=True)
+
+
+@extend_schema_serializer(component_name="StudyDetail")
+class StudyDetailOutputSerializer(StudySummaryOutputSerializer):
+    """The summary plus progress, series with their instances, hips and slices
+    (``slices`` in the viewer's stack order: by series, then along the slice normal)."""
+
+    progress = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    series = SeriesOutputSerializer(source="series_list", many=True)
+    hips = HipOutputSerializer(source="hip_list", many=True)
+    slices = SliceOutputSerializer(source="slice_list", many=True)
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, study: Any) -> dict[str, int]:
+        return {"done": study.progress_done, "total": study.progress_total}
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, study: Any) -> str | None:
+        return _blank_to_none(study.error)
+
+
+@extend_schema_serializer(component_name="GradeRevision")
+class GradeRevisionOutputSerializer(serializers.Serializer):
+    """A revision as answered by ``POST studies/{id}/grades/``."""
+
+    id = serializers.IntegerField()
+    series_instance_uid = serializers.CharField(
+        source="hip_result.analysis.series.series_instance_uid"
+    )
+    side = serializers.ChoiceField(source="hip_result.side", choices=Side.choices)
+    grade = GradeField()
+    reason = serializers.CharField()
+    author = serializers.CharField(source="author.username")
+    time = serializers.DateTimeField(source="created")
+
+
+@extend_schema_serializer(component_name="AuditEvent")
+class AuditEventOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    time = serializers.DateTimeField()
+    actor = serializers.SerializerMethodField()
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    reason = serializers.CharField()
+    client_address = serializers.IPAddressField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="null: the system"))
+    def get_actor(self, event: Any) -> str | None:
+        return event.actor_username or None
+
+
+__all__ = [
+    "AuditEventOutputSerializer",
+    "GradeRevisionOutputSerializer",
+    "StudyDetailOutputSerializer",
+    "StudySummaryOutputSerializer",
+]

@@ -1,0 +1,47 @@
+"""The REST API, mounted under ``/api/`` by ``onfh_site.urls``."""
+
+from django.urls import path
+
+from grading.apis.audit import StudyAuditListApi
+from grading.apis.auth import MeApi, TokenObtainApi
+from grading.apis.grades import GradeRevisionCreateApi
+from grading.apis.instances import InstanceDicomApi, InstanceLabelmapApi
+from grading.apis.labelmaps import LabelmapsRevertApi, LabelmapsSaveApi
+from grading.apis.schema import RedocDocsApi, SchemaApi, SwaggerDocsApi
+from grading.apis.studies import StudyDetailApi, StudyListApi
+from grading.apis.uploads import UploadCreateApi
+
+urlpatterns = [
+    path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
+    path("me/", MeApi.as_view(), name="api-me"),
+    path("uploads/", UploadCreateApi.as_view(), name="api-uploads"),
+    path("studies/", StudyListApi.as_view(), name="api-study-list"),
+    path("studies/<int:study_id>/", StudyDetailApi.as_view(), name="api-study-detail"),
+    path(
+        "studies/<int:study_id>/grades/",
+        GradeRevisionCreateApi.as_view(),
+        name="api-study-grades",
+    ),
+    path("studies/<int:study_id>/audit/", StudyAuditListApi.as_view(), name="api-study-audit"),
+    path(
+        "instances/<int:instance_id>/dicom/", InstanceDicomApi.as_view(), name="api-instance-dicom"
+    ),
+    path(
+        "instances/<int:instance_id>/labelmap.png",
+        InstanceLabelmapApi.as_view(),
+        name="api-instance-labelmap",
+    ),
+    path(
+        "series/<int:series_id>/labelmaps/",
+        LabelmapsSaveApi.as_view(),
+        name="api-series-labelmaps",
+    ),
+    path(
+        "series/<int:series_id>/labelmaps/revert/",
+        LabelmapsRevertApi.as_view(),
+        name="api-series-labelmaps-revert",
+    ),
+    path("schema/", SchemaApi.as_view(), name="api-schema"),
+    path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
+    path("redoc/", RedocDocsApi.as_view(), name="api-redoc"),
+]
