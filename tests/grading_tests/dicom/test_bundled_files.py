@@ -17,7 +17,8 @@ MR_SMALL_VARIANTS = {
     "MR_small_implicit.dcm": pydicom.uid.ImplicitVRLittleEndian,
     "MR_small_bigendian.dcm": pydicom.uid.ExplicitVRBigEndian,
     "MR_small_expb.dcm": pydicom.uid.ExplicitVRBigEndian,
-    "MR_small_padded.dcm": pydicom.uid.ExplicitVRLittleEndian,  # excess pixel padding, trailing padding
+    # Excess pixel padding and trailing padding:
+    "MR_small_padded.dcm": pydicom.uid.ExplicitVRLittleEndian,
     "MR_small_RLE.dcm": pydicom.uid.RLELossless,
     "MR_small_jpeg_ls_lossless.dcm": pydicom.uid.JPEGLSLossless,
     "MR_small_jp2klossless.dcm": pydicom.uid.JPEG2000Lossless,
