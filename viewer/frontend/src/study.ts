@@ -1,0 +1,766 @@
+// The study viewer page: Cornerstone stack with head/necrosis overlays, per-hip panel,
+// proportion chart, grade revisions, mask editing and the live audit trail.
+import './perf';
+import { apiFetch, ApiError, type AuditEvent, type Hip, type Instance, type Series, type SliceInfo, type StudyDetail } from './api';
+import { renderChartSvg, sliceAtX, type ChartSeries } from './chart';
+import { initCornerstone, StackViewer, type ActiveTool } from './cornerstone';
+import { append, byId, clear, h, readConfig, toast } from './dom';
+import {
+  flagTitle,
+  formatDateTime,
+  formatPatientName,
+  formatProportion,
+  formatStudyDate,
+  formatVolume,
+  gradeClass,
+  gradeLabel,
+  gradeRange,
+  GRADES,
+  parseFlag,
+  sideLabel,
+  statusLabel,
+} from './format';
+import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
+import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
+import { StudySocket } from './socket';
+import { PRESETS } from './windowing';
+import { mark } from './perf';
+
+interface PageConfig {
+  studyId: number;
+  username: string;
+}
+
+const SIDE_COLOURS: Record<string, string> = { right: '#4fc3f7', left: '#ffb74d', unknown: '#ce93d8' };
+const sideOrder = (s: string): number => (s === 'right' ? 0 : s === 'left' ? 1 : 2);
+
+class StudyPage {
+  detail: StudyDetail | null = null;
+  series: Series | null = null;
+  /** Instances of the shown series in stack order, and their per-slice results. */
+  stack: Instance[] = [];
+  stackSlices: (SliceInfo | null)[] = [];
+  viewer: StackViewer | null = null;
+  audit = new Map<number, AuditEvent>();
+  ready = false;
+  private busy = false;
+  private overlaysReady = false;
+
+  constructor(private readonly config: PageConfig) {}
+
+  async start(): Promise<void> {
+    this.buildHelp();
+    this.bindToolbar();
+    document.addEventListener('keydown', this.onKey);
+    const socket = new StudySocket('/ws/studies/', (state) => {
+      const el = byId('socket-state');
+      el.dataset.state = state;
+      el.title = state === 'open' ? 'Live updates connected' : state === 'connecting' ? 'Connecting live updates…' : 'Live updates disconnected, retrying';
+    }).start();
+    socket.on((m) => {
+      if (m.study_id !== this.config.studyId) return;
+      if (m.type === 'study.audit') this.addAudit(m.event, true);
+      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress);
+    });
+    try {
+      const [detail] = await Promise.all([this.fetchDetail(), initCornerstone()]);
+      mark('viewer:detail');
+      this.detail = detail;
+      this.renderHeader();
+      this.pickSeries(this.defaultSeries(detail));
+      void this.loadAudit();
+    } catch (err) {
+      this.fatal(err);
+    }
+  }
+
+  private fetchDetail(): Promise<StudyDetail> {
+    return apiFetch<StudyDetail>(`/api/studies/${this.config.studyId}/`);
+  }
+
+  private fatal(err: unknown): void {
+    console.error(err);
+    const msg = err instanceof Error ? err.message : String(err);
+    const el = byId('viewer-message');
+    el.textContent = `Could not open the study: ${msg}`;
+    el.hidden = false;
+    el.classList.add('error');
+  }
+
+  private defaultSeries(d: StudyDetail): Series | null {
+    const usable = d.series.filter((s) => s.instances.length > 0 && (!s.plane || s.plane === 'axial' || s.plane === 'unknown'));
+    const withHips = usable.filter((s) => d.hips.some((hp) => hp.series_instance_uid === s.series_instance_uid));
+    return withHips[0] ?? usable[0] ?? d.series[0] ?? null;
+  }
+
+  // --- header and series ----------------------------------------------------------------
+
+  private renderHeader(): void {
+    const d = this.detail;
+    if (!d) return;
+    byId('patient-name').textContent = formatPatientName(d.patient_name);
+    byId('patient-id').textContent = d.patient_id || '—';
+    byId('study-date').textContent = formatStudyDate(d.study_date);
+    byId('site-name').textContent = d.site?.name ?? '—';
+    document.title = `${formatPatientName(d.patient_name)} · ONFH viewer`;
+    this.renderStatus(d.status, d.progress, d.error);
+    const picker = byId<HTMLSelectElement>('series-picker');
+    clear(picker);
+    for (const s of d.series) {
+      const label = `${s.description || 'Series'} · ${s.instances.length} images${s.analysis ? ` · ${s.analysis.status}` : ''}`;
+      picker.appendChild(h('option', { value: s.id, selected: this.series?.id === s.id }, label));
+    }
+    picker.disabled = d.series.length < 2;
+    byId('series-picker-wrap').hidden = d.series.length < 2;
+  }
+
+  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null): void {
+    const el = byId('study-status');
+    el.textContent = statusLabel(status, progress);
+    el.className = `status status-${status}`;
+    el.title = error ?? '';
+    const msg = byId('viewer-message');
+    if (status === 'queued' || status === 'running') {
+      msg.hidden = false;
+      msg.classList.remove('error');
+      msg.textContent = `Analysis ${statusLabel(status, progress).toLowerCase()}: overlays and proportions appear when it finishes.`;
+    } else if (status === 'failed') {
+      msg.hidden = false;
+      msg.classList.add('error');
+      msg.textContent = `Analysis failed${error ? `: ${error}` : ''}.`;
+    } else if (!msg.classList.contains('error') || status === 'done') {
+      msg.hidden = true;
+    }
+  }
+
+  private async onStatus(status: string, progress: { done: number; total: number } | null): Promise<void> {
+    const prev = this.detail?.status;
+    this.renderStatus(status, progress, null);
+    if (status === 'done' && prev !== 'done') {
+      this.detail = await this.fetchDetail();
+      this.renderHeader();
+      const id = this.series?.id;
+      this.pickSeries(this.detail.series.find((s) => s.id === id) ?? this.defaultSeries(this.detail));
+    }
+  }
+
+  private stackOrder(d: StudyDetail, s: Series): { stack: Instance[]; slices: (SliceInfo | null)[] } {
+    const bySop = new Map(s.instances.map((i) => [i.sop_instance_uid, i]));
+    const stack: Instance[] = [];
+    const slices: (SliceInfo | null)[] = [];
+    for (const sl of d.slices) {
+      if (sl.series_instance_uid !== s.series_instance_uid) continue;
+      const inst = bySop.get(sl.sop_instance_uid);
+      if (!inst) continue;
+      stack.push(inst);
+      slices.push(sl);
+      bySop.delete(sl.sop_instance_uid);
+    }
+    // Slices the analysis has not covered (yet): by instance number, then location.
+    const rest = [...bySop.values()].sort(
+      (a, b) => (a.instance_number ?? 0) - (b.instance_number ?? 0) || (a.slice_location ?? 0) - (b.slice_location ?? 0),
+    );
+    for (const inst of rest) {
+      stack.push(inst);
+      slices.push(null);
+    }
+    return { stack, slices };
+  }
+
+  /** Open on the slice with the most femoral head: where a reader starts looking. */
+  private startIndex(): number {
+    let best = Math.floor(this.stack.length / 2);
+    let bestArea = 0;
+    this.stackSlices.forEach((sl, i) => {
+      const area = (sl?.hips ?? []).reduce((a, hp) => a + (hp.head_area_mm2 ?? 0), 0);
+      if (area > bestArea) {
+        bestArea = area;
+        best = i;
+      }
+    });
+    return best;
+  }
+
+  private pickSeries(s: Series | null): void {
+    if (!s || !this.detail) {
+      this.fatal(new Error('the study has no images'));
+      return;
+    }
+    if (this.viewer?.dirty.size && !window.confirm('Discard unsaved mask edits?')) return;
+    this.series = s;
+    const { stack, slices } = this.stackOrder(this.detail, s);
+    this.stack = stack;
+    this.stackSlices = slices;
+    void this.openStack();
+  }
+
+  private async openStack(): Promise<void> {
+    const element = byId<HTMLDivElement>('viewport');
+    if (!this.viewer) {
+      this.viewer = new StackViewer(element);
+      this.viewer.onNewImage(() => this.onSlice());
+      this.viewer.onVoiModified(() => this.renderViewportText());
+      this.viewer.onStroke = () => {
+        this.renderEditState();
+        this.renderSlice();
+      };
+      new ResizeObserver(() => this.viewer?.resize()).observe(element);
+      const firstRender = (): void => {
+        mark('viewer:first-image');
+        element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', firstRender);
+      };
+      element.addEventListener('CORNERSTONE_IMAGE_RENDERED', firstRender);
+    }
+    const viewer = this.viewer;
+    this.overlaysReady = false;
+    this.ready = false;
+    document.body.dataset.viewerReady = 'false';
+    const origin = window.location.origin;
+    const imageIds = this.stack.map((inst) => `wadouri:${new URL(inst.image_url, origin).href}`);
+    await viewer.setStack(imageIds, this.startIndex());
+    this.renderPanel();
+    this.onSlice();
+    // All slices must be loaded before labelmaps can be derived from them.
+    const loading = byId('viewer-loading');
+    loading.hidden = false;
+    try {
+      await viewer.loadAll((done, total) => {
+        loading.textContent = `Loading slices ${done}/${total}`;
+      });
+      mark('viewer:all-slices');
+      loading.textContent = 'Loading masks…';
+      const labelmaps = await this.fetchLabelmaps('current');
+      await viewer.setLabelmaps(labelmaps);
+      this.overlaysReady = true;
+      mark('viewer:overlays');
+    } catch (err) {
+      console.error(err);
+      toast(`Overlays could not be loaded: ${err instanceof Error ? err.message : err}`, 'error', 8000);
+    } finally {
+      loading.hidden = true;
+    }
+    this.applyControls();
+    this.renderEditState();
+    this.renderSlice();
+    this.ready = true;
+    document.body.dataset.viewerReady = 'true';
+  }
+
+  private async fetchLabelmaps(version: 'current' | 'ai'): Promise<(Uint8Array | null)[]> {
+    const analysed = this.detail?.status === 'done' || this.stackSlices.some((s) => s !== null);
+    if (!analysed) return this.stack.map(() => null);
+    return Promise.all(
+      this.stack.map(async (inst) => {
+        const url = version === 'ai' ? inst.ai_labelmap_url : inst.labelmap_url;
+        if (!url) return null;
+        const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+        if (!response.ok) return null;
+        const image = await decodeLabelPng(new Uint8Array(await response.arrayBuffer()));
+        return image.data;
+      }),
+    );
+  }
+
+  // --- per-slice display ------------------------------------------------------------------
+
+  private onSlice(): void {
+    this.renderSlice();
+    this.renderChart();
+    this.renderViewportText();
+  }
+
+  private currentSlice(): SliceInfo | null {
+    return this.viewer ? (this.stackSlices[this.viewer.sliceIndex] ?? null) : null;
+  }
+
+  private renderViewportText(): void {
+    const v = this.viewer;
+    if (!v) return;
+    const i = v.sliceIndex;
+    const inst = this.stack[i];
+    const wl = v.windowLevel();
+    byId('ov-tl').textContent = `${this.series?.description || 'Series'}\nImage ${i + 1} / ${v.sliceCount}${inst?.instance_number != null ? `  (#${inst.instance_number})` : ''}${inst?.slice_location != null ? `\nLoc ${inst.slice_location.toFixed(1)} mm` : ''}`;
+    byId('ov-bl').textContent = wl ? `W ${Math.round(wl.width)}  L ${Math.round(wl.center)}\nZoom ${v.zoomPercent()} %` : '';
+    byId('slice-index').textContent = `${i + 1} / ${v.sliceCount}`;
+  }
+
+  private renderSlice(): void {
+    const sl = this.currentSlice();
+    const v = this.viewer;
+    const i = v?.sliceIndex ?? 0;
+    const edited = v?.dirty.has(i) ?? false;
+    for (const card of document.querySelectorAll<HTMLElement>('.hip-card')) {
+      const side = card.dataset.side ?? '';
+      const hip = sl?.hips.find((hp) => hp.side === side) ?? null;
+      const value = card.querySelector<HTMLElement>('.slice-proportion');
+      const grade = card.querySelector<HTMLElement>('.slice-grade');
+      const area = card.querySelector<HTMLElement>('.slice-area');
+      if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
+      if (grade) {
+        grade.textContent = hip ? gradeLabel(hip.grade) : '';
+        grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
+      }
+      if (area) area.textContent = hip ? `head ${Math.round(hip.head_area_mm2 ?? 0)} mm² · necrosis ${Math.round(hip.necrosis_area_mm2 ?? 0)} mm²` : '';
+      card.classList.toggle('slice-edited', edited);
+    }
+    // The overlay corners repeat the slice's proportions on the image itself.
+    const parts = (sl?.hips ?? [])
+      .slice()
+      .sort((a, b) => sideOrder(a.side) - sideOrder(b.side))
+      .map((hp) => `${hp.side === 'right' ? 'R' : hp.side === 'left' ? 'L' : '?'} ${formatProportion(hp.proportion)} ${gradeLabel(hp.grade)}`);
+    let text = parts.length ? parts.join('\n') : this.detail?.status === 'done' ? 'No femoral head on this slice' : '';
+    if (edited && v) {
+      const c = v.countsOnSlice(i);
+      text += `\nEdited (unsaved): ${c.head ? formatProportion(c.necrosis / c.head) : '0 %'} of ${c.head} px`;
+    }
+    byId('ov-tr').textContent = text;
+    byId('ov-tr').dataset.sliceIndex = String(i);
+  }
+
+  private renderChart(): void {
+    const host = byId('chart');
+    const v = this.viewer;
+    const count = this.stack.length;
+    const sides = [...new Set(this.stackSlices.flatMap((s) => s?.hips.map((hp) => hp.side) ?? []))].sort((a, b) => sideOrder(a) - sideOrder(b));
+    const series: ChartSeries[] = sides.map((side) => ({
+      key: side,
+      label: sideLabel(side),
+      colour: SIDE_COLOURS[side] ?? '#ccc',
+      values: this.stackSlices.map((s) => s?.hips.find((hp) => hp.side === side)?.proportion ?? null),
+    }));
+    host.innerHTML = renderChartSvg(series, count, v?.sliceIndex ?? 0);
+    const legend = byId('chart-legend');
+    clear(legend);
+    for (const s of series) append(legend, h('span', { class: 'legend-item' }, h('i', { style: `background:${s.colour}` }), s.label));
+    if (!series.length) append(legend, h('span', { class: 'muted' }, this.detail?.status === 'done' ? 'No femoral head found' : 'Available after analysis'));
+  }
+
+  private onChartClick = (e: MouseEvent): void => {
+    const svg = byId('chart').querySelector('svg');
+    if (!svg || !this.viewer) return;
+    const rect = svg.getBoundingClientRect();
+    const viewBoxWidth = svg.viewBox.baseVal.width || rect.width;
+    const x = ((e.clientX - rect.left) / rect.width) * viewBoxWidth;
+    void this.viewer.scrollTo(sliceAtX(x, this.stack.length));
+  };
+
+  // --- hip panel ------------------------------------------------------------------------
+
+  private hipsOfSeries(): Hip[] {
+    const uid = this.series?.series_instance_uid;
+    return (this.detail?.hips ?? []).filter((hp) => hp.series_instance_uid === uid).sort((a, b) => sideOrder(a.side) - sideOrder(b.side));
+  }
+
+  private renderPanel(): void {
+    const host = byId('hips');
+    clear(host);
+    const hips = this.hipsOfSeries();
+    if (!hips.length) {
+      host.appendChild(
+        h('p', { class: 'muted' }, this.detail?.status === 'done' ? 'No femoral head was found in this series.' : 'Per-hip results appear when the analysis has finished.'),
+      );
+    }
+    for (const hip of hips) host.appendChild(this.hipCard(hip));
+    this.renderSlice();
+    this.renderChart();
+    this.renderEditState();
+  }
+
+  private hipCard(hip: Hip): HTMLElement {
+    const changed = hip.grade !== hip.ai_grade;
+    const flags = h('ul', { class: 'flags' });
+    for (const f of hip.flags) {
+      const { code, reason } = parseFlag(f);
+      flags.appendChild(h('li', { class: `flag flag-${code}` }, h('strong', {}, flagTitle(code)), reason ? `: ${reason}` : ''));
+    }
+    const select = h('select', { name: 'grade', required: true, 'aria-label': 'New grade' });
+    for (const g of GRADES) select.appendChild(h('option', { value: g, selected: g === hip.grade }, `${gradeLabel(g)} (${gradeRange(g)})`));
+    const reason = h('textarea', { name: 'reason', rows: 2, required: true, placeholder: 'Reason (required)', 'aria-label': 'Reason for the grade' });
+    const error = h('p', { class: 'form-error', hidden: true });
+    const form = h(
+      'form',
+      { class: 'grade-form', 'data-side': hip.side },
+      h('div', { class: 'row' }, select, h('button', { type: 'submit', class: 'btn primary' }, 'Save grade')),
+      reason,
+      error,
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.saveGrade(hip, select.value, reason.value, error, form);
+    });
+    const revisions = h('ol', { class: 'revisions' });
+    for (const r of [...hip.revisions].reverse()) {
+      revisions.appendChild(
+        h('li', {}, h('span', { class: `badge ${gradeClass(r.grade)}` }, gradeLabel(r.grade)), ' ', h('span', { class: 'who' }, r.author), ' ', h('time', {}, formatDateTime(r.time)), h('div', { class: 'why' }, r.reason)),
+      );
+    }
+    return h(
+      'article',
+      { class: 'hip-card', 'data-side': hip.side },
+      h('header', {}, h('h3', {}, h('i', { class: 'side-dot', style: `background:${SIDE_COLOURS[hip.side] ?? '#ccc'}` }), sideLabel(hip.side)), hip.flags.length ? h('span', { class: 'flag-count', title: 'Flags' }, `⚑ ${hip.flags.length}`) : null),
+      h(
+        'dl',
+        { class: 'metrics' },
+        h('dt', {}, 'This slice'),
+        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
+        h('dt', {}, 'Volume'),
+        h('dd', {}, h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)), h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`)),
+      ),
+      h(
+        'div',
+        { class: 'grades' },
+        h('div', { class: 'grade-box' }, h('span', { class: 'caption' }, 'AI grade'), h('span', { class: `badge big ai-grade ${gradeClass(hip.ai_grade)}` }, gradeLabel(hip.ai_grade))),
+        h('div', { class: `grade-box${changed ? ' changed' : ''}` }, h('span', { class: 'caption' }, changed ? 'Current grade (revised)' : 'Current grade'), h('span', { class: `badge big current-grade ${gradeClass(hip.grade)}` }, gradeLabel(hip.grade))),
+      ),
+      hip.flags.length ? flags : null,
+      h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
+      hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
+    );
+  }
+
+  private async saveGrade(hip: Hip, grade: string, reason: string, error: HTMLElement, form: HTMLFormElement): Promise<void> {
+    error.hidden = true;
+    if (!reason.trim()) {
+      error.textContent = 'A reason is required.';
+      error.hidden = false;
+      return;
+    }
+    const button = form.querySelector('button');
+    if (button) button.disabled = true;
+    try {
+      await apiFetch(`/api/studies/${this.config.studyId}/grades/`, {
+        method: 'POST',
+        json: { series_instance_uid: hip.series_instance_uid, side: hip.side, grade, reason: reason.trim() },
+      });
+      toast(`${sideLabel(hip.side)}: grade set to ${gradeLabel(grade)}`, 'ok');
+      await this.refreshDetail();
+    } catch (err) {
+      error.textContent = err instanceof ApiError && err.status === 403 ? 'Your role may not change grades.' : err instanceof Error ? err.message : String(err);
+      error.hidden = false;
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  private async refreshDetail(detail?: StudyDetail): Promise<void> {
+    this.detail = detail ?? (await this.fetchDetail());
+    const s = this.detail.series.find((x) => x.id === this.series?.id);
+    if (s) {
+      this.series = s;
+      const { stack, slices } = this.stackOrder(this.detail, s);
+      // The stack itself does not change on a refresh; only its results do.
+      if (stack.length === this.stack.length) {
+        this.stack = stack;
+        this.stackSlices = slices;
+      }
+    }
+    this.renderHeader();
+    this.renderPanel();
+  }
+
+  // --- audit ----------------------------------------------------------------------------
+
+  private async loadAudit(): Promise<void> {
+    try {
+      const events = await apiFetch<AuditEvent[] | { results: AuditEvent[] }>(`/api/studies/${this.config.studyId}/audit/`);
+      const list = Array.isArray(events) ? events : events.results;
+      for (const e of list) this.addAudit(e, false);
+      this.renderAudit();
+    } catch (err) {
+      byId('audit').replaceChildren(h('li', { class: 'muted' }, `Audit trail unavailable: ${err instanceof Error ? err.message : err}`));
+    }
+  }
+
+  private addAudit(e: AuditEvent, live: boolean): void {
+    const isNew = !this.audit.has(e.id);
+    this.audit.set(e.id, e);
+    if (live) {
+      this.renderAudit(isNew ? e.id : null);
+      // Someone else's grade change or mask edit changes the panel too.
+      if (isNew && !this.busy && /grade|labelmap|mask|revert/i.test(e.action)) void this.refreshDetail();
+    }
+  }
+
+  private renderAudit(flashId: number | null = null): void {
+    const host = byId('audit');
+    clear(host);
+    const events = [...this.audit.values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
+    byId('audit-count').textContent = String(events.length);
+    if (!events.length) host.appendChild(h('li', { class: 'muted' }, 'No events yet.'));
+    for (const e of events) {
+      host.appendChild(
+        h(
+          'li',
+          { class: `audit-event${e.id === flashId ? ' flash' : ''}`, 'data-id': e.id, 'data-action': e.action },
+          h('div', { class: 'audit-head' }, h('strong', { class: 'audit-action' }, e.action.replace(/[._]/g, ' ')), h('time', {}, formatDateTime(e.time))),
+          h('div', { class: 'audit-who' }, e.actor ?? 'system', e.object_type ? ` · ${e.object_type}${e.object_id != null ? ` ${e.object_id}` : ''}` : ''),
+          describeChange(e.before, e.after),
+          e.reason ? h('div', { class: 'audit-why' }, `“${e.reason}”`) : null,
+        ),
+      );
+    }
+  }
+
+  // --- mask editing -----------------------------------------------------------------------
+
+  private renderEditState(): void {
+    const v = this.viewer;
+    const dirty = v?.dirty.size ?? 0;
+    const save = byId<HTMLButtonElement>('save-mask');
+    save.disabled = dirty === 0 || !this.overlaysReady;
+    save.textContent = dirty ? `Save mask (${dirty} slice${dirty === 1 ? '' : 's'})` : 'Save mask';
+    byId<HTMLButtonElement>('undo').disabled = !v?.history.canUndo;
+    byId<HTMLButtonElement>('redo').disabled = !v?.history.canRedo;
+    const edited = this.stack.some((i) => i.labelmap_edited);
+    const revert = byId<HTMLButtonElement>('revert-mask');
+    revert.disabled = !this.overlaysReady || (!edited && dirty === 0);
+    byId('edit-state').textContent = dirty ? 'Unsaved mask edits' : edited ? 'Mask edited by a reader' : 'AI mask';
+    byId('edit-state').dataset.state = dirty ? 'dirty' : edited ? 'edited' : 'ai';
+  }
+
+  private async saveMask(): Promise<void> {
+    const v = this.viewer;
+    if (!v || !this.series || v.dirty.size === 0) return;
+    const reason = await askReason('Save edited mask', `${v.dirty.size} edited slice(s) will be stored as a new mask version; the AI mask is kept. Areas, proportions and grades are recomputed.`);
+    if (reason === null) return;
+    this.busy = true;
+    try {
+      const labelmaps = await Promise.all(
+        [...v.dirty].sort((a, b) => a - b).map(async (i) => {
+          const size = v.sliceSize(i);
+          const data = v.sliceData(i);
+          const inst = this.stack[i];
+          if (!size || !data || !inst) throw new Error(`slice ${i + 1} has no label map`);
+          const png = await encodeGrayPng({ width: size.columns, height: size.rows, data: data.slice() });
+          return { sop_instance_uid: inst.sop_instance_uid, png_base64: bytesToBase64(png) };
+        }),
+      );
+      const detail = await apiFetch<StudyDetail>(`/api/series/${this.series.id}/labelmaps/`, { method: 'POST', json: { reason, labelmaps } });
+      v.dirty.clear();
+      v.history.clear();
+      await this.refreshDetail(detail && 'series' in detail ? detail : undefined);
+      toast('Mask saved; proportions and grades recomputed.', 'ok');
+    } catch (err) {
+      toast(`Saving the mask failed: ${err instanceof Error ? err.message : err}`, 'error', 8000);
+    } finally {
+      this.busy = false;
+      this.renderEditState();
+      this.renderSlice();
+    }
+  }
+
+  private async revertMask(): Promise<void> {
+    const v = this.viewer;
+    if (!v || !this.series) return;
+    const reason = await askReason('Revert to the AI mask', 'Every edited slice of this series goes back to the AI mask; proportions and grades are recomputed.');
+    if (reason === null) return;
+    this.busy = true;
+    try {
+      const detail = await apiFetch<StudyDetail>(`/api/series/${this.series.id}/labelmaps/revert/`, { method: 'POST', json: { reason } });
+      await this.refreshDetail(detail && 'series' in detail ? detail : undefined);
+      v.replaceLabelmaps(await this.fetchLabelmaps('current'));
+      toast('Reverted to the AI mask.', 'ok');
+    } catch (err) {
+      toast(`Revert failed: ${err instanceof Error ? err.message : err}`, 'error', 8000);
+    } finally {
+      this.busy = false;
+      this.renderEditState();
+      this.renderSlice();
+    }
+  }
+
+  // --- toolbar and keys ---------------------------------------------------------------------
+
+  private bindToolbar(): void {
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tool]')) {
+      b.addEventListener('click', () => this.setTool(b.dataset.tool as ActiveTool));
+    }
+    for (const r of document.querySelectorAll<HTMLInputElement>('input[name="edit-label"]')) {
+      r.addEventListener('change', () => this.setLabel(r.value === '2' ? 2 : 1));
+    }
+    const presets = byId<HTMLSelectElement>('wl-preset');
+    PRESETS.forEach((p, i) => presets.appendChild(h('option', { value: i }, `${p.key} · ${p.name}`)));
+    presets.addEventListener('change', () => this.viewer?.applyPreset(Number(presets.value)));
+    byId('invert').addEventListener('click', () => this.viewer?.invert());
+    byId('reset').addEventListener('click', () => this.viewer?.reset());
+    byId('show-head').addEventListener('change', () => this.applyControls());
+    byId('show-necrosis').addEventListener('change', () => this.applyControls());
+    byId('opacity').addEventListener('input', () => this.applyControls());
+    byId('brush-size').addEventListener('input', () => this.applyControls());
+    byId('undo').addEventListener('click', () => void this.undoRedo('undo'));
+    byId('redo').addEventListener('click', () => void this.undoRedo('redo'));
+    byId('save-mask').addEventListener('click', () => void this.saveMask());
+    byId('revert-mask').addEventListener('click', () => void this.revertMask());
+    byId('help-button').addEventListener('click', () => this.toggleHelp());
+    byId('help-close').addEventListener('click', () => this.toggleHelp(false));
+    byId('chart').addEventListener('click', this.onChartClick);
+    byId('series-picker').addEventListener('change', (e) => {
+      const id = Number((e.target as HTMLSelectElement).value);
+      const s = this.detail?.series.find((x) => x.id === id);
+      if (s) this.pickSeries(s);
+    });
+    window.addEventListener('beforeunload', (e) => {
+      if (this.viewer?.dirty.size) e.preventDefault();
+    });
+  }
+
+  private applyControls(): void {
+    const v = this.viewer;
+    if (!v) return;
+    const opacity = Number(byId<HTMLInputElement>('opacity').value) / 100;
+    byId('opacity-value').textContent = `${Math.round(opacity * 100)} %`;
+    const size = Number(byId<HTMLInputElement>('brush-size').value);
+    byId('brush-size-value').textContent = `${size} mm`;
+    if (!this.overlaysReady) return;
+    v.setOpacity(opacity);
+    v.setLabelVisible(1, byId<HTMLInputElement>('show-head').checked);
+    v.setLabelVisible(2, byId<HTMLInputElement>('show-necrosis').checked);
+    v.setBrushSize(size);
+  }
+
+  private setTool(tool: ActiveTool): void {
+    if (!this.viewer) return;
+    if ((tool === 'brush' || tool === 'eraser') && !this.overlaysReady) {
+      toast('Masks are not loaded yet.', 'info');
+      return;
+    }
+    this.viewer.setTool(tool);
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tool]')) b.classList.toggle('active', b.dataset.tool === tool);
+    byId('viewport-wrap').dataset.tool = tool;
+  }
+
+  private setLabel(label: 1 | 2): void {
+    this.viewer?.setEditLabel(label);
+    for (const r of document.querySelectorAll<HTMLInputElement>('input[name="edit-label"]')) r.checked = r.value === String(label);
+  }
+
+  private async undoRedo(which: 'undo' | 'redo'): Promise<void> {
+    if (!this.viewer) return;
+    const i = await this.viewer.undoRedo(which);
+    if (i === null) toast(which === 'undo' ? 'Nothing to undo' : 'Nothing to redo');
+    this.renderEditState();
+    this.renderSlice();
+  }
+
+  private toggleHelp(show?: boolean): void {
+    const el = byId('help-overlay');
+    el.hidden = show === undefined ? !el.hidden : !show;
+  }
+
+  private buildHelp(): void {
+    const body = byId('help-table');
+    for (const s of SHORTCUTS) body.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, s.keys)), h('td', {}, s.description)));
+    body.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, 'Wheel')), h('td', {}, 'Scroll slices')));
+    body.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, 'Middle / right drag')), h('td', {}, 'Pan / zoom (any tool)')));
+  }
+
+  private onKey = (e: KeyboardEvent): void => {
+    const action = actionForKey(e);
+    if (!action) return;
+    if (isTypingTarget(e.target) && action !== 'close') return;
+    if (document.querySelector('dialog[open]')) return;
+    const v = this.viewer;
+    e.preventDefault();
+    switch (action) {
+      case 'nextSlice': void v?.scrollBy(1); break;
+      case 'prevSlice': void v?.scrollBy(-1); break;
+      case 'nextPage': void v?.scrollBy(5); break;
+      case 'prevPage': void v?.scrollBy(-5); break;
+      case 'firstSlice': void v?.scrollTo(0); break;
+      case 'lastSlice': void v?.scrollTo(this.stack.length - 1); break;
+      case 'preset1': case 'preset2': case 'preset3': case 'preset4': {
+        const index = Number(action.slice(-1)) - 1;
+        v?.applyPreset(index);
+        byId<HTMLSelectElement>('wl-preset').value = String(index);
+        break;
+      }
+      case 'reset': v?.reset(); break;
+      case 'invert': v?.invert(); break;
+      case 'toolWindowLevel': this.setTool('wl'); break;
+      case 'toolPan': this.setTool('pan'); break;
+      case 'toolZoom': this.setTool('zoom'); break;
+      case 'toolBrush': this.setTool('brush'); break;
+      case 'toolEraser': this.setTool('eraser'); break;
+      case 'labelHead': this.setLabel(1); break;
+      case 'labelNecrosis': this.setLabel(2); break;
+      case 'toggleHead': this.toggleCheckbox('show-head'); break;
+      case 'toggleNecrosis': this.toggleCheckbox('show-necrosis'); break;
+      case 'brushBigger': this.stepRange('brush-size', 1); break;
+      case 'brushSmaller': this.stepRange('brush-size', -1); break;
+      case 'undo': void this.undoRedo('undo'); break;
+      case 'redo': void this.undoRedo('redo'); break;
+      case 'help': this.toggleHelp(); break;
+      case 'close': this.toggleHelp(false); break;
+    }
+  };
+
+  private toggleCheckbox(id: string): void {
+    const c = byId<HTMLInputElement>(id);
+    c.checked = !c.checked;
+    this.applyControls();
+  }
+
+  private stepRange(id: string, delta: number): void {
+    const r = byId<HTMLInputElement>(id);
+    r.value = String(Number(r.value) + delta);
+    this.applyControls();
+  }
+}
+
+function summarise(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value !== 'object') return String(value);
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null && typeof v !== 'object');
+  if (!entries.length) return '…';
+  return entries
+    .slice(0, 4)
+    .map(([k, v]) => `${k}: ${typeof v === 'number' && k.includes('proportion') ? formatProportion(v) : String(v)}`)
+    .join(', ');
+}
+
+function describeChange(before: unknown, after: unknown): HTMLElement | null {
+  if ((before === null || before === undefined) && (after === null || after === undefined)) return null;
+  return h('div', { class: 'audit-change' }, h('span', { class: 'before' }, summarise(before)), ' → ', h('span', { class: 'after' }, summarise(after)));
+}
+
+/** A modal that asks for a reason; resolves to null on cancel. */
+function askReason(title: string, text: string): Promise<string | null> {
+  const dialog = byId<HTMLDialogElement>('reason-dialog');
+  byId('reason-title').textContent = title;
+  byId('reason-text').textContent = text;
+  const input = byId<HTMLTextAreaElement>('reason-input');
+  const error = byId('reason-error');
+  input.value = '';
+  error.hidden = true;
+  dialog.showModal();
+  input.focus();
+  return new Promise((resolve) => {
+    const form = byId<HTMLFormElement>('reason-form');
+    const done = (value: string | null): void => {
+      form.removeEventListener('submit', onSubmit);
+      byId('reason-cancel').removeEventListener('click', onCancel);
+      dialog.removeEventListener('cancel', onCancel);
+      dialog.close();
+      resolve(value);
+    };
+    const onSubmit = (e: Event): void => {
+      e.preventDefault();
+      if (!input.value.trim()) {
+        error.hidden = false;
+        return;
+      }
+      done(input.value.trim());
+    };
+    const onCancel = (e: Event): void => {
+      e.preventDefault();
+      done(null);
+    };
+    form.addEventListener('submit', onSubmit);
+    byId('reason-cancel').addEventListener('click', onCancel);
+    dialog.addEventListener('cancel', onCancel);
+  });
+}
+
+const page = new StudyPage(readConfig<PageConfig>('study-config'));
+(window as unknown as { onfhViewer: StudyPage }).onfhViewer = page;
+void page.start();
