@@ -24,6 +24,12 @@ settings.STORAGES = {
         "OPTIONS": {"location": str(_MEDIA), "base_url": "/media/"},
     },
 }
+if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not SQLite's shared-cache memory DB: threads then wait for the write lock
+    # (busy timeout) as the web and worker processes do, instead of failing at once.
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+        _MEDIA.parent / f"{_MEDIA.name}.sqlite3"
+    )
 settings.CELERY_BROKER_URL = "memory://"
 settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
 settings.ONFH_PRELOAD_SEGMENTER = False
@@ -38,6 +44,8 @@ _celery_app.conf.broker_transport_options = {}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_MEDIA, ignore_errors=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{_MEDIA}.sqlite3{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture
