@@ -34,8 +34,9 @@ class Acquisition:
     bias: tuple[float, ...]
 
 
-def sample_acquisition(rng: np.random.Generator, *, snr: float | None = None,
-                       intensity_max: int | None = None) -> Acquisition:
+def sample_acquisition(
+    rng: np.random.Generator, *, snr: float | None = None, intensity_max: int | None = None
+) -> Acquisition:
     top = int(intensity_max if intensity_max is not None else rng.choice(INTENSITY_MAXIMA))
     return Acquisition(
         snr=float(snr if snr is not None else np.exp(rng.uniform(np.log(8.0), np.log(40.0)))),
@@ -59,21 +60,37 @@ def bias_field(acq: Acquisition, pelvis: Pelvis, grid: PlaneGrid) -> F32:
     vc = 0.5 * (pelvis.ant + pelvis.post)
     hd = 0.5 * (pelvis.post - pelvis.ant)
     un, vn, wn = u / hw, (v - vc) / hd, grid.w / 150.0
-    log_b = (0.12 * c[0] * un + 0.12 * c[1] * vn + 0.08 * c[2] * wn + 0.05 * c[3] * un * vn
-             + (0.18 + 0.06 * c[4]) * vn * vn - (0.1 + 0.05 * c[5]) * un * un * 0.5
-             + 0.04 * c[6] * un * un * un)
+    log_b = (
+        0.12 * c[0] * un
+        + 0.12 * c[1] * vn
+        + 0.08 * c[2] * wn
+        + 0.05 * c[3] * un * vn
+        + (0.18 + 0.06 * c[4]) * vn * vn
+        - (0.1 + 0.05 * c[5]) * un * un * 0.5
+        + 0.04 * c[6] * un * un * un
+    )
     return np.exp(np.clip(log_b, -0.6, 0.6)).astype(np.float32)
 
 
-def acquire(signal: F32, acq: Acquisition, bias: F32, rng: np.random.Generator,
-            *, marrow: float, noise_scale: float = 1.0) -> F32:
+def acquire(
+    signal: F32,
+    acq: Acquisition,
+    bias: F32,
+    rng: np.random.Generator,
+    *,
+    marrow: float,
+    noise_scale: float = 1.0,
+) -> F32:
     """Stored values of one plane: ``(H, W)`` float32, whole numbers in ``[0, intensity_max]``.
 
     ``noise_scale`` shrinks the noise when the plane is drawn coarser than the
     acquisition grid (averaging pixels averages noise).
     """
-    img = ndimage.gaussian_filter(signal, acq.blur_px, mode="nearest") if acq.blur_px > 0.05 \
+    img = (
+        ndimage.gaussian_filter(signal, acq.blur_px, mode="nearest")
+        if acq.blur_px > 0.05
         else signal
+    )
     img = img * bias
     sigma = marrow / acq.snr * noise_scale
     n1 = rng.standard_normal(img.shape, dtype=np.float32)

@@ -123,8 +123,8 @@ class Pelvis:
     fat_lateral: float
     fat_anterior: float
     fat_posterior: float
-    superellipse: float
-    outline_waves: FloatArray  # (K, 3): harmonic, amplitude (fraction), phase
+    boxiness: float  # 0 = elliptic outline, ~0.8 = squarer
+    outline_poly: FloatArray  # (4,) small shape terms of the outline (fractions)
     cavity_half_width: float
     cavity_half_depth: float
     cavity_center_v: float
@@ -133,7 +133,7 @@ class Pelvis:
     rectum_center: FloatArray  # (u, v)
     rectum_radius: float
     sacrum_v: float
-    fat_plane_angles: FloatArray  # (K,) radians, spokes of the intermuscular fat planes
+    muscle_jitter: FloatArray  # (K, 3): per-muscle seed shift (mm, mm) and size factor
     fat_plane_width: float
     muscle_fat_fraction: float  # intramuscular fat streaks, 0..~0.15
 
@@ -276,7 +276,7 @@ def sample_pelvis(
         )
     tissue = Tissue(
         marrow_femur=float(rng.uniform(0.84, 0.95)),
-        marrow_pelvis=float(rng.uniform(0.6, 0.8)),
+        marrow_pelvis=float(rng.uniform(0.72, 0.88)),
         muscle=float(rng.uniform(0.27, 0.4)),
         cartilage=float(rng.uniform(0.36, 0.48)),
         urine=float(rng.uniform(0.08, 0.16)),
@@ -285,10 +285,6 @@ def sample_pelvis(
     half_width = half_gap + rng.uniform(62, 78) + fat * rng.uniform(0.8, 1.2)
     ant = -(rng.uniform(55, 70) + fat * rng.uniform(0.6, 1.1))
     post = rng.uniform(95, 120) + fat * rng.uniform(0.9, 1.4)
-    harmonics = np.array([2, 3, 4, 5], dtype=float)
-    outline_waves = np.stack(
-        [harmonics, rng.uniform(0, 0.025, 4), rng.uniform(0, 2 * np.pi, 4)], axis=1
-    )
     cavity_half_width = half_gap - radius - rng.uniform(14, 20)
     bladder_radii = np.array(
         [rng.uniform(22, 45), rng.uniform(16, 32), rng.uniform(22, 40)], dtype=float
@@ -296,7 +292,6 @@ def sample_pelvis(
     bladder_center = np.array(
         [rng.uniform(-6, 6), rng.uniform(-30, -18), rng.uniform(-20, 5)], dtype=float
     )
-    base_angles = np.deg2rad(np.array([-150, -110, -70, -25, 20, 60, 100]))
     return Pelvis(
         hips=hips,
         tissue=tissue,
@@ -306,8 +301,8 @@ def sample_pelvis(
         fat_lateral=float(fat * rng.uniform(0.8, 1.2)),
         fat_anterior=float(fat * rng.uniform(0.5, 1.0) + 4),
         fat_posterior=float(fat * rng.uniform(0.9, 1.5) + 4),
-        superellipse=float(rng.uniform(2.1, 2.8)),
-        outline_waves=outline_waves,
+        boxiness=float(rng.uniform(0.2, 0.8)),
+        outline_poly=rng.normal(0.0, 0.025, 4),
         cavity_half_width=float(cavity_half_width),
         cavity_half_depth=float(rng.uniform(40, 52)),
         cavity_center_v=float(rng.uniform(-2, 8)),
@@ -316,7 +311,9 @@ def sample_pelvis(
         rectum_center=np.array([rng.uniform(-8, 8), rng.uniform(35, 48)]),
         rectum_radius=float(rng.uniform(11, 18)),
         sacrum_v=float(post - fat * 1.2 - rng.uniform(32, 45)),
-        fat_plane_angles=base_angles + rng.normal(0, 0.12, base_angles.size),
+        muscle_jitter=np.column_stack(
+            [rng.normal(0, 3.0, 40), rng.normal(0, 3.0, 40), rng.uniform(0.85, 1.15, 40)]
+        ),
         fat_plane_width=float(rng.uniform(0.8, 2.0)),
-        muscle_fat_fraction=float(rng.uniform(0.0, 0.12)),
+        muscle_fat_fraction=float(rng.uniform(0.0, 0.06)),
     )

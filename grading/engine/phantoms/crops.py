@@ -9,15 +9,20 @@ from scipy import ndimage
 from grading.engine.phantoms.acquisition import acquire, bias_field, sample_acquisition
 from grading.engine.phantoms.anatomy import SIDES, HipSide
 from grading.engine.phantoms.render import render_plane
-from grading.engine.phantoms.series import _new_pelvis, fit_threshold, fit_threshold_volume, \
-    window_grid
+from grading.engine.phantoms.series import (
+    _new_pelvis,
+    fit_threshold,
+    fit_threshold_volume,
+    window_grid,
+)
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
 
-def make_training_crops(n: int, seed: int, size: int = 256, *, no_head_share: float = 0.18
-                        ) -> tuple[F32, U8]:
+def make_training_crops(
+    n: int, seed: int, size: int = 256, *, no_head_share: float = 0.18
+) -> tuple[F32, U8]:
     """``n`` windows around a hip, each resampled to ``size`` x ``size``.
 
     Returns ``(images (n, size, size) float32 stored values, labels (n, size, size)
@@ -43,8 +48,11 @@ def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tu
     hip = pelvis.hips[side]
     r = hip.radius
     if rng.uniform() < no_head_share:
-        level = float(rng.uniform(r + 0.5, r + 40.0) if rng.uniform() < 0.5
-                      else rng.uniform(-r - 55.0, -r - 0.5))
+        level = float(
+            rng.uniform(r + 0.5, r + 40.0)
+            if rng.uniform() < 0.5
+            else rng.uniform(-r - 55.0, -r - 0.5)
+        )
     else:
         level = float(rng.uniform(-0.97, 0.97) * r)
     theta = float(np.deg2rad(rng.uniform(-7, 7)))
@@ -65,8 +73,9 @@ def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tu
     native = float(rng.uniform(0.6, 1.6))
     sp = (max(native, h_mm / size), max(native, w_mm / size))
     shape = (max(int(round(h_mm / sp[0])), 8), max(int(round(w_mm / sp[1])), 8))
-    grid = window_grid((float(centre[0]), float(centre[1])), shape, sp, theta,
-                       float(hip.center[2] + level))
+    grid = window_grid(
+        (float(centre[0]), float(centre[1])), shape, sp, theta, float(hip.center[2] + level)
+    )
     for s in SIDES:
         if rng.uniform() < 0.5:
             fit_threshold_volume(pelvis.hips[s])
@@ -75,8 +84,14 @@ def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tu
     acq = sample_acquisition(rng)
     signal, lab, _, _ = render_plane(pelvis, grid, rng)
     noise_scale = native / float(np.sqrt(sp[0] * sp[1]))
-    image = acquire(signal, acq, bias_field(acq, pelvis, grid), rng,
-                    marrow=pelvis.tissue.marrow_femur, noise_scale=noise_scale)
+    image = acquire(
+        signal,
+        acq,
+        bias_field(acq, pelvis, grid),
+        rng,
+        marrow=pelvis.tissue.marrow_femur,
+        noise_scale=noise_scale,
+    )
     if shape != (size, size):
         zoom = (size / shape[0], size / shape[1])
         image = ndimage.zoom(image, zoom, order=1, grid_mode=True, mode="nearest")

@@ -33,7 +33,13 @@ F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
 MATRICES: tuple[tuple[int, int], ...] = (
-    (256, 256), (320, 320), (384, 384), (512, 512), (256, 320), (320, 256), (320, 384),
+    (256, 256),
+    (320, 320),
+    (384, 384),
+    (512, 512),
+    (256, 320),
+    (320, 256),
+    (320, 384),
     (448, 448),
 )
 AXIAL: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -139,19 +145,27 @@ def rotation(theta: float) -> npt.NDArray[np.float64]:
     return np.array([[c, -s], [s, c]])
 
 
-def window_grid(center_uv: tuple[float, float], shape: tuple[int, int],
-                spacing: tuple[float, float], theta: float, w: float) -> PlaneGrid:
+def window_grid(
+    center_uv: tuple[float, float],
+    shape: tuple[int, int],
+    spacing: tuple[float, float],
+    theta: float,
+    w: float,
+) -> PlaneGrid:
     """A grid of ``shape`` pixels centred on model point ``center_uv``; the body is
     rotated by ``theta`` (radians) in the scanner, so image axes are rotated by -theta in
     the model."""
     back = rotation(-theta)
     row_step = back @ np.array([0.0, spacing[0]])
     col_step = back @ np.array([spacing[1], 0.0])
-    origin = (np.array(center_uv) - (shape[0] - 1) / 2 * row_step
-              - (shape[1] - 1) / 2 * col_step)
-    return PlaneGrid(shape, (float(origin[0]), float(origin[1])),
-                     (float(row_step[0]), float(row_step[1])),
-                     (float(col_step[0]), float(col_step[1])), float(w))
+    origin = np.array(center_uv) - (shape[0] - 1) / 2 * row_step - (shape[1] - 1) / 2 * col_step
+    return PlaneGrid(
+        shape,
+        (float(origin[0]), float(origin[1])),
+        (float(row_step[0]), float(row_step[1])),
+        (float(col_step[0]), float(col_step[1])),
+        float(w),
+    )
 
 
 def fit_threshold(hip: Hip, grids: Sequence[PlaneGrid]) -> None:
@@ -180,26 +194,31 @@ def fit_threshold(hip: Hip, grids: Sequence[PlaneGrid]) -> None:
         nec.threshold = float(0.5 * (g[k - 1] + g[k])) if k < g.size else float(g[-1] - 1.0)
 
 
+_BALL_CACHE: dict[int, npt.NDArray[np.float32]] = {}
+
+
+def _unit_ball(n: int) -> npt.NDArray[np.float32]:
+    """Points of a regular grid inside the unit ball, ``(3, M)``; ``n`` points per radius."""
+    if n not in _BALL_CACHE:
+        axis = (np.arange(-n, n + 1, dtype=np.float32) + 0.5) / (n + 0.5)
+        x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+        inside = x * x + y * y + z * z <= 1.0
+        _BALL_CACHE[n] = np.stack([x[inside], y[inside], z[inside]])
+    return _BALL_CACHE[n]
+
+
 def fit_threshold_volume(hip: Hip, step_mm: float = 1.5) -> None:
-    """Fit the lesion threshold to the target share of the head *volume* (3-D grid)."""
-    r = hip.radius
-    axis = np.arange(-r, r + step_mm, step_mm, dtype=np.float32)
-    grids = []
-    x, y = np.meshgrid(axis, axis, indexing="ij")
-    for z in axis:
-        grids.append((x, y, float(z)))
+    """Set the lesion threshold to the target share of the head *volume* (3-D grid)."""
     nec = hip.necrosis
     if nec.pattern == "none" or not nec.target:
         nec.threshold = float("inf")
         return
-    values = []
-    for gx, gy, gz in grids:
-        inside = head_mask(hip, gx, gy, gz)
-        if inside.any():
-            values.append(necrosis_field(hip, gx, gy, gz)[inside])
-    g = np.sort(np.concatenate(values))[::-1]
+    pts = _unit_ball(max(int(round(hip.radius / step_mm)), 4)) * np.float32(hip.radius)
+    inside = head_mask(hip, pts[0], pts[1], pts[2])  # type: ignore[arg-type]
+    x, y, z = pts[0][inside], pts[1][inside], pts[2][inside]
+    g = np.sort(necrosis_field(hip, x, y, z))[::-1]  # type: ignore[arg-type]
     k = int(round(nec.target * g.size))
-    nec.threshold = float(g[max(k - 1, 0)]) if k > 0 else float("inf")
+    nec.threshold = float(0.5 * (g[k - 1] + g[k])) if 0 < k < g.size else float("inf")
 
 
 def _sides_request(value: Mapping[str, object] | None) -> dict[str, object]:
@@ -211,13 +230,20 @@ def _sides_request(value: Mapping[str, object] | None) -> dict[str, object]:
     return dict(value)
 
 
-def _new_pelvis(rng: np.random.Generator, necrosis: Mapping[str, NecrosisRequest] | None,
-                patterns: Mapping[str, NecrosisPattern] | None,
-                mimics: Mapping[str, Mimic | None] | None) -> Pelvis:
+def _new_pelvis(
+    rng: np.random.Generator,
+    necrosis: Mapping[str, NecrosisRequest] | None,
+    patterns: Mapping[str, NecrosisPattern] | None,
+    mimics: Mapping[str, Mimic | None] | None,
+) -> Pelvis:
     req = _sides_request(necrosis)
     targets = {s: resolve_target(rng, req.get(s)) for s in SIDES}  # type: ignore[arg-type]
-    return sample_pelvis(rng, targets, dict(_sides_request(patterns)),  # type: ignore[arg-type]
-                         dict(_sides_request(mimics)) if mimics is not None else None)
+    return sample_pelvis(
+        rng,
+        targets,
+        dict(_sides_request(patterns)),  # type: ignore[arg-type]
+        dict(_sides_request(mimics)) if mimics is not None else None,
+    )
 
 
 def make_bilateral_series(
@@ -258,15 +284,21 @@ def make_bilateral_series(
     rows, cols = int(matrix[0]), int(matrix[1])
     if pixel_spacing_mm is None:
         col_sp = float(np.clip(rng.uniform(340, 440) / cols, 0.6, 1.6))
-        row_sp = col_sp if rng.uniform() < 0.85 else float(
-            np.clip(col_sp * rng.uniform(1.05, 1.25), 0.6, 1.6))
+        row_sp = (
+            col_sp
+            if rng.uniform() < 0.85
+            else float(np.clip(col_sp * rng.uniform(1.05, 1.25), 0.6, 1.6))
+        )
         spacing = (round(row_sp, 4), round(col_sp, 4))
     elif isinstance(pixel_spacing_mm, tuple):
         spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
     else:
         spacing = (float(pixel_spacing_mm), float(pixel_spacing_mm))
-    dz = float(slice_thickness_mm if slice_thickness_mm is not None
-               else round(rng.uniform(3.0, 5.0) * 2) / 2)
+    dz = float(
+        slice_thickness_mm
+        if slice_thickness_mm is not None
+        else round(rng.uniform(3.0, 5.0) * 2) / 2
+    )
     theta = np.deg2rad(rotation_deg if rotation_deg is not None else rng.uniform(-6, 6))
     acq = sample_acquisition(rng, snr=snr, intensity_max=intensity_max)
 
@@ -274,13 +306,20 @@ def make_bilateral_series(
     r = max(h.radius for h in pelvis.hips.values())
     span = (n_slices - 1) * dz
     margin = span - 2 * r
-    w0 = -r - float(rng.uniform(5.0, margin - 5.0)) if margin > 10 else -span / 2 + float(
-        rng.uniform(-2, 2))
+    w0 = (
+        -r - float(rng.uniform(5.0, margin - 5.0))
+        if margin > 10
+        else -span / 2 + float(rng.uniform(-2, 2))
+    )
     body_offset = (float(rng.uniform(-15, 15)), float(rng.uniform(-25, 10)))
     table_z = float(rng.uniform(-80, 80))
     centre_uv = tuple(rotation(-theta) @ (-np.array(body_offset)))
-    grids = [window_grid((float(centre_uv[0]), float(centre_uv[1])), (rows, cols), spacing, theta,
-                         w0 + k * dz) for k in range(n_slices)]
+    grids = [
+        window_grid(
+            (float(centre_uv[0]), float(centre_uv[1])), (rows, cols), spacing, theta, w0 + k * dz
+        )
+        for k in range(n_slices)
+    ]
     for hip in pelvis.hips.values():
         fit_threshold(hip, grids)
 
@@ -371,8 +410,9 @@ def make_hip_crop(
     rng = np.random.default_rng(seed)
     chosen_side: HipSide = side if side is not None else SIDES[int(rng.integers(2))]
     mimics = None if mimic == "random" else {chosen_side: mimic}
-    pelvis = _new_pelvis(rng, {chosen_side: necrosis}, {chosen_side: pattern} if pattern else None,
-                         mimics)  # type: ignore[arg-type]
+    pelvis = _new_pelvis(
+        rng, {chosen_side: necrosis}, {chosen_side: pattern} if pattern else None, mimics
+    )  # type: ignore[arg-type]
     hip = pelvis.hips[chosen_side]
     if level_mm is None:
         level_mm = float(rng.uniform(-0.85, 0.9) * hip.radius)
@@ -384,13 +424,23 @@ def make_hip_crop(
     fit_threshold(hip, [grid])
     acq = sample_acquisition(rng, snr=snr, intensity_max=intensity_max)
     signal, lab, heads, necs = render_plane(pelvis, grid, rng)
-    image = acquire(signal, acq, bias_field(acq, pelvis, grid), rng,
-                    marrow=pelvis.tissue.marrow_femur)
+    image = acquire(
+        signal, acq, bias_field(acq, pelvis, grid), rng, marrow=pelvis.tissue.marrow_femur
+    )
     prop = proportion_of(float(necs[chosen_side]), float(heads[chosen_side]))
-    return PhantomCrop(image=image, labels=lab, pixel_spacing_mm=(sp, sp), side=chosen_side,
-                       proportion=prop, grade=grade_from_proportion(prop),
-                       has_head=heads[chosen_side] > 0, level_mm=level_mm,
-                       pattern=hip.necrosis.pattern, mimic=hip.mimic, seed=seed)
+    return PhantomCrop(
+        image=image,
+        labels=lab,
+        pixel_spacing_mm=(sp, sp),
+        side=chosen_side,
+        proportion=prop,
+        grade=grade_from_proportion(prop),
+        has_head=heads[chosen_side] > 0,
+        level_mm=level_mm,
+        pattern=hip.necrosis.pattern,
+        mimic=hip.mimic,
+        seed=seed,
+    )
 
 
 GRADE_CYCLE: tuple[Grade, ...] = (Grade.NONE, Grade.MILD, Grade.MODERATE, Grade.SEVERE)
@@ -406,7 +456,9 @@ def grade_balanced_series(seed: int, count: int, **kwargs: object) -> list[Phant
     for i in range(count):
         right = GRADE_CYCLE[i % 4]
         left = GRADE_CYCLE[(i + 1 + i // 4) % 4]
-        out.append(make_bilateral_series(
-            seed * 100_003 + i, necrosis={"right": right.value, "left": left.value},
-            **kwargs))  # type: ignore[arg-type]
+        out.append(
+            make_bilateral_series(
+                seed * 100_003 + i, necrosis={"right": right.value, "left": left.value}, **kwargs
+            )
+        )  # type: ignore[arg-type]
     return out

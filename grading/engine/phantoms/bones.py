@@ -1,0 +1,239 @@
+"""Pelvic bones, sacrum, the hip joint and the femur with its head, lesion and mimics."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from grading.engine.phantoms.anatomy import Hip, Pelvis
+from grading.engine.phantoms.shapes import (
+    F32,
+    Canvas,
+    PlaneGrid,
+    Window,
+    capsule,
+    ellipse2,
+    ellipsoid,
+    smin,
+)
+from grading.engine.types import NECROSIS, VIABLE_HEAD
+
+
+def _paint_bone(
+    cv: Canvas, win: Window, d: F32, cortex_mm: float | F32, marrow: float
+) -> npt.NDArray[np.bool_]:
+    """Cortex (``-cortex_mm < d < 0``) and textured marrow inside; returns the marrow mask."""
+    img = cv.img[win]
+    bone = d < 0
+    inner = d < -cortex_mm
+    img[bone] = cv.p.tissue.cortex
+    tex = marrow * (1.0 + 0.06 * cv.tex_hi[win] + 0.04 * cv.tex_lo[win])
+    img[inner] = tex[inner]
+    return inner
+
+
+def paint_sacrum(cv: Canvas) -> None:
+    """Sacrum above, coccyx below, in the posterior midline."""
+    p, t = cv.p, cv.p.tissue
+    w = cv.grid.w
+    if w < -28.0:
+        return
+    a = min(6.0 + 0.55 * (w + 28.0), 48.0)
+    b = 8.0 + 0.1 * (w + 28.0)
+    vc = p.sacrum_v + 0.3 * w
+    win = cv.grid.window(-a - 3, a + 3, vc - b - 3, vc + b + 3)
+    if win is None:
+        return
+    u, v = cv.grid.coords(win)
+    d = ellipse2(u, v, (0.0, vc), a, b)
+    _paint_bone(cv, win, d, 1.6, t.marrow_pelvis)
+
+
+def _pelvic_bone_sdf(hip: Hip, p: Pelvis, x: F32, y: F32, z: float) -> F32:
+    r = hip.radius
+    rr = np.sqrt(x * x + y * y + z * z) + 1e-6
+    a = hip.cup_axis
+    cosa = (x * a[0] + y * a[1] + z * a[2]) / rr
+    fossa = np.clip((-cosa - 0.75) / 0.15, 0.0, 1.0)
+    r1 = r + 4.0 + 3.0 * fossa
+    r2 = r + 4.0 + hip.cup_thickness
+    d = np.maximum(np.maximum(r1 - rr, rr - r2), (cosa - 0.08) * rr)
+    half_gap = abs(hip.center[0])
+    if z > -6.0:  # iliac body and wing above the acetabulum
+        ilium = ellipse2(
+            x,
+            y,
+            (-6.0 + 0.12 * z, 6.0 + 0.5 * z),
+            min(20.0 + 0.55 * z, 60.0),
+            9.0 + 0.06 * z,
+            np.deg2rad(115),
+        )
+        d = smin(d, np.maximum(ilium, 2.0 - z), 5.0)
+    d = smin(d, capsule(x, y, z, (-12.0, r + 2.0, 8.0), (-4.0, r + 14.0, -70.0), 10.0, 14.0), 5.0)
+    d = smin(
+        d,
+        capsule(x, y, z, (-14.0, -r, -4.0), (-(half_gap - 3.0), -(r + 24.0), -24.0), 10.0, 8.0),
+        5.0,
+    )
+    d = np.minimum(
+        d,
+        capsule(
+            x, y, z, (-(half_gap - 5.0), -(r + 20.0), -30.0), (-18.0, r + 8.0, -62.0), 7.0, 7.0
+        ),
+    )
+    return d
+
+
+def paint_pelvic_bone(cv: Canvas, hip: Hip) -> None:
+    r = hip.radius
+    half_gap = abs(hip.center[0])
+    got = cv.local_window(hip, -half_gap + 1.0, r + 18.0, -(r + 36.0), r + 46.0)
+    if got is None:
+        return
+    win, x, y, z = got
+    if z < -80.0 or z > r + 70.0:
+        return
+    d = _pelvic_bone_sdf(hip, cv.p, x, y, z)
+    _paint_bone(cv, win, d, 1.6, cv.p.tissue.marrow_pelvis)
+
+
+def paint_joint(cv: Canvas, hip: Hip) -> None:
+    """Articular cartilage with the dark joint line, the fossa fat, labrum and capsule."""
+    t = cv.p.tissue
+    r = hip.radius
+    got = cv.local_window(hip, -(r + 9), r + 9, -(r + 9), r + 9)
+    if got is None:
+        return
+    win, x, y, z = got
+    if abs(z) > r + 8:
+        return
+    img = cv.img[win]
+    rr = np.sqrt(x * x + y * y + z * z) + 1e-6
+    a = hip.cup_axis
+    cosa = (x * a[0] + y * a[1] + z * a[2]) / rr
+    shell = (rr > r) & (rr < r + 4.0)
+    covered = cosa < 0.12
+    fossa = -cosa > 0.8
+    capsule = (rr > r) & (rr < r + 1.8) & ~covered
+    img[capsule] = t.cartilage * 0.55
+    cart = shell & covered & ~fossa
+    img[cart] = (t.cartilage * (1.0 + 0.05 * cv.tex_hi[win]))[cart]
+    line = cart & (np.abs(rr - (r + 2.0)) < 0.45)
+    img[line] = t.joint_line
+    pulvinar = (rr > r) & (rr < r + 7.0) & fossa
+    img[pulvinar] = t.fat * 0.85
+    labrum = (rr > r + 0.3) & (rr < r + 4.5 - 12.0 * (cosa - 0.04)) & (cosa > 0.04) & (cosa < 0.2)
+    img[labrum] = t.labrum
+
+
+def _femur_sdf(hip: Hip, x: F32, y: F32, z: float) -> tuple[F32, F32]:
+    """Signed distance to the femur and the distance from the head centre (both mm)."""
+    r = hip.radius
+    n = hip.neck_dir
+    base = n * hip.neck_length
+    rr = np.sqrt(x * x + y * y + z * z)
+    d = rr - r
+    neck = capsule(
+        x,
+        y,
+        z,
+        (0.0, 0.0, 0.0),
+        (float(base[0]), float(base[1]), float(base[2])),
+        hip.neck_radius,
+        0.95 * r,
+    )
+    d = smin(d, neck, 3.0)
+    gt = (float(base[0] + 14.0), float(base[1] + 4.0), float(base[2] + 9.0))
+    d = smin(d, ellipsoid(x, y, z, gt, (13.0, 19.0, 22.0)), 6.0)
+    shaft_top = float(base[2] - 6.0)
+    if z < shaft_top + 8:
+        sx, sy = float(base[0] + 8.0), float(base[1] + 2.0)
+        shaft = np.maximum(np.sqrt((x - sx) ** 2 + (y - sy) ** 2) - 0.6 * r, z - shaft_top)
+        d = smin(d, shaft, 6.0)
+        lt = (float(base[0] - 6.0), float(base[1] + 16.0), float(base[2] - 22.0))
+        d = smin(d, ellipsoid(x, y, z, lt, (8.0, 10.0, 12.0)), 4.0)
+    return d, rr
+
+
+def necrosis_field(hip: Hip, x: F32, y: F32, z: float) -> F32:
+    """``g(p)`` of :class:`~.anatomy.Necrosis` at hip-local points (mm)."""
+    nec = hip.necrosis
+    ax = nec.axis
+    along = x * ax[0] + y * ax[1] + z * ax[2]
+    perp2 = x * x + y * y + z * z - along * along
+    g = along - nec.curvature * perp2 / hip.radius
+    for kv, ph, amp in zip(nec.wave_vectors, nec.wave_phases, nec.wave_amplitudes, strict=True):
+        g = g + amp * np.sin(x * kv[0] + y * kv[1] + z * kv[2] + ph)
+    return g.astype(np.float32)
+
+
+def head_mask(hip: Hip, x: F32, y: F32, z: float) -> npt.NDArray[np.bool_]:
+    """Femoral head: the bony sphere up to the head-neck junction."""
+    r = hip.radius
+    rr2 = x * x + y * y + z * z
+    n = hip.neck_dir
+    along = x * n[0] + y * n[1] + z * n[2]
+    junction = np.sqrt(r * r - hip.neck_radius**2)
+    return (rr2 <= r * r) & (along <= junction)
+
+
+def head_window(cv_grid: PlaneGrid, hip: Hip) -> tuple[Window, F32, F32, float] | None:
+    """Pixel window around the head on this plane and its hip-local coordinates."""
+    r = hip.radius
+    z = float(cv_grid.w - hip.center[2])
+    if abs(z) >= r:
+        return None
+    cu, cv_, _ = hip.center
+    win = cv_grid.window(cu - r - 1, cu + r + 1, cv_ - r - 1, cv_ + r + 1)
+    if win is None:
+        return None
+    u, v = cv_grid.coords(win)
+    return win, hip.sign * (u - cu), v - cv_, z
+
+
+def paint_femur(cv: Canvas, hip: Hip) -> None:
+    t = cv.p.tissue
+    r = hip.radius
+    got = cv.local_window(hip, -(r + 2), hip.neck_length + 40.0, -(r + 8), r + 40.0)
+    if got is None:
+        return
+    win, x, y, z = got
+    if z > r + 2:
+        return
+    d, rr = _femur_sdf(hip, x, y, z)
+    cortex = (
+        1.0
+        + 1.0 * (rr > r + 1.0)
+        + 3.5 * np.clip((hip.neck_dir[2] * hip.neck_length - 12.0 - z) / 25.0, 0.0, 1.0)
+    )
+    marrow = t.marrow_femur * hip.marrow_scale
+    inner = _paint_bone(cv, win, d, cortex.astype(np.float32), marrow)
+    img = cv.img[win]
+    if hip.mimic == "oedema":
+        along = (x * hip.neck_dir[0] + y * hip.neck_dir[1] + z * hip.neck_dir[2]) / r
+        fade = np.clip(1.3 - 0.5 * along, 0.0, 1.0) * (1.0 + 0.3 * cv.tex_lo[win])
+        img[inner] = (img * (1.0 - hip.oedema_depth * fade))[inner]
+    if hip.mimic == "physeal_scar":
+        m = hip.scar_normal
+        s = x * m[0] + y * m[1] + z * m[2] - hip.scar_offset + 0.8 * np.sin(0.35 * (y - z))
+        scar = inner & (np.abs(s) < hip.scar_width / 2) & (rr < r + 4)
+        img[scar] = marrow * 0.38
+    head = head_mask(hip, x, y, z) & (d < 0)
+    lab = cv.lab[win]
+    lab[head] = VIABLE_HEAD
+    nec = hip.necrosis
+    if nec.pattern != "none" and np.isfinite(nec.threshold) and head.any():
+        g = necrosis_field(hip, x, y, z)
+        lesion = head & (g > nec.threshold)
+        if lesion.any():
+            lab[lesion] = NECROSIS
+            interior = lesion & (g > nec.threshold + nec.band_mm) & inner
+            if nec.pattern == "mixed":
+                level = marrow * (0.62 + 0.25 * cv.tex_lo[win] + 0.08 * cv.tex_hi[win])
+                img[interior] = np.clip(level, 0.25, 0.95)[interior]
+            else:
+                img[interior] = (nec.interior_signal * (1.0 + 0.05 * cv.tex_hi[win]))[interior]
+            band = lesion & (g <= nec.threshold + nec.band_mm)
+            img[band] = (nec.band_signal * (1.0 + 0.15 * cv.tex_hi[win]))[band]
+    cv.head_px[hip.side] += int(np.count_nonzero(head))
+    cv.necrosis_px[hip.side] += int(np.count_nonzero(lab[head] == NECROSIS))
