@@ -65,6 +65,7 @@ class PhantomFiles(NamedTuple):
     study_instance_uid: str
     series_instance_uid: str
     truth: dict
+    labels: object  # (N, H, W) uint8 ground-truth label maps, slice k = paths[k]
 
 
 def write_phantom_series(
@@ -94,12 +95,15 @@ def write_phantom_series(
         series_number=series_number,
         study_date="20240102",
     )
-    return PhantomFiles(paths, study_uid, series_uid, phantom.truth)
+    return PhantomFiles(paths, study_uid, series_uid, phantom.truth, phantom.labels)
 
 
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
-    return write_phantom_series(tmp_path_factory.mktemp("phantom"), seed=3, n_slices=6)
+    return write_phantom_series(
+        tmp_path_factory.mktemp("phantom"), seed=3, n_slices=6,
+        necrosis={"right": "moderate", "left": "none"},
+    )
 
 
 class Scenario(NamedTuple):
