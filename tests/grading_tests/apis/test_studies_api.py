@@ -1,0 +1,316 @@
+"""``GET /api/studies/`` and ``GET /api/studies/{id}/``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from grading.models import AuditEvent
+from tests.grading_tests.apis.conftest import assert_no_patient_identifiers
+from tests.grading_tests.factories import StudyFactory
+
+pytestmark = pytest.mark.django_db
+
+SUMMARY_KEYS = {
+    "id", "study_instance_uid", "patient_name", "patient_id", "study_date", "site", "status",
+    "ai_grade", "grade", "flags", "created",
+}
+
+
+@pytest.fixture
+def more_studies(world):
+    """Four more studies of the world's site and one of the other site."""
+    return {
+        "queued": StudyFactory(site=world.site, status="queued", study_date=dt.date(2023, 5, 1),
+                               patient_name="ALPHA ONE", study_description="HIPS LEFT"),
+        "failed": StudyFactory(site=world.site, status="failed", error="no axial MR series",
+                               study_date=dt.date(2022, 1, 1), patient_name="BRAVO TWO"),
+        "severe": StudyFactory(site=world.site, status="done", grade="severe", ai_grade="mild",
+                               study_date=dt.date(2024, 6, 30), patient_name="CHARLIE THREE"),
+        "none": StudyFactory(site=world.site, status="done", grade="none", ai_grade="none",
+                             study_date=None, patient_name="DELTA FOUR"),
+        "foreign": StudyFactory(site=world.other_site, status="done", grade="severe",
+                                patient_name="ECHO FIVE"),
+    }
+
+
+def ids(answer) -> list[int]:
+    return [row["id"] for row in answer.json()["results"]]
+
+
+def test_list_shape_and_visibility(world, more_studies):
+    answer = world.client("clinician").get("/api/studies/")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 5
+    assert more_studies["foreign"].pk not in ids(answer)
+    row = next(r for r in body["results"] if r["id"] == world.study.pk)
+    assert set(row) == SUMMARY_KEYS
+    assert row["site"] == {"id": world.site.pk, "name": world.site.name}
+    assert row["patient_name"] == "DOE JANE"
+    assert row["patient_id"] == "MRN-4711-XYZ"
+    assert row["study_date"] == "2024-01-02"
+    assert row["status"] == "done"
+    assert row["ai_grade"] == row["grade"] == world.study.grade
+    assert row["grade"] in {"none", "mild", "moderate", "severe"}
+
+    foreign = world.client("foreign").get("/api/studies/")
+    assert ids(foreign) == [more_studies["foreign"].pk]
+
+
+def test_newest_first_by_default(world, more_studies):
+    answer = world.client("clinician").get("/api/studies/")
+    created = [row["created"] for row in answer.json()["results"]]
+    assert created == sorted(created, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=queued", ["queued"]),
+        ("status=failed", ["failed"]),
+        ("grade=severe", ["severe"]),
+        ("grade=none", ["none"]),
+        ("ai_grade=mild", ["severe"]),
+        ("date_from=2024-01-01", ["world", "severe"]),
+        ("date_to=2023-12-31", ["queued", "failed"]),
+        ("date_from=2023-01-01&date_to=2024-01-02", ["queued", "world"]),
+        ("search=bravo", ["failed"]),
+        ("search=MRN-4711", ["world"]),
+        ("search=hips+left", ["queued"]),
+        ("status=done&grade=none", ["none"]),
+    ],
+)
+def test_filters(world, more_studies, query, expected):
+    names = {**{k: v.pk for k, v in more_studies.items()}, "world": world.study.pk}
+    answer = world.client("radiologist").get(f"/api/studies/?{query}")
+    assert answer.status_code == 200, answer.json()
+    assert sorted(ids(answer)) == sorted(names[e] for e in expected)
+
+
+def test_filter_by_site(world, more_studies):
+    client = world.client("clinician")
+    assert len(ids(client.get(f"/api/studies/?site={world.site.pk}"))) == 5
+    # Another site's id filters to nothing; it never shows that site's studies.
+    assert ids(client.get(f"/api/studies/?site={world.other_site.pk}")) == []
+
+
+def test_search_by_study_uid(world, more_studies):
+    uid = world.study.study_instance_uid
+    answer = world.client("clinician").get(f"/api/studies/?search={uid[-12:]}")
+    assert ids(answer) == [world.study.pk]
+
+
+@pytest.mark.parametrize(
+    ("ordering", "expected"),
+    [
+        ("study_date", ["failed", "queued", "world", "severe", "none"]),
+        ("-study_date", ["none", "severe", "world", "queued", "failed"]),
+        ("patient_name", ["queued", "failed", "severe", "none", "world"]),
+    ],
+)
+def test_ordering(world, more_studies, ordering, expected):
+    names = {**{k: v.pk for k, v in more_studies.items()}, "world": world.study.pk}
+    answer = world.client("clinician").get(f"/api/studies/?ordering={ordering}")
+    got = ids(answer)
+    if ordering.endswith("study_date"):
+        # Null dates sort first or last depending on the database; compare the dated ones.
+        got = [pk for pk in got if pk != names["none"]]
+        expected = [e for e in expected if e != "none"]
+    assert got == [names[e] for e in expected]
+
+
+def test_ordering_by_grade_uses_severity_not_alphabet(world, more_studies):
+    answer = world.client("clinician").get("/api/studies/?ordering=-grade&status=done")
+    grades = [row["grade"] for row in answer.json()["results"]]
+    rank = {"none": 0, "mild": 1, "moderate": 2, "severe": 3}
+    assert [rank[g] for g in grades] == sorted((rank[g] for g in grades), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "query", ["status=bogus", "grade=awful", "date_from=yesterday", "ordering=password",
+              "site=abc"],
+)
+def test_bad_filter_400(world, query):
+    answer = world.client("clinician").get(f"/api/studies/?{query}")
+    assert answer.status_code == 400
+
+
+def test_pagination(world, settings):
+    for _ in range(7):
+        StudyFactory(site=world.site)
+    client = world.client("clinician")
+    first = client.get("/api/studies/?page_size=3").json()
+    assert first["count"] == 8
+    assert len(first["results"]) == 3
+    assert first["previous"] is None
+    assert "page=2" in first["next"]
+    last = client.get("/api/studies/?page_size=3&page=3").json()
+    assert len(last["results"]) == 2
+    assert last["next"] is None
+    seen = [r["id"] for p in (1, 2, 3)
+            for r in client.get(f"/api/studies/?page_size=3&page={p}").json()["results"]]
+    assert len(set(seen)) == 8
+    assert client.get("/api/studies/?page=99").status_code == 404
+
+
+def test_list_queries_do_not_grow_with_the_number_of_studies(world):
+    client = world.client("clinician")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/api/studies/?page_size=100").status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for _ in range(30):
+        StudyFactory(site=world.site, flags=["partial_head: x"])
+    assert queries() == few
+    assert few <= 5  # token, memberships, count, page (+ savepoint noise on some backends)
+
+
+def test_detail_shape(world):
+    answer = world.client("clinician").get(f"/api/studies/{world.study.pk}/")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == SUMMARY_KEYS | {"progress", "error", "series", "hips", "slices"}
+    assert body["progress"] == {"done": 4, "total": 4}
+    assert body["error"] is None
+    [series] = body["series"]
+    assert set(series) == {"id", "series_instance_uid", "description", "instance_count",
+                           "analysis", "instances"}
+    assert series["series_instance_uid"] == world.phantom.series_instance_uid
+    assert series["instance_count"] == 4
+    assert set(series["analysis"]) == {"id", "status", "model_version", "error", "started",
+                                       "finished"}
+    assert series["analysis"]["status"] == "done"
+    instance = series["instances"][0]
+    assert set(instance) == {"id", "sop_instance_uid", "instance_number", "slice_location",
+                             "image_url", "labelmap_url", "ai_labelmap_url", "labelmap_edited"}
+    assert instance["image_url"] == f"/api/instances/{instance['id']}/dicom/"
+    assert instance["labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png"
+    assert instance["ai_labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png?version=ai"
+    assert instance["labelmap_edited"] is False
+    locations = [i["slice_location"] for i in series["instances"]]
+    assert locations == sorted(locations)
+
+    assert {h["side"] for h in body["hips"]} == {"left", "right"}
+    for hip in body["hips"]:
+        assert set(hip) == {"series_instance_uid", "side", "proportion", "head_volume_mm3",
+                            "necrosis_volume_mm3", "ai_grade", "grade", "flags", "revisions"}
+        assert 0 <= hip["proportion"] <= 1
+        assert hip["revisions"] == []
+    right = next(h for h in body["hips"] if h["side"] == "right")
+    assert right["ai_grade"] == "moderate"  # the phantom's right hip
+
+
+def test_detail_slices_in_stack_order(world):
+    body = world.client("clinician").get(f"/api/studies/{world.study.pk}/").json()
+    expected = [i.sop_instance_uid for i in world.instances]
+    assert [s["sop_instance_uid"] for s in body["slices"]] == expected
+    assert [s["instance_number"] for s in body["slices"]] == [1, 2, 3, 4]
+    slice_ = body["slices"][0]
+    assert set(slice_) == {"sop_instance_uid", "series_instance_uid", "instance_number", "hips"}
+    assert slice_["hips"]
+    assert set(slice_["hips"][0]) == {"side", "proportion", "grade", "head_area_mm2",
+                                      "necrosis_area_mm2", "flags"}
+
+
+def test_detail_in_reverse_instance_order_still_follows_position(world):
+    # Stack order is the position along the normal, not the instance number.
+    from grading.models import Instance
+
+    for instance in world.instances:
+        Instance.objects.filter(pk=instance.pk).update(instance_number=100 - instance.instance_number)
+    body = world.client("clinician").get(f"/api/studies/{world.study.pk}/").json()
+    assert [s["sop_instance_uid"] for s in body["slices"]] == [
+        i.sop_instance_uid for i in world.instances
+    ]
+
+
+def test_detail_records_a_view(world):
+    client = world.client("teacher")
+    client.get(f"/api/studies/{world.study.pk}/", REMOTE_ADDR="192.0.2.44")
+    event = AuditEvent.objects.filter(study=world.study, action="study.view").get()
+    assert event.actor == world.users["teacher"]
+    assert event.client_address == "192.0.2.44"
+
+
+def test_detail_before_analysis(world):
+    study = StudyFactory(site=world.site, status="queued")
+    body = world.client("clinician").get(f"/api/studies/{study.pk}/").json()
+    assert body["series"] == [] and body["hips"] == [] and body["slices"] == []
+    assert body["grade"] is None and body["ai_grade"] is None
+
+
+def test_detail_of_failed_study_has_error(world):
+    study = StudyFactory(site=world.site, status="failed", error="no axial MR series")
+    body = world.client("clinician").get(f"/api/studies/{study.pk}/").json()
+    assert body["status"] == "failed"
+    assert body["error"] == "no axial MR series"
+
+
+@pytest.mark.parametrize("who", ["foreign", "clinician"])
+def test_detail_404_for_foreign_or_missing(world, who):
+    study_id = world.study.pk if who == "foreign" else 999999
+    answer = world.client(who).get(f"/api/studies/{study_id}/")
+    assert answer.status_code == 404
+    assert not AuditEvent.objects.filter(action="study.view").exists()
+
+
+def test_shared_study_is_visible_to_a_foreign_clinician(world):
+    from grading.models import StudyShare
+
+    StudyShare.objects.create(study=world.study, user=world.users["foreign"])
+    client = world.client("foreign")
+    assert client.get(f"/api/studies/{world.study.pk}/").status_code == 200
+    assert world.study.pk in ids(client.get("/api/studies/"))
+
+
+# --- students ---------------------------------------------------------------------------
+
+
+def test_student_sees_studies_without_identifiers(world, more_studies):
+    client = world.client("student")
+    listing = client.get("/api/studies/")
+    assert listing.status_code == 200
+    assert listing.json()["count"] == 5
+    for row in listing.json()["results"]:
+        assert row["patient_name"] is None
+        assert row["patient_id"] is None
+    assert_no_patient_identifiers(listing.content)
+    detail = client.get(f"/api/studies/{world.study.pk}/")
+    assert detail.status_code == 200
+    assert detail.json()["patient_name"] is None
+    assert detail.json()["patient_id"] is None
+    assert detail.json()["hips"]  # the results are there
+    assert_no_patient_identifiers(detail.content)
+
+
+def test_student_cannot_find_a_patient_by_searching(world, more_studies):
+    client = world.client("student")
+    assert client.get("/api/studies/?search=DOE").json()["count"] == 0
+    assert client.get("/api/studies/?search=MRN-4711").json()["count"] == 0
+    # Not identifying: the description and the UID still work.
+    assert client.get("/api/studies/?search=hips").json()["count"] == 1
+
+
+def test_student_ordering_by_patient_is_ignored(world, more_studies):
+    client = world.client("student")
+    by_name = ids(client.get("/api/studies/?ordering=patient_name"))
+    default = ids(client.get("/api/studies/"))
+    assert by_name == default
+
+
+def test_student_at_one_site_clinician_at_another(world, more_studies):
+    from tests.grading_tests.factories import MembershipFactory
+
+    MembershipFactory(user=world.users["student"], site=world.other_site, role="clinician")
+    rows = world.client("student").get("/api/studies/").json()["results"]
+    by_site = {r["site"]["id"]: r for r in rows}
+    assert by_site[world.site.pk]["patient_name"] is None
+    assert by_site[world.other_site.pk]["patient_name"] == "ECHO FIVE"
