@@ -3,22 +3,27 @@
 // Facts this relies on are in shared/VIEWER-NOTES.md (init order, load before deriving
 // labelmaps, BrushTool instances per strategy).
 import * as core from '@cornerstonejs/core';
-import * as tools from '@cornerstonejs/tools';
+import type * as ToolsModule from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
 import { PRESETS, voiRangeFromWindow, windowFromVoiRange, type WindowLevel } from './windowing';
 
 const { RenderingEngine, Enums: CoreEnums, imageLoader, cache, utilities: coreUtils } = core;
-const {
-  ToolGroupManager,
-  Enums: ToolEnums,
-  segmentation,
-  WindowLevelTool,
-  PanTool,
-  ZoomTool,
-  StackScrollTool,
-  BrushTool,
-} = tools;
+// The tools package is most of the bundle; it is loaded after the first image is drawn
+// so that the image appears sooner.
+type Tools = typeof ToolsModule;
+let toolsModule: Promise<Tools> | null = null;
+
+function loadTools(): Promise<Tools> {
+  if (!toolsModule) {
+    toolsModule = import('@cornerstonejs/tools').then((tools) => {
+      tools.init();
+      for (const T of [tools.WindowLevelTool, tools.PanTool, tools.ZoomTool, tools.StackScrollTool, tools.BrushTool]) tools.addTool(T);
+      return tools;
+    });
+  }
+  return toolsModule;
+}
 
 export const HEAD_COLOUR: [number, number, number, number] = [46, 204, 113, 255];
 export const NECROSIS_COLOUR: [number, number, number, number] = [255, 64, 64, 255];
@@ -39,8 +44,6 @@ export function initCornerstone(): Promise<void> {
       core.init();
       // Two cores on the lab machines: one decode worker is enough and leaves room.
       dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(2, Math.floor((navigator.hardwareConcurrency || 2) / 2))) });
-      tools.init();
-      for (const T of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, BrushTool]) tools.addTool(T);
     })();
   }
   return initialised;
@@ -67,7 +70,8 @@ export class StackViewer {
   private strokeBefore: { sliceIndex: number; data: Uint8Array } | null = null;
   private storedRange: { min: number; max: number } | null = null;
   private defaultVoi: { lower: number; upper: number } | null = null;
-  private toolGroup: tools.Types.IToolGroup;
+  private t: Tools | null = null;
+  private toolGroup: ToolsModule.Types.IToolGroup | null = null;
   private opacity = 0.45;
   private visible = { head: true, necrosis: true };
   onStroke: (r: StrokeResult) => void = () => {};
@@ -80,22 +84,29 @@ export class StackViewer {
       element,
       defaultOptions: { background: [0, 0, 0] },
     });
-    ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
-    const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
-    if (!group) throw new Error('could not create the tool group');
-    this.toolGroup = group;
-    group.addTool(WindowLevelTool.toolName);
-    group.addTool(PanTool.toolName);
-    group.addTool(ZoomTool.toolName);
-    group.addTool(StackScrollTool.toolName);
-    group.addToolInstance(HEAD_BRUSH, BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
-    group.addToolInstance(NECROSIS_BRUSH, BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
-    group.addToolInstance(ERASER, BrushTool.toolName, { activeStrategy: 'ERASE_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
-    group.addViewport(this.viewportId, this.engine.id);
-    this.bindNavigation('wl');
     element.addEventListener('contextmenu', (e) => e.preventDefault());
     element.addEventListener('mousedown', this.onStrokeStart, true);
     window.addEventListener('mouseup', this.onStrokeEnd, true);
+  }
+
+  /** Load the tools package and bind the mouse (after the first image is on screen). */
+  async enableTools(): Promise<void> {
+    if (this.t) return;
+    const t = await loadTools();
+    t.ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
+    const group = t.ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
+    if (!group) throw new Error('could not create the tool group');
+    group.addTool(t.WindowLevelTool.toolName);
+    group.addTool(t.PanTool.toolName);
+    group.addTool(t.ZoomTool.toolName);
+    group.addTool(t.StackScrollTool.toolName);
+    group.addToolInstance(HEAD_BRUSH, t.BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
+    group.addToolInstance(NECROSIS_BRUSH, t.BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
+    group.addToolInstance(ERASER, t.BrushTool.toolName, { activeStrategy: 'ERASE_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
+    group.addViewport(this.viewportId, this.engine.id);
+    this.t = t;
+    this.toolGroup = group;
+    this.setTool(this.activeTool);
   }
 
   get viewport(): core.Types.IStackViewport {
@@ -139,6 +150,10 @@ export class StackViewer {
 
   /** Create the segmentation; `labelmaps[i]` fills slice i (null: empty). */
   async setLabelmaps(labelmaps: (Uint8Array | null)[]): Promise<void> {
+    await this.enableTools();
+    const t = this.t;
+    if (!t) return;
+    const { segmentation } = t;
     const segId = `onfh-seg-${Date.now()}`;
     if (this.segmentationId) {
       segmentation.removeSegmentationRepresentations(this.viewportId, { segmentationId: this.segmentationId });
@@ -154,7 +169,7 @@ export class StackViewer {
       {
         segmentationId: segId,
         representation: {
-          type: ToolEnums.SegmentationRepresentations.Labelmap,
+          type: t.Enums.SegmentationRepresentations.Labelmap,
           data: { imageIds: this.labelmapImageIds },
         },
         config: {
@@ -209,8 +224,8 @@ export class StackViewer {
   }
 
   private modified(slices?: number[]): void {
-    if (!this.segmentationId) return;
-    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId, slices);
+    if (!this.segmentationId || !this.t) return;
+    this.t.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId, slices);
     this.viewport.render();
   }
 
@@ -274,8 +289,10 @@ export class StackViewer {
 
   private bindNavigation(primary: NavTool | null): void {
     const g = this.toolGroup;
-    const { MouseBindings } = ToolEnums;
-    const names: Record<NavTool, string> = { wl: WindowLevelTool.toolName, pan: PanTool.toolName, zoom: ZoomTool.toolName };
+    const t = this.t;
+    if (!g || !t) return;
+    const { MouseBindings } = t.Enums;
+    const names: Record<NavTool, string> = { wl: t.WindowLevelTool.toolName, pan: t.PanTool.toolName, zoom: t.ZoomTool.toolName };
     for (const name of [HEAD_BRUSH, NECROSIS_BRUSH, ERASER]) g.setToolDisabled(name);
     // Middle drag pans and right drag zooms whatever the left button does, as in OHIF.
     const bindings: Record<NavTool, { mouseButton: number }[]> = {
@@ -288,7 +305,7 @@ export class StackViewer {
       if (bindings[key].length) g.setToolActive(names[key], { bindings: bindings[key] });
       else g.setToolPassive(names[key]);
     }
-    g.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
+    g.setToolActive(t.StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
   }
 
   setTool(tool: ActiveTool): void {
@@ -298,26 +315,29 @@ export class StackViewer {
       return;
     }
     this.bindNavigation(null);
+    if (!this.toolGroup || !this.t) return;
     const name = tool === 'eraser' ? ERASER : this.editLabel === 2 ? NECROSIS_BRUSH : HEAD_BRUSH;
-    this.toolGroup.setToolActive(name, { bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }] });
+    this.toolGroup.setToolActive(name, { bindings: [{ mouseButton: this.t.Enums.MouseBindings.Primary }] });
     this.setEditLabel(this.editLabel);
     this.setBrushSize(this.brushSizeMm);
   }
 
   setEditLabel(label: EditLabel): void {
     this.editLabel = label;
-    if (this.segmentationId) segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, label);
-    if (this.activeTool === 'brush') {
+    const t = this.t;
+    if (!t) return;
+    if (this.segmentationId) t.segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, label);
+    if (this.activeTool === 'brush' && this.toolGroup) {
       this.toolGroup.setToolDisabled(label === 2 ? HEAD_BRUSH : NECROSIS_BRUSH);
       this.toolGroup.setToolActive(label === 2 ? NECROSIS_BRUSH : HEAD_BRUSH, {
-        bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }],
+        bindings: [{ mouseButton: t.Enums.MouseBindings.Primary }],
       });
     }
   }
 
   setBrushSize(mm: number): void {
     this.brushSizeMm = Math.min(40, Math.max(1, mm));
-    tools.utilities.segmentation.setBrushSizeForToolGroup(TOOL_GROUP_ID, this.brushSizeMm);
+    this.t?.utilities.segmentation.setBrushSizeForToolGroup(TOOL_GROUP_ID, this.brushSizeMm);
   }
 
   // --- overlay style ------------------------------------------------------------------
@@ -334,8 +354,10 @@ export class StackViewer {
   }
 
   private applyStyle(): void {
-    if (!this.segmentationId) return;
-    const type = ToolEnums.SegmentationRepresentations.Labelmap;
+    const t = this.t;
+    if (!this.segmentationId || !t) return;
+    const { segmentation } = t;
+    const type = t.Enums.SegmentationRepresentations.Labelmap;
     segmentation.config.style.setStyle(
       { type, viewportId: this.viewportId, segmentationId: this.segmentationId },
       { fillAlpha: this.opacity, fillAlphaInactive: this.opacity, outlineOpacity: 0.9, outlineWidth: 1, renderOutline: true },

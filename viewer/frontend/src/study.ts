@@ -63,7 +63,7 @@ class StudyPage {
       else if (m.type === 'study.status') void this.onStatus(m.status, m.progress);
     });
     try {
-      const [detail] = await Promise.all([this.fetchDetail(), initCornerstone()]);
+      const [detail] = await Promise.all([this.firstDetail(), initCornerstone()]);
       mark('viewer:detail');
       this.detail = detail;
       this.renderHeader();
@@ -76,6 +76,22 @@ class StudyPage {
 
   private fetchDetail(): Promise<StudyDetail> {
     return apiFetch<StudyDetail>(`/api/studies/${this.config.studyId}/`);
+  }
+
+  /** The first load uses the request the page started before this bundle was parsed. */
+  private async firstDetail(): Promise<StudyDetail> {
+    const w = window as unknown as { onfhStudyDetail?: Promise<Response> };
+    const early = w.onfhStudyDetail;
+    delete w.onfhStudyDetail;
+    if (early) {
+      try {
+        const response = await early;
+        if (response.ok) return (await response.json()) as StudyDetail;
+      } catch {
+        // fall through to a fresh request, which reports the error properly
+      }
+    }
+    return this.fetchDetail();
   }
 
   private fatal(err: unknown): void {
@@ -218,6 +234,7 @@ class StudyPage {
     const origin = window.location.origin;
     const imageIds = this.stack.map((inst) => `wadouri:${new URL(inst.image_url, origin).href}`);
     await viewer.setStack(imageIds, this.startIndex());
+    const toolsReady = viewer.enableTools().then(() => mark('viewer:tools'));
     this.renderPanel();
     this.onSlice();
     // All slices must be loaded before labelmaps can be derived from them.
@@ -229,7 +246,7 @@ class StudyPage {
       });
       mark('viewer:all-slices');
       loading.textContent = 'Loading masks…';
-      const labelmaps = await this.fetchLabelmaps('current');
+      const [labelmaps] = await Promise.all([this.fetchLabelmaps('current'), toolsReady]);
       await viewer.setLabelmaps(labelmaps);
       this.overlaysReady = true;
       mark('viewer:overlays');
