@@ -53,7 +53,7 @@ class Tissue:
     marrow_pelvis: float = 0.72
     cortex: float = 0.05
     cartilage: float = 0.42
-    joint_line: float = 0.16
+    joint_line: float = 0.24
     muscle: float = 0.33
     urine: float = 0.12
     vessel: float = 0.05
@@ -238,7 +238,7 @@ def sample_hip(
         mimic=mimic,
         scar_normal=scar_normal,
         scar_offset=float(rng.uniform(0.15, 0.45) * radius),
-        scar_width=float(rng.uniform(0.8, 1.4)),
+        scar_width=float(rng.uniform(1.2, 2.0)),
         oedema_depth=float(rng.uniform(0.08, 0.16)),
         marrow_scale=float(rng.uniform(0.95, 1.03)),
     )

@@ -32,6 +32,11 @@ def _paint_bone(
     return inner
 
 
+def _smax(a: F32, b: F32, k: float) -> F32:
+    """Smooth maximum (rounded intersection) of two signed distances."""
+    return -smin(-a, -b, k)
+
+
 def paint_sacrum(cv: Canvas) -> None:
     """Sacrum above, coccyx below, in the posterior midline."""
     p, t = cv.p, cv.p.tissue
@@ -55,9 +60,16 @@ def _pelvic_bone_sdf(hip: Hip, p: Pelvis, x: F32, y: F32, z: float) -> F32:
     a = hip.cup_axis
     cosa = (x * a[0] + y * a[1] + z * a[2]) / rr
     fossa = np.clip((-cosa - 0.75) / 0.15, 0.0, 1.0)
-    r1 = r + 4.0 + 3.0 * fossa
-    r2 = r + 4.0 + hip.cup_thickness
-    d = np.maximum(np.maximum(r1 - rr, rr - r2), (cosa - 0.08) * rr)
+    r1 = r + 3.6 + 3.0 * fossa
+    # the posterior column and the roof are the thick parts of the socket
+    r2 = (
+        r
+        + 3.6
+        + hip.cup_thickness
+        + 8.0 * np.clip(y / rr, 0.0, 1.0)
+        + 5.0 * np.clip(z / rr, 0.0, 1.0)
+    )
+    d = _smax(np.maximum(r1 - rr, rr - r2), (cosa - 0.08) * rr, 2.5)
     half_gap = abs(hip.center[0])
     if z > -6.0:  # iliac body and wing above the acetabulum
         ilium = ellipse2(
@@ -111,14 +123,14 @@ def paint_joint(cv: Canvas, hip: Hip) -> None:
     rr = np.sqrt(x * x + y * y + z * z) + 1e-6
     a = hip.cup_axis
     cosa = (x * a[0] + y * a[1] + z * a[2]) / rr
-    shell = (rr > r) & (rr < r + 4.0)
+    shell = (rr > r) & (rr < r + 3.6)
     covered = cosa < 0.12
     fossa = -cosa > 0.8
     capsule = (rr > r) & (rr < r + 1.8) & ~covered
     img[capsule] = t.cartilage * 0.55
     cart = shell & covered & ~fossa
     img[cart] = (t.cartilage * (1.0 + 0.05 * cv.tex_hi[win]))[cart]
-    line = cart & (np.abs(rr - (r + 2.0)) < 0.45)
+    line = cart & (np.abs(rr - (r + 1.8)) < 0.35)
     img[line] = t.joint_line
     pulvinar = (rr > r) & (rr < r + 7.0) & fossa
     img[pulvinar] = t.fat * 0.85
@@ -202,7 +214,7 @@ def paint_femur(cv: Canvas, hip: Hip) -> None:
         return
     d, rr = _femur_sdf(hip, x, y, z)
     cortex = (
-        1.0
+        0.8
         + 1.0 * (rr > r + 1.0)
         + 3.5 * np.clip((hip.neck_dir[2] * hip.neck_length - 12.0 - z) / 25.0, 0.0, 1.0)
     )
@@ -217,7 +229,7 @@ def paint_femur(cv: Canvas, hip: Hip) -> None:
         m = hip.scar_normal
         s = x * m[0] + y * m[1] + z * m[2] - hip.scar_offset + 0.8 * np.sin(0.35 * (y - z))
         scar = inner & (np.abs(s) < hip.scar_width / 2) & (rr < r + 4)
-        img[scar] = marrow * 0.38
+        img[scar] = marrow * 0.3
     head = head_mask(hip, x, y, z) & (d < 0)
     lab = cv.lab[win]
     lab[head] = VIABLE_HEAD

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from grading.engine.phantoms.acquisition import acquire, bias_field, sample_acquisition
 from grading.engine.phantoms.anatomy import SIDES, HipSide
@@ -15,6 +14,7 @@ from grading.engine.phantoms.series import (
     fit_threshold_volume,
     window_grid,
 )
+from grading.engine.phantoms.shapes import resize_linear, resize_nearest
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -93,7 +93,6 @@ def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tu
         noise_scale=noise_scale,
     )
     if shape != (size, size):
-        zoom = (size / shape[0], size / shape[1])
-        image = ndimage.zoom(image, zoom, order=1, grid_mode=True, mode="nearest")
-        lab = ndimage.zoom(lab, zoom, order=0, grid_mode=True, mode="nearest")
+        image = np.rint(resize_linear(image, (size, size)))
+        lab = resize_nearest(lab, (size, size))
     return image[:size, :size], lab[:size, :size]

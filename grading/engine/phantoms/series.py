@@ -207,7 +207,7 @@ def _unit_ball(n: int) -> npt.NDArray[np.float32]:
     return _BALL_CACHE[n]
 
 
-def fit_threshold_volume(hip: Hip, step_mm: float = 1.5) -> None:
+def fit_threshold_volume(hip: Hip, step_mm: float = 2.0) -> None:
     """Set the lesion threshold to the target share of the head *volume* (3-D grid)."""
     nec = hip.necrosis
     if nec.pattern == "none" or not nec.target:

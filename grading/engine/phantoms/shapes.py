@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from grading.engine.phantoms.anatomy import SIDES, Hip, HipSide, Pelvis
 
@@ -33,14 +34,18 @@ class PlaneGrid:
 
     def window(self, u0: float, u1: float, v0: float, v1: float) -> Window | None:
         """Pixel window covering the model box ``[u0, u1] x [v0, v1]``; None when outside."""
-        m = np.array([[self.row_step[0], self.col_step[0]], [self.row_step[1], self.col_step[1]]])
-        inv = np.linalg.inv(m)
-        corners = np.array([[u0, v0], [u0, v1], [u1, v0], [u1, v1]]) - np.array(self.origin)
-        rc = corners @ inv.T
-        r0 = max(int(np.floor(rc[:, 0].min())), 0)
-        r1 = min(int(np.ceil(rc[:, 0].max())) + 1, self.shape[0])
-        c0 = max(int(np.floor(rc[:, 1].min())), 0)
-        c1 = min(int(np.ceil(rc[:, 1].max())) + 1, self.shape[1])
+        # plain floats: this runs for every structure on every plane
+        (a, c), (b, d) = self.row_step, self.col_step  # [u, v] = [[a, b], [c, d]] @ [r, col]
+        det = a * d - b * c
+        rows, cols = [], []
+        for u in (u0 - self.origin[0], u1 - self.origin[0]):
+            for v in (v0 - self.origin[1], v1 - self.origin[1]):
+                rows.append((d * u - b * v) / det)
+                cols.append((-c * u + a * v) / det)
+        r0 = max(math.floor(min(rows)), 0)
+        r1 = min(math.ceil(max(rows)) + 1, self.shape[0])
+        c0 = max(math.floor(min(cols)), 0)
+        c1 = min(math.ceil(max(cols)) + 1, self.shape[1])
         if r0 >= r1 or c0 >= c1:
             return None
         return (slice(r0, r1), slice(c0, c1))
@@ -58,14 +63,47 @@ class PlaneGrid:
         return float(np.hypot(*self.col_step))
 
 
+@functools.lru_cache(maxsize=256)
+def interpolation_matrix(n_out: int, n_in: int) -> F32:
+    """``(n_out, n_in)`` linear interpolation weights, pixel edges aligned (as a resize).
+
+    Cached and read-only."""
+    pos = (np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1.0)
+    lo = np.minimum(np.floor(pos).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = (pos - lo).astype(np.float32)
+    m = np.zeros((n_out, n_in), np.float32)
+    rows = np.arange(n_out)
+    m[rows, lo] += 1.0 - frac
+    m[rows, hi] += frac
+    m.flags.writeable = False
+    return m
+
+
+def resize_linear(image: F32, shape: tuple[int, int]) -> F32:
+    """Bilinear resize of ``(h, w)`` to ``shape`` by two small matrix products."""
+    ry = interpolation_matrix(shape[0], image.shape[0])
+    rx = interpolation_matrix(shape[1], image.shape[1])
+    return np.asarray(ry @ image.astype(np.float32) @ rx.T, dtype=np.float32)
+
+
+def resize_nearest(labels: npt.NDArray[np.uint8], shape: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """Nearest-neighbour resize of a label map to ``shape`` (pixel edges aligned)."""
+    r = np.minimum(
+        ((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0]).astype(int), labels.shape[0] - 1
+    )
+    c = np.minimum(
+        ((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1]).astype(int), labels.shape[1] - 1
+    )
+    return labels[np.ix_(r, c)]
+
+
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float) -> F32:
     """Zero-mean, unit-ish smooth noise of ``shape`` with about ``cells`` pixels per feature."""
     low = (max(int(shape[0] / cells) + 3, 3), max(int(shape[1] / cells) + 3, 3))
-    coarse = rng.standard_normal(low).astype(np.float32)
-    out = ndimage.zoom(
-        coarse, (shape[0] / low[0], shape[1] / low[1]), order=1, grid_mode=True, mode="nearest"
-    )
-    return out[: shape[0], : shape[1]]
+    coarse = rng.standard_normal(low, dtype=np.float32)
+    return resize_linear(coarse, shape)
 
 
 def smin(a: F32, b: F32, k: float) -> F32:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from grading.engine.phantoms.anatomy import SIDES, Hip, Pelvis
-from grading.engine.phantoms.shapes import F32, Canvas, ellipse2
+from grading.engine.phantoms.shapes import F32, Canvas, ellipse2, resize_linear, resize_nearest
 
 
 @dataclass(frozen=True)
@@ -102,40 +103,28 @@ def paint_body(cv: Canvas) -> None:
     inner = outline_rho2(p, u, v, w, (p.fat_lateral, p.fat_anterior, p.fat_posterior)) < 1.0
     if not inner.any():
         return
-    uw = u + 2.5 * lo
-    vw = v + 2.5 * lo2
-    d1 = np.full(u.shape, np.inf, np.float32)
-    d2 = np.full(u.shape, np.inf, np.float32)  # nearest seed of another muscle
-    idx = np.full(u.shape, -1, np.int16)
-    group = np.full(u.shape, -1, np.int16)
-    u_lo, u_hi, v_lo, v_hi = float(u.min()), float(u.max()), float(v.min()), float(v.max())
     seeds: list[tuple[float, float, float, MuscleSeed]] = []
     for side in SIDES:
-        hip = p.hips[side]
-        seeds.extend(_seed_positions(p, hip, w))
+        seeds.extend(_seed_positions(p, p.hips[side], w))
     # rectus abdominis pair in the front of the belly wall
     if w > -12.0:
         front = p.ant + p.fat_anterior + 9.0
         for sign in (-1.0, 1.0):
             seeds.append((sign * 16.0, front, 11.0, SEEDS[0]))
-    signals = []
-    groups: dict[tuple[float, str], int] = {}
-    for k, (su, sv, sr, seed) in enumerate(seeds):
-        if su + sr + 40 < u_lo or su - sr - 40 > u_hi or sv + sr + 40 < v_lo or sv - sr - 40 > v_hi:
-            signals.append(0.0)
-            continue
-        d = np.sqrt((uw - su) ** 2 + (vw - sv) ** 2) - sr
-        g = groups.setdefault((float(np.sign(su)), seed.name), len(groups))
-        nearer = d < d1
-        same = group == g
-        # second distance: to the nearest seed belonging to a different muscle
-        d2 = np.where(nearer, np.where(same, d2, d1), np.where(same, d2, np.minimum(d2, d)))
-        d1 = np.where(nearer, d, d1)
-        idx[nearer] = k
-        group[nearer] = g
-        signals.append(-1.0 if seed.fat else seed.signal)
     if not seeds:
         return
+    uw = u + 2.5 * lo
+    vw = v + 2.5 * lo2
+    # the distance fields are smooth: on big windows compute them on every other
+    # pixel and interpolate (the fat planes stay a few pixels wide either way)
+    coarse = cv.grid.pixel_mm < 0.9 and min(u.shape) >= 64
+    step = 2 if coarse else 1
+    d1, d2, idx = _voronoi(uw[::step, ::step], vw[::step, ::step], seeds)
+    if coarse:
+        d1 = resize_linear(d1, u.shape)
+        d2 = resize_linear(d2, u.shape)
+        idx = resize_nearest(idx, u.shape)
+    signals = [-1.0 if seed.fat else seed.signal for *_, seed in seeds]
     sig = np.asarray(signals + [0.0], np.float32)[idx]
     width = p.fat_plane_width * (1.0 + 0.25 * lo2)
     muscle = inner & (d1 < REACH_MM + 3.0 * lo) & ((d2 - d1) > width) & (sig > 0)
@@ -149,6 +138,36 @@ def paint_body(cv: Canvas) -> None:
     img[muscle] = level[muscle]
     img[streak & muscle] = (t.fat * 0.85 * (1.0 + 0.1 * hi))[streak & muscle]
     _paint_neurovascular(cv, win, u, v, seeds, idx)
+
+
+def _voronoi(
+    u: F32, v: F32, seeds: list[tuple[float, float, float, MuscleSeed]]
+) -> tuple[F32, F32, npt.NDArray[np.int16]]:
+    """Additively weighted Voronoi of ``seeds`` on the points ``(u, v)``.
+
+    Returns the distance to the nearest seed's circle, the distance to the
+    nearest seed of another muscle (mm), and the nearest seed's index (-1 none).
+    """
+    d1 = np.full(u.shape, np.inf, np.float32)
+    d2 = np.full(u.shape, np.inf, np.float32)
+    idx = np.full(u.shape, -1, np.int16)
+    group = np.full(u.shape, -1, np.int16)
+    u_lo, u_hi, v_lo, v_hi = float(u.min()), float(u.max()), float(v.min()), float(v.max())
+    groups: dict[tuple[float, str], int] = {}
+    for k, (su, sv, sr, seed) in enumerate(seeds):
+        reach = sr + REACH_MM
+        if su + reach < u_lo or su - reach > u_hi or sv + reach < v_lo or sv - reach > v_hi:
+            continue
+        d = np.sqrt((u - su) ** 2 + (v - sv) ** 2) - sr
+        g = groups.setdefault((float(np.sign(su)), seed.name), len(groups))
+        nearer = d < d1
+        same = group == g
+        # second distance: to the nearest seed belonging to a different muscle
+        d2 = np.where(nearer, np.where(same, d2, d1), np.where(same, d2, np.minimum(d2, d)))
+        d1 = np.where(nearer, d, d1)
+        idx[nearer] = k
+        group[nearer] = g
+    return d1, d2, idx
 
 
 def _seed_positions(p: Pelvis, hip: Hip, w: float) -> list[tuple[float, float, float, MuscleSeed]]:
@@ -179,21 +198,30 @@ def _paint_neurovascular(
 ) -> None:
     """Femoral artery and vein (flow voids) and the sciatic nerve in their fat compartments."""
     t = cv.p.tissue
-    img = cv.img[win]
     for k, (su, sv, _, seed) in enumerate(seeds):
         if not seed.fat:
             continue
-        mine = idx == k
-        if not mine.any():
+        local = cv.grid.window(su - 12.0, su + 12.0, sv - 8.0, sv + 8.0)
+        if local is None:
             continue
+        # only where the fat compartment itself reaches (not under a muscle)
+        r0, c0 = local[0].start - win[0].start, local[1].start - win[1].start
+        sub = (
+            slice(r0, r0 + local[0].stop - local[0].start),
+            slice(c0, c0 + local[1].stop - local[1].start),
+        )
+        if r0 < 0 or c0 < 0 or not (idx[sub] == k).any():
+            continue
+        lu, lv = u[sub], v[sub]
+        img = cv.img[local]
         if seed.name == "femoral_triangle":
             sign = 1.0 if su > 0 else -1.0
-            artery = ellipse2(u, v, (su + sign * 5.0, sv), 3.6, 3.6) < 0
-            vein = ellipse2(u, v, (su - sign * 5.0, sv + 1.0), 5.0, 4.2) < 0
+            artery = ellipse2(lu, lv, (su + sign * 5.0, sv), 3.6, 3.6) < 0
+            vein = ellipse2(lu, lv, (su - sign * 5.0, sv + 1.0), 5.0, 4.2) < 0
             img[artery] = t.vessel
             img[vein] = t.vessel * 2.5
         else:
-            nerve = ellipse2(u, v, (su, sv), 5.5, 3.5) < 0
+            nerve = ellipse2(lu, lv, (su, sv), 5.5, 3.5) < 0
             img[nerve] = t.nerve
 
 
