@@ -1,0 +1,130 @@
+"""``python manage.py seed_demo``: demo sites, users and phantom studies (embedded mode only).
+
+Creates the site "Demo Hospital" with the user ``demo`` (clinician) and one user of each
+other role, a second site with a clinician, and a few synthetic phantom studies
+(``grading.engine.phantoms`` written as DICOM by ``grading.dicom.writer``) uploaded
+through the same ingest service as a real upload, so the worker analyses them.
+The password is ``ONFH_DEMO_PASSWORD`` or else generated once, kept in var/ and printed.
+Running it again changes nothing (fixed UIDs: re-uploads are deduplicated).
+Refuses to run against PostgreSQL (a production database) unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from grading.models import Membership, Role, Site
+
+DEMO_SITE = ("Demo Hospital", "demo")
+SECOND_SITE = ("Second Opinion Clinic", "second")
+DEMO_USERS: list[tuple[str, str, str]] = [
+    ("demo", "demo", Role.CLINICIAN),
+    ("demo_radiologist", "demo", Role.RADIOLOGIST),
+    ("demo_teacher", "demo", Role.TEACHER),
+    ("demo_student", "demo", Role.STUDENT),
+    ("demo_admin", "demo", Role.SITE_ADMIN),
+    ("second_clinician", "second", Role.CLINICIAN),
+]
+# (seed, necrosis per side, patient id): one study per grade band.
+DEMO_STUDIES: list[tuple[int, dict[str, str], str]] = [
+    (101, {"right": "moderate", "left": "none"}, "DEMO-001"),
+    (102, {"right": "mild", "left": "severe"}, "DEMO-002"),
+    (103, {"right": "none", "left": "none"}, "DEMO-003"),
+    (104, {"right": "severe", "left": "mild"}, "DEMO-004"),
+]
+
+
+def demo_password() -> tuple[str, bool]:
+    """(password, generated here): ONFH_DEMO_PASSWORD, else one kept under var/."""
+    if settings.ONFH_DEMO_PASSWORD:
+        return settings.ONFH_DEMO_PASSWORD, False
+    path = Path(settings.VAR_DIR) / "demo_password"
+    if path.exists():
+        return path.read_text().strip(), False
+    password = secrets.token_urlsafe(12)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password, True
+
+
+class Command(BaseCommand):
+    help = "Create the demo sites, users and phantom studies of the embedded mode."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--studies", type=int, default=3, help="phantom studies (max 4)")
+        parser.add_argument("--slices", type=int, default=20, help="slices per phantom series")
+        parser.add_argument("--force", action="store_true",
+                            help="run even against a PostgreSQL database")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if not engine.endswith("sqlite3") and not options["force"]:
+            raise CommandError(
+                "seed_demo creates a user with a known password and belongs to the embedded "
+                "mode; this database is not SQLite (DATABASE_URL is set). Use --force to "
+                "insist."
+            )
+        password, generated = demo_password()
+        with transaction.atomic():
+            sites = {}
+            for name, code in (DEMO_SITE, SECOND_SITE):
+                sites[code], _ = Site.objects.get_or_create(code=code, defaults={"name": name})
+            user_model = get_user_model()
+            for username, site_code, role in DEMO_USERS:
+                user, _ = user_model.objects.get_or_create(username=username)
+                user.set_password(password)
+                user.save()
+                Membership.objects.update_or_create(
+                    user=user, site=sites[site_code], defaults={"role": role}
+                )
+        count = min(max(options["studies"], 0), len(DEMO_STUDIES))
+        if count:
+            self._load_studies(count, options["slices"], sites["demo"])
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  login: demo / {password}" + ("  (generated; kept in var/demo_password)"
+                                                          if generated else ""))
+        self.stdout.write("  other demo users (same password): "
+                          + ", ".join(u for u, _, _ in DEMO_USERS[1:]))
+
+    def _load_studies(self, count: int, slices: int, site: Site) -> None:
+        import pydicom.uid
+
+        from grading.dicom.writer import write_mr_series
+        from grading.engine.phantoms import make_bilateral_series
+        from grading.services import upload_ingest
+
+        user = get_user_model().objects.get(username="demo")
+        for seed, necrosis, patient_id in DEMO_STUDIES[:count]:
+            study_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-study", str(seed)])
+            series_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-series", str(seed)])
+            with tempfile.TemporaryDirectory(prefix="onfh-demo-") as tmp:
+                phantom = make_bilateral_series(seed, n_slices=slices, matrix=(256, 256),
+                                                necrosis=necrosis)
+                paths = write_mr_series(
+                    phantom.images, Path(tmp),
+                    pixel_spacing_mm=phantom.pixel_spacing_mm,
+                    slice_thickness_mm=phantom.slice_thickness_mm,
+                    spacing_between_slices_mm=phantom.spacing_between_slices_mm,
+                    image_orientation=phantom.image_orientation,
+                    first_position=phantom.first_position,
+                    patient_name=f"PHANTOM^{patient_id}",
+                    patient_id=patient_id,
+                    study_instance_uid=study_uid,
+                    series_instance_uid=series_uid,
+                    study_date="20240115",
+                )
+                files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in paths]
+            report = upload_ingest(user=user, site=site, files=files, client_address=None)
+            self.stdout.write(
+                f"  phantom study {patient_id}: {report.stored} slices stored, "
+                f"{report.duplicates} already there"
+            )
