@@ -172,6 +172,7 @@ ONFH_WEIGHTS = env.str("ONFH_WEIGHTS", default="") or None  # None: the shipped 
 ONFH_TORCH_THREADS = env.int("ONFH_TORCH_THREADS", default=0)  # 0: torch's default
 # An analysis whose heartbeat is older than this is taken to belong to a dead worker.
 ONFH_STALE_AFTER_S = env.float("ONFH_STALE_AFTER_S", default=60.0)
+ONFH_HEARTBEAT_S = env.float("ONFH_HEARTBEAT_S", default=10.0)
 ONFH_SWEEP_EVERY_S = env.float("ONFH_SWEEP_EVERY_S", default=30.0)
 ONFH_RESEND_QUEUED_AFTER_S = env.float("ONFH_RESEND_QUEUED_AFTER_S", default=900.0)
 ONFH_MAX_ANALYSIS_ATTEMPTS = env.int("ONFH_MAX_ANALYSIS_ATTEMPTS", default=3)
@@ -196,6 +197,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Unacknowledged messages come back after this long on Redis (acks_late).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if env.str("ONFH_BROKER_KEY_PREFIX", default=""):
+        # Several portals (or test runs) can share one Redis without seeing each other's
+        # queues.
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("ONFH_BROKER_KEY_PREFIX")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -218,7 +223,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("ONFH_CHANNELS_PREFIX", default="asgi"),
+            },
         }
     }
 else:

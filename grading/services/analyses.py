@@ -18,8 +18,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +30,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
@@ -210,6 +212,37 @@ def _release(analysis_id: int) -> None:
                             worker=worker_name()).update(status=AnalysisStatus.QUEUED, worker="")
 
 
+@contextmanager
+def _heartbeat(analysis_id: int, worker: str) -> Iterator[None]:
+    """Refresh the heartbeat every ONFH_HEARTBEAT_S while the engine runs, so that a
+    long batch is not taken for a dead worker (progress steps refresh it too)."""
+    interval = settings.ONFH_HEARTBEAT_S
+    if interval <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    Analysis.objects.filter(
+                        pk=analysis_id, worker=worker, status=AnalysisStatus.RUNNING
+                    ).update(heartbeat=timezone.now())
+                except Exception:  # noqa: BLE001 - a missed beat is not fatal
+                    logger.warning("heartbeat of analysis %s failed", analysis_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{analysis_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def _progress_saver(analysis: Analysis, progress_cb: ProgressCallback | None) -> ProgressCallback:
     from grading.services.notify import study_status_notify
 
@@ -276,12 +309,15 @@ def analysis_compute(*, analysis_id: int, progress_cb: ProgressCallback | None =
         if not instances:
             _fail(analysis, "the series has no instances")
             return False
-        slices = [instance_read(i) for i in instances]
-        read_s = time.perf_counter() - started
         from grading.engine.pipeline import grade_series
 
-        result = grade_series(slices, segmenter, progress=_progress_saver(analysis, progress_cb))
-        engine_s = time.perf_counter() - started - read_s
+        with _heartbeat(analysis.pk, analysis.worker):
+            slices = [instance_read(i) for i in instances]
+            read_s = time.perf_counter() - started
+            result = grade_series(
+                slices, segmenter, progress=_progress_saver(analysis, progress_cb)
+            )
+            engine_s = time.perf_counter() - started - read_s
         name = _result_write(analysis, instances, result)
         timings = {"read_s": round(read_s, 4), "engine_s": round(engine_s, 4)}
         timings.update({f"engine_{k}": round(float(v), 4)
@@ -451,9 +487,10 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     stale = settings.ONFH_STALE_AFTER_S if stale_after_s is None else stale_after_s
     now = timezone.now()
     sent: list[int] = []
+    # A process never takes its own running analysis for a dead worker's.
     stale_running = Analysis.objects.filter(
         status=AnalysisStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale)
-    ).values_list("pk", flat=True)
+    ).exclude(worker=worker_name()).values_list("pk", flat=True)
     for analysis_id in list(stale_running):
         with transaction.atomic():
             analysis = (
