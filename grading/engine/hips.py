@@ -262,15 +262,22 @@ def find_body(pixels: npt.NDArray[np.floating], *, max_size: int = 160) -> Box |
     )
 
 
+def is_bilateral(mr_slice: MRSlice, config: HipFinderConfig = DEFAULT_CONFIG) -> bool:
+    """A slice at least ``crop_max_fov_mm`` wide along the patient's left-right axis and
+    without a laterality "L"/"R" shows both hips; anything else is a single-hip crop."""
+    axis, _, _ = lr_axis_and_sides(mr_slice.image_orientation)
+    width_mm = mr_slice.shape[axis] * mr_slice.pixel_spacing_mm[axis]
+    lateral = _side_from_laterality(mr_slice.laterality)
+    return width_mm >= config.crop_max_fov_mm and lateral is None
+
+
 def plan_layout(mr_slice: MRSlice, config: HipFinderConfig = DEFAULT_CONFIG) -> Layout:
     """Crop or bilateral, and the region searched for each hip (see the module docstring)."""
     h, w = mr_slice.shape
     axis, low_side, high_side = lr_axis_and_sides(mr_slice.image_orientation)
-    spacing_lr = mr_slice.pixel_spacing_mm[0] if axis == 0 else mr_slice.pixel_spacing_mm[1]
-    width_mm = (h if axis == 0 else w) * spacing_lr
-    lateral = _side_from_laterality(mr_slice.laterality)
     whole = Box(0, 0, h, w)
-    if width_mm < config.crop_max_fov_mm or lateral is not None:
+    if not is_bilateral(mr_slice, config):
+        lateral = _side_from_laterality(mr_slice.laterality)
         return Layout("crop", axis, (HipRegion(lateral or "unknown", whole),))
 
     body = find_body(mr_slice.pixels)

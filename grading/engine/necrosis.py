@@ -1,0 +1,374 @@
+"""Necrosis inside a segmented femoral head: an adaptive threshold with a contrast floor.
+
+Method (per head, per slice; all lengths in mm so any pixel spacing behaves the same):
+
+1. Smooth the T1 signal inside the head only (normalised convolution, Gaussian
+   ``smoothing_mm``), so noise is damped and nothing outside the head leaks in.
+2. ``core`` = the head minus a rim of ``rim_mm`` (the dark cortex and the mask's edge
+   pixels would otherwise always form a "dark class").
+3. ``reference`` = the viable marrow level: the 75th percentile of the smoothed core
+   (viable bone is bright on T1; it holds the upper quartile while necrosis covers less
+   than three quarters of the section), or a reference from elsewhere in the series.
+4. Otsu's threshold (scikit-image) on the core's relative signal, **capped** at
+   ``max_relative_threshold`` of the reference: a pixel is only necrotic when its signal
+   is well below viable marrow, whatever Otsu says. This is the no-necrosis criterion on
+   a normal head: Otsu always splits something (noise, texture, a physeal scar line, mild
+   oedema), the cap keeps those splits out.
+5. Dark components must hold a seed darker than ``seed_relative`` (the reactive band and
+   necrotic interiors are that dark; a scar line or oedema is not), and cover at least
+   ``min_area_mm2`` (hysteresis + size).
+6. Clean-up: closing (``closing_mm``) and hole filling inside the head; regions of the head
+   cut off from the main viable marrow by the dark band (the fat-like interior of a lesion
+   whose band encloses it) join the necrosis; the rim next to necrosis joins it too.
+
+The returned :class:`NecrosisResult` carries the diagnostics that measurement turns into a
+``not_bimodal`` flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+BoolImage = npt.NDArray[np.bool_]
+FloatImage = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class NecrosisConfig:
+    """Parameters of :func:`find_necrosis` (lengths mm, areas mm², levels relative to marrow)."""
+
+    smoothing_mm: float = 0.5
+    rim_mm: float = 1.5
+    max_rim_mm: float = 4.0
+    reference_percentile: float = 75.0
+    max_relative_threshold: float = 0.62
+    min_relative_threshold: float = 0.40
+    seed_relative: float = 0.31
+    """A dark group is a candidate when its darkest pixels (``dark_percentile``) are below
+    this fraction of the marrow signal."""
+    clear_relative: float = 0.20
+    """... and clearly necrotic below this (the reactive band and necrotic interiors);
+    necrosis resting only on groups between the two levels is flagged ``not_bimodal``."""
+    dark_percentile: float = 5.0
+    min_area_mm2: float = 4.0
+    closing_mm: float = 1.0
+    line_max_minor_sd_mm: float = 1.6
+    line_min_elongation: float = 2.0
+    """A candidate no thicker than this (spread across its axis, mm) and at least this
+    elongated, and not clearly necrotic, is a thin line (a physeal scar), not necrosis."""
+
+
+DEFAULT_NECROSIS_CONFIG = NecrosisConfig()
+
+
+@dataclass(frozen=True)
+class NecrosisResult:
+    """Necrosis inside one head on one slice, and how clear the threshold was.
+
+    ``mask``: same shape as the head mask, always inside it. ``threshold``: the level
+    used, stored-value units (NaN when the head was too small to threshold).
+    ``relative_threshold``: the same relative to ``reference`` (the viable marrow level).
+    ``otsu_relative``: Otsu's own threshold relative to the reference, before the cap.
+    ``contrast``: ``1 - mean(dark pixels) / reference`` (0 when nothing is dark).
+    ``otsu_separation``: Otsu's between-class over total variance of the core (0..1).
+    ``bimodal``: necrosis was found with a clear contrast. ``ambiguous``: the result needs
+    a look (necrosis claimed with a weak contrast). ``reason``: one line for a flag.
+    """
+
+    mask: BoolImage
+    threshold: float
+    relative_threshold: float
+    reference: float
+    otsu_relative: float
+    contrast: float
+    otsu_separation: float
+    bimodal: bool
+    ambiguous: bool
+    reason: str
+
+    @property
+    def area_pixels(self) -> int:
+        return int(self.mask.sum())
+
+
+def _disk(radius_px: tuple[float, float]) -> BoolImage:
+    """An elliptical structuring element, radii in pixels per axis (at least 1 pixel)."""
+    ry, rx = max(radius_px[0], 1.0), max(radius_px[1], 1.0)
+    ny, nx = int(math.floor(ry)), int(math.floor(rx))
+    y, x = np.ogrid[-ny : ny + 1, -nx : nx + 1]
+    return np.asarray((y / ry) ** 2 + (x / rx) ** 2 <= 1.0, dtype=bool)
+
+
+def _radius_px(mm: float, spacing: tuple[float, float]) -> tuple[float, float]:
+    return (mm / spacing[0], mm / spacing[1])
+
+
+def otsu(values: npt.NDArray[np.floating], bins: int = 256) -> tuple[float, float]:
+    """Otsu's threshold of ``values`` and its separation (between-class / total variance).
+
+    Same histogram method as :func:`skimage.filters.threshold_otsu`, vectorised here so
+    the separation comes with it.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(v.min()), float(v.max())
+    if not hi > lo:
+        return lo, 0.0
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(counts).astype(np.float64)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(counts * centres)
+    mean0 = m0 / np.maximum(w0, 1)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mean0 - mean1) ** 2 / (w0[-1] ** 2)
+    k = int(np.argmax(between[:-1]))
+    total = float(v.var())
+    return float(centres[k]), float(between[k] / total) if total > 0 else 0.0
+
+
+def smooth_inside(pixels: FloatImage, mask: BoolImage, sigma_px: tuple[float, float]) -> FloatImage:
+    """Gaussian smoothing of ``pixels`` using only pixels inside ``mask`` (normalised
+    convolution); outside the mask the result is 0. Shapes ``(h, w)``."""
+    weight = mask.astype(np.float32)
+    num = ndimage.gaussian_filter(pixels.astype(np.float32) * weight, sigma_px, mode="constant")
+    den = ndimage.gaussian_filter(weight, sigma_px, mode="constant")
+    out = np.zeros(mask.shape, dtype=np.float32)
+    np.divide(num, den, out=out, where=mask & (den > 1e-6))
+    return out
+
+
+def _empty(shape: tuple[int, ...], reason: str, reference: float = math.nan) -> NecrosisResult:
+    return NecrosisResult(
+        mask=np.zeros(shape, dtype=bool),
+        threshold=math.nan,
+        relative_threshold=math.nan,
+        reference=reference,
+        otsu_relative=math.nan,
+        contrast=0.0,
+        otsu_separation=0.0,
+        bimodal=False,
+        ambiguous=False,
+        reason=reason,
+    )
+
+
+def _depth_mm(head_mask: BoolImage, spacing: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """Distance (mm) of each head pixel from outside the head; 0 outside. ``(h, w)``."""
+    padded = np.pad(head_mask, 1)
+    depth = ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1]
+    return np.asarray(depth, dtype=np.float64)
+
+
+def cortex_depth_mm(
+    relative: FloatImage, depth: npt.NDArray[np.float64], config: NecrosisConfig
+) -> float:
+    """How deep the dark cortical rim reaches (mm), from the head's own radial profile.
+
+    The median relative signal of the pixels at each depth (0.25 mm rings) is low in the
+    cortex and high in the marrow; the rim ends where it first reaches 80 % of the marrow
+    level (the median ignores a lesion that occupies part of a ring). Oblique cuts near
+    a pole show the cortex thicker than ``rim_mm``; this follows them. Clamped to
+    ``[rim_mm, max_rim_mm]``.
+    """
+    inside = depth > 0
+    step = 0.25
+    rings = np.floor(depth[inside] / step).astype(np.int64)
+    values = relative[inside]
+    order = np.argsort(rings, kind="stable")
+    rings, values = rings[order], values[order]
+    starts = np.flatnonzero(np.r_[True, rings[1:] != rings[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], rings.size], strict=True):
+        ring_depth = (rings[start] + 1) * step
+        if ring_depth > config.max_rim_mm:
+            break
+        if stop - start >= 4 and float(np.median(values[start:stop])) >= 0.8:
+            return float(min(max(ring_depth, config.rim_mm), config.max_rim_mm))
+    return config.max_rim_mm
+
+
+def marrow_reference(
+    pixels: FloatImage,
+    head_mask: BoolImage,
+    pixel_spacing_mm: tuple[float, float],
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> float | None:
+    """The viable-marrow level of a head (stored-value units), or None if too small.
+
+    ``pixels``, ``head_mask``: ``(h, w)``; the ``reference_percentile`` of the smoothed
+    signal deeper than ``rim_mm`` in the head.
+    """
+    spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
+    head = np.asarray(head_mask, dtype=bool)
+    core = _depth_mm(head, spacing) > config.rim_mm
+    if int(core.sum()) < 8:
+        return None
+    smooth = smooth_inside(pixels, head, _radius_px(config.smoothing_mm, spacing))
+    return float(np.percentile(smooth[core], config.reference_percentile))
+
+
+@dataclass(frozen=True)
+class DarkGroups:
+    """Features of the dark groups of one head (index 0 unused: background).
+
+    ``darkest``: the ``dark_percentile`` of each group's relative signal (a robust
+    minimum); ``minor_sd_mm`` / ``major_sd_mm``: spread of its pixels across and along
+    its main axis (mm); ``area_mm2``.
+    """
+
+    darkest: npt.NDArray[np.float64]
+    minor_sd_mm: npt.NDArray[np.float64]
+    major_sd_mm: npt.NDArray[np.float64]
+    area_mm2: npt.NDArray[np.float64]
+
+
+def group_features(
+    labels: npt.NDArray[np.integer],
+    relative: FloatImage,
+    count: int,
+    spacing: tuple[float, float],
+    percentile: float = 5.0,
+) -> DarkGroups:
+    """Per-group darkness and shape of a label image ``(h, w)`` with groups 1..count."""
+    rows, cols = np.nonzero(labels)
+    idx = labels[rows, cols].astype(np.int64)
+    values = relative[rows, cols].astype(np.float64)
+    n = np.bincount(idx, minlength=count + 1).astype(np.float64)
+    safe = np.maximum(n, 1.0)
+    order = np.lexsort((values, idx))
+    starts = np.concatenate(([0.0], np.cumsum(n)[:-1]))
+    pick = (starts + np.floor(percentile / 100.0 * np.maximum(n - 1, 0))).astype(np.int64)
+    darkest = np.full(count + 1, np.inf)
+    has = n > 0
+    darkest[has] = values[order][pick[has]]
+    y = rows * spacing[0]
+    x = cols * spacing[1]
+    my, mx = np.bincount(idx, y, count + 1) / safe, np.bincount(idx, x, count + 1) / safe
+    syy = np.bincount(idx, y * y, count + 1) / safe - my * my
+    sxx = np.bincount(idx, x * x, count + 1) / safe - mx * mx
+    sxy = np.bincount(idx, x * y, count + 1) / safe - mx * my
+    half_trace = 0.5 * (sxx + syy)
+    root = np.sqrt(np.maximum(0.25 * (sxx - syy) ** 2 + sxy * sxy, 0.0))
+    minor = np.sqrt(np.maximum(half_trace - root, 0.0))
+    major = np.sqrt(np.maximum(half_trace + root, 0.0))
+    return DarkGroups(darkest, minor, major, n * spacing[0] * spacing[1])
+
+
+def find_necrosis(
+    pixels: FloatImage,
+    head_mask: BoolImage,
+    pixel_spacing_mm: tuple[float, float],
+    *,
+    reference: float | None = None,
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> NecrosisResult:
+    """Necrosis inside ``head_mask`` (see the module docstring for the method).
+
+    ``pixels``: ``(h, w)`` T1 signal in stored-value units; ``head_mask``: ``(h, w)`` bool;
+    ``pixel_spacing_mm``: (row, column) mm. ``reference``: the viable-marrow level to use
+    (e.g. from the series, see :func:`marrow_reference`); default this head's own level.
+    """
+    if pixels.shape != head_mask.shape:
+        raise ValueError(f"pixels {pixels.shape} and head mask {head_mask.shape} differ")
+    shape = head_mask.shape
+    spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
+    pixel_area = spacing[0] * spacing[1]
+    head = np.asarray(head_mask, dtype=bool)
+    depth = _depth_mm(head, spacing)
+    core = depth > config.rim_mm
+    if int(core.sum()) * pixel_area < 2 * config.min_area_mm2 or int(core.sum()) < 8:
+        return _empty(shape, "head too small to threshold")
+    smooth = smooth_inside(pixels, head, _radius_px(config.smoothing_mm, spacing))
+    own = float(np.percentile(smooth[core], config.reference_percentile))
+    ref = own if reference is None else max(float(reference), own)
+    if not ref > 0:
+        return _empty(shape, "no signal in the head", ref)
+    relative = smooth / ref
+    rim_mm = cortex_depth_mm(relative, depth, config)
+    core = depth > rim_mm
+    if int(core.sum()) < 8:
+        return _empty(shape, "head too small to threshold", ref)
+    otsu_rel, separation = otsu(relative[core])
+    rel_t = min(max(otsu_rel, config.min_relative_threshold), config.max_relative_threshold)
+
+    dark = core & (relative < rel_t)
+    closing = _disk(_radius_px(config.closing_mm, spacing))
+    # Pieces of one band closer than ``closing_mm`` form one group: a faint stretch of a
+    # band keeps its place when another stretch of it is dark enough.
+    groups, count = ndimage.label(ndimage.binary_dilation(dark, structure=closing))
+    labels = np.where(dark, groups, 0)
+    f = group_features(labels, relative, count, spacing, config.dark_percentile)
+    seeded = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
+    clear = seeded & (f.darkest < config.clear_relative)
+    line_like = (f.minor_sd_mm <= config.line_max_minor_sd_mm) & (
+        f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
+    )
+    keep = clear | (seeded & ~line_like)
+    keep[0] = False
+    lines = int((seeded & ~keep)[1:].sum())
+    dark = keep[labels]
+    contrast = float(1.0 - relative[dark].mean()) if dark.any() else 0.0
+    ambiguous = bool(dark.any()) and not bool(clear[1:].any())
+    if not dark.any():
+        reason = f"no region below {100 * config.seed_relative:.0f} % of the marrow signal" + (
+            f" ({lines} thin line(s) ignored)" if lines else ""
+        )
+        return NecrosisResult(
+            mask=np.zeros(shape, dtype=bool),
+            threshold=rel_t * ref,
+            relative_threshold=rel_t,
+            reference=ref,
+            otsu_relative=otsu_rel,
+            contrast=0.0,
+            otsu_separation=separation,
+            bimodal=False,
+            ambiguous=False,
+            reason=reason,
+        )
+
+    pad = closing.shape[0]
+    closed = ndimage.binary_closing(np.pad(dark, pad), structure=closing)[pad:-pad, pad:-pad]
+    necrosis = np.asarray(ndimage.binary_fill_holes((closed | dark) & core), dtype=bool) & core
+    # The band cuts lesions off the main viable marrow (a fat-like interior is as bright
+    # as marrow and only the band shows it). Thicken the band by ``closing_mm`` so a gap
+    # between its end and the rim does not join the two, take the largest remaining
+    # region as the viable marrow, give it back what the thickening took, and call the
+    # rest of the core necrosis.
+    barrier = ndimage.binary_dilation(necrosis, structure=closing)
+    regions, region_count = ndimage.label(core & ~barrier)
+    if region_count > 1:
+        sizes = np.bincount(regions.ravel(), minlength=region_count + 1)
+        sizes[0] = 0
+        main = regions == int(np.argmax(sizes))
+        viable = ndimage.binary_dilation(main, structure=closing) & core & ~necrosis
+        necrosis = core & ~viable
+    # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
+    # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
+    rim = head & ~core
+    if rim.any() and necrosis.any():
+        _, (near_r, near_c) = ndimage.distance_transform_edt(
+            ~core, sampling=spacing, return_indices=True
+        )
+        necrosis = necrosis | (rim & necrosis[near_r, near_c])
+    darkest = float(f.darkest[1:][keep[1:]].min())
+    reason = (
+        f"darkest necrotic signal {100 * darkest:.0f} % of the marrow "
+        f"(clearly necrotic below {100 * config.clear_relative:.0f} %), "
+        f"contrast {contrast:.2f}, Otsu separation {separation:.2f}"
+    )
+    return NecrosisResult(
+        mask=necrosis,
+        threshold=rel_t * ref,
+        relative_threshold=rel_t,
+        reference=ref,
+        otsu_relative=otsu_rel,
+        contrast=contrast,
+        otsu_separation=separation,
+        bimodal=not ambiguous,
+        ambiguous=ambiguous,
+        reason=reason,
+    )
