@@ -170,7 +170,7 @@ def write_crop(crop: PhantomCrop, folder: Path, root: Path, *, index: int) -> di
         instance_number=1,
         laterality="R" if crop.side == "right" else "L",
         study_date=STUDY_DATE,
-        **_storage(int(crop.image.max()) + 1),
+        **_storage(crop.acquisition.intensity_max),
     )
     sop = read_mr_slice(path).sop_instance_uid
     label_path = folder / "labels" / f"{sop}.png"
@@ -192,9 +192,21 @@ def write_crop(crop: PhantomCrop, folder: Path, root: Path, *, index: int) -> di
 
 
 def write_phantoms(
-    out: Path, *, count: int, seed: int, n_slices: int = 20, crops: int = 0, balanced: bool = True
+    out: Path,
+    *,
+    count: int,
+    seed: int,
+    n_slices: int = 20,
+    crops: int = 0,
+    balanced: bool = True,
+    series_options: dict[str, Any] | None = None,
+    crop_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Generate and write ``count`` series and ``crops`` crops under ``out``; returns the truth."""
+    """Generate and write ``count`` series and ``crops`` crops under ``out``; returns the truth.
+
+    ``series_options`` / ``crop_options``: extra keyword arguments for
+    :func:`make_bilateral_series` / :func:`make_hip_crop` (e.g. a fixed matrix).
+    """
     out.mkdir(parents=True, exist_ok=True)
     truth: dict[str, Any] = {
         "generator": "grading.engine.phantoms",
@@ -212,12 +224,14 @@ def write_phantoms(
                 "right": GRADE_CYCLE[i % 4].value,
                 "left": GRADE_CYCLE[(i + 1 + i // 4) % 4].value,
             }
-        series = make_bilateral_series(series_seed, n_slices=n_slices, necrosis=necrosis)
+        series = make_bilateral_series(
+            series_seed, n_slices=n_slices, necrosis=necrosis, **(series_options or {})
+        )
         truth["series"].append(write_series(series, out / f"series_{i:03d}", out, index=i))
     for j in tqdm(range(crops), desc="crops", unit="crop", disable=crops < 2):
         crop_seed = seed * 100_003 + 50_000 + j
         grade = GRADE_CYCLE[j % 4].value if balanced else None
-        crop = make_hip_crop(crop_seed, necrosis=grade)
+        crop = make_hip_crop(crop_seed, necrosis=grade, **(crop_options or {}))
         truth["crops"].append(write_crop(crop, out / "crops", out, index=j))
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
     return truth

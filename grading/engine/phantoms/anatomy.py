@@ -57,6 +57,7 @@ class Tissue:
     muscle: float = 0.33
     urine: float = 0.12
     vessel: float = 0.05
+    vein: float = 0.2  # slow flow: dark to intermediate
     nerve: float = 0.42
     bowel: float = 0.3
     labrum: float = 0.07
@@ -233,7 +234,7 @@ def sample_hip(
         neck_length=float(rng.uniform(1.9, 2.2) * radius),
         neck_radius=float(rng.uniform(0.6, 0.68) * radius),
         cup_axis=cup_axis,
-        cup_thickness=float(rng.uniform(7, 12)),
+        cup_thickness=float(rng.uniform(5, 8.5)),
         necrosis=sample_necrosis(rng, radius, target, pattern),
         mimic=mimic,
         scar_normal=scar_normal,
@@ -280,6 +281,7 @@ def sample_pelvis(
         muscle=float(rng.uniform(0.27, 0.4)),
         cartilage=float(rng.uniform(0.36, 0.48)),
         urine=float(rng.uniform(0.08, 0.16)),
+        vein=float(rng.uniform(0.08, 0.4)),
         bowel=float(rng.uniform(0.25, 0.38)),
     )
     half_width = half_gap + rng.uniform(62, 78) + fat * rng.uniform(0.8, 1.2)
@@ -301,7 +303,7 @@ def sample_pelvis(
         fat_lateral=float(fat * rng.uniform(0.8, 1.2)),
         fat_anterior=float(fat * rng.uniform(0.5, 1.0) + 4),
         fat_posterior=float(fat * rng.uniform(0.9, 1.5) + 4),
-        boxiness=float(rng.uniform(0.2, 0.8)),
+        boxiness=float(rng.uniform(0.05, 0.5)),
         outline_poly=rng.normal(0.0, 0.025, 4),
         cavity_half_width=float(cavity_half_width),
         cavity_half_depth=float(rng.uniform(40, 52)),

@@ -66,8 +66,8 @@ def _pelvic_bone_sdf(hip: Hip, p: Pelvis, x: F32, y: F32, z: float) -> F32:
         r
         + 3.6
         + hip.cup_thickness
-        + 8.0 * np.clip(y / rr, 0.0, 1.0)
-        + 5.0 * np.clip(z / rr, 0.0, 1.0)
+        + 6.0 * np.clip(y / rr, 0.0, 1.0)
+        + 3.0 * np.clip(z / rr, 0.0, 1.0)
     )
     d = _smax(np.maximum(r1 - rr, rr - r2), (cosa - 0.08) * rr, 2.5)
     half_gap = abs(hip.center[0])

@@ -138,6 +138,7 @@ class PhantomCrop:
     pattern: NecrosisPattern
     mimic: Mimic | None
     seed: int
+    acquisition: Acquisition
 
 
 def rotation(theta: float) -> npt.NDArray[np.float64]:
@@ -440,6 +441,7 @@ def make_hip_crop(
         pattern=hip.necrosis.pattern,
         mimic=hip.mimic,
         seed=seed,
+        acquisition=acq,
     )
 
 

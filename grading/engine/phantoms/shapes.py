@@ -64,28 +64,27 @@ class PlaneGrid:
 
 
 @functools.lru_cache(maxsize=256)
-def interpolation_matrix(n_out: int, n_in: int) -> F32:
-    """``(n_out, n_in)`` linear interpolation weights, pixel edges aligned (as a resize).
-
-    Cached and read-only."""
+def _linear_taps(
+    n_out: int, n_in: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32]:
+    """Source indices and weights of a 1-D linear resize, pixel edges aligned. Cached."""
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5
     pos = np.clip(pos, 0.0, n_in - 1.0)
-    lo = np.minimum(np.floor(pos).astype(np.int64), n_in - 1)
+    lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 1)
     hi = np.minimum(lo + 1, n_in - 1)
     frac = (pos - lo).astype(np.float32)
-    m = np.zeros((n_out, n_in), np.float32)
-    rows = np.arange(n_out)
-    m[rows, lo] += 1.0 - frac
-    m[rows, hi] += frac
-    m.flags.writeable = False
-    return m
+    for a in (lo, hi, frac):
+        a.flags.writeable = False
+    return lo, hi, frac
 
 
 def resize_linear(image: F32, shape: tuple[int, int]) -> F32:
-    """Bilinear resize of ``(h, w)`` to ``shape`` by two small matrix products."""
-    ry = interpolation_matrix(shape[0], image.shape[0])
-    rx = interpolation_matrix(shape[1], image.shape[1])
-    return np.asarray(ry @ image.astype(np.float32) @ rx.T, dtype=np.float32)
+    """Bilinear resize of ``(h, w)`` to ``shape`` (separable gathers; no BLAS threads)."""
+    lo, hi, f = _linear_taps(shape[0], image.shape[0])
+    img = np.asarray(image, np.float32)
+    rows = img[lo] * (1.0 - f)[:, None] + img[hi] * f[:, None]
+    lo, hi, f = _linear_taps(shape[1], image.shape[1])
+    return np.asarray(rows[:, lo] * (1.0 - f) + rows[:, hi] * f, dtype=np.float32)
 
 
 def resize_nearest(labels: npt.NDArray[np.uint8], shape: tuple[int, int]) -> npt.NDArray[np.uint8]:

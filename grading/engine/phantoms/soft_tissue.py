@@ -219,7 +219,7 @@ def _paint_neurovascular(
             artery = ellipse2(lu, lv, (su + sign * 5.0, sv), 3.6, 3.6) < 0
             vein = ellipse2(lu, lv, (su - sign * 5.0, sv + 1.0), 5.0, 4.2) < 0
             img[artery] = t.vessel
-            img[vein] = t.vessel * 2.5
+            img[vein] = t.vein
         else:
             nerve = ellipse2(lu, lv, (su, sv), 5.5, 3.5) < 0
             img[nerve] = t.nerve

@@ -207,3 +207,36 @@ def test_training_crops_shapes_determinism_and_mix() -> None:
 def test_bad_side_name_is_rejected() -> None:
     with pytest.raises(ValueError, match="right"):
         make_bilateral_series(0, necrosis={"middle": 0.1}, **SMALL)
+
+
+def test_onfh_phantoms_writes_dicom_labels_and_truth(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from PIL import Image
+
+    from grading.cli.phantoms import write_phantoms
+    from grading.dicom.reader import read_mr_slice
+
+    truth = write_phantoms(
+        tmp_path,
+        count=1,
+        seed=3,
+        n_slices=4,
+        crops=1,
+        series_options={"matrix": (64, 80), "pixel_spacing_mm": 5.0},
+        crop_options={"size": 64, "pixel_spacing_mm": 2.0},
+    )
+    assert json.loads((tmp_path / "truth.json").read_text()) == json.loads(json.dumps(truth))
+    series = truth["series"][0]
+    assert [h["side"] for h in series["hips"]] == ["right", "left"]
+    for entry in series["slices"]:
+        mr = read_mr_slice(tmp_path / entry["file"])
+        labels = np.asarray(Image.open(tmp_path / entry["labelmap"]))
+        assert mr.sop_instance_uid == entry["sop_instance_uid"]
+        assert entry["labelmap"].endswith(f"{mr.sop_instance_uid}.png")
+        assert labels.shape == mr.shape == (64, 80) and labels.dtype == np.uint8
+        assert set(np.unique(labels)) <= {0, 1, 2}
+        assert mr.pixel_spacing_mm == (5.0, 5.0)
+    crop = truth["crops"][0]
+    mr = read_mr_slice(tmp_path / crop["file"])
+    assert mr.shape == (64, 64) and mr.laterality in ("L", "R")
