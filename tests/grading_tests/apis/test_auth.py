@@ -33,10 +33,16 @@ def test_token_for_good_credentials_then_token_auth_works(member):
     assert me.json() == {
         "username": "alice",
         "sites": [
-            {"id": member.memberships.get(role="radiologist").site_id, "name": "A site",
-             "role": "radiologist"},
-            {"id": member.memberships.get(role="student").site_id, "name": "B site",
-             "role": "student"},
+            {
+                "id": member.memberships.get(role="radiologist").site_id,
+                "name": "A site",
+                "role": "radiologist",
+            },
+            {
+                "id": member.memberships.get(role="student").site_id,
+                "name": "B site",
+                "role": "student",
+            },
         ],
     }
 
@@ -50,8 +56,12 @@ def test_same_token_twice(member):
 
 @pytest.mark.parametrize(
     "body",
-    [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "pw"},
-     {"username": "alice"}, {}],
+    [
+        {"username": "alice", "password": "wrong"},
+        {"username": "nobody", "password": "pw"},
+        {"username": "alice"},
+        {},
+    ],
 )
 def test_bad_credentials_400(member, body):
     answer = APIClient().post("/api/auth/token/", body, format="json")

@@ -41,8 +41,12 @@ def test_grade_change_201_and_current_grade_follows(world):
     assert right["ai_grade"] == "moderate"  # the AI grade stays as it was
     assert right["grade"] == "severe"
     assert right["revisions"] == [
-        {"grade": "severe", "reason": "collapse on the coronal images",
-         "author": "radiologist", "time": body["time"]}
+        {
+            "grade": "severe",
+            "reason": "collapse on the coronal images",
+            "author": "radiologist",
+            "time": body["time"],
+        }
     ]
     assert detail["grade"] == "severe"  # worst over the hips
     assert detail["ai_grade"] == "moderate"
@@ -144,8 +148,18 @@ def test_audit_oldest_first_with_every_field(world):
     times = [e["time"] for e in events]
     assert times == sorted(times)
     for event in events:
-        assert set(event) == {"id", "time", "actor", "action", "object_type", "object_id",
-                              "before", "after", "reason", "client_address"}
+        assert set(event) == {
+            "id",
+            "time",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "before",
+            "after",
+            "reason",
+            "client_address",
+        }
     view = events[1]
     assert view["actor"] == "clinician"
     assert view["object_type"] == "study"
@@ -173,9 +187,11 @@ def test_audit_for_student_has_no_patient_keys(world):
     from grading.services.audit import audit_record
 
     audit_record(
-        actor=world.users["clinician"], action="study.export", object_type="study",
-        study=world.study, after={"patient_id": "MRN-4711-XYZ", "hips": 2,
-                                  "nested": [{"patient_name": "DOE JANE"}]},
+        actor=world.users["clinician"],
+        action="study.export",
+        object_type="study",
+        study=world.study,
+        after={"patient_id": "MRN-4711-XYZ", "hips": 2, "nested": [{"patient_name": "DOE JANE"}]},
     )
     answer = world.client("student").get(f"/api/studies/{world.study.pk}/audit/")
     assert answer.status_code == 200

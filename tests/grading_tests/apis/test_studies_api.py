@@ -15,8 +15,17 @@ from tests.grading_tests.factories import StudyFactory
 pytestmark = pytest.mark.django_db
 
 SUMMARY_KEYS = {
-    "id", "study_instance_uid", "patient_name", "patient_id", "study_date", "site", "status",
-    "ai_grade", "grade", "flags", "created",
+    "id",
+    "study_instance_uid",
+    "patient_name",
+    "patient_id",
+    "study_date",
+    "site",
+    "status",
+    "ai_grade",
+    "grade",
+    "flags",
+    "created",
 }
 
 
@@ -24,16 +33,39 @@ SUMMARY_KEYS = {
 def more_studies(world):
     """Four more studies of the world's site and one of the other site."""
     return {
-        "queued": StudyFactory(site=world.site, status="queued", study_date=dt.date(2023, 5, 1),
-                               patient_name="ALPHA ONE", study_description="HIPS LEFT"),
-        "failed": StudyFactory(site=world.site, status="failed", error="no axial MR series",
-                               study_date=dt.date(2022, 1, 1), patient_name="BRAVO TWO"),
-        "severe": StudyFactory(site=world.site, status="done", grade="severe", ai_grade="mild",
-                               study_date=dt.date(2024, 6, 30), patient_name="CHARLIE THREE"),
-        "none": StudyFactory(site=world.site, status="done", grade="none", ai_grade="none",
-                             study_date=None, patient_name="DELTA FOUR"),
-        "foreign": StudyFactory(site=world.other_site, status="done", grade="severe",
-                                patient_name="ECHO FIVE"),
+        "queued": StudyFactory(
+            site=world.site,
+            status="queued",
+            study_date=dt.date(2023, 5, 1),
+            patient_name="ALPHA ONE",
+            study_description="HIPS LEFT",
+        ),
+        "failed": StudyFactory(
+            site=world.site,
+            status="failed",
+            error="no axial MR series",
+            study_date=dt.date(2022, 1, 1),
+            patient_name="BRAVO TWO",
+        ),
+        "severe": StudyFactory(
+            site=world.site,
+            status="done",
+            grade="severe",
+            ai_grade="mild",
+            study_date=dt.date(2024, 6, 30),
+            patient_name="CHARLIE THREE",
+        ),
+        "none": StudyFactory(
+            site=world.site,
+            status="done",
+            grade="none",
+            ai_grade="none",
+            study_date=None,
+            patient_name="DELTA FOUR",
+        ),
+        "foreign": StudyFactory(
+            site=world.other_site, status="done", grade="severe", patient_name="ECHO FIVE"
+        ),
     }
 
 
@@ -132,8 +164,8 @@ def test_ordering_by_grade_uses_severity_not_alphabet(world, more_studies):
 
 
 @pytest.mark.parametrize(
-    "query", ["status=bogus", "grade=awful", "date_from=yesterday", "ordering=password",
-              "site=abc"],
+    "query",
+    ["status=bogus", "grade=awful", "date_from=yesterday", "ordering=password", "site=abc"],
 )
 def test_bad_filter_400(world, query):
     answer = world.client("clinician").get(f"/api/studies/?{query}")
@@ -152,8 +184,11 @@ def test_pagination(world, settings):
     last = client.get("/api/studies/?page_size=3&page=3").json()
     assert len(last["results"]) == 2
     assert last["next"] is None
-    seen = [r["id"] for p in (1, 2, 3)
-            for r in client.get(f"/api/studies/?page_size=3&page={p}").json()["results"]]
+    seen = [
+        r["id"]
+        for p in (1, 2, 3)
+        for r in client.get(f"/api/studies/?page_size=3&page={p}").json()["results"]
+    ]
     assert len(set(seen)) == 8
     assert client.get("/api/studies/?page=99").status_code == 404
 
@@ -181,16 +216,36 @@ def test_detail_shape(world):
     assert body["progress"] == {"done": 4, "total": 4}
     assert body["error"] is None
     [series] = body["series"]
-    assert set(series) == {"id", "series_instance_uid", "description", "instance_count",
-                           "analysis", "instances"}
+    assert set(series) == {
+        "id",
+        "series_instance_uid",
+        "description",
+        "instance_count",
+        "analysis",
+        "instances",
+    }
     assert series["series_instance_uid"] == world.phantom.series_instance_uid
     assert series["instance_count"] == 4
-    assert set(series["analysis"]) == {"id", "status", "model_version", "error", "started",
-                                       "finished"}
+    assert set(series["analysis"]) == {
+        "id",
+        "status",
+        "model_version",
+        "error",
+        "started",
+        "finished",
+    }
     assert series["analysis"]["status"] == "done"
     instance = series["instances"][0]
-    assert set(instance) == {"id", "sop_instance_uid", "instance_number", "slice_location",
-                             "image_url", "labelmap_url", "ai_labelmap_url", "labelmap_edited"}
+    assert set(instance) == {
+        "id",
+        "sop_instance_uid",
+        "instance_number",
+        "slice_location",
+        "image_url",
+        "labelmap_url",
+        "ai_labelmap_url",
+        "labelmap_edited",
+    }
     assert instance["image_url"] == f"/api/instances/{instance['id']}/dicom/"
     assert instance["labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png"
     assert instance["ai_labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png?version=ai"
@@ -200,8 +255,17 @@ def test_detail_shape(world):
 
     assert {h["side"] for h in body["hips"]} == {"left", "right"}
     for hip in body["hips"]:
-        assert set(hip) == {"series_instance_uid", "side", "proportion", "head_volume_mm3",
-                            "necrosis_volume_mm3", "ai_grade", "grade", "flags", "revisions"}
+        assert set(hip) == {
+            "series_instance_uid",
+            "side",
+            "proportion",
+            "head_volume_mm3",
+            "necrosis_volume_mm3",
+            "ai_grade",
+            "grade",
+            "flags",
+            "revisions",
+        }
         assert 0 <= hip["proportion"] <= 1
         assert hip["revisions"] == []
     right = next(h for h in body["hips"] if h["side"] == "right")
@@ -216,8 +280,14 @@ def test_detail_slices_in_stack_order(world):
     slice_ = body["slices"][0]
     assert set(slice_) == {"sop_instance_uid", "series_instance_uid", "instance_number", "hips"}
     assert slice_["hips"]
-    assert set(slice_["hips"][0]) == {"side", "proportion", "grade", "head_area_mm2",
-                                      "necrosis_area_mm2", "flags"}
+    assert set(slice_["hips"][0]) == {
+        "side",
+        "proportion",
+        "grade",
+        "head_area_mm2",
+        "necrosis_area_mm2",
+        "flags",
+    }
 
 
 def test_detail_in_reverse_instance_order_still_follows_position(world):
@@ -225,7 +295,9 @@ def test_detail_in_reverse_instance_order_still_follows_position(world):
     from grading.models import Instance
 
     for instance in world.instances:
-        Instance.objects.filter(pk=instance.pk).update(instance_number=100 - instance.instance_number)
+        Instance.objects.filter(pk=instance.pk).update(
+            instance_number=100 - instance.instance_number
+        )
     body = world.client("clinician").get(f"/api/studies/{world.study.pk}/").json()
     assert [s["sop_instance_uid"] for s in body["slices"]] == [
         i.sop_instance_uid for i in world.instances

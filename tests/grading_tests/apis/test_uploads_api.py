@@ -34,7 +34,9 @@ def test_good_files_accepted_bad_file_rejected_with_reason(uploader, phantom_dic
     client, user, site = uploader
     files = [*uploaded(phantom_dicom.paths), not_dicom()]
     answer = client.post(
-        "/api/uploads/", {"files": files, "site": site.pk}, format="multipart",
+        "/api/uploads/",
+        {"files": files, "site": site.pk},
+        format="multipart",
         REMOTE_ADDR="10.1.2.3",
     )
     assert answer.status_code == 201, answer.json()
@@ -56,13 +58,15 @@ def test_good_files_accepted_bad_file_rejected_with_reason(uploader, phantom_dic
 def test_reupload_is_no_error_and_no_duplicate(uploader, phantom_dicom):
     client, _, site = uploader
     first = client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths), "site": site.pk},
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths), "site": site.pk},
         format="multipart",
     )
     assert first.status_code == 201
     count = Instance.objects.count()
     again = client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths), "site": site.pk},
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths), "site": site.pk},
         format="multipart",
     )
     assert again.status_code == 201
@@ -141,10 +145,14 @@ def test_user_without_site_400(phantom_dicom):
 @pytest.mark.parametrize("site_kind", ["foreign", "missing", "not-a-number"])
 def test_site_not_yours_is_400_and_says_nothing_about_it(uploader, phantom_dicom, site_kind):
     client, _, _ = uploader
-    site = {"foreign": lambda: SiteFactory().pk, "missing": lambda: 999999,
-            "not-a-number": lambda: "x"}[site_kind]()
+    site = {
+        "foreign": lambda: SiteFactory().pk,
+        "missing": lambda: 999999,
+        "not-a-number": lambda: "x",
+    }[site_kind]()
     answer = client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths[:1]), "site": site},
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths[:1]), "site": site},
         format="multipart",
     )
     assert answer.status_code == 400
@@ -157,7 +165,8 @@ def test_student_may_not_upload(phantom_dicom):
     client = APIClient()
     client.force_authenticate(user)
     answer = client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths[:1]), "site": site.pk},
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths[:1]), "site": site.pk},
         format="multipart",
     )
     assert answer.status_code == 403
@@ -173,7 +182,8 @@ def test_too_large_413_and_nothing_stored(uploader, phantom_dicom, settings):
     client, _, site = uploader
     settings.ONFH_MAX_UPLOAD_BYTES = 1000
     answer = client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths), "site": site.pk},
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths), "site": site.pk},
         format="multipart",
     )
     assert answer.status_code == 413
@@ -190,17 +200,18 @@ def test_a_body_far_over_the_limit_is_refused_unread(uploader, settings):
     assert answer.status_code == 413
 
 
-@pytest.mark.parametrize(
-    ("trusted", "expected"), [(False, "10.0.0.9"), (True, "203.0.113.7")]
-)
+@pytest.mark.parametrize(("trusted", "expected"), [(False, "10.0.0.9"), (True, "203.0.113.7")])
 def test_client_address_from_x_forwarded_for_only_behind_a_trusted_proxy(
     uploader, phantom_dicom, settings, trusted, expected
 ):
     client, _, _ = uploader
     settings.ONFH_TRUST_X_FORWARDED_FOR = trusted
     client.post(
-        "/api/uploads/", {"files": uploaded(phantom_dicom.paths[:1])}, format="multipart",
-        REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7",
+        "/api/uploads/",
+        {"files": uploaded(phantom_dicom.paths[:1])},
+        format="multipart",
+        REMOTE_ADDR="10.0.0.9",
+        HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7",
     )
     assert AuditEvent.objects.get(action="study.upload").client_address == expected
 
