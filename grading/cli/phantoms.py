@@ -264,13 +264,15 @@ def _tile(
             mask = labels == value
             rgb[mask] = (0.55 * rgb[mask] + 0.45 * np.array(colour)).astype(np.uint8)
     picture = Image.fromarray(rgb)
-    # physical aspect: rows x row spacing by columns x column spacing
+    # physical aspect: rows x row spacing by columns x column spacing; wide
+    # images (a whole pelvis) get a tile two columns wide
     h_mm, w_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
-    scale = TILE / max(h_mm, w_mm)
+    width = 2 * TILE if w_mm > 1.4 * h_mm else TILE
+    scale = min(width / w_mm, TILE / h_mm)
     size = (max(int(round(w_mm * scale)), 1), max(int(round(h_mm * scale)), 1))
     picture = picture.resize(size, Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (TILE, TILE + CAPTION), (0, 0, 0))
-    canvas.paste(picture, ((TILE - size[0]) // 2, (TILE - size[1]) // 2))
+    canvas = Image.new("RGB", (width, TILE + CAPTION), (0, 0, 0))
+    canvas.paste(picture, ((width - size[0]) // 2, (TILE - size[1]) // 2))
     draw = ImageDraw.Draw(canvas)
     for n, line in enumerate(caption.split("\n")[:2]):
         draw.text((4, TILE + 1 + 14 * n), line, fill=(235, 235, 235), font=font)
@@ -303,16 +305,26 @@ def contact_sheet_tiles(
         (bottom + 1, "lower head / neck"),
         (max(bottom - 2, 0), "below: neck, trochanters"),
     ]
+    # the sheet shows the body, not the whole field of view
+    body = series.images.max(axis=0) > 0.25 * np.percentile(series.images, 99.5)
+    rows, cols = np.nonzero(body)
+    box = (
+        slice(max(rows.min() - 4, 0), rows.max() + 5),
+        slice(max(cols.min() - 4, 0), cols.max() + 5),
+    )
+    fov = (
+        f"{series.images.shape[1]}x{series.images.shape[2]} at {series.pixel_spacing_mm[0]:.2f} mm"
+    )
     for k, what in picks:
         p = series.slice_truth[k]
         grades = ", ".join(f"{h.side[0].upper()} {h.proportion:.0%}" for h in p) or "no head"
         tiles.append(
-            (series.images[k], None, f"bilateral #{k}: {what}\n{grades}", series.pixel_spacing_mm)
+            (series.images[k][box], None, f"#{k}: {what}\n{grades}; {fov}", series.pixel_spacing_mm)
         )
     tiles.append(
         (
-            series.images[top - 2],
-            series.labels[top - 2],
+            series.images[top - 2][box],
+            series.labels[top - 2][box],
             f"labels on #{top - 2}: red head,\nyellow necrosis",
             series.pixel_spacing_mm,
         )
@@ -388,8 +400,15 @@ def draw_contact_sheet(path: Path, *, seed: int = 0, columns: int = 6) -> Path:
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
     tiles = [_tile(img, lab, cap, font, sp) for img, lab, cap, sp in contact_sheet_tiles(seed)]
-    rows = (len(tiles) + columns - 1) // columns
-    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + CAPTION) + 24), (20, 20, 20))
+    places = []
+    x = y = 0
+    for tile in tiles:
+        units = tile.width // TILE
+        if x + units > columns:
+            x, y = 0, y + 1
+        places.append((x * TILE, 24 + y * (TILE + CAPTION)))
+        x += units
+    sheet = Image.new("RGB", (columns * TILE, (y + 1) * (TILE + CAPTION) + 24), (20, 20, 20))
     draw = ImageDraw.Draw(sheet)
     draw.text(
         (6, 5),
@@ -398,8 +417,9 @@ def draw_contact_sheet(path: Path, *, seed: int = 0, columns: int = 6) -> Path:
         fill=(255, 255, 255),
         font=font,
     )
-    for n, tile in enumerate(tiles):
-        sheet.paste(tile, ((n % columns) * TILE, 24 + (n // columns) * (TILE + CAPTION)))
+    for tile, place in zip(tiles, places, strict=True):
+        sheet.paste(tile, place)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    # a 256-colour palette keeps the PNG small enough to live in the repository
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path

@@ -177,7 +177,7 @@ def sample_necrosis(
     k = 5
     directions = rng.standard_normal((k, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    wavelengths = rng.uniform(7.0, 22.0, k)
+    wavelengths = rng.uniform(13.0, 30.0, k)
     return Necrosis(
         pattern=chosen,
         target=target,
@@ -185,7 +185,7 @@ def sample_necrosis(
         curvature=float(rng.uniform(0.3, 0.9)),
         wave_vectors=directions * (2 * np.pi / wavelengths)[:, None],
         wave_phases=rng.uniform(0, 2 * np.pi, k),
-        wave_amplitudes=rng.uniform(0.5, 1.6, k) * radius / 24.0,
+        wave_amplitudes=rng.uniform(0.6, 1.8, k) * radius / 24.0,
         band_mm=float(rng.uniform(1.3, 2.6)),
         band_signal=float(rng.uniform(0.06, 0.14)),
         interior_signal=float(
@@ -238,7 +238,7 @@ def sample_hip(
         necrosis=sample_necrosis(rng, radius, target, pattern),
         mimic=mimic,
         scar_normal=scar_normal,
-        scar_offset=float(rng.uniform(0.15, 0.45) * radius),
+        scar_offset=float(rng.uniform(-0.05, 0.3) * radius),
         scar_width=float(rng.uniform(1.2, 2.0)),
         oedema_depth=float(rng.uniform(0.08, 0.16)),
         marrow_scale=float(rng.uniform(0.95, 1.03)),
@@ -289,7 +289,7 @@ def sample_pelvis(
     post = rng.uniform(95, 120) + fat * rng.uniform(0.9, 1.4)
     cavity_half_width = half_gap - radius - rng.uniform(14, 20)
     bladder_radii = np.array(
-        [rng.uniform(22, 45), rng.uniform(16, 32), rng.uniform(22, 40)], dtype=float
+        [rng.uniform(25, 50), rng.uniform(18, 38), rng.uniform(22, 42)], dtype=float
     )
     bladder_center = np.array(
         [rng.uniform(-6, 6), rng.uniform(-30, -18), rng.uniform(-20, 5)], dtype=float

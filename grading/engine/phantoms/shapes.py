@@ -64,9 +64,7 @@ class PlaneGrid:
 
 
 @functools.lru_cache(maxsize=256)
-def _linear_taps(
-    n_out: int, n_in: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32]:
+def _linear_taps(n_out: int, n_in: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32]:
     """Source indices and weights of a 1-D linear resize, pixel edges aligned. Cached."""
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5
     pos = np.clip(pos, 0.0, n_in - 1.0)

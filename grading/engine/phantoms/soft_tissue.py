@@ -113,8 +113,8 @@ def paint_body(cv: Canvas) -> None:
             seeds.append((sign * 16.0, front, 11.0, SEEDS[0]))
     if not seeds:
         return
-    uw = u + 2.5 * lo
-    vw = v + 2.5 * lo2
+    uw = u + 2.0 * lo
+    vw = v + 2.0 * lo2
     # the distance fields are smooth: on big windows compute them on every other
     # pixel and interpolate (the fat planes stay a few pixels wide either way)
     coarse = cv.grid.pixel_mm < 0.9 and min(u.shape) >= 64
@@ -134,7 +134,8 @@ def paint_body(cv: Canvas) -> None:
     for k, seed in enumerate(s[3] for s in seeds):
         if seed.name == "gluteus_maximus":
             gm |= idx == k
-    streak = gm & (np.sin((u * 0.55 + v * 0.83) / 4.0 + 2.5 * lo2) > 0.985 - p.muscle_fat_fraction)
+    septa = np.sin((u * 0.55 + v * 0.83) / 6.0 + 0.8 * lo2)
+    streak = gm & (septa > 0.992 - 0.5 * p.muscle_fat_fraction)
     img[muscle] = level[muscle]
     img[streak & muscle] = (t.fat * 0.85 * (1.0 + 0.1 * hi))[streak & muscle]
     _paint_neurovascular(cv, win, u, v, seeds, idx)
@@ -243,6 +244,15 @@ def paint_pelvic_cavity(cv: Canvas) -> None:
     img[cavity] = (t.fat * (0.95 + 0.03 * lo))[cavity]
     wall = cavity & (d > -9.0 - 2.0 * lo) & (np.abs(u) > 0.45 * hw)
     img[wall] = (t.muscle * (1.0 + 0.05 * lo))[wall]
+    if w > -20.0:
+        # small-bowel and sigmoid loops fill more of the pelvis towards its top
+        loops = cv.tex_lo2[win] + 0.35 * hi
+        level = max(1.4 - 0.015 * (w + 20.0), 0.45)
+        bowel = cavity & ~wall & (loops > level)
+        inner_loop = bowel & (loops > level + 0.2)
+        img[bowel] = t.muscle * 0.9
+        content = np.where(hi > 1.7, 0.04, t.bowel * (1.0 + 0.2 * hi))
+        img[inner_loop] = content[inner_loop]
     bc, br = p.bladder_center, p.bladder_radii
     zz = (w - bc[2]) / br[2]
     if abs(zz) < 1.0:
