@@ -16,19 +16,19 @@ Image left is the patient's right; rows run anterior to posterior.
 
 from grading.engine.phantoms.acquisition import INTENSITY_MAXIMA, Acquisition
 from grading.engine.phantoms.anatomy import MIMICS, NECROSIS_PATTERNS, SIDES
-from grading.engine.phantoms.crops import make_training_crops
+from grading.engine.phantoms.crops import PhantomCrop, make_hip_crop, make_training_crops
 from grading.engine.phantoms.series import (
+    GRADE_CYCLE,
     MATRICES,
     HipTruth,
-    PhantomCrop,
     PhantomSeries,
     SliceHipTruth,
     grade_balanced_series,
     make_bilateral_series,
-    make_hip_crop,
 )
 
 __all__ = [
+    "GRADE_CYCLE",
     "INTENSITY_MAXIMA",
     "MATRICES",
     "MIMICS",

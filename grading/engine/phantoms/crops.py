@@ -1,23 +1,114 @@
-"""Fast batches of training windows around a hip, resampled to a square network input."""
+"""Single-hip windows: paper-style crops with truth, and fast batches for training."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from grading.engine.phantoms.acquisition import acquire, bias_field, sample_acquisition
-from grading.engine.phantoms.anatomy import SIDES, HipSide
-from grading.engine.phantoms.render import render_plane
-from grading.engine.phantoms.series import (
-    _new_pelvis,
+from grading.engine.grading_rules import grade_from_proportion, proportion_of
+from grading.engine.phantoms.acquisition import (
+    Acquisition,
+    acquire,
+    bias_field,
+    sample_acquisition,
+)
+from grading.engine.phantoms.anatomy import SIDES, HipSide, Mimic, NecrosisPattern
+from grading.engine.phantoms.geometry import (
+    NecrosisRequest,
     fit_threshold,
     fit_threshold_volume,
+    new_pelvis,
     window_grid,
 )
+from grading.engine.phantoms.render import render_plane
 from grading.engine.phantoms.shapes import resize_linear, resize_nearest
+from grading.engine.types import Grade
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class PhantomCrop:
+    """A single-hip window, as in the paper's 256 x 256 crops.
+
+    ``image``: ``(size, size)`` float32 stored values; ``labels``: ``(size, size)`` uint8.
+    ``proportion``/``grade``: of this crop's own label map (area ratio).
+    ``level_mm``: slice height relative to the head centre (+ superior).
+    """
+
+    image: F32
+    labels: U8
+    pixel_spacing_mm: tuple[float, float]
+    side: HipSide
+    proportion: float
+    grade: Grade
+    has_head: bool
+    level_mm: float
+    pattern: NecrosisPattern
+    mimic: Mimic | None
+    seed: int
+    acquisition: Acquisition
+
+
+def make_hip_crop(
+    seed: int,
+    *,
+    size: int = 256,
+    side: HipSide | None = None,
+    level_mm: float | None = None,
+    necrosis: NecrosisRequest = None,
+    pattern: NecrosisPattern | None = None,
+    mimic: Mimic | None | str = "random",
+    pixel_spacing_mm: float | None = None,
+    snr: float | None = None,
+    intensity_max: int | None = None,
+) -> PhantomCrop:
+    """A ``size`` x ``size`` window around one hip of an axial slice, as in the paper.
+
+    ``level_mm``: slice height relative to the head centre (+ superior); random
+    within the head when None (pass e.g. ``radius + 10`` for a slice above it).
+    ``necrosis``: target proportion *of this crop's head area*, a grade name, or
+    None for a random grade. ``pixel_spacing_mm``: 0.45-0.8 mm when None (a
+    256-pixel window of 115-205 mm, the head about a third to half of it).
+    """
+    rng = np.random.default_rng(seed)
+    chosen_side: HipSide = side if side is not None else SIDES[int(rng.integers(2))]
+    mimics = None if mimic == "random" else {chosen_side: mimic}
+    pelvis = new_pelvis(
+        rng, {chosen_side: necrosis}, {chosen_side: pattern} if pattern else None, mimics
+    )  # type: ignore[arg-type]
+    hip = pelvis.hips[chosen_side]
+    if level_mm is None:
+        level_mm = float(rng.uniform(-0.85, 0.9) * hip.radius)
+    sp = float(pixel_spacing_mm if pixel_spacing_mm is not None else rng.uniform(0.45, 0.8))
+    theta = np.deg2rad(rng.uniform(-6, 6))
+    offset = rng.uniform(-0.12, 0.12, 2) * size * sp
+    centre = (float(hip.center[0] + hip.sign * 8.0 + offset[0]), float(hip.center[1] + offset[1]))
+    grid = window_grid(centre, (size, size), (sp, sp), theta, float(hip.center[2] + level_mm))
+    fit_threshold(hip, [grid])
+    acq = sample_acquisition(rng, snr=snr, intensity_max=intensity_max)
+    signal, lab, heads, necs = render_plane(pelvis, grid, rng)
+    image = acquire(
+        signal, acq, bias_field(acq, pelvis, grid), rng, marrow=pelvis.tissue.marrow_femur
+    )
+    prop = proportion_of(float(necs[chosen_side]), float(heads[chosen_side]))
+    return PhantomCrop(
+        image=image,
+        labels=lab,
+        pixel_spacing_mm=(sp, sp),
+        side=chosen_side,
+        proportion=prop,
+        grade=grade_from_proportion(prop),
+        has_head=heads[chosen_side] > 0,
+        level_mm=level_mm,
+        pattern=hip.necrosis.pattern,
+        mimic=hip.mimic,
+        seed=seed,
+        acquisition=acq,
+    )
 
 
 def make_training_crops(
@@ -44,7 +135,7 @@ def make_training_crops(
 
 def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tuple[F32, U8]:
     side: HipSide = SIDES[int(rng.integers(2))]
-    pelvis = _new_pelvis(rng, None, None, None)
+    pelvis = new_pelvis(rng, None, None, None)
     hip = pelvis.hips[side]
     r = hip.radius
     if rng.uniform() < no_head_share:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,21 +12,18 @@ from grading.engine.grading_rules import grade_from_proportion, proportion_of
 from grading.engine.phantoms.acquisition import Acquisition, acquire, bias_field, sample_acquisition
 from grading.engine.phantoms.anatomy import (
     SIDES,
-    Hip,
     HipSide,
     Mimic,
     NecrosisPattern,
-    Pelvis,
-    resolve_target,
-    sample_pelvis,
 )
-from grading.engine.phantoms.render import (
-    PlaneGrid,
-    head_mask,
-    head_window,
-    necrosis_field,
-    render_plane,
+from grading.engine.phantoms.geometry import (
+    NecrosisRequest,
+    fit_threshold,
+    new_pelvis,
+    rotation,
+    window_grid,
 )
+from grading.engine.phantoms.render import render_plane
 from grading.engine.types import Grade, MRSlice
 
 F32 = npt.NDArray[np.float32]
@@ -43,7 +40,6 @@ MATRICES: tuple[tuple[int, int], ...] = (
     (448, 448),
 )
 AXIAL: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-NecrosisRequest = float | str | Grade | None
 
 
 @dataclass(frozen=True)
@@ -118,135 +114,6 @@ class PhantomSeries:
         ]
 
 
-@dataclass(frozen=True)
-class PhantomCrop:
-    """A single-hip window, as in the paper's 256 x 256 crops.
-
-    ``image``: ``(size, size)`` float32 stored values; ``labels``: ``(size, size)`` uint8.
-    ``proportion``/``grade``: of this crop's own label map (area ratio).
-    ``level_mm``: slice height relative to the head centre (+ superior).
-    """
-
-    image: F32
-    labels: U8
-    pixel_spacing_mm: tuple[float, float]
-    side: HipSide
-    proportion: float
-    grade: Grade
-    has_head: bool
-    level_mm: float
-    pattern: NecrosisPattern
-    mimic: Mimic | None
-    seed: int
-    acquisition: Acquisition
-
-
-def rotation(theta: float) -> npt.NDArray[np.float64]:
-    c, s = np.cos(theta), np.sin(theta)
-    return np.array([[c, -s], [s, c]])
-
-
-def window_grid(
-    center_uv: tuple[float, float],
-    shape: tuple[int, int],
-    spacing: tuple[float, float],
-    theta: float,
-    w: float,
-) -> PlaneGrid:
-    """A grid of ``shape`` pixels centred on model point ``center_uv``; the body is
-    rotated by ``theta`` (radians) in the scanner, so image axes are rotated by -theta in
-    the model."""
-    back = rotation(-theta)
-    row_step = back @ np.array([0.0, spacing[0]])
-    col_step = back @ np.array([spacing[1], 0.0])
-    origin = np.array(center_uv) - (shape[0] - 1) / 2 * row_step - (shape[1] - 1) / 2 * col_step
-    return PlaneGrid(
-        shape,
-        (float(origin[0]), float(origin[1])),
-        (float(row_step[0]), float(row_step[1])),
-        (float(col_step[0]), float(col_step[1])),
-        float(w),
-    )
-
-
-def fit_threshold(hip: Hip, grids: Sequence[PlaneGrid]) -> None:
-    """Set the lesion threshold so exactly the target share of the head pixels on
-    ``grids`` is necrotic (the proportion a reader of those planes measures)."""
-    nec = hip.necrosis
-    if nec.pattern == "none" or not nec.target:
-        nec.threshold = float("inf")
-        return
-    values = []
-    for grid in grids:
-        got = head_window(grid, hip)
-        if got is None:
-            continue
-        _, x, y, z = got
-        inside = head_mask(hip, x, y, z)
-        values.append(necrosis_field(hip, x, y, z)[inside])
-    if not values:
-        nec.threshold = float("inf")
-        return
-    g = np.sort(np.concatenate(values))[::-1]
-    k = int(round(nec.target * g.size))
-    if k <= 0:
-        nec.threshold = float("inf")
-    else:
-        nec.threshold = float(0.5 * (g[k - 1] + g[k])) if k < g.size else float(g[-1] - 1.0)
-
-
-_BALL_CACHE: dict[int, npt.NDArray[np.float32]] = {}
-
-
-def _unit_ball(n: int) -> npt.NDArray[np.float32]:
-    """Points of a regular grid inside the unit ball, ``(3, M)``; ``n`` points per radius."""
-    if n not in _BALL_CACHE:
-        axis = (np.arange(-n, n + 1, dtype=np.float32) + 0.5) / (n + 0.5)
-        x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
-        inside = x * x + y * y + z * z <= 1.0
-        _BALL_CACHE[n] = np.stack([x[inside], y[inside], z[inside]])
-    return _BALL_CACHE[n]
-
-
-def fit_threshold_volume(hip: Hip, step_mm: float = 2.0) -> None:
-    """Set the lesion threshold to the target share of the head *volume* (3-D grid)."""
-    nec = hip.necrosis
-    if nec.pattern == "none" or not nec.target:
-        nec.threshold = float("inf")
-        return
-    pts = _unit_ball(max(int(round(hip.radius / step_mm)), 4)) * np.float32(hip.radius)
-    inside = head_mask(hip, pts[0], pts[1], pts[2])  # type: ignore[arg-type]
-    x, y, z = pts[0][inside], pts[1][inside], pts[2][inside]
-    g = np.sort(necrosis_field(hip, x, y, z))[::-1]  # type: ignore[arg-type]
-    k = int(round(nec.target * g.size))
-    nec.threshold = float(0.5 * (g[k - 1] + g[k])) if 0 < k < g.size else float("inf")
-
-
-def _sides_request(value: Mapping[str, object] | None) -> dict[str, object]:
-    if value is None:
-        return {}
-    unknown = set(value) - set(SIDES)
-    if unknown:
-        raise ValueError(f"sides must be 'right' or 'left', got {sorted(unknown)}")
-    return dict(value)
-
-
-def _new_pelvis(
-    rng: np.random.Generator,
-    necrosis: Mapping[str, NecrosisRequest] | None,
-    patterns: Mapping[str, NecrosisPattern] | None,
-    mimics: Mapping[str, Mimic | None] | None,
-) -> Pelvis:
-    req = _sides_request(necrosis)
-    targets = {s: resolve_target(rng, req.get(s)) for s in SIDES}  # type: ignore[arg-type]
-    return sample_pelvis(
-        rng,
-        targets,
-        dict(_sides_request(patterns)),  # type: ignore[arg-type]
-        dict(_sides_request(mimics)) if mimics is not None else None,
-    )
-
-
 def make_bilateral_series(
     seed: int,
     *,
@@ -279,7 +146,7 @@ def make_bilateral_series(
     if n_slices < 1:
         raise ValueError("n_slices must be at least 1")
     rng = np.random.default_rng(seed)
-    pelvis = _new_pelvis(rng, necrosis, patterns, mimics)
+    pelvis = new_pelvis(rng, necrosis, patterns, mimics)
     if matrix is None:
         matrix = MATRICES[int(rng.integers(len(MATRICES)))]
     rows, cols = int(matrix[0]), int(matrix[1])
@@ -384,64 +251,6 @@ def make_bilateral_series(
         slice_truth=tuple(slice_truth),
         acquisition=acq,
         seed=seed,
-    )
-
-
-def make_hip_crop(
-    seed: int,
-    *,
-    size: int = 256,
-    side: HipSide | None = None,
-    level_mm: float | None = None,
-    necrosis: NecrosisRequest = None,
-    pattern: NecrosisPattern | None = None,
-    mimic: Mimic | None | str = "random",
-    pixel_spacing_mm: float | None = None,
-    snr: float | None = None,
-    intensity_max: int | None = None,
-) -> PhantomCrop:
-    """A ``size`` x ``size`` window around one hip of an axial slice, as in the paper.
-
-    ``level_mm``: slice height relative to the head centre (+ superior); random
-    within the head when None (pass e.g. ``radius + 10`` for a slice above it).
-    ``necrosis``: target proportion *of this crop's head area*, a grade name, or
-    None for a random grade. ``pixel_spacing_mm``: 0.45-0.8 mm when None (a
-    256-pixel window of 115-205 mm, the head about a third to half of it).
-    """
-    rng = np.random.default_rng(seed)
-    chosen_side: HipSide = side if side is not None else SIDES[int(rng.integers(2))]
-    mimics = None if mimic == "random" else {chosen_side: mimic}
-    pelvis = _new_pelvis(
-        rng, {chosen_side: necrosis}, {chosen_side: pattern} if pattern else None, mimics
-    )  # type: ignore[arg-type]
-    hip = pelvis.hips[chosen_side]
-    if level_mm is None:
-        level_mm = float(rng.uniform(-0.85, 0.9) * hip.radius)
-    sp = float(pixel_spacing_mm if pixel_spacing_mm is not None else rng.uniform(0.45, 0.8))
-    theta = np.deg2rad(rng.uniform(-6, 6))
-    offset = rng.uniform(-0.12, 0.12, 2) * size * sp
-    centre = (float(hip.center[0] + hip.sign * 8.0 + offset[0]), float(hip.center[1] + offset[1]))
-    grid = window_grid(centre, (size, size), (sp, sp), theta, float(hip.center[2] + level_mm))
-    fit_threshold(hip, [grid])
-    acq = sample_acquisition(rng, snr=snr, intensity_max=intensity_max)
-    signal, lab, heads, necs = render_plane(pelvis, grid, rng)
-    image = acquire(
-        signal, acq, bias_field(acq, pelvis, grid), rng, marrow=pelvis.tissue.marrow_femur
-    )
-    prop = proportion_of(float(necs[chosen_side]), float(heads[chosen_side]))
-    return PhantomCrop(
-        image=image,
-        labels=lab,
-        pixel_spacing_mm=(sp, sp),
-        side=chosen_side,
-        proportion=prop,
-        grade=grade_from_proportion(prop),
-        has_head=heads[chosen_side] > 0,
-        level_mm=level_mm,
-        pattern=hip.necrosis.pattern,
-        mimic=hip.mimic,
-        seed=seed,
-        acquisition=acq,
     )
 
 
