@@ -7,7 +7,7 @@ from grading.apis.auth import MeApi, TokenObtainApi
 from grading.apis.grades import GradeRevisionCreateApi
 from grading.apis.instances import InstanceDicomApi, InstanceLabelmapApi
 from grading.apis.labelmaps import LabelmapsRevertApi, LabelmapsSaveApi
-from grading.apis.schema import RedocDocsApi, SchemaApi, SwaggerDocsApi
+from grading.apis.schema import SchemaApi, SwaggerDocsApi
 from grading.apis.studies import StudyDetailApi, StudyListApi
 from grading.apis.uploads import UploadCreateApi
 
@@ -43,5 +43,4 @@ urlpatterns = [
     ),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
-    path("redoc/", RedocDocsApi.as_view(), name="api-redoc"),
 ]

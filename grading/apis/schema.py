@@ -1,6 +1,6 @@
 """OpenAPI schema and its docs pages, served with no CDN.
 
-The Swagger UI and Redoc assets come from the ``drf-spectacular-sidecar``
+The Swagger UI assets come from the ``drf-spectacular-sidecar``
 package through Django's static files, whatever ``SPECTACULAR_SETTINGS`` say
 (the package must be in ``INSTALLED_APPS`` for ``collectstatic`` and the
 static files finder to see its files).
@@ -9,7 +9,7 @@ static files finder to see its files).
 from __future__ import annotations
 
 from django.templatetags.static import static
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 
@@ -37,13 +37,3 @@ class SwaggerDocsApi(SpectacularSwaggerView):
     @staticmethod
     def _swagger_ui_favicon() -> str:
         return _sidecar("swagger-ui-dist/favicon-32x32.png")
-
-
-class RedocDocsApi(SpectacularRedocView):
-    permission_classes = [AllowAny]
-    url_name = "api-schema"
-    title = "ONFH grading portal API"
-
-    @staticmethod
-    def _redoc_standalone() -> str:
-        return _sidecar("redoc/bundles/redoc.standalone.js")
