@@ -94,9 +94,9 @@ def _uid(*parts: object) -> str:
     return str(pydicom.uid.generate_uid(entropy_srcs=["onfh-phantom", *map(str, parts)]))
 
 
-def _storage(intensity_max: int) -> dict[str, int]:
+def _bits_stored(intensity_max: int) -> int:
     """DICOM bit depth for a stored-value range, as scanners do (12 bits when it fits)."""
-    return {"bits_allocated": 16, "bits_stored": 12 if intensity_max < 4096 else 16}
+    return 12 if intensity_max < 4096 else 16
 
 
 def _save_labels(labels: npt.NDArray[np.uint8], path: Path) -> None:
@@ -123,7 +123,7 @@ def write_series(series: PhantomSeries, folder: Path, root: Path, *, index: int)
         series_description="AX T1 HIP (synthetic)",
         laterality="B",
         study_date=STUDY_DATE,
-        **_storage(series.acquisition.intensity_max),
+        bits_stored=_bits_stored(series.acquisition.intensity_max),
     )
     slices = []
     for k, path in enumerate(paths):
@@ -170,7 +170,7 @@ def write_crop(crop: PhantomCrop, folder: Path, root: Path, *, index: int) -> di
         instance_number=1,
         laterality="R" if crop.side == "right" else "L",
         study_date=STUDY_DATE,
-        **_storage(crop.acquisition.intensity_max),
+        bits_stored=_bits_stored(crop.acquisition.intensity_max),
     )
     sop = read_mr_slice(path).sop_instance_uid
     label_path = folder / "labels" / f"{sop}.png"

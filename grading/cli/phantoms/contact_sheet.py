@@ -10,6 +10,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from grading.engine.phantoms import make_bilateral_series, make_hip_crop, make_training_crops
+from grading.engine.phantoms.anatomy import Mimic, NecrosisPattern
 
 TILE = 256
 CAPTION = 30
@@ -19,7 +20,10 @@ OVERLAY = {1: (230, 60, 60), 2: (255, 220, 0)}
 def _display(image: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     """Auto window (0.5th to 99.7th percentile), as a viewer's default W/L."""
     lo, hi = np.percentile(image, [0.5, 99.7])
-    return (np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    grey: npt.NDArray[np.uint8] = (np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(
+        np.uint8
+    )
+    return grey
 
 
 def _tile(
@@ -101,28 +105,24 @@ def contact_sheet_tiles(
             series.pixel_spacing_mm,
         )
     )
-    examples = [
-        dict(necrosis=0.0, mimic=None, caption="normal head"),
-        dict(
-            necrosis="moderate",
-            pattern="homogeneous",
-            mimic=None,
-            caption="necrosis: homogeneous low",
-        ),
-        dict(
-            necrosis="severe",
-            pattern="fat_like",
-            mimic=None,
-            caption="necrosis: fat-like centre, dark band",
-        ),
-        dict(necrosis="mild", pattern="mixed", mimic=None, caption="necrosis: mixed"),
-        dict(necrosis=0.0, mimic="physeal_scar", caption="mimic: physeal scar (viable)"),
-        dict(necrosis=0.0, mimic="oedema", caption="mimic: marrow oedema (viable)"),
+    examples: list[tuple[float | str, NecrosisPattern | None, Mimic | None, str]] = [
+        (0.0, None, None, "normal head"),
+        ("moderate", "homogeneous", None, "necrosis: homogeneous low"),
+        ("severe", "fat_like", None, "necrosis: fat-like centre, dark band"),
+        ("mild", "mixed", None, "necrosis: mixed"),
+        (0.0, None, "physeal_scar", "mimic: physeal scar (viable)"),
+        (0.0, None, "oedema", "mimic: marrow oedema (viable)"),
     ]
     crops = []
-    for n, ex in enumerate(examples):
-        caption = str(ex.pop("caption"))
-        crop = make_hip_crop(seed * 7 + 100 + n, level_mm=8.0, snr=28, **ex)  # type: ignore[arg-type]
+    for n, (necrosis, pattern, mimic, caption) in enumerate(examples):
+        crop = make_hip_crop(
+            seed * 7 + 100 + n,
+            level_mm=8.0,
+            snr=28,
+            necrosis=necrosis,
+            pattern=pattern,
+            mimic=mimic,
+        )
         crops.append(crop)
         tiles.append(
             (

@@ -70,7 +70,8 @@ def bias_field(acq: Acquisition, pelvis: Pelvis, grid: PlaneGrid) -> F32:
         - (0.1 + 0.05 * c[5]) * un * un * 0.5
         + 0.04 * c[6] * un * un * un
     )
-    return np.exp(np.clip(log_b, -0.6, 0.6)).astype(np.float32)
+    out: F32 = np.exp(np.clip(log_b, -0.6, 0.6)).astype(np.float32)
+    return out
 
 
 def acquire(
@@ -98,7 +99,8 @@ def acquire(
     noisy.imag += sigma * rng.standard_normal(signal.shape, dtype=np.float32)
     spectrum = fft.fft2(noisy, s=padded) * window
     image = np.abs(fft.ifft2(spectrum)[:h, :w])  # magnitude image: Rician noise
-    return np.clip(np.rint(image * acq.scale), 0, acq.intensity_max).astype(np.float32)
+    out: F32 = np.clip(np.rint(image * acq.scale), 0, acq.intensity_max).astype(np.float32)
+    return out
 
 
 def _kspace_window(shape: tuple[int, ...], fraction: float) -> F32:
@@ -114,7 +116,8 @@ def _kspace_window(shape: tuple[int, ...], fraction: float) -> F32:
         flat = fraction * (1.0 - _TAPER)
         ramp = np.clip((k - flat) / (fraction * _TAPER), 0.0, 1.0)
         axes.append((0.5 + 0.5 * np.cos(np.pi * ramp)).astype(np.float32))
-    return axes[0][:, None] * axes[1][None, :]
+    out: F32 = axes[0][:, None] * axes[1][None, :]
+    return out
 
 
 _TAPER = 0.35

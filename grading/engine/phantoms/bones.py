@@ -7,8 +7,8 @@ import numpy.typing as npt
 
 from grading.engine.phantoms.anatomy import Hip, Pelvis
 from grading.engine.phantoms.shapes import (
-    F32,
     Canvas,
+    Field,
     PlaneGrid,
     Window,
     capsule,
@@ -20,7 +20,7 @@ from grading.engine.types import NECROSIS, VIABLE_HEAD
 
 
 def _paint_bone(
-    cv: Canvas, win: Window, d: F32, cortex_mm: float | F32, marrow: float
+    cv: Canvas, win: Window, d: Field, cortex_mm: float | Field, marrow: float
 ) -> npt.NDArray[np.bool_]:
     """Cortex (``-cortex_mm < d < 0``) and textured marrow inside; returns the marrow mask."""
     img = cv.img[win]
@@ -32,7 +32,7 @@ def _paint_bone(
     return inner
 
 
-def _smax(a: F32, b: F32, k: float) -> F32:
+def _smax(a: Field, b: Field, k: float) -> Field:
     """Smooth maximum (rounded intersection) of two signed distances."""
     return -smin(-a, -b, k)
 
@@ -54,7 +54,7 @@ def paint_sacrum(cv: Canvas) -> None:
     _paint_bone(cv, win, d, 1.6, t.marrow_pelvis)
 
 
-def _pelvic_bone_sdf(hip: Hip, p: Pelvis, x: F32, y: F32, z: float) -> F32:
+def _pelvic_bone_sdf(hip: Hip, p: Pelvis, x: Field, y: Field, z: float) -> Field:
     r = hip.radius
     rr = np.sqrt(x * x + y * y + z * z) + 1e-6
     a = hip.cup_axis
@@ -138,13 +138,13 @@ def paint_joint(cv: Canvas, hip: Hip) -> None:
     img[labrum] = t.labrum
 
 
-def _femur_sdf(hip: Hip, x: F32, y: F32, z: float) -> tuple[F32, F32]:
+def _femur_sdf(hip: Hip, x: Field, y: Field, z: float) -> tuple[Field, Field]:
     """Signed distance to the femur and the distance from the head centre (both mm)."""
     r = hip.radius
     n = hip.neck_dir
     base = n * hip.neck_length
     rr = np.sqrt(x * x + y * y + z * z)
-    d = rr - r
+    d: Field = rr - r
     neck = capsule(
         x,
         y,
@@ -167,7 +167,7 @@ def _femur_sdf(hip: Hip, x: F32, y: F32, z: float) -> tuple[F32, F32]:
     return d, rr
 
 
-def necrosis_field(hip: Hip, x: F32, y: F32, z: float) -> F32:
+def necrosis_field(hip: Hip, x: Field, y: Field, z: float | Field) -> Field:
     """``g(p)`` of :class:`~.anatomy.Necrosis` at hip-local points (mm)."""
     nec = hip.necrosis
     ax = nec.axis
@@ -176,20 +176,22 @@ def necrosis_field(hip: Hip, x: F32, y: F32, z: float) -> F32:
     g = along - nec.curvature * perp2 / hip.radius
     for kv, ph, amp in zip(nec.wave_vectors, nec.wave_phases, nec.wave_amplitudes, strict=True):
         g = g + amp * np.sin(x * kv[0] + y * kv[1] + z * kv[2] + ph)
-    return g.astype(np.float32)
+    out: Field = g.astype(np.float32)
+    return out
 
 
-def head_mask(hip: Hip, x: F32, y: F32, z: float) -> npt.NDArray[np.bool_]:
+def head_mask(hip: Hip, x: Field, y: Field, z: float | Field) -> npt.NDArray[np.bool_]:
     """Femoral head: the bony sphere up to the head-neck junction."""
     r = hip.radius
     rr2 = x * x + y * y + z * z
     n = hip.neck_dir
     along = x * n[0] + y * n[1] + z * n[2]
     junction = np.sqrt(r * r - hip.neck_radius**2)
-    return (rr2 <= r * r) & (along <= junction)
+    inside: npt.NDArray[np.bool_] = (rr2 <= r * r) & (along <= junction)
+    return inside
 
 
-def head_window(cv_grid: PlaneGrid, hip: Hip) -> tuple[Window, F32, F32, float] | None:
+def head_window(cv_grid: PlaneGrid, hip: Hip) -> tuple[Window, Field, Field, float] | None:
     """Pixel window around the head on this plane and its hip-local coordinates."""
     r = hip.radius
     z = float(cv_grid.w - hip.center[2])

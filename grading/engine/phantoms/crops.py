@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +62,7 @@ def make_hip_crop(
     level_mm: float | None = None,
     necrosis: NecrosisRequest = None,
     pattern: NecrosisPattern | None = None,
-    mimic: Mimic | None | str = "random",
+    mimic: Mimic | Literal["random"] | None = "random",
     pixel_spacing_mm: float | None = None,
     snr: float | None = None,
     intensity_max: int | None = None,
@@ -76,10 +77,10 @@ def make_hip_crop(
     """
     rng = np.random.default_rng(seed)
     chosen_side: HipSide = side if side is not None else SIDES[int(rng.integers(2))]
-    mimics = None if mimic == "random" else {chosen_side: mimic}
+    mimics: dict[str, Mimic | None] | None = None if mimic == "random" else {chosen_side: mimic}
     pelvis = new_pelvis(
         rng, {chosen_side: necrosis}, {chosen_side: pattern} if pattern else None, mimics
-    )  # type: ignore[arg-type]
+    )
     hip = pelvis.hips[chosen_side]
     if level_mm is None:
         level_mm = float(rng.uniform(-0.85, 0.9) * hip.radius)

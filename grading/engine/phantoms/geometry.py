@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from grading.engine.phantoms.anatomy import (
     SIDES,
     Hip,
+    HipSide,
     Mimic,
     NecrosisPattern,
     Pelvis,
@@ -96,9 +98,9 @@ def fit_threshold_volume(hip: Hip, step_mm: float = 2.0) -> None:
         nec.threshold = float("inf")
         return
     pts = _unit_ball(max(int(round(hip.radius / step_mm)), 4)) * np.float32(hip.radius)
-    inside = head_mask(hip, pts[0], pts[1], pts[2])  # type: ignore[arg-type]
+    inside = head_mask(hip, pts[0], pts[1], pts[2])
     x, y, z = pts[0][inside], pts[1][inside], pts[2][inside]
-    g = np.sort(necrosis_field(hip, x, y, z))[::-1]  # type: ignore[arg-type]
+    g = np.sort(necrosis_field(hip, x, y, z))[::-1]
     k = int(round(nec.target * g.size))
     nec.threshold = float(0.5 * (g[k - 1] + g[k])) if 0 < k < g.size else float("inf")
 
@@ -118,11 +120,8 @@ def new_pelvis(
     patterns: Mapping[str, NecrosisPattern] | None,
     mimics: Mapping[str, Mimic | None] | None,
 ) -> Pelvis:
-    req = sides_request(necrosis)
-    targets = {s: resolve_target(rng, req.get(s)) for s in SIDES}  # type: ignore[arg-type]
-    return sample_pelvis(
-        rng,
-        targets,
-        dict(sides_request(patterns)),  # type: ignore[arg-type]
-        dict(sides_request(mimics)) if mimics is not None else None,
-    )
+    req = cast(dict[HipSide, NecrosisRequest], sides_request(necrosis))
+    targets = {s: resolve_target(rng, req.get(s)) for s in SIDES}
+    chosen = cast(dict[HipSide, NecrosisPattern | None], sides_request(patterns))
+    fixed = cast(dict[HipSide, Mimic | None], sides_request(mimics))
+    return sample_pelvis(rng, targets, chosen, fixed if mimics is not None else None)

@@ -20,8 +20,10 @@ from grading.engine.phantoms.bones import (
     paint_pelvic_bone,
     paint_sacrum,
 )
-from grading.engine.phantoms.shapes import F32, Canvas, PlaneGrid, smooth_noise
+from grading.engine.phantoms.shapes import Canvas, PlaneGrid, smooth_noise
 from grading.engine.phantoms.soft_tissue import paint_body, paint_pelvic_cavity
+
+F32 = npt.NDArray[np.float32]
 
 __all__ = [
     "PlaneGrid",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -257,7 +258,7 @@ def make_bilateral_series(
 GRADE_CYCLE: tuple[Grade, ...] = (Grade.NONE, Grade.MILD, Grade.MODERATE, Grade.SEVERE)
 
 
-def grade_balanced_series(seed: int, count: int, **kwargs: object) -> list[PhantomSeries]:
+def grade_balanced_series(seed: int, count: int, **kwargs: Any) -> list[PhantomSeries]:
     """``count`` series whose hips cover the four grades evenly on each side.
 
     Series ``i`` has the right hip at grade ``i % 4`` and the left at
@@ -271,5 +272,5 @@ def grade_balanced_series(seed: int, count: int, **kwargs: object) -> list[Phant
             make_bilateral_series(
                 seed * 100_003 + i, necrosis={"right": right.value, "left": left.value}, **kwargs
             )
-        )  # type: ignore[arg-type]
+        )
     return out

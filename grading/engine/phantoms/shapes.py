@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from grading.engine.phantoms.anatomy import SIDES, Hip, HipSide, Pelvis
 
-F32 = npt.NDArray[np.float32]
+# float fields in mm or signal units (float32 in practice; numpy promotes freely)
+Field = npt.NDArray[np.floating[Any]]
 Window = tuple[slice, slice]
+ScalarT = TypeVar("ScalarT", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class PlaneGrid:
             return None
         return (slice(r0, r1), slice(c0, c1))
 
-    def coords(self, win: Window) -> tuple[F32, F32]:
+    def coords(self, win: Window) -> tuple[Field, Field]:
         """``(u, v)`` of the window's pixel centres, each ``(h, w)`` float32, mm."""
         r = np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None]
         c = np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :]
@@ -64,7 +67,7 @@ class PlaneGrid:
 
 
 @functools.lru_cache(maxsize=256)
-def _linear_taps(n_out: int, n_in: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32]:
+def _linear_taps(n_out: int, n_in: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Field]:
     """Source indices and weights of a 1-D linear resize, pixel edges aligned. Cached."""
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5
     pos = np.clip(pos, 0.0, n_in - 1.0)
@@ -76,7 +79,7 @@ def _linear_taps(n_out: int, n_in: int) -> tuple[npt.NDArray[np.intp], npt.NDArr
     return lo, hi, frac
 
 
-def resize_linear(image: F32, shape: tuple[int, int]) -> F32:
+def resize_linear(image: Field, shape: tuple[int, int]) -> Field:
     """Bilinear resize of ``(h, w)`` to ``shape`` (separable gathers; no BLAS threads)."""
     lo, hi, f = _linear_taps(shape[0], image.shape[0])
     img = np.asarray(image, np.float32)
@@ -85,7 +88,7 @@ def resize_linear(image: F32, shape: tuple[int, int]) -> F32:
     return np.asarray(rows[:, lo] * (1.0 - f) + rows[:, hi] * f, dtype=np.float32)
 
 
-def resize_nearest(labels: npt.NDArray[np.uint8], shape: tuple[int, int]) -> npt.NDArray[np.uint8]:
+def resize_nearest(labels: npt.NDArray[ScalarT], shape: tuple[int, int]) -> npt.NDArray[ScalarT]:
     """Nearest-neighbour resize of a label map to ``shape`` (pixel edges aligned)."""
     r = np.minimum(
         ((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0]).astype(int), labels.shape[0] - 1
@@ -96,46 +99,49 @@ def resize_nearest(labels: npt.NDArray[np.uint8], shape: tuple[int, int]) -> npt
     return labels[np.ix_(r, c)]
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float) -> F32:
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float) -> Field:
     """Zero-mean, unit-ish smooth noise of ``shape`` with about ``cells`` pixels per feature."""
     low = (max(int(shape[0] / cells) + 3, 3), max(int(shape[1] / cells) + 3, 3))
     coarse = rng.standard_normal(low, dtype=np.float32)
     return resize_linear(coarse, shape)
 
 
-def smin(a: F32, b: F32, k: float) -> F32:
+def smin(a: Field, b: Field, k: float) -> Field:
     h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
     return b + (a - b) * h - k * h * (1.0 - h)
 
 
 def capsule(
-    x: F32,
-    y: F32,
+    x: Field,
+    y: Field,
     z: float,
     a: tuple[float, float, float],
     b: tuple[float, float, float],
     ra: float,
     rb: float,
-) -> F32:
+) -> Field:
     ab = np.subtract(b, a)
     t = ((x - a[0]) * ab[0] + (y - a[1]) * ab[1] + (z - a[2]) * ab[2]) / float(ab @ ab)
     t = np.clip(t, 0.0, 1.0)
     dx = x - (a[0] + t * ab[0])
     dy = y - (a[1] + t * ab[1])
     dz = z - (a[2] + t * ab[2])
-    return np.sqrt(dx * dx + dy * dy + dz * dz) - (ra + (rb - ra) * t)
+    out: Field = np.sqrt(dx * dx + dy * dy + dz * dz) - (ra + (rb - ra) * t)
+    return out
 
 
 def ellipsoid(
-    x: F32, y: F32, z: float, c: tuple[float, float, float], r: tuple[float, float, float]
-) -> F32:
+    x: Field, y: Field, z: float, c: tuple[float, float, float], r: tuple[float, float, float]
+) -> Field:
     px, py, pz = (x - c[0]) / r[0], (y - c[1]) / r[1], (z - c[2]) / r[2]
     k0 = np.sqrt(px * px + py * py + pz * pz)
     k1 = np.sqrt((px / r[0]) ** 2 + (py / r[1]) ** 2 + (pz / r[2]) ** 2) + 1e-6
     return k0 * (k0 - 1.0) / k1
 
 
-def ellipse2(x: F32, y: F32, c: tuple[float, float], a: float, b: float, angle: float = 0.0) -> F32:
+def ellipse2(
+    x: Field, y: Field, c: tuple[float, float], a: float, b: float, angle: float = 0.0
+) -> Field:
     """Approximate signed distance to a rotated ellipse (semi-axes a along ``angle``, b)."""
     ca, sa = np.cos(angle), np.sin(angle)
     dx, dy = x - c[0], y - c[1]
@@ -143,7 +149,8 @@ def ellipse2(x: F32, y: F32, c: tuple[float, float], a: float, b: float, angle: 
     t = (-dx * sa + dy * ca) / b
     k0 = np.sqrt(s * s + t * t)
     k1 = np.sqrt((s / a) ** 2 + (t / b) ** 2) + 1e-6
-    return k0 * (k0 - 1.0) / k1
+    out: Field = k0 * (k0 - 1.0) / k1
+    return out
 
 
 class Canvas:
@@ -163,7 +170,7 @@ class Canvas:
 
     def local_window(
         self, hip: Hip, x0: float, x1: float, y0: float, y1: float
-    ) -> tuple[Window, F32, F32, float] | None:
+    ) -> tuple[Window, Field, Field, float] | None:
         """Window and hip-local ``(x, y)`` of the hip-local box ``[x0, x1] x [y0, y1]``."""
         cu, cv, cw = hip.center
         us = (cu + hip.sign * x0, cu + hip.sign * x1)

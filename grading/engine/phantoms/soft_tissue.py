@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grading.engine.phantoms.anatomy import SIDES, Hip, Pelvis
-from grading.engine.phantoms.shapes import F32, Canvas, ellipse2, resize_linear, resize_nearest
+from grading.engine.phantoms.shapes import Canvas, Field, ellipse2, resize_linear, resize_nearest
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ SEEDS: tuple[MuscleSeed, ...] = (
 REACH_MM = 38.0  # beyond this from every muscle: fat (ischioanal fossa, fat pads)
 
 
-def outline_rho2(p: Pelvis, u: F32, v: F32, w: float, inset: tuple[float, float, float]) -> F32:
+def outline_rho2(
+    p: Pelvis, u: Field, v: Field, w: float, inset: tuple[float, float, float]
+) -> Field:
     """Squared normalised body-outline radius, inset by (lateral, ant, post) mm; < 1 inside."""
     taper = 1.0 - 0.0015 * max(w - 25.0, 0.0)
     hw = p.half_width * taper - inset[0]
@@ -82,7 +84,8 @@ def outline_rho2(p: Pelvis, u: F32, v: F32, w: float, inset: tuple[float, float,
     )
     # buttocks: the gluteal cleft posteriorly in the midline
     cleft = np.clip(vn - 0.6, 0.0, None) * np.exp(-((u / 22.0) ** 2))
-    return rho2 + 0.5 * cleft
+    out: Field = rho2 + 0.5 * cleft
+    return out
 
 
 def paint_body(cv: Canvas) -> None:
@@ -142,8 +145,8 @@ def paint_body(cv: Canvas) -> None:
 
 
 def _voronoi(
-    u: F32, v: F32, seeds: list[tuple[float, float, float, MuscleSeed]]
-) -> tuple[F32, F32, npt.NDArray[np.int16]]:
+    u: Field, v: Field, seeds: list[tuple[float, float, float, MuscleSeed]]
+) -> tuple[Field, Field, npt.NDArray[np.int16]]:
     """Additively weighted Voronoi of ``seeds`` on the points ``(u, v)``.
 
     Returns the distance to the nearest seed's circle, the distance to the
@@ -192,8 +195,8 @@ def _seed_positions(p: Pelvis, hip: Hip, w: float) -> list[tuple[float, float, f
 def _paint_neurovascular(
     cv: Canvas,
     win: tuple[slice, slice],
-    u: F32,
-    v: F32,
+    u: Field,
+    v: Field,
     seeds: list[tuple[float, float, float, MuscleSeed]],
     idx: np.ndarray,
 ) -> None:
