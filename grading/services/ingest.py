@@ -19,9 +19,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import queue
 import re
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
@@ -97,8 +100,28 @@ class _Checked:
     name: str
     data: bytes
     sha256: str
-    header: Any
     mr_slice: MRSlice
+    _header: Any = None
+
+    @property
+    def header(self) -> Any:
+        """Patient, study and series attributes (``inspect_dicom``): read only for the first
+        file of a new study or series, which keeps ingest to one parse per file."""
+        if self._header is None:
+            self._header = inspect_dicom(self.data, name=self.name)
+        return self._header
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return self.mr_slice.sop_instance_uid
+
+    @property
+    def series_instance_uid(self) -> str:
+        return self.mr_slice.series_instance_uid
+
+    @property
+    def study_instance_uid(self) -> str:
+        return self.mr_slice.study_instance_uid
 
 
 # --- request size and archives ------------------------------------------------------------
@@ -169,9 +192,10 @@ def _archive_members(archive: zipfile.ZipFile, archive_size: int) -> list[zipfil
     return [i for i in infos if not i.is_dir()]
 
 
-def _expand_archive(name: str, upload: IO[bytes], size: int) -> list[_Candidate]:
-    """The archive's files, read in full, or ArchiveRefused. The real decompressed
-    bytes are counted while they stream, whatever the headers said."""
+def _expand_archive(name: str, upload: IO[bytes], size: int) -> Iterator[_Candidate]:
+    """Yield the archive's files one by one, or raise ArchiveRefused (possibly after some
+    were yielded: the caller then drops them). The real decompressed bytes are counted
+    while they stream, whatever the headers said."""
     max_total = settings.ONFH_MAX_ZIP_UNCOMPRESSED_BYTES
     max_ratio = settings.ONFH_MAX_ZIP_RATIO
     upload.seek(0)
@@ -179,7 +203,6 @@ def _expand_archive(name: str, upload: IO[bytes], size: int) -> list[_Candidate]
         archive = zipfile.ZipFile(upload)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ArchiveRefused(f"not a readable zip archive ({exc})") from exc
-    candidates: list[_Candidate] = []
     total = 0
     with archive:
         for info in _archive_members(archive, size):
@@ -211,45 +234,84 @@ def _expand_archive(name: str, upload: IO[bytes], size: int) -> list[_Candidate]
                 raise ArchiveRefused(
                     f"compression ratio over {max_ratio:.0f}:1: refused as a possible zip bomb"
                 )
-            candidates.append(_Candidate(f"{name}/{info.filename}", buffer.getvalue()))
-    return candidates
+            yield _Candidate(f"{name}/{info.filename}", buffer.getvalue())
 
 
-def _candidates(
-    files: Sequence[Any], rejected: list[RejectedFile]
-) -> Iterator[_Candidate]:
+_DONE = object()
+
+
+def _prefetched(items: Iterator[_Candidate], depth: int = 16) -> Iterator[_Candidate]:
+    """Run ``items`` in a helper thread, ``depth`` ahead: inflating (zlib releases the
+    GIL) overlaps with checking the previous files. Exceptions come through in order."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="zip-inflate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _upload_groups(files: Sequence[Any]) -> Iterator[tuple[str, Iterator[_Candidate]]]:
+    """(name, candidates) for each uploaded file: itself, or an archive's files."""
     for index, upload in enumerate(files):
         name = str(getattr(upload, "name", "") or f"file-{index + 1}")
         if hasattr(upload, "seek"):
             upload.seek(0)
         if _is_zip(upload):
-            try:
-                yield from _expand_archive(name, upload, _size_of(upload))
-            except ArchiveRefused as exc:
-                rejected.append(RejectedFile(name, f"archive refused: {exc}"))
-            continue
-        yield _Candidate(name, upload.read())
+            yield name, _prefetched(_expand_archive(name, upload, _size_of(upload)))
+        else:
+            yield name, iter([_Candidate(name, upload.read())])
 
 
 # --- checks ------------------------------------------------------------------------------
 
 
 def _check(candidate: _Candidate) -> _Checked:
-    """Header first (cheap), pixels second; raises DicomReadError with the reason."""
-    header = inspect_dicom(candidate.data, name=candidate.name)
-    if not header.is_mr:
-        raise DicomReadError(candidate.name, f"not an MR image (Modality '{header.modality}')")
-    if header.number_of_frames > 1:
-        raise DicomReadError(
-            candidate.name,
-            f"multi-frame image ({header.number_of_frames} frames): upload single-frame slices",
-        )
-    mr_slice = read_mr_slice(candidate.data, name=candidate.name)
+    """One parse with the DICOM layer's reader, which refuses (DicomReadError, with the
+    reason) anything that is not DICOM, not MR, has no pixel data, cannot be decoded, is
+    not greyscale, has no pixel spacing, or has several frames."""
+    try:
+        mr_slice = read_mr_slice(candidate.data, name=candidate.name)
+    except DicomReadError as exc:
+        if exc.reason.startswith("multi-frame"):
+            raise DicomReadError(
+                candidate.name, f"{exc.reason.split(';')[0]}: upload single-frame slices"
+            ) from exc
+        raise
+    for what, uid in (("StudyInstanceUID", mr_slice.study_instance_uid),
+                      ("SeriesInstanceUID", mr_slice.series_instance_uid),
+                      ("SOPInstanceUID", mr_slice.sop_instance_uid)):
+        if not uid:
+            raise DicomReadError(candidate.name, f"missing {what}")
     return _Checked(
         name=candidate.name,
         data=candidate.data,
         sha256=hashlib.sha256(candidate.data).hexdigest(),
-        header=header,
         mr_slice=mr_slice,
     )
 
@@ -311,31 +373,46 @@ def upload_ingest(
     report = IngestReport()
     checked: list[_Checked] = []
     seen: dict[str, str] = {}
-    for candidate in _candidates(files, report.rejected):
+    for group_name, candidates in _upload_groups(files):
+        items: list[_Checked] = []
+        rejected: list[RejectedFile] = []
+        repeats = 0
         try:
-            item = _check(candidate)
-        except DicomReadError as exc:
-            report.rejected.append(RejectedFile(candidate.name, exc.reason))
+            for candidate in candidates:
+                try:
+                    item = _check(candidate)
+                except DicomReadError as exc:
+                    rejected.append(RejectedFile(candidate.name, exc.reason))
+                    continue
+                except MemoryError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
+                    logger.exception("unexpected error checking %s", candidate.name)
+                    rejected.append(RejectedFile(candidate.name, f"unreadable ({exc})"))
+                    continue
+                uid = item.sop_instance_uid
+                if uid in seen:
+                    if seen[uid] == item.sha256:
+                        repeats += 1
+                    else:
+                        rejected.append(RejectedFile(
+                            candidate.name,
+                            f"SOPInstanceUID {uid} appears twice with different content "
+                            "in this upload",
+                        ))
+                    continue
+                seen[uid] = item.sha256
+                items.append(item)
+        except ArchiveRefused as exc:
+            # Nothing from a refused archive goes on, not even its good files.
+            for item in items:
+                seen.pop(item.sop_instance_uid, None)
+            report.rejected.append(RejectedFile(group_name, f"archive refused: {exc}"))
             continue
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
-            logger.exception("unexpected error checking %s", candidate.name)
-            report.rejected.append(RejectedFile(candidate.name, f"unreadable ({exc})"))
-            continue
-        uid = item.header.sop_instance_uid
-        if uid in seen:
-            if seen[uid] == item.sha256:
-                report.duplicates += 1
-                report.accepted += 1
-            else:
-                report.rejected.append(
-                    RejectedFile(candidate.name, f"SOPInstanceUID {uid} appears twice with "
-                                 "different content in this upload")
-                )
-            continue
-        seen[uid] = item.sha256
-        checked.append(item)
+        checked.extend(items)
+        report.rejected.extend(rejected)
+        report.duplicates += repeats
+        report.accepted += repeats
 
     written: list[str] = []
     try:
@@ -378,10 +455,10 @@ def _store(
     existing = {
         row["sop_instance_uid"]: row
         for row in Instance.objects.filter(
-            sop_instance_uid__in=[c.header.sop_instance_uid for c in checked]
+            sop_instance_uid__in=[c.sop_instance_uid for c in checked]
         ).values("sop_instance_uid", "sha256", "series__study_id", "series__study__site_id")
     }
-    series_uids = {c.header.series_instance_uid for c in checked}
+    series_uids = {c.series_instance_uid for c in checked}
     series_by_uid = {
         s.series_instance_uid: s
         for s in Series.objects.select_related("study").filter(
@@ -392,7 +469,7 @@ def _store(
     summaries: dict[int, dict[str, Any]] = {}
 
     def study_for(item: _Checked) -> Study:
-        uid = item.header.study_instance_uid
+        uid = item.study_instance_uid
         if uid not in studies:
             h = item.header
             study, created = Study.objects.get_or_create(
@@ -415,9 +492,49 @@ def _store(
         return studies[uid]
 
     new_instances: list[Instance] = []
+    pending: list[Future[str | None]] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-write") as writer:
+        try:
+            _store_rows(
+                site=site, checked=checked, report=report, existing=existing,
+                series_by_uid=series_by_uid, study_for=study_for, summaries=summaries,
+                new_instances=new_instances, pending=pending, writer=writer,
+            )
+        finally:
+            # Every write finishes (or fails) before anything else happens, so that a
+            # failure can delete exactly what this request wrote.
+            for future in pending:
+                try:
+                    name = future.result()
+                except Exception:  # noqa: BLE001 - raised again below
+                    continue
+                if name:
+                    written.append(name)
+    for future in pending:
+        future.result()  # raise the first write error, if any
+    Instance.objects.bulk_create(new_instances)
+    return summaries
+
+
+def _file_write(name: str, data: bytes) -> str | None:
+    """Store the bytes under their content-addressed name; None when they are already
+    there (an earlier, failed upload of the same file)."""
+    if default_storage.exists(name):
+        return None
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:
+        raise OSError(f"storage stored {name} as {saved}")
+    return saved
+
+
+def _store_rows(
+    *, site: Site, checked: list[_Checked], report: IngestReport,
+    existing: dict[str, Any], series_by_uid: dict[str, Series], study_for: Any,
+    summaries: dict[int, dict[str, Any]], new_instances: list[Instance],
+    pending: list[Future[str | None]], writer: ThreadPoolExecutor,
+) -> None:
     for item in checked:
-        h = item.header
-        known = existing.get(h.sop_instance_uid)
+        known = existing.get(item.sop_instance_uid)
         if known is not None:
             if known["series__study__site_id"] != site.pk:
                 report.rejected.append(
@@ -429,19 +546,20 @@ def _store(
             report.duplicates += 1
             report.accepted += 1
             continue
-        series = series_by_uid.get(h.series_instance_uid)
+        series = series_by_uid.get(item.series_instance_uid)
         if series is not None and series.study.site_id != site.pk:
             report.rejected.append(
                 RejectedFile(item.name, "its series is already stored for another site")
             )
             continue
-        if series is not None and series.study.study_instance_uid != h.study_instance_uid:
+        if series is not None and series.study.study_instance_uid != item.study_instance_uid:
             report.rejected.append(
                 RejectedFile(item.name, "its SeriesInstanceUID belongs to another study")
             )
             continue
         study = study_for(item)
         if series is None:
+            h = item.header
             series = Series.objects.create(
                 study=study,
                 series_instance_uid=h.series_instance_uid,
@@ -450,16 +568,16 @@ def _store(
                 modality=(h.modality or "MR").upper()[:16],
                 plane=_plane(item.mr_slice),
             )
-            series_by_uid[h.series_instance_uid] = series
-            summaries[study.pk]["series"].append(h.series_instance_uid)
+            series_by_uid[item.series_instance_uid] = series
+            summaries[study.pk]["series"].append(item.series_instance_uid)
         s = item.mr_slice
         instance = Instance(
             series=series,
-            sop_instance_uid=h.sop_instance_uid,
+            sop_instance_uid=item.sop_instance_uid,
             sha256=item.sha256,
             size_bytes=len(item.data),
             original_name=item.name[-255:],
-            instance_number=h.instance_number,
+            instance_number=s.instance_number,
             position=_position(s),
             rows=s.shape[0],
             columns=s.shape[1],
@@ -467,19 +585,12 @@ def _store(
             pixel_spacing_col_mm=s.pixel_spacing_mm[1],
             slice_thickness_mm=s.slice_thickness_mm,
         )
-        target = instance_upload_to(instance, item.name)
-        if default_storage.exists(target):
-            instance.file.name = target  # same bytes already there (an earlier, failed try)
-        else:
-            saved = default_storage.save(target, ContentFile(item.data))
-            written.append(saved)
-            instance.file.name = saved
+        instance.file.name = instance_upload_to(instance, item.name)
+        pending.append(writer.submit(_file_write, instance.file.name, item.data))
         new_instances.append(instance)
         summaries[study.pk]["stored"] += 1
         report.stored += 1
         report.accepted += 1
-    Instance.objects.bulk_create(new_instances)
-    return summaries
 
 
 __all__ = [
