@@ -93,6 +93,11 @@ export class StackViewer {
   async enableTools(): Promise<void> {
     if (this.t) return;
     const t = await loadTools();
+    // The element was enabled before the tools package was there, so the tools missed its
+    // ELEMENT_ENABLED event: register it now (mouse listeners and the SVG layer).
+    t.store.addEnabledElement({
+      detail: { element: this.element, viewportId: this.viewportId, renderingEngineId: this.engine.id },
+    } as unknown as Parameters<typeof t.store.addEnabledElement>[0]);
     t.ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
     const group = t.ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
     if (!group) throw new Error('could not create the tool group');
