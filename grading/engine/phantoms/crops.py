@@ -23,7 +23,7 @@ from grading.engine.phantoms.geometry import (
     new_pelvis,
     window_grid,
 )
-from grading.engine.phantoms.render import render_plane
+from grading.engine.phantoms.render import head_window, render_plane
 from grading.engine.phantoms.shapes import resize_linear, resize_nearest
 from grading.engine.types import Grade
 
@@ -113,7 +113,7 @@ def make_hip_crop(
 
 
 def make_training_crops(
-    n: int, seed: int, size: int = 256, *, no_head_share: float = 0.18
+    n: int, seed: int, size: int = 256, *, no_head_share: float = 0.15
 ) -> tuple[F32, U8]:
     """``n`` windows around a hip, each resampled to ``size`` x ``size``.
 
@@ -169,7 +169,10 @@ def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tu
         (float(centre[0]), float(centre[1])), shape, sp, theta, float(hip.center[2] + level)
     )
     for s in SIDES:
-        if rng.uniform() < 0.5:
+        by_volume = rng.uniform() < 0.5
+        if head_window(grid, pelvis.hips[s]) is None:
+            continue  # that head is not on this window: its lesion is never drawn
+        if by_volume:
             fit_threshold_volume(pelvis.hips[s])
         else:
             fit_threshold(pelvis.hips[s], [grid])

@@ -96,14 +96,23 @@ def paint_body(cv: Canvas) -> None:
         return
     u, v = cv.grid.coords(win)
     w = cv.grid.w
-    rho2 = outline_rho2(p, u, v, w, (0.0, 0.0, 0.0))
+    # the outline and distance fields are smooth: on big windows compute them on
+    # every other pixel and interpolate (edges and fat planes stay sub-pixel exact)
+    coarse = min(u.shape) >= 64
+    step = 2 if coarse else 1
+    uc, vc = u[::step, ::step], v[::step, ::step]
+
+    def full(field: Field) -> Field:
+        return resize_linear(field, u.shape) if coarse else field
+
+    rho2 = full(outline_rho2(p, uc, vc, w, (0.0, 0.0, 0.0)))
     img = cv.img[win]
     lo, lo2, hi = cv.tex_lo[win], cv.tex_lo2[win], cv.tex_hi[win]
     body = rho2 < 1.0
     img[body] = (t.fat * (1.0 + 0.03 * lo + 0.025 * hi))[body]
     skin = body & (rho2 > 1.0 - 3.0 / max(p.half_width, 1.0))
     img[skin] = t.skin
-    inner = outline_rho2(p, u, v, w, (p.fat_lateral, p.fat_anterior, p.fat_posterior)) < 1.0
+    inner = full(outline_rho2(p, uc, vc, w, (p.fat_lateral, p.fat_anterior, p.fat_posterior))) < 1.0
     if not inner.any():
         return
     seeds: list[tuple[float, float, float, MuscleSeed]] = []
@@ -116,16 +125,11 @@ def paint_body(cv: Canvas) -> None:
             seeds.append((sign * 16.0, front, 11.0, SEEDS[0]))
     if not seeds:
         return
-    uw = u + 2.0 * lo
-    vw = v + 2.0 * lo2
-    # the distance fields are smooth: on big windows compute them on every other
-    # pixel and interpolate (the fat planes stay a few pixels wide either way)
-    coarse = cv.grid.pixel_mm < 0.9 and min(u.shape) >= 64
-    step = 2 if coarse else 1
-    d1, d2, idx = _voronoi(uw[::step, ::step], vw[::step, ::step], seeds)
+    uw = uc + 2.0 * lo[::step, ::step]
+    vw = vc + 2.0 * lo2[::step, ::step]
+    d1, d2, idx = _voronoi(uw, vw, seeds)
     if coarse:
-        d1 = resize_linear(d1, u.shape)
-        d2 = resize_linear(d2, u.shape)
+        d1, d2 = full(d1), full(d2)
         idx = resize_nearest(idx, u.shape)
     signals = [-1.0 if seed.fat else seed.signal for *_, seed in seeds]
     sig = np.asarray(signals + [0.0], np.float32)[idx]
@@ -137,10 +141,12 @@ def paint_body(cv: Canvas) -> None:
     for k, seed in enumerate(s[3] for s in seeds):
         if seed.name == "gluteus_maximus":
             gm |= idx == k
-    septa = np.sin((u * 0.55 + v * 0.83) / 6.0 + 0.8 * lo2)
-    streak = gm & (septa > 0.992 - 0.5 * p.muscle_fat_fraction)
     img[muscle] = level[muscle]
-    img[streak & muscle] = (t.fat * 0.85 * (1.0 + 0.1 * hi))[streak & muscle]
+    gm &= muscle
+    if gm.any():
+        septa = np.sin((u[gm] * 0.55 + v[gm] * 0.83) / 6.0 + 0.8 * lo2[gm])
+        streak = septa > 0.992 - 0.5 * p.muscle_fat_fraction
+        img[gm] = np.where(streak, t.fat * 0.85 * (1.0 + 0.1 * hi[gm]), img[gm])
     _paint_neurovascular(cv, win, u, v, seeds, idx)
 
 
