@@ -55,14 +55,33 @@ class SeriesInline(admin.TabularInline):
 
 @admin.register(models.Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["id", "patient_name", "patient_id", "study_date", "site", "status",
-                    "ai_grade", "grade", "created"]
+    list_display = [
+        "id",
+        "patient_name",
+        "patient_id",
+        "study_date",
+        "site",
+        "status",
+        "ai_grade",
+        "grade",
+        "created",
+    ]
     list_filter = ["status", "grade", "site"]
     search_fields = ["patient_name", "patient_id", "study_instance_uid", "accession_number"]
     date_hierarchy = "created"
     list_select_related = ["site"]
-    readonly_fields = ["status", "progress_done", "progress_total", "error", "ai_grade",
-                       "grade", "flags", "created", "updated", "created_by"]
+    readonly_fields = [
+        "status",
+        "progress_done",
+        "progress_total",
+        "error",
+        "ai_grade",
+        "grade",
+        "flags",
+        "created",
+        "updated",
+        "created_by",
+    ]
     inlines = [SeriesInline]
 
 
@@ -75,8 +94,15 @@ class StudyShareAdmin(admin.ModelAdmin):
 
 @admin.register(models.Series)
 class SeriesAdmin(admin.ModelAdmin):
-    list_display = ["id", "series_instance_uid", "description", "number", "modality", "plane",
-                    "study"]
+    list_display = [
+        "id",
+        "series_instance_uid",
+        "description",
+        "number",
+        "modality",
+        "plane",
+        "study",
+    ]
     list_filter = ["modality", "plane"]
     search_fields = ["series_instance_uid", "description"]
     raw_id_fields = ["study"]
@@ -84,16 +110,34 @@ class SeriesAdmin(admin.ModelAdmin):
 
 @admin.register(models.Instance)
 class InstanceAdmin(ReadOnlyAdmin):
-    list_display = ["id", "sop_instance_uid", "series", "instance_number", "position", "rows",
-                    "columns", "size_bytes"]
+    list_display = [
+        "id",
+        "sop_instance_uid",
+        "series",
+        "instance_number",
+        "position",
+        "rows",
+        "columns",
+        "size_bytes",
+    ]
     search_fields = ["sop_instance_uid", "sha256"]
     list_select_related = ["series"]
 
 
 @admin.register(models.Analysis)
 class AnalysisAdmin(admin.ModelAdmin):
-    list_display = ["id", "series", "status", "progress_done", "progress_total", "model_version",
-                    "attempts", "heartbeat", "started", "finished"]
+    list_display = [
+        "id",
+        "series",
+        "status",
+        "progress_done",
+        "progress_total",
+        "model_version",
+        "attempts",
+        "heartbeat",
+        "started",
+        "finished",
+    ]
     list_filter = ["status", "model_version"]
     search_fields = ["series__series_instance_uid", "celery_task_id"]
     readonly_fields = [f.name for f in models.Analysis._meta.fields]
@@ -130,8 +174,16 @@ class GradeRevisionAdmin(ReadOnlyAdmin):
 
 @admin.register(models.AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "time", "actor_username", "action", "object_type", "object_id",
-                    "study", "client_address"]
+    list_display = [
+        "seq",
+        "time",
+        "actor_username",
+        "action",
+        "object_type",
+        "object_id",
+        "study",
+        "client_address",
+    ]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_username", "object_id", "reason"]
     date_hierarchy = "time"

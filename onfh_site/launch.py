@@ -46,9 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     _manage("seed_demo", *seed_args)
 
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "onfh_site", "worker", "-Q", "gpu,default",
-         "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", "embedded@%h", "-l", os.environ.get("ONFH_WORKER_LOG_LEVEL", "warning")],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "onfh_site",
+            "worker",
+            "-Q",
+            "gpu,default",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            "embedded@%h",
+            "-l",
+            os.environ.get("ONFH_WORKER_LOG_LEVEL", "warning"),
+        ],
         cwd=ROOT,
     )
     server = subprocess.Popen(
@@ -71,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             if any(p.poll() is not None for p in children):
                 dead = next(p for p in children if p.poll() is not None)
                 name = "worker" if dead is worker else "server"
-                print(f"the {name} stopped (exit {dead.returncode}); stopping the rest",
-                      file=sys.stderr)
+                print(
+                    f"the {name} stopped (exit {dead.returncode}); stopping the rest",
+                    file=sys.stderr,
+                )
                 _stop(children)
                 return 1
             time.sleep(0.5)

@@ -70,9 +70,16 @@ class PhantomFiles(NamedTuple):
 
 
 def write_phantom_series(
-    out_dir: Path, *, seed: int = 1, n_slices: int = 6, matrix: tuple[int, int] = (256, 256),
-    study_uid: str | None = None, series_uid: str | None = None, series_number: int = 1,
-    patient_id: str = "PHANTOM", necrosis: dict | None = None,
+    out_dir: Path,
+    *,
+    seed: int = 1,
+    n_slices: int = 6,
+    matrix: tuple[int, int] = (256, 256),
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    series_number: int = 1,
+    patient_id: str = "PHANTOM",
+    necrosis: dict | None = None,
     image_orientation: tuple | None = None,
 ) -> PhantomFiles:
     import pydicom.uid
@@ -84,7 +91,8 @@ def write_phantom_series(
     study_uid = study_uid or pydicom.uid.generate_uid()
     series_uid = series_uid or pydicom.uid.generate_uid()
     paths = write_mr_series(
-        phantom.images, out_dir,
+        phantom.images,
+        out_dir,
         pixel_spacing_mm=phantom.pixel_spacing_mm,
         slice_thickness_mm=phantom.slice_thickness_mm,
         spacing_between_slices_mm=phantom.spacing_between_slices_mm,
@@ -102,7 +110,9 @@ def write_phantom_series(
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
     return write_phantom_series(
-        tmp_path_factory.mktemp("phantom"), seed=3, n_slices=6,
+        tmp_path_factory.mktemp("phantom"),
+        seed=3,
+        n_slices=6,
         necrosis={"right": "moderate", "left": "none"},
     )
 
@@ -139,8 +149,16 @@ import sys as _sys  # noqa: E402
 import time as _time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-_MODE_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "ONFH_STORAGE", "SECRET_KEY",
-              "ONFH_BROKER_KEY_PREFIX", "ONFH_CHANNELS_PREFIX", "ONFH_VAR_DIR")
+_MODE_VARS = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "ONFH_STORAGE",
+    "SECRET_KEY",
+    "ONFH_BROKER_KEY_PREFIX",
+    "ONFH_CHANNELS_PREFIX",
+    "ONFH_VAR_DIR",
+)
 
 
 def free_port() -> int:
@@ -155,10 +173,15 @@ class LivePortal:
     def __init__(self, var_dir: Path, env: dict[str, str]) -> None:
         self.var_dir = var_dir
         self.env = {k: v for k, v in _os.environ.items() if k not in _MODE_VARS}
-        self.env.update({
-            "DJANGO_SETTINGS_MODULE": "onfh_site.settings", "ONFH_VAR_DIR": str(var_dir),
-            "PYTHONUNBUFFERED": "1", "ONFH_TORCH_THREADS": "1", "LOG_LEVEL": "INFO",
-        })
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "onfh_site.settings",
+                "ONFH_VAR_DIR": str(var_dir),
+                "PYTHONUNBUFFERED": "1",
+                "ONFH_TORCH_THREADS": "1",
+                "LOG_LEVEL": "INFO",
+            }
+        )
         self.env.update(env)
         self.processes: dict[str, _subprocess.Popen[bytes]] = {}
         self.port: int | None = None
@@ -170,8 +193,12 @@ class LivePortal:
 
     def manage(self, *args: str, timeout: float = 300) -> str:
         done = _subprocess.run(
-            [_sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, timeout=timeout,
+            [_sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if done.returncode:
             raise AssertionError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
@@ -179,25 +206,52 @@ class LivePortal:
 
     def _spawn(self, name: str, argv: list[str]) -> _subprocess.Popen[bytes]:
         log = (self.var_dir / f"{name}.log").open("ab")
-        process = _subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log,
-                                    stderr=_subprocess.STDOUT)
+        process = _subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=_subprocess.STDOUT
+        )
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str, *, queues: str = "gpu,default",
-                     extra: tuple[str, ...] = ("--pool", "solo")) -> _subprocess.Popen[bytes]:
-        return self._spawn(name, [
-            _sys.executable, "-m", "celery", "-A", "onfh_site", "worker", "-Q", queues,
-            "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-l", "info", *extra,
-        ])
+    def start_worker(
+        self, name: str, *, queues: str = "gpu,default", extra: tuple[str, ...] = ("--pool", "solo")
+    ) -> _subprocess.Popen[bytes]:
+        return self._spawn(
+            name,
+            [
+                _sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "onfh_site",
+                "worker",
+                "-Q",
+                queues,
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+                *extra,
+            ],
+        )
 
     def start_server(self, timeout: float = 120) -> None:
         self.port = free_port()
-        process = self._spawn("daphne", [
-            _sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-            "onfh_site.asgi:application",
-        ])
+        process = self._spawn(
+            "daphne",
+            [
+                _sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "onfh_site.asgi:application",
+            ],
+        )
         deadline = _time.monotonic() + timeout
         while _time.monotonic() < deadline:
             if process.poll() is not None:
@@ -211,23 +265,40 @@ class LivePortal:
 
     def create_user(self) -> None:
         """A site, a clinician and an API token, through the ORM of a manage.py shell."""
-        out = self.manage("shell", "-c", (
-            "from django.contrib.auth.models import User\n"
-            "from rest_framework.authtoken.models import Token\n"
-            "from grading.models import Site, Membership\n"
-            "site, _ = Site.objects.get_or_create(code='live', defaults={'name': 'Live'})\n"
-            "user, _ = User.objects.get_or_create(username='live')\n"
-            "Membership.objects.get_or_create(user=user, site=site, "
-            "defaults={'role': 'clinician'})\n"
-            "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
-        ))
+        out = self.manage(
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth.models import User\n"
+                "from rest_framework.authtoken.models import Token\n"
+                "from grading.models import Site, Membership\n"
+                "site, _ = Site.objects.get_or_create(code='live', defaults={'name': 'Live'})\n"
+                "user, _ = User.objects.get_or_create(username='live')\n"
+                "Membership.objects.get_or_create(user=user, site=site, "
+                "defaults={'role': 'clinician'})\n"
+                "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
+            ),
+        )
         self.token = next(line.split()[1] for line in out.splitlines() if line.startswith("TOKEN"))
 
-    def api(self, method: str, path: str, *, files: list[Path] | None = None,
-            timeout: float = 120) -> tuple[int, object]:
-        argv = ["curl", "-s", "-X", method, "-H", f"Authorization: Token {self.token}",
-                "-H", "Expect:", "-w", "\n%{http_code}", "--max-time", str(timeout),
-                f"http://127.0.0.1:{self.port}{path}"]
+    def api(
+        self, method: str, path: str, *, files: list[Path] | None = None, timeout: float = 120
+    ) -> tuple[int, object]:
+        argv = [
+            "curl",
+            "-s",
+            "-X",
+            method,
+            "-H",
+            f"Authorization: Token {self.token}",
+            "-H",
+            "Expect:",
+            "-w",
+            "\n%{http_code}",
+            "--max-time",
+            str(timeout),
+            f"http://127.0.0.1:{self.port}{path}",
+        ]
         for f in files or []:
             argv += ["-F", f"files=@{f};type=application/dicom"]
         done = _subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)

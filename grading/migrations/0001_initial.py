@@ -2,14 +2,14 @@
 
 import django.db.models.deletion
 import django.db.models.expressions
-import grading.models.analyses
-import grading.models.studies
 from django.conf import settings
 from django.db import migrations, models
 
+import grading.models.analyses
+import grading.models.studies
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,349 +18,798 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sop_instance_uid', models.CharField(max_length=64, unique=True)),
-                ('file', models.FileField(max_length=255, upload_to=grading.models.studies.instance_upload_to)),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('instance_number', models.IntegerField(blank=True, null=True)),
-                ('position', models.FloatField(blank=True, null=True)),
-                ('rows', models.PositiveIntegerField()),
-                ('columns', models.PositiveIntegerField()),
-                ('pixel_spacing_row_mm', models.FloatField(blank=True, null=True)),
-                ('pixel_spacing_col_mm', models.FloatField(blank=True, null=True)),
-                ('slice_thickness_mm', models.FloatField(blank=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sop_instance_uid", models.CharField(max_length=64, unique=True)),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255, upload_to=grading.models.studies.instance_upload_to
+                    ),
+                ),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("instance_number", models.IntegerField(blank=True, null=True)),
+                ("position", models.FloatField(blank=True, null=True)),
+                ("rows", models.PositiveIntegerField()),
+                ("columns", models.PositiveIntegerField()),
+                ("pixel_spacing_row_mm", models.FloatField(blank=True, null=True)),
+                ("pixel_spacing_col_mm", models.FloatField(blank=True, null=True)),
+                ("slice_thickness_mm", models.FloatField(blank=True, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['series_id', 'position', 'instance_number', 'id'],
+                "ordering": ["series_id", "position", "instance_number", "id"],
             },
         ),
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.CharField(max_length=100)),
-                ('payload', models.JSONField()),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("group", models.CharField(max_length=100)),
+                ("payload", models.JSONField()),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Series',
+            name="Series",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64, unique=True)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('number', models.IntegerField(blank=True, null=True)),
-                ('modality', models.CharField(default='MR', max_length=16)),
-                ('plane', models.CharField(choices=[('axial', 'Axial'), ('coronal', 'Coronal'), ('sagittal', 'Sagittal'), ('unknown', 'Unknown')], default='unknown', max_length=10)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("series_instance_uid", models.CharField(max_length=64, unique=True)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("number", models.IntegerField(blank=True, null=True)),
+                ("modality", models.CharField(default="MR", max_length=16)),
+                (
+                    "plane",
+                    models.CharField(
+                        choices=[
+                            ("axial", "Axial"),
+                            ("coronal", "Coronal"),
+                            ("sagittal", "Sagittal"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name_plural': 'series',
-                'ordering': ['study_id', 'number', 'id'],
+                "verbose_name_plural": "series",
+                "ordering": ["study_id", "number", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('code', models.SlugField(help_text='Short stable identifier.', unique=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("code", models.SlugField(help_text="Short stable identifier.", unique=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Analysis',
+            name="Analysis",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_version', models.CharField(blank=True, max_length=100)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('progress_done', models.PositiveIntegerField(default=0)),
-                ('progress_total', models.PositiveIntegerField(default=0)),
-                ('timings', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('sent', models.DateTimeField(blank=True, help_text='Last time a task was sent.', null=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('result_file', models.FileField(blank=True, max_length=255, upload_to='analyses/')),
-                ('instance_count', models.PositiveIntegerField(default=0, help_text='Slices analysed.')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='analyses', to='grading.series')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_version", models.CharField(blank=True, max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("progress_done", models.PositiveIntegerField(default=0)),
+                ("progress_total", models.PositiveIntegerField(default=0)),
+                ("timings", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "sent",
+                    models.DateTimeField(
+                        blank=True, help_text="Last time a task was sent.", null=True
+                    ),
+                ),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                (
+                    "result_file",
+                    models.FileField(blank=True, max_length=255, upload_to="analyses/"),
+                ),
+                (
+                    "instance_count",
+                    models.PositiveIntegerField(default=0, help_text="Slices analysed."),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="analyses",
+                        to="grading.series",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'analyses',
-                'ordering': ['series_id', '-created', '-id'],
+                "verbose_name_plural": "analyses",
+                "ordering": ["series_id", "-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(default=0)),
-                ('hash', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(default=0)),
+                (
+                    "hash",
+                    models.CharField(
+                        default="0000000000000000000000000000000000000000000000000000000000000000",
+                        max_length=64,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='audit_head_singleton')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="audit_head_singleton"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HipResult',
+            name="HipResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(choices=[('left', 'Left'), ('right', 'Right'), ('unknown', 'Unknown')], max_length=10)),
-                ('ai_head_volume_mm3', models.FloatField(blank=True, null=True)),
-                ('ai_necrosis_volume_mm3', models.FloatField(blank=True, null=True)),
-                ('ai_proportion', models.FloatField(blank=True, null=True)),
-                ('ai_grade', models.CharField(blank=True, choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], max_length=10, null=True)),
-                ('ai_flags', models.JSONField(blank=True, default=list)),
-                ('head_volume_mm3', models.FloatField(default=0.0)),
-                ('necrosis_volume_mm3', models.FloatField(default=0.0)),
-                ('proportion', models.FloatField(default=0.0)),
-                ('grade', models.CharField(blank=True, choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], max_length=10, null=True)),
-                ('flags', models.JSONField(blank=True, default=list)),
-                ('slice_count', models.PositiveIntegerField(default=0)),
-                ('analysis', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hips', to='grading.analysis')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "side",
+                    models.CharField(
+                        choices=[("left", "Left"), ("right", "Right"), ("unknown", "Unknown")],
+                        max_length=10,
+                    ),
+                ),
+                ("ai_head_volume_mm3", models.FloatField(blank=True, null=True)),
+                ("ai_necrosis_volume_mm3", models.FloatField(blank=True, null=True)),
+                ("ai_proportion", models.FloatField(blank=True, null=True)),
+                (
+                    "ai_grade",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("none", "None (< 0.1 %)"),
+                            ("mild", "Mild (< 15 %)"),
+                            ("moderate", "Moderate (15-30 %)"),
+                            ("severe", "Severe (> 30 %)"),
+                        ],
+                        max_length=10,
+                        null=True,
+                    ),
+                ),
+                ("ai_flags", models.JSONField(blank=True, default=list)),
+                ("head_volume_mm3", models.FloatField(default=0.0)),
+                ("necrosis_volume_mm3", models.FloatField(default=0.0)),
+                ("proportion", models.FloatField(default=0.0)),
+                (
+                    "grade",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("none", "None (< 0.1 %)"),
+                            ("mild", "Mild (< 15 %)"),
+                            ("moderate", "Moderate (15-30 %)"),
+                            ("severe", "Severe (> 30 %)"),
+                        ],
+                        max_length=10,
+                        null=True,
+                    ),
+                ),
+                ("flags", models.JSONField(blank=True, default=list)),
+                ("slice_count", models.PositiveIntegerField(default=0)),
+                (
+                    "analysis",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hips",
+                        to="grading.analysis",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['analysis_id', 'side'],
+                "ordering": ["analysis_id", "side"],
             },
         ),
         migrations.CreateModel(
-            name='GradeRevision',
+            name="GradeRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('grade', models.CharField(choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], max_length=10)),
-                ('reason', models.TextField()),
-                ('source', models.CharField(choices=[('manual', 'Set by hand'), ('mask_edit', 'Mask edited'), ('mask_revert', "Mask reverted to the AI's")], default='manual', max_length=12)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grade_revisions', to=settings.AUTH_USER_MODEL)),
-                ('hip_result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='revisions', to='grading.hipresult')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "grade",
+                    models.CharField(
+                        choices=[
+                            ("none", "None (< 0.1 %)"),
+                            ("mild", "Mild (< 15 %)"),
+                            ("moderate", "Moderate (15-30 %)"),
+                            ("severe", "Severe (> 30 %)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Set by hand"),
+                            ("mask_edit", "Mask edited"),
+                            ("mask_revert", "Mask reverted to the AI's"),
+                        ],
+                        default="manual",
+                        max_length=12,
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="grade_revisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "hip_result",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="revisions",
+                        to="grading.hipresult",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['hip_result_id', 'created', 'id'],
+                "ordering": ["hip_result_id", "created", "id"],
             },
         ),
         migrations.CreateModel(
-            name='LabelMap',
+            name="LabelMap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('ai', 'AI'), ('edited', 'Edited')], max_length=10)),
-                ('file', models.FileField(max_length=255, upload_to=grading.models.analyses.labelmap_upload_to)),
-                ('reason', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('analysis', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labelmaps', to='grading.analysis')),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labelmaps', to='grading.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(choices=[("ai", "AI"), ("edited", "Edited")], max_length=10),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255, upload_to=grading.models.analyses.labelmap_upload_to
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "analysis",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labelmaps",
+                        to="grading.analysis",
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labelmaps",
+                        to="grading.instance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['analysis_id', 'instance_id', 'version'],
+                "ordering": ["analysis_id", "instance_id", "version"],
             },
         ),
         migrations.AddField(
-            model_name='instance',
-            name='series',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='grading.series'),
+            model_name="instance",
+            name="series",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="instances",
+                to="grading.series",
+            ),
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('clinician', 'Clinician'), ('radiologist', 'Radiologist'), ('teacher', 'Teacher'), ('student', 'Student'), ('site_admin', 'Site administrator')], max_length=20)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='grading.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("clinician", "Clinician"),
+                            ("radiologist", "Radiologist"),
+                            ("teacher", "Teacher"),
+                            ("student", "Student"),
+                            ("site_admin", "Site administrator"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="grading.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['site__name', 'user__username'],
+                "ordering": ["site__name", "user__username"],
             },
         ),
         migrations.CreateModel(
-            name='SliceResult',
+            name="SliceResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hips', models.JSONField(blank=True, default=list)),
-                ('ai_hips', models.JSONField(blank=True, default=list)),
-                ('edited', models.BooleanField(default=False)),
-                ('analysis', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='slices', to='grading.analysis')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='slice_results', to='grading.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hips", models.JSONField(blank=True, default=list)),
+                ("ai_hips", models.JSONField(blank=True, default=list)),
+                ("edited", models.BooleanField(default=False)),
+                (
+                    "analysis",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="slices",
+                        to="grading.analysis",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="slice_results",
+                        to="grading.instance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['analysis_id', 'instance__position', 'instance__instance_number', 'id'],
+                "ordering": [
+                    "analysis_id",
+                    "instance__position",
+                    "instance__instance_number",
+                    "id",
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_instance_uid', models.CharField(max_length=64)),
-                ('patient_name', models.CharField(blank=True, max_length=200)),
-                ('patient_id', models.CharField(blank=True, max_length=64)),
-                ('patient_birth_date', models.DateField(blank=True, null=True)),
-                ('patient_sex', models.CharField(blank=True, max_length=16)),
-                ('study_date', models.DateField(blank=True, null=True)),
-                ('study_description', models.CharField(blank=True, max_length=200)),
-                ('accession_number', models.CharField(blank=True, max_length=64)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('progress_done', models.PositiveIntegerField(default=0)),
-                ('progress_total', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('ai_grade', models.CharField(blank=True, choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], max_length=10, null=True)),
-                ('grade', models.CharField(blank=True, choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], db_index=True, max_length=10, null=True)),
-                ('flags', models.JSONField(blank=True, default=list)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='studies_uploaded', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='studies', to='grading.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("study_instance_uid", models.CharField(max_length=64)),
+                ("patient_name", models.CharField(blank=True, max_length=200)),
+                ("patient_id", models.CharField(blank=True, max_length=64)),
+                ("patient_birth_date", models.DateField(blank=True, null=True)),
+                ("patient_sex", models.CharField(blank=True, max_length=16)),
+                ("study_date", models.DateField(blank=True, null=True)),
+                ("study_description", models.CharField(blank=True, max_length=200)),
+                ("accession_number", models.CharField(blank=True, max_length=64)),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("progress_done", models.PositiveIntegerField(default=0)),
+                ("progress_total", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "ai_grade",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("none", "None (< 0.1 %)"),
+                            ("mild", "Mild (< 15 %)"),
+                            ("moderate", "Moderate (15-30 %)"),
+                            ("severe", "Severe (> 30 %)"),
+                        ],
+                        max_length=10,
+                        null=True,
+                    ),
+                ),
+                (
+                    "grade",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("none", "None (< 0.1 %)"),
+                            ("mild", "Mild (< 15 %)"),
+                            ("moderate", "Moderate (15-30 %)"),
+                            ("severe", "Severe (> 30 %)"),
+                        ],
+                        db_index=True,
+                        max_length=10,
+                        null=True,
+                    ),
+                ),
+                ("flags", models.JSONField(blank=True, default=list)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="studies_uploaded",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="studies",
+                        to="grading.site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['-created', '-id'],
+                "verbose_name_plural": "studies",
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='series',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='series', to='grading.study'),
+            model_name="series",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="series",
+                to="grading.study",
+            ),
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(unique=True)),
-                ('time', models.DateTimeField(db_index=True)),
-                ('actor_username', models.CharField(blank=True, max_length=150)),
-                ('action', models.CharField(db_index=True, max_length=50)),
-                ('object_type', models.CharField(max_length=50)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('client_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='grading.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(unique=True)),
+                ("time", models.DateTimeField(db_index=True)),
+                ("actor_username", models.CharField(blank=True, max_length=150)),
+                ("action", models.CharField(db_index=True, max_length=50)),
+                ("object_type", models.CharField(max_length=50)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("client_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="grading.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['seq'],
+                "ordering": ["seq"],
             },
         ),
         migrations.CreateModel(
-            name='StudyShare',
+            name="StudyShare",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('shared_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='study_shares_given', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shares', to='grading.study')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='study_shares', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "shared_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="study_shares_given",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shares",
+                        to="grading.study",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="study_shares",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.AddConstraint(
-            model_name='hipresult',
-            constraint=models.UniqueConstraint(fields=('analysis', 'side'), name='hip_unique_side'),
+            model_name="hipresult",
+            constraint=models.UniqueConstraint(fields=("analysis", "side"), name="hip_unique_side"),
         ),
         migrations.AddConstraint(
-            model_name='hipresult',
-            constraint=models.CheckConstraint(condition=models.Q(('proportion__gte', 0), ('proportion__lte', 1)), name='hip_proportion_fraction'),
+            model_name="hipresult",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("proportion__gte", 0), ("proportion__lte", 1)),
+                name="hip_proportion_fraction",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hipresult',
-            constraint=models.CheckConstraint(condition=models.Q(('necrosis_volume_mm3__lte', django.db.models.expressions.CombinedExpression(models.F('head_volume_mm3'), '+', models.Value(1e-06)))), name='hip_necrosis_within_head'),
+            model_name="hipresult",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "necrosis_volume_mm3__lte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("head_volume_mm3"), "+", models.Value(1e-06)
+                        ),
+                    )
+                ),
+                name="hip_necrosis_within_head",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='graderevision',
-            constraint=models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='revision_has_reason'),
+            model_name="graderevision",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reason", ""), _negated=True), name="revision_has_reason"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='graderevision',
-            constraint=models.CheckConstraint(condition=models.Q(('grade__in', ['none', 'mild', 'moderate', 'severe'])), name='revision_grade_valid'),
+            model_name="graderevision",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("grade__in", ["none", "mild", "moderate", "severe"])),
+                name="revision_grade_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labelmap',
-            constraint=models.UniqueConstraint(fields=('analysis', 'instance', 'version'), name='labelmap_unique_version'),
+            model_name="labelmap",
+            constraint=models.UniqueConstraint(
+                fields=("analysis", "instance", "version"), name="labelmap_unique_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labelmap',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='labelmap_version_1'),
+            model_name="labelmap",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="labelmap_version_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labelmap',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'edited'), _negated=True), ('author__isnull', False), _connector='OR'), name='labelmap_edit_has_author'),
+            model_name="labelmap",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "edited"), _negated=True),
+                    ("author__isnull", False),
+                    _connector="OR",
+                ),
+                name="labelmap_edit_has_author",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.CheckConstraint(condition=models.Q(('rows__gt', 0), ('columns__gt', 0)), name='instance_has_pixels'),
+            model_name="instance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rows__gt", 0), ("columns__gt", 0)), name="instance_has_pixels"
+            ),
         ),
         migrations.AddIndex(
-            model_name='analysis',
-            index=models.Index(fields=['status', 'heartbeat'], name='analysis_status_hb'),
+            model_name="analysis",
+            index=models.Index(fields=["status", "heartbeat"], name="analysis_status_hb"),
         ),
         migrations.AddConstraint(
-            model_name='analysis',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('series',), name='analysis_one_active_per_series'),
+            model_name="analysis",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("series",),
+                name="analysis_one_active_per_series",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='analysis',
-            constraint=models.CheckConstraint(condition=models.Q(('progress_done__lte', models.F('progress_total'))), name='analysis_progress_within_total'),
+            model_name="analysis",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress_done__lte", models.F("progress_total"))),
+                name="analysis_progress_within_total",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='analysis',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'running', 'done', 'failed'])), name='analysis_status_valid'),
+            model_name="analysis",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["queued", "running", "done", "failed"])),
+                name="analysis_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'site'), name='membership_unique_user_site'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("user", "site"), name="membership_unique_user_site"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('role__in', ['clinician', 'radiologist', 'teacher', 'student', 'site_admin'])), name='membership_role_valid'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("role__in", ["clinician", "radiologist", "teacher", "student", "site_admin"])
+                ),
+                name="membership_role_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sliceresult',
-            constraint=models.UniqueConstraint(fields=('analysis', 'instance'), name='slice_unique_instance'),
+            model_name="sliceresult",
+            constraint=models.UniqueConstraint(
+                fields=("analysis", "instance"), name="slice_unique_instance"
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['site', '-created'], name='study_site_created'),
+            model_name="study",
+            index=models.Index(fields=["site", "-created"], name="study_site_created"),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['study_date'], name='study_date'),
+            model_name="study",
+            index=models.Index(fields=["study_date"], name="study_date"),
         ),
         migrations.AddConstraint(
-            model_name='study',
-            constraint=models.UniqueConstraint(fields=('site', 'study_instance_uid'), name='study_unique_uid_per_site'),
+            model_name="study",
+            constraint=models.UniqueConstraint(
+                fields=("site", "study_instance_uid"), name="study_unique_uid_per_site"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='study',
-            constraint=models.CheckConstraint(condition=models.Q(('progress_done__lte', models.F('progress_total'))), name='study_progress_within_total'),
+            model_name="study",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress_done__lte", models.F("progress_total"))),
+                name="study_progress_within_total",
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['study', 'seq'], name='audit_study_seq'),
+            model_name="auditevent",
+            index=models.Index(fields=["study", "seq"], name="audit_study_seq"),
         ),
         migrations.AddConstraint(
-            model_name='studyshare',
-            constraint=models.UniqueConstraint(fields=('study', 'user'), name='share_unique_study_user'),
+            model_name="studyshare",
+            constraint=models.UniqueConstraint(
+                fields=("study", "user"), name="share_unique_study_user"
+            ),
         ),
     ]

@@ -37,7 +37,10 @@ class Analysis(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -106,12 +109,12 @@ class HipResult(models.Model):
     ai_head_volume_mm3 = models.FloatField(null=True, blank=True)
     ai_necrosis_volume_mm3 = models.FloatField(null=True, blank=True)
     ai_proportion = models.FloatField(null=True, blank=True)
-    ai_grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)
+    ai_grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)  # noqa: DJ001 - null: no grade yet
     ai_flags = models.JSONField(default=list, blank=True)
     head_volume_mm3 = models.FloatField(default=0.0)
     necrosis_volume_mm3 = models.FloatField(default=0.0)
     proportion = models.FloatField(default=0.0)
-    grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)
+    grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)  # noqa: DJ001 - null: no grade yet
     flags = models.JSONField(default=list, blank=True)
     slice_count = models.PositiveIntegerField(default=0)
 
@@ -190,7 +193,10 @@ class LabelMap(models.Model):
     kind = models.CharField(max_length=10, choices=LabelMapKind.choices)
     file = models.FileField(upload_to=labelmap_upload_to, max_length=255)
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     reason = models.TextField(blank=True)

@@ -40,7 +40,10 @@ class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True)
     time = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="audit_events",
     )
     actor_username = models.CharField(max_length=150, blank=True)

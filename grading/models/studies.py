@@ -67,8 +67,8 @@ class Study(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    ai_grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)
-    grade = models.CharField(
+    ai_grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)  # noqa: DJ001 - null: no grade yet
+    grade = models.CharField(  # noqa: DJ001 - null: no grade yet
         max_length=10, choices=GradeChoice.choices, null=True, blank=True, db_index=True
     )
     flags = models.JSONField(default=list, blank=True)

@@ -84,8 +84,9 @@ def _send_store(analysis_id: int) -> None:
     tasks.analysis_store.apply_async(kwargs={"analysis_id": analysis_id})
 
 
-def analysis_request(*, series: Series, requested_by: Any | None = None, force: bool = False
-                     ) -> Analysis:
+def analysis_request(
+    *, series: Series, requested_by: Any | None = None, force: bool = False
+) -> Analysis:
     """A queued analysis of the series, sent to the ``gpu`` queue after the commit.
 
     Returns the active (queued/running) analysis if there is one, and the latest done one
@@ -109,8 +110,7 @@ def analysis_request(*, series: Series, requested_by: Any | None = None, force: 
             series=series,
             status=AnalysisStatus.QUEUED,
             progress_total=instance_count,
-            requested_by=requested_by if getattr(requested_by, "is_authenticated", False)
-            else None,
+            requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
         )
         audit_record(
             actor=requested_by,
@@ -150,8 +150,10 @@ def _claim(analysis_id: int) -> Analysis | None:
         analysis = Analysis.objects.select_for_update().filter(pk=analysis_id).first()
         if analysis is None or analysis.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED):
             return None
-        if analysis.status == AnalysisStatus.RUNNING and analysis.worker != me and (
-            analysis.heartbeat is not None and analysis.heartbeat > stale_before
+        if (
+            analysis.status == AnalysisStatus.RUNNING
+            and analysis.worker != me
+            and (analysis.heartbeat is not None and analysis.heartbeat > stale_before)
         ):
             return None  # another live worker has it
         if analysis.attempts >= settings.ONFH_MAX_ANALYSIS_ATTEMPTS:
@@ -208,8 +210,9 @@ def analysis_fail(*, analysis_id: int, error: str) -> None:
 
 def _release(analysis_id: int) -> None:
     """Give a claimed analysis back to the queue before a retry."""
-    Analysis.objects.filter(pk=analysis_id, status=AnalysisStatus.RUNNING,
-                            worker=worker_name()).update(status=AnalysisStatus.QUEUED, worker="")
+    Analysis.objects.filter(
+        pk=analysis_id, status=AnalysisStatus.RUNNING, worker=worker_name()
+    ).update(status=AnalysisStatus.QUEUED, worker="")
 
 
 @contextmanager
@@ -273,19 +276,22 @@ def _result_write(analysis: Analysis, instances: list[Instance], result: Any) ->
         "model_version": result.model_version,
         "timings_s": {k: float(v) for k, v in (result.timings_s or {}).items()},
     }
-    arrays = {f"labelmap_{k}": np.asarray(s.labelmap, dtype=np.uint8)
-              for k, s in enumerate(result.slices)}
+    arrays = {
+        f"labelmap_{k}": np.asarray(s.labelmap, dtype=np.uint8) for k, s in enumerate(result.slices)
+    }
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                        **arrays)
+    np.savez_compressed(
+        buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays
+    )
     name = f"analyses/{analysis.pk}/result-{analysis.attempts}.npz"
     if default_storage.exists(name):
         default_storage.delete(name)
     return default_storage.save(name, ContentFile(buffer.getvalue()))
 
 
-def analysis_compute(*, analysis_id: int, progress_cb: ProgressCallback | None = None,
-                     send_store: bool = True) -> bool:
+def analysis_compute(
+    *, analysis_id: int, progress_cb: ProgressCallback | None = None, send_store: bool = True
+) -> bool:
     """Run the engine on the series and keep its answer in ``result_file``; then the
     store step is sent (``send_store``). Returns False when there was nothing to do."""
     existing = Analysis.objects.filter(pk=analysis_id).values("status", "result_file").first()
@@ -320,8 +326,9 @@ def analysis_compute(*, analysis_id: int, progress_cb: ProgressCallback | None =
             engine_s = time.perf_counter() - started - read_s
         name = _result_write(analysis, instances, result)
         timings = {"read_s": round(read_s, 4), "engine_s": round(engine_s, 4)}
-        timings.update({f"engine_{k}": round(float(v), 4)
-                        for k, v in (result.timings_s or {}).items()})
+        timings.update(
+            {f"engine_{k}": round(float(v), 4) for k, v in (result.timings_s or {}).items()}
+        )
         with transaction.atomic():
             updated = Analysis.objects.filter(
                 pk=analysis.pk, status=AnalysisStatus.RUNNING, worker=analysis.worker
@@ -394,10 +401,12 @@ def analysis_store(*, analysis_id: int) -> bool:
                 meta["instance_ids"], meta["slices"], labelmaps, strict=True
             ):
                 instance = instances[instance_id]
-                slice_rows.append(SliceResult(analysis=analysis, instance=instance,
-                                              hips=hips, ai_hips=hips))
-                row = LabelMap(analysis=analysis, instance=instance, version=1,
-                               kind=LabelMapKind.AI)
+                slice_rows.append(
+                    SliceResult(analysis=analysis, instance=instance, hips=hips, ai_hips=hips)
+                )
+                row = LabelMap(
+                    analysis=analysis, instance=instance, version=1, kind=LabelMapKind.AI
+                )
                 row.file.name = default_storage.save(
                     f"labelmaps/{analysis.pk}/{instance.pk}/v1.png",
                     ContentFile(labelmap_png(labelmap)),
@@ -406,24 +415,26 @@ def analysis_store(*, analysis_id: int) -> bool:
                 labelmap_rows.append(row)
             SliceResult.objects.bulk_create(slice_rows)
             LabelMap.objects.bulk_create(labelmap_rows)
-            HipResult.objects.bulk_create([
-                HipResult(
-                    analysis=analysis,
-                    side=h["side"],
-                    ai_head_volume_mm3=h["head_volume_mm3"],
-                    ai_necrosis_volume_mm3=h["necrosis_volume_mm3"],
-                    ai_proportion=h["proportion"],
-                    ai_grade=h["grade"],
-                    ai_flags=h["flags"],
-                    head_volume_mm3=h["head_volume_mm3"],
-                    necrosis_volume_mm3=h["necrosis_volume_mm3"],
-                    proportion=h["proportion"],
-                    grade=h["grade"],
-                    flags=h["flags"],
-                    slice_count=h["slice_count"],
-                )
-                for h in meta["hips"]
-            ])
+            HipResult.objects.bulk_create(
+                [
+                    HipResult(
+                        analysis=analysis,
+                        side=h["side"],
+                        ai_head_volume_mm3=h["head_volume_mm3"],
+                        ai_necrosis_volume_mm3=h["necrosis_volume_mm3"],
+                        ai_proportion=h["proportion"],
+                        ai_grade=h["grade"],
+                        ai_flags=h["flags"],
+                        head_volume_mm3=h["head_volume_mm3"],
+                        necrosis_volume_mm3=h["necrosis_volume_mm3"],
+                        proportion=h["proportion"],
+                        grade=h["grade"],
+                        flags=h["flags"],
+                        slice_count=h["slice_count"],
+                    )
+                    for h in meta["hips"]
+                ]
+            )
             now = timezone.now()
             timings = dict(analysis.timings or {})
             timings["store_s"] = round(time.perf_counter() - started, 4)
@@ -433,8 +444,9 @@ def analysis_store(*, analysis_id: int) -> bool:
             analysis.finished = now
             analysis.timings = timings
             analysis.progress_done = analysis.progress_total = len(instances)
-            analysis.save(update_fields=["status", "finished", "timings", "progress_done",
-                                         "progress_total"])
+            analysis.save(
+                update_fields=["status", "finished", "timings", "progress_done", "progress_total"]
+            )
             audit_record(
                 actor=None,
                 action="analysis.done",
@@ -443,8 +455,14 @@ def analysis_store(*, analysis_id: int) -> bool:
                 study=analysis.series.study,
                 after={
                     "model_version": analysis.model_version,
-                    "hips": [{"side": h["side"], "proportion": round(h["proportion"], 4),
-                              "grade": h["grade"]} for h in meta["hips"]],
+                    "hips": [
+                        {
+                            "side": h["side"],
+                            "proportion": round(h["proportion"], 4),
+                            "grade": h["grade"],
+                        }
+                        for h in meta["hips"]
+                    ],
                 },
             )
             study_status_refresh(study_id=analysis.series.study_id, notify=False)
@@ -464,8 +482,7 @@ def analysis_store(*, analysis_id: int) -> bool:
 def analysis_run(*, analysis_id: int, progress_cb: ProgressCallback | None = None) -> bool:
     """Compute and store in this process (tests, the benchmark, ``manage.py analyse``).
     Idempotent: a done analysis is left unchanged and False is returned."""
-    computed = analysis_compute(analysis_id=analysis_id, progress_cb=progress_cb,
-                                send_store=False)
+    computed = analysis_compute(analysis_id=analysis_id, progress_cb=progress_cb, send_store=False)
     if not computed:
         return False
     return analysis_store(analysis_id=analysis_id)
@@ -488,15 +505,24 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     now = timezone.now()
     sent: list[int] = []
     # A process never takes its own running analysis for a dead worker's.
-    stale_running = Analysis.objects.filter(
-        status=AnalysisStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale)
-    ).exclude(worker=worker_name()).values_list("pk", flat=True)
+    stale_running = (
+        Analysis.objects.filter(
+            status=AnalysisStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale)
+        )
+        .exclude(worker=worker_name())
+        .values_list("pk", flat=True)
+    )
     for analysis_id in list(stale_running):
         with transaction.atomic():
             analysis = (
-                Analysis.objects.select_for_update().select_related("series__study")
-                .filter(pk=analysis_id, status=AnalysisStatus.RUNNING,
-                        heartbeat__lt=now - timedelta(seconds=stale)).first()
+                Analysis.objects.select_for_update()
+                .select_related("series__study")
+                .filter(
+                    pk=analysis_id,
+                    status=AnalysisStatus.RUNNING,
+                    heartbeat__lt=now - timedelta(seconds=stale),
+                )
+                .first()
             )
             if analysis is None:
                 continue

@@ -94,12 +94,16 @@ def audit_verify(*, chunk_size: int = 2000) -> AuditVerifyReport:
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
         if event.seq != expected_seq:
             return AuditVerifyReport(
-                False, checked, expected_seq,
+                False,
+                checked,
+                expected_seq,
                 f"event #{expected_seq} is missing (next stored is #{event.seq})",
             )
         if event.prev_hash != expected_prev:
             return AuditVerifyReport(
-                False, checked, event.seq,
+                False,
+                checked,
+                event.seq,
                 "prev_hash does not match the previous event's hash "
                 "(the previous event was changed, deleted or replaced)",
             )
@@ -114,7 +118,9 @@ def audit_verify(*, chunk_size: int = 2000) -> AuditVerifyReport:
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if head_seq != checked or head_hash != expected_prev:
         return AuditVerifyReport(
-            False, checked, checked + 1 if head_seq > checked else head_seq,
+            False,
+            checked,
+            checked + 1 if head_seq > checked else head_seq,
             f"the chain head says #{head_seq} is the last event but #{checked} is: "
             "the newest events were deleted (or the head was changed)",
         )

@@ -33,9 +33,11 @@ def grade_revision_create(
     if grade not in GradeChoice.values:
         raise ValidationError({"grade": f"Unknown grade {grade!r}; one of {GradeChoice.values}."})
     with transaction.atomic():
-        hip = HipResult.objects.select_for_update().select_related(
-            "analysis__series__study"
-        ).get(pk=hip_result.pk)
+        hip = (
+            HipResult.objects.select_for_update()
+            .select_related("analysis__series__study")
+            .get(pk=hip_result.pk)
+        )
         study = hip.analysis.series.study
         if check_permission and not user_can_grade(user=user, study=study):
             raise PermissionDenied("You may not change the grade of this study.")

@@ -303,9 +303,11 @@ def _check(candidate: _Candidate) -> _Checked:
                 candidate.name, f"{exc.reason.split(';')[0]}: upload single-frame slices"
             ) from exc
         raise
-    for what, uid in (("StudyInstanceUID", mr_slice.study_instance_uid),
-                      ("SeriesInstanceUID", mr_slice.series_instance_uid),
-                      ("SOPInstanceUID", mr_slice.sop_instance_uid)):
+    for what, uid in (
+        ("StudyInstanceUID", mr_slice.study_instance_uid),
+        ("SeriesInstanceUID", mr_slice.series_instance_uid),
+        ("SOPInstanceUID", mr_slice.sop_instance_uid),
+    ):
         if not uid:
             raise DicomReadError(candidate.name, f"missing {what}")
     return _Checked(
@@ -395,11 +397,13 @@ def upload_ingest(
                     if seen[uid] == item.sha256:
                         repeats += 1
                     else:
-                        rejected.append(RejectedFile(
-                            candidate.name,
-                            f"SOPInstanceUID {uid} appears twice with different content "
-                            "in this upload",
-                        ))
+                        rejected.append(
+                            RejectedFile(
+                                candidate.name,
+                                f"SOPInstanceUID {uid} appears twice with different content "
+                                "in this upload",
+                            )
+                        )
                     continue
                 seen[uid] = item.sha256
                 items.append(item)
@@ -461,9 +465,7 @@ def _store(
     series_uids = {c.series_instance_uid for c in checked}
     series_by_uid = {
         s.series_instance_uid: s
-        for s in Series.objects.select_related("study").filter(
-            series_instance_uid__in=series_uids
-        )
+        for s in Series.objects.select_related("study").filter(series_instance_uid__in=series_uids)
     }
     studies: dict[str, Study] = {}
     summaries: dict[int, dict[str, Any]] = {}
@@ -496,9 +498,16 @@ def _store(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-write") as writer:
         try:
             _store_rows(
-                site=site, checked=checked, report=report, existing=existing,
-                series_by_uid=series_by_uid, study_for=study_for, summaries=summaries,
-                new_instances=new_instances, pending=pending, writer=writer,
+                site=site,
+                checked=checked,
+                report=report,
+                existing=existing,
+                series_by_uid=series_by_uid,
+                study_for=study_for,
+                summaries=summaries,
+                new_instances=new_instances,
+                pending=pending,
+                writer=writer,
             )
         finally:
             # Every write finishes (or fails) before anything else happens, so that a
@@ -528,10 +537,17 @@ def _file_write(name: str, data: bytes) -> str | None:
 
 
 def _store_rows(
-    *, site: Site, checked: list[_Checked], report: IngestReport,
-    existing: dict[str, Any], series_by_uid: dict[str, Series], study_for: Any,
-    summaries: dict[int, dict[str, Any]], new_instances: list[Instance],
-    pending: list[Future[str | None]], writer: ThreadPoolExecutor,
+    *,
+    site: Site,
+    checked: list[_Checked],
+    report: IngestReport,
+    existing: dict[str, Any],
+    series_by_uid: dict[str, Series],
+    study_for: Any,
+    summaries: dict[int, dict[str, Any]],
+    new_instances: list[Instance],
+    pending: list[Future[str | None]],
+    writer: ThreadPoolExecutor,
 ) -> None:
     for item in checked:
         known = existing.get(item.sop_instance_uid)
@@ -601,4 +617,3 @@ __all__ = [
     "UploadTooLarge",
     "upload_ingest",
 ]
-

@@ -111,23 +111,31 @@ def _current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
 
 
 def _hips_recompute(
-    *, user: Any, analysis: Analysis, reason: str, client_address: str | None,
-    source: str, per_slice: dict[int, list[dict[str, Any]]],
+    *,
+    user: Any,
+    analysis: Analysis,
+    reason: str,
+    client_address: str | None,
+    source: str,
+    per_slice: dict[int, list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     """Series hips from the per-slice hips (``summarise_series``), stored on the
     HipResults; a GradeRevision for each hip whose grade changed. Returns before/after."""
     from grading.engine.measure import summarise_series
 
     series = analysis.series
-    instances = list(Instance.objects.filter(series=series).order_by(
-        "position", "instance_number", "id"))
+    instances = list(
+        Instance.objects.filter(series=series).order_by("position", "instance_number", "id")
+    )
     slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
     pairs = [
         (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
-        for i in instances if i.pk in per_slice
+        for i in instances
+        if i.pk in per_slice
     ]
-    series_hips = {h.side: series_hip_as_dict(h)
-                   for h in summarise_series(series.series_instance_uid, pairs)}
+    series_hips = {
+        h.side: series_hip_as_dict(h) for h in summarise_series(series.series_instance_uid, pairs)
+    }
     edited = source == RevisionSource.MASK_EDIT
     changes = []
     hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}
@@ -137,8 +145,11 @@ def _hips_recompute(
         before = {"proportion": hip.proportion, "grade": hip.grade}
         if new is None:
             hip.head_volume_mm3 = hip.necrosis_volume_mm3 = hip.proportion = 0.0
-            hip.flags = ([*hip.ai_flags, "edited: no femoral head left in the edited label maps"]
-                         if edited else list(hip.ai_flags))
+            hip.flags = (
+                [*hip.ai_flags, "edited: no femoral head left in the edited label maps"]
+                if edited
+                else list(hip.ai_flags)
+            )
             hip.slice_count = 0
             hip.save()
             changes.append({"side": side, "before": before, "after": None})
@@ -154,18 +165,30 @@ def _hips_recompute(
         target = new["grade"] if edited else (hip.ai_grade or new["grade"])
         if target != hip.grade:
             grade_revision_create(
-                user=user, hip_result=hip, grade=target, reason=reason,
-                client_address=client_address, source=source, check_permission=False,
+                user=user,
+                hip_result=hip,
+                grade=target,
+                reason=reason,
+                client_address=client_address,
+                source=source,
+                check_permission=False,
             )
-        changes.append({
-            "side": side, "before": before,
-            "after": {"proportion": round(hip.proportion, 6), "grade": target},
-        })
+        changes.append(
+            {
+                "side": side,
+                "before": before,
+                "after": {"proportion": round(hip.proportion, 6), "grade": target},
+            }
+        )
     return changes
 
 
 def labelmaps_save(
-    *, user: Any, series: Series, labelmaps: dict[str, np.ndarray], reason: str,
+    *,
+    user: Any,
+    series: Series,
+    labelmaps: dict[str, np.ndarray],
+    reason: str,
     client_address: str | None,
 ) -> Analysis:
     """Save edited label maps (by SOPInstanceUID) of the series' latest analysis.
@@ -202,30 +225,42 @@ def labelmaps_save(
             next_version = {
                 row["instance_id"]: row["v"] + 1
                 for row in LabelMap.objects.filter(analysis=analysis)
-                .values("instance_id").annotate(v=Max("version"))
+                .values("instance_id")
+                .annotate(v=Max("version"))
             }
             clipped_total = 0
             changed = []
             for uid, raw in labelmaps.items():
                 instance = instances[uid]
                 array = _validated(raw, instance)
-                previous = labelmap_read(current[instance.pk]) if instance.pk in current else (
-                    np.zeros_like(array))
+                previous = (
+                    labelmap_read(current[instance.pk])
+                    if instance.pk in current
+                    else (np.zeros_like(array))
+                )
                 array, clipped = _clip_necrosis(array, previous)
                 clipped_total += clipped
                 version = next_version.get(instance.pk, 1)
-                row = LabelMap(instance=instance, analysis=analysis, version=version,
-                               kind=LabelMapKind.EDITED, author=user, reason=reason)
+                row = LabelMap(
+                    instance=instance,
+                    analysis=analysis,
+                    version=version,
+                    kind=LabelMapKind.EDITED,
+                    author=user,
+                    reason=reason,
+                )
                 row.file.name = default_storage.save(
                     f"labelmaps/{analysis.pk}/{instance.pk}/v{version}.png",
                     ContentFile(labelmap_png(array)),
                 )
                 written.append(row.file.name)
                 row.save()
-                hips = [hip_slice_as_dict(h) for h in measure_labelmap(array,
-                                                                       instance_read(instance))]
+                hips = [
+                    hip_slice_as_dict(h) for h in measure_labelmap(array, instance_read(instance))
+                ]
                 slice_row = slice_rows.get(instance.pk) or SliceResult(
-                    analysis=analysis, instance=instance)
+                    analysis=analysis, instance=instance
+                )
                 slice_row.hips = hips
                 slice_row.edited = True
                 slice_row.save()
@@ -233,8 +268,12 @@ def labelmaps_save(
                 changed.append(uid)
             per_slice = {pk: row.hips for pk, row in slice_rows.items()}
             changes = _hips_recompute(
-                user=user, analysis=analysis, reason=reason, client_address=client_address,
-                source=RevisionSource.MASK_EDIT, per_slice=per_slice,
+                user=user,
+                analysis=analysis,
+                reason=reason,
+                client_address=client_address,
+                source=RevisionSource.MASK_EDIT,
+                per_slice=per_slice,
             )
             audit_record(
                 actor=user,
@@ -281,8 +320,13 @@ def labelmaps_revert(
             if rows[-1].kind == LabelMapKind.AI and rows[-1].file.name == rows[0].file.name:
                 continue
             LabelMap.objects.create(
-                instance_id=instance_id, analysis=analysis, version=rows[-1].version + 1,
-                kind=LabelMapKind.AI, file=rows[0].file.name, author=user, reason=reason,
+                instance_id=instance_id,
+                analysis=analysis,
+                version=rows[-1].version + 1,
+                kind=LabelMapKind.AI,
+                file=rows[0].file.name,
+                author=user,
+                reason=reason,
             )
             reverted.append(instance_id)
         slice_rows = list(SliceResult.objects.filter(analysis=analysis))
@@ -302,8 +346,12 @@ def labelmaps_revert(
             hip.save()
             if hip.ai_grade is not None and hip.grade != hip.ai_grade:
                 grade_revision_create(
-                    user=user, hip_result=hip, grade=hip.ai_grade, reason=reason,
-                    client_address=client_address, source=RevisionSource.MASK_REVERT,
+                    user=user,
+                    hip_result=hip,
+                    grade=hip.ai_grade,
+                    reason=reason,
+                    client_address=client_address,
+                    source=RevisionSource.MASK_REVERT,
                     check_permission=False,
                 )
         audit_record(

@@ -58,9 +58,7 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
         else:
             study.status = _status_of(statuses)
             study.progress_total = sum(a.progress_total for a in analysed)
-            study.progress_done = min(
-                sum(a.progress_done for a in analysed), study.progress_total
-            )
+            study.progress_done = min(sum(a.progress_done for a in analysed), study.progress_total)
             errors = [a.error for a in analysed if a.status == AnalysisStatus.FAILED and a.error]
             study.error = "; ".join(errors)
         hips = list(
@@ -76,8 +74,14 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
         study.flags = flags
         study.save(
             update_fields=[
-                "status", "progress_done", "progress_total", "error",
-                "ai_grade", "grade", "flags", "updated",
+                "status",
+                "progress_done",
+                "progress_total",
+                "error",
+                "ai_grade",
+                "grade",
+                "flags",
+                "updated",
             ]
         )
         if notify:

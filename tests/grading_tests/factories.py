@@ -75,7 +75,9 @@ class InstanceFactory(DjangoModelFactory):
 
     series = factory.SubFactory(SeriesFactory)
     sop_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.3.{n}")
-    sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.sop_instance_uid.encode()).hexdigest())
+    sha256 = factory.LazyAttribute(
+        lambda o: hashlib.sha256(o.sop_instance_uid.encode()).hexdigest()
+    )
     size_bytes = 16
     file = factory.LazyAttribute(lambda o: ContentFile(b"not really dicom", name="x.dcm"))
     instance_number = factory.Sequence(lambda n: n + 1)

@@ -20,9 +20,17 @@ def _events(n: int = 5) -> list[AuditEvent]:
     user = UserFactory()
     study = StudyFactory()
     return [
-        audit_record(actor=user if i % 2 else None, action="test.event", object_type="study",
-                     object_id=study.pk, study=study, before={"i": i}, after={"x": i * 0.1},
-                     reason=f"r{i}", client_address="192.0.2.7")
+        audit_record(
+            actor=user if i % 2 else None,
+            action="test.event",
+            object_type="study",
+            object_id=study.pk,
+            study=study,
+            before={"i": i},
+            after={"x": i * 0.1},
+            reason=f"r{i}",
+            client_address="192.0.2.7",
+        )
         for i in range(n)
     ]
 
@@ -62,16 +70,18 @@ def _verify_fails(seq: int, words: str) -> None:
 def test_verify_detects_a_changed_row() -> None:
     events = _events(5)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE grading_auditevent SET reason = 'forged' WHERE id = %s",
-                       [events[2].pk])
+        cursor.execute(
+            "UPDATE grading_auditevent SET reason = 'forged' WHERE id = %s", [events[2].pk]
+        )
     _verify_fails(3, "changed")
 
 
 def test_verify_detects_a_changed_json_value() -> None:
     events = _events(5)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE grading_auditevent SET after = %s WHERE id = %s",
-                       ['{"x": 99}', events[1].pk])
+        cursor.execute(
+            "UPDATE grading_auditevent SET after = %s WHERE id = %s", ['{"x": 99}', events[1].pk]
+        )
     _verify_fails(2, "changed")
 
 
@@ -96,8 +106,10 @@ def test_verify_detects_a_rewritten_row_with_recomputed_hash() -> None:
     forged.reason = "forged"
     new_hash = forged.compute_hash()
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE grading_auditevent SET reason = 'forged', hash = %s WHERE id = %s",
-                       [new_hash, events[1].pk])
+        cursor.execute(
+            "UPDATE grading_auditevent SET reason = 'forged', hash = %s WHERE id = %s",
+            [new_hash, events[1].pk],
+        )
     _verify_fails(3, "prev_hash")
 
 
@@ -109,8 +121,14 @@ def test_concurrent_writers_never_fork_the_chain() -> None:
     def writer(k: int) -> None:
         try:
             for i in range(10):
-                audit_record(actor=None, action="test.concurrent", object_type="study",
-                             object_id=study.pk, study=study, after={"k": k, "i": i})
+                audit_record(
+                    actor=None,
+                    action="test.concurrent",
+                    object_type="study",
+                    object_id=study.pk,
+                    study=study,
+                    after={"k": k, "i": i},
+                )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         finally:

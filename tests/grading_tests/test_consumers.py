@@ -61,12 +61,20 @@ def test_outbox_relay_pushes_status_and_audit_to_site_members_only(scenario) -> 
         await database_sync_to_async(study_status_notify)(study_id=study.pk)
         message = await _receive_until(member, "study.status")
         assert message == {
-            "type": "study.status", "study_id": study.pk, "status": "running",
-            "progress": {"done": 2, "total": 6}, "error": None,
+            "type": "study.status",
+            "study_id": study.pk,
+            "status": "running",
+            "progress": {"done": 2, "total": 6},
+            "error": None,
         }
         await database_sync_to_async(audit_record)(
-            actor=scenario.clinician, action="grade.change", object_type="hip_result",
-            object_id=1, study=study, after={"grade": "mild"}, reason="looks mild",
+            actor=scenario.clinician,
+            action="grade.change",
+            object_type="hip_result",
+            object_id=1,
+            study=study,
+            after={"grade": "mild"},
+            reason="looks mild",
         )
         audit = await _receive_until(member, "study.audit")
         assert audit["study_id"] == study.pk
@@ -84,8 +92,9 @@ def test_shared_study_reaches_the_user_it_is_shared_with(scenario) -> None:
     from grading.services import study_share
 
     study = StudyFactory(site=scenario.site)
-    study_share(user=scenario.clinician, study=study, with_user=scenario.outsider,
-                client_address=None)
+    study_share(
+        user=scenario.clinician, study=study, with_user=scenario.outsider, client_address=None
+    )
 
     async def run() -> None:
         outsider = _communicator(scenario.outsider)
@@ -163,9 +172,13 @@ def test_full_asgi_app_authenticates_by_session_cookie(scenario, settings, clien
 
     async def run() -> None:
         communicator = WebsocketCommunicator(
-            application, "/ws/studies/",
-            headers=[(b"cookie", cookie.encode()), (b"origin", b"http://127.0.0.1:8000"),
-                     (b"host", b"127.0.0.1:8000")],
+            application,
+            "/ws/studies/",
+            headers=[
+                (b"cookie", cookie.encode()),
+                (b"origin", b"http://127.0.0.1:8000"),
+                (b"host", b"127.0.0.1:8000"),
+            ],
         )
         connected, _ = await communicator.connect()
         assert connected
@@ -173,7 +186,8 @@ def test_full_asgi_app_authenticates_by_session_cookie(scenario, settings, clien
         assert await communicator.receive_json_from(timeout=2) == {"type": "pong"}
         await communicator.disconnect()
         stranger = WebsocketCommunicator(
-            application, "/ws/studies/",
+            application,
+            "/ws/studies/",
             headers=[(b"cookie", cookie.encode()), (b"origin", b"http://evil.example")],
         )
         connected, _ = await stranger.connect()

@@ -25,9 +25,14 @@ pytestmark = [
 def portal(tmp_path: Path):
     var = tmp_path / "var"
     var.mkdir()
-    live = LivePortal(var, {
-        "ONFH_STALE_AFTER_S": "6", "ONFH_SWEEP_EVERY_S": "1", "ONFH_HEARTBEAT_S": "1",
-    })
+    live = LivePortal(
+        var,
+        {
+            "ONFH_STALE_AFTER_S": "6",
+            "ONFH_SWEEP_EVERY_S": "1",
+            "ONFH_HEARTBEAT_S": "1",
+        },
+    )
     live.manage("migrate", "--noinput", "-v", "0")
     live.create_user()
     live.start_server()
@@ -44,17 +49,21 @@ def _db(portal: LivePortal) -> sqlite3.Connection:
 def _analysis_row(portal: LivePortal, series_uid: str) -> tuple | None:
     with _db(portal) as db:
         return db.execute(
-            "SELECT a.status, a.attempts, a.progress_done, a.progress_total FROM grading_analysis a "
+            "SELECT a.status, a.attempts, a.progress_done, a.progress_total "
+            "FROM grading_analysis a "
             "JOIN grading_series s ON s.id = a.series_id WHERE s.series_instance_uid = ? "
-            "ORDER BY a.id DESC LIMIT 1", [series_uid]).fetchone()
+            "ORDER BY a.id DESC LIMIT 1",
+            [series_uid],
+        ).fetchone()
 
 
 def test_upload_analyse_result_and_recovery_from_a_killed_worker(portal, tmp_path) -> None:
     portal.start_worker("w1")
 
     # 1. Upload -> worker -> graded.
-    first = write_phantom_series(tmp_path / "a", seed=21, n_slices=20,
-                                 necrosis={"right": "moderate", "left": "none"})
+    first = write_phantom_series(
+        tmp_path / "a", seed=21, n_slices=20, necrosis={"right": "moderate", "left": "none"}
+    )
     code, body = portal.api("POST", "/api/uploads/", files=first.paths)
     assert code == 201, body
     assert body["accepted"] == 20 and not body["rejected"]
@@ -100,10 +109,13 @@ def test_upload_analyse_result_and_recovery_from_a_killed_worker(portal, tmp_pat
 
     # 3. No uploaded file was lost: every stored file is there, byte for byte.
     with _db(portal) as db:
-        stored = dict(db.execute(
-            "SELECT i.sop_instance_uid, i.file FROM grading_instance i "
-            "JOIN grading_series s ON s.id = i.series_id WHERE s.series_instance_uid = ?",
-            [second.series_instance_uid]).fetchall())
+        stored = dict(
+            db.execute(
+                "SELECT i.sop_instance_uid, i.file FROM grading_instance i "
+                "JOIN grading_series s ON s.id = i.series_id WHERE s.series_instance_uid = ?",
+                [second.series_instance_uid],
+            ).fetchall()
+        )
     assert len(stored) == 24
     originals = {sha256_of(p) for p in second.paths}
     assert {sha256_of(portal.var_dir / "media" / name) for name in stored.values()} == originals

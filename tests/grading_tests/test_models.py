@@ -42,7 +42,9 @@ def test_membership_role_must_be_known() -> None:
 def test_study_uid_unique_per_site_but_not_across_sites() -> None:
     study = StudyFactory()
     _integrity(
-        lambda: models.Study.objects.create(site=study.site, study_instance_uid=study.study_instance_uid)
+        lambda: models.Study.objects.create(
+            site=study.site, study_instance_uid=study.study_instance_uid
+        )
     )
     other = StudyFactory(site=SiteFactory(), study_instance_uid=study.study_instance_uid)
     assert other.pk
@@ -104,12 +106,19 @@ def test_current_grade_is_latest_revision_else_ai_grade() -> None:
 def test_labelmap_versions_unique_and_edit_needs_author() -> None:
     instance = InstanceFactory()
     analysis = AnalysisFactory(series=instance.series)
-    models.LabelMap.objects.create(instance=instance, analysis=analysis, version=1, kind="ai",
-                                   file="labelmaps/x.png")
-    _integrity(lambda: models.LabelMap.objects.create(
-        instance=instance, analysis=analysis, version=1, kind="ai", file="labelmaps/y.png"))
-    _integrity(lambda: models.LabelMap.objects.create(
-        instance=instance, analysis=analysis, version=2, kind="edited", file="labelmaps/z.png"))
+    models.LabelMap.objects.create(
+        instance=instance, analysis=analysis, version=1, kind="ai", file="labelmaps/x.png"
+    )
+    _integrity(
+        lambda: models.LabelMap.objects.create(
+            instance=instance, analysis=analysis, version=1, kind="ai", file="labelmaps/y.png"
+        )
+    )
+    _integrity(
+        lambda: models.LabelMap.objects.create(
+            instance=instance, analysis=analysis, version=2, kind="edited", file="labelmaps/z.png"
+        )
+    )
 
 
 def test_worst_grade() -> None:

@@ -30,8 +30,10 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
     pytest.mark.skipif(not (_up(PG) and _up(REDIS)), reason="needs PostgreSQL and Redis"),
-    pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no trained weights shipped yet"),
 ]
+needs_weights = pytest.mark.skipif(
+    not DEFAULT_WEIGHTS.exists(), reason="no trained weights shipped yet"
+)
 
 
 def _admin_connect():
@@ -73,21 +75,26 @@ def redis_prefix():
         client.delete(key)
 
 
+@needs_weights
 def test_upload_analyse_result_on_postgres_and_redis(postgres_url, redis_prefix, tmp_path):
     var = tmp_path / "var"
     var.mkdir()
-    portal = LivePortal(var, {
-        "DATABASE_URL": postgres_url,
-        "CELERY_BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-        "ONFH_BROKER_KEY_PREFIX": f"{redis_prefix}:",
-        "REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
-        "ONFH_CHANNELS_PREFIX": f"{redis_prefix}-asgi",
-        "SECRET_KEY": "production-mode-test-secret-key-not-for-real-use-0123456789",
-    })
+    portal = LivePortal(
+        var,
+        {
+            "DATABASE_URL": postgres_url,
+            "CELERY_BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+            "ONFH_BROKER_KEY_PREFIX": f"{redis_prefix}:",
+            "REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+            "ONFH_CHANNELS_PREFIX": f"{redis_prefix}-asgi",
+            "SECRET_KEY": "production-mode-test-secret-key-not-for-real-use-0123456789",
+        },
+    )
     try:
         portal.manage("migrate", "--noinput", "-v", "0")
-        out = portal.manage("shell", "-c",
-                            "from django.db import connection; print(connection.vendor)")
+        out = portal.manage(
+            "shell", "-c", "from django.db import connection; print(connection.vendor)"
+        )
         assert out.strip() == "postgresql"
         portal.create_user()
         portal.start_server()
@@ -95,8 +102,9 @@ def test_upload_analyse_result_on_postgres_and_redis(postgres_url, redis_prefix,
         portal.start_worker("gpu", queues="gpu", extra=("-c", "1", "--pool", "prefork"))
         portal.start_worker("default", queues="default", extra=("-c", "1", "--pool", "solo"))
 
-        phantom = write_phantom_series(tmp_path / "a", seed=31, n_slices=12,
-                                       necrosis={"right": "severe", "left": "mild"})
+        phantom = write_phantom_series(
+            tmp_path / "a", seed=31, n_slices=12, necrosis={"right": "severe", "left": "mild"}
+        )
         code, body = portal.api("POST", "/api/uploads/", files=phantom.paths)
         assert code == 201, body
         study_id = body["studies"][0]["id"]

@@ -18,9 +18,11 @@ from grading.models import (
     Instance,
     LabelMap,
     Series,
-    SliceResult as SliceRow,
     Study,
     StudyShare,
+)
+from grading.models import (
+    SliceResult as SliceRow,
 )
 from grading.selectors import study_detail_get
 from grading.services import (
@@ -46,7 +48,9 @@ def analysed_study(scenario, phantom) -> Study:
     """Upload the phantom and store its ground-truth label maps as the analysis' answer,
     measured with the engine's real measure functions and stored by analysis_store."""
     report = upload_ingest(
-        user=scenario.clinician, site=scenario.site, client_address=None,
+        user=scenario.clinician,
+        site=scenario.site,
+        client_address=None,
         files=[SimpleUploadedFile(p.name, p.read_bytes()) for p in phantom.paths],
     )
     series = Series.objects.get(series_instance_uid=phantom.series_instance_uid)
@@ -54,15 +58,22 @@ def analysed_study(scenario, phantom) -> Study:
     slices = [instance_read(i) for i in instances]
     per_slice = [measure_labelmap(phantom.labels[k], s) for k, s in enumerate(slices)]
     result = SeriesResult(
-        slices=tuple(SliceResult(labelmap=phantom.labels[k], hips=h)
-                     for k, h in enumerate(per_slice)),
-        hips=summarise_series(series.series_instance_uid, list(zip(slices, per_slice,
-                                                                   strict=True))),
+        slices=tuple(
+            SliceResult(labelmap=phantom.labels[k], hips=h) for k, h in enumerate(per_slice)
+        ),
+        hips=summarise_series(
+            series.series_instance_uid, list(zip(slices, per_slice, strict=True))
+        ),
         model_version="ground-truth",
     )
     analysis = Analysis.objects.create(
-        series=series, status="running", worker=worker_name(), attempts=1,
-        started=timezone.now(), heartbeat=timezone.now(), progress_total=len(instances),
+        series=series,
+        status="running",
+        worker=worker_name(),
+        attempts=1,
+        started=timezone.now(),
+        heartbeat=timezone.now(),
+        progress_total=len(instances),
         model_version="ground-truth",
     )
     analysis.result_file.name = _result_write(analysis, instances, result)
@@ -110,8 +121,13 @@ def _right_hip() -> HipResult:
 
 def test_grade_revision_by_a_clinician(study, scenario) -> None:
     hip = _right_hip()
-    revision = grade_revision_create(user=scenario.clinician, hip_result=hip, grade="severe",
-                                     reason="collapse on coronal", client_address="10.1.1.1")
+    revision = grade_revision_create(
+        user=scenario.clinician,
+        hip_result=hip,
+        grade="severe",
+        reason="collapse on coronal",
+        client_address="10.1.1.1",
+    )
     hip.refresh_from_db()
     assert hip.ai_grade == "moderate" and hip.grade == "severe" == hip.current_grade
     assert revision.author == scenario.clinician and revision.source == "manual"
@@ -126,16 +142,26 @@ def test_grade_revision_by_a_clinician(study, scenario) -> None:
 @pytest.mark.parametrize("who", ["student", "outsider"])
 def test_grade_revision_refused_for_students_and_other_sites(study, scenario, who) -> None:
     with pytest.raises(PermissionDenied):
-        grade_revision_create(user=getattr(scenario, who), hip_result=_right_hip(),
-                              grade="mild", reason="no", client_address=None)
+        grade_revision_create(
+            user=getattr(scenario, who),
+            hip_result=_right_hip(),
+            grade="mild",
+            reason="no",
+            client_address=None,
+        )
     assert not GradeRevision.objects.exists()
 
 
 @pytest.mark.parametrize(("grade", "reason"), [("severe", ""), ("severe", "   "), ("bad", "x")])
 def test_grade_revision_needs_reason_and_known_grade(study, scenario, grade, reason) -> None:
     with pytest.raises(ValidationError):
-        grade_revision_create(user=scenario.clinician, hip_result=_right_hip(), grade=grade,
-                              reason=reason, client_address=None)
+        grade_revision_create(
+            user=scenario.clinician,
+            hip_result=_right_hip(),
+            grade=grade,
+            reason=reason,
+            client_address=None,
+        )
     assert not GradeRevision.objects.exists()
 
 
@@ -151,10 +177,17 @@ def test_labelmaps_save_recomputes_and_revert_restores(study, scenario, phantom_
     hip = _right_hip()
     ai = (hip.proportion, hip.necrosis_volume_mm3, hip.grade)
     # Heal the necrosis on every slice: the right hip becomes "none".
-    edited = {i.sop_instance_uid: np.where(phantom_files.labels[k] == 2, 1, phantom_files.labels[k])
-              for k, i in enumerate(_instances())}
-    labelmaps_save(user=scenario.clinician, series=_series(), labelmaps=edited,
-                   reason="necrosis was a mimic", client_address="10.2.2.2")
+    edited = {
+        i.sop_instance_uid: np.where(phantom_files.labels[k] == 2, 1, phantom_files.labels[k])
+        for k, i in enumerate(_instances())
+    }
+    labelmaps_save(
+        user=scenario.clinician,
+        series=_series(),
+        labelmaps=edited,
+        reason="necrosis was a mimic",
+        client_address="10.2.2.2",
+    )
     hip.refresh_from_db()
     assert hip.necrosis_volume_mm3 == 0 and hip.proportion == 0 and hip.grade == "none"
     assert hip.ai_grade == "moderate" and hip.ai_proportion == ai[0]
@@ -170,8 +203,9 @@ def test_labelmaps_save_recomputes_and_revert_restores(study, scenario, phantom_
     event = AuditEvent.objects.get(action="labelmap.edit")
     assert event.reason == "necrosis was a mimic" and event.client_address == "10.2.2.2"
 
-    labelmaps_revert(user=scenario.clinician, series=_series(), reason="back to the AI",
-                     client_address=None)
+    labelmaps_revert(
+        user=scenario.clinician, series=_series(), reason="back to the AI", client_address=None
+    )
     hip.refresh_from_db()
     assert (hip.proportion, hip.necrosis_volume_mm3, hip.grade) == ai
     assert not any(f.startswith("edited:") for f in hip.flags)
@@ -189,9 +223,13 @@ def test_labelmaps_save_one_slice_keeps_the_others(study, scenario, phantom_file
     k = _instances().index(instance)
     before = _right_hip().necrosis_volume_mm3
     healed = np.where(phantom_files.labels[k] == 2, 1, phantom_files.labels[k])
-    labelmaps_save(user=scenario.clinician, series=_series(),
-                   labelmaps={instance.sop_instance_uid: healed}, reason="one slice",
-                   client_address=None)
+    labelmaps_save(
+        user=scenario.clinician,
+        series=_series(),
+        labelmaps={instance.sop_instance_uid: healed},
+        reason="one slice",
+        client_address=None,
+    )
     assert 0 < _right_hip().necrosis_volume_mm3 < before
     assert LabelMap.objects.filter(kind="edited").count() == 1
 
@@ -200,9 +238,13 @@ def test_labelmaps_save_clips_necrosis_outside_the_head(study, scenario, phantom
     instance = _instances()[2]
     labels = phantom_files.labels[2].copy()
     labels[:6, :6] = 2  # a necrosis blob in a corner, far from any femoral head
-    labelmaps_save(user=scenario.clinician, series=_series(),
-                   labelmaps={instance.sop_instance_uid: labels}, reason="stray stroke",
-                   client_address=None)
+    labelmaps_save(
+        user=scenario.clinician,
+        series=_series(),
+        labelmaps={instance.sop_instance_uid: labels},
+        reason="stray stroke",
+        client_address=None,
+    )
     current = LabelMap.objects.filter(instance=instance).order_by("-version").first()
     saved = labelmap_read(current)
     assert not saved[:6, :6].any()
@@ -223,8 +265,13 @@ def test_labelmaps_save_validates_and_changes_nothing(study, scenario, phantom_f
     else:
         uid = "1.2.3.4"
     with pytest.raises(ValidationError):
-        labelmaps_save(user=scenario.clinician, series=_series(), labelmaps={uid: labels},
-                       reason="x", client_address=None)
+        labelmaps_save(
+            user=scenario.clinician,
+            series=_series(),
+            labelmaps={uid: labels},
+            reason="x",
+            client_address=None,
+        )
     assert not LabelMap.objects.filter(kind="edited").exists()
     assert not AuditEvent.objects.filter(action="labelmap.edit").exists()
 
@@ -232,23 +279,39 @@ def test_labelmaps_save_validates_and_changes_nothing(study, scenario, phantom_f
 def test_labelmaps_refused_for_students_and_without_reason(study, scenario, phantom_files) -> None:
     uid = _instances()[0].sop_instance_uid
     with pytest.raises(PermissionDenied):
-        labelmaps_save(user=scenario.student, series=_series(),
-                       labelmaps={uid: phantom_files.labels[0]}, reason="x", client_address=None)
+        labelmaps_save(
+            user=scenario.student,
+            series=_series(),
+            labelmaps={uid: phantom_files.labels[0]},
+            reason="x",
+            client_address=None,
+        )
     with pytest.raises(ValidationError):
-        labelmaps_save(user=scenario.clinician, series=_series(),
-                       labelmaps={uid: phantom_files.labels[0]}, reason="", client_address=None)
+        labelmaps_save(
+            user=scenario.clinician,
+            series=_series(),
+            labelmaps={uid: phantom_files.labels[0]},
+            reason="",
+            client_address=None,
+        )
     with pytest.raises(PermissionDenied):
         labelmaps_revert(user=scenario.student, series=_series(), reason="x", client_address=None)
 
 
 def test_view_share_and_export_are_audited(study, scenario) -> None:
     study_view_record(user=scenario.student, study=study, client_address="10.3.3.3")
-    share = study_share(user=scenario.clinician, study=study, with_user=scenario.outsider,
-                        note="second opinion", client_address=None)
+    share = study_share(
+        user=scenario.clinician,
+        study=study,
+        with_user=scenario.outsider,
+        note="second opinion",
+        client_address=None,
+    )
     assert StudyShare.objects.get() == share
     with pytest.raises(PermissionDenied):
-        study_share(user=scenario.student, study=study, with_user=scenario.outsider,
-                    client_address=None)
+        study_share(
+            user=scenario.student, study=study, with_user=scenario.outsider, client_address=None
+        )
     data = study_export(user=scenario.clinician, study=study, client_address=None)
     assert {h["side"] for h in data["hips"]} == {"left", "right"}
     actions = list(AuditEvent.objects.filter(study=study).values_list("action", flat=True))
@@ -258,9 +321,15 @@ def test_view_share_and_export_are_audited(study, scenario) -> None:
 
 @pytest.mark.parametrize(
     ("statuses", "expected"),
-    [([], "queued"), (["queued"], "queued"), (["running"], "running"),
-     (["done", "queued"], "running"), (["done", "failed"], "failed"),
-     (["failed", "queued"], "queued"), (["done", "done"], "done")],
+    [
+        ([], "queued"),
+        (["queued"], "queued"),
+        (["running"], "running"),
+        (["done", "queued"], "running"),
+        (["done", "failed"], "failed"),
+        (["failed", "queued"], "queued"),
+        (["done", "done"], "done"),
+    ],
 )
 def test_study_status_from_its_analyses(statuses, expected) -> None:
     assert _status_of(statuses) == expected

@@ -23,8 +23,9 @@ def _uploads(paths: list[Path]) -> list[SimpleUploadedFile]:
     return [SimpleUploadedFile(p.name, p.read_bytes()) for p in paths]
 
 
-def _zip(entries: dict[str, bytes], *, name: str = "study.zip",
-         compression: int = zipfile.ZIP_DEFLATED) -> SimpleUploadedFile:
+def _zip(
+    entries: dict[str, bytes], *, name: str = "study.zip", compression: int = zipfile.ZIP_DEFLATED
+) -> SimpleUploadedFile:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as archive:
         for entry, data in entries.items():
@@ -37,15 +38,18 @@ def _stored_files(media_root: Path) -> set[Path]:
 
 
 def _ingest(scenario, files):
-    return upload_ingest(user=scenario.clinician, site=scenario.site, files=files,
-                         client_address="10.0.0.1")
+    return upload_ingest(
+        user=scenario.clinician, site=scenario.site, files=files, client_address="10.0.0.1"
+    )
 
 
 def test_upload_stores_groups_audits_and_schedules_after_commit(
     scenario, phantom_files, media_root, django_capture_on_commit_callbacks
 ) -> None:
-    with mock.patch.object(tasks.study_ingest, "delay") as delay, \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch.object(tasks.study_ingest, "delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         report = _ingest(scenario, _uploads(phantom_files.paths))
     assert report.accepted == report.stored == 6 and not report.rejected
     study = Study.objects.get()
@@ -85,16 +89,26 @@ def test_same_file_twice_in_one_upload(scenario, phantom_files) -> None:
 
 def test_reupload_at_another_site_is_refused(scenario, phantom_files) -> None:
     _ingest(scenario, _uploads(phantom_files.paths[:2]))
-    report = upload_ingest(user=scenario.outsider, site=scenario.other_site,
-                           files=_uploads(phantom_files.paths[:2]), client_address=None)
+    report = upload_ingest(
+        user=scenario.outsider,
+        site=scenario.other_site,
+        files=_uploads(phantom_files.paths[:2]),
+        client_address=None,
+    )
     assert report.accepted == 0
     assert all("another site" in r.reason for r in report.rejected)
 
 
 def test_grouping_into_studies_and_series(scenario, tmp_path) -> None:
     a = write_phantom_series(tmp_path / "a", seed=5, n_slices=2, matrix=(128, 128))
-    b = write_phantom_series(tmp_path / "b", seed=6, n_slices=2, matrix=(128, 128),
-                             study_uid=a.study_instance_uid, series_number=2)
+    b = write_phantom_series(
+        tmp_path / "b",
+        seed=6,
+        n_slices=2,
+        matrix=(128, 128),
+        study_uid=a.study_instance_uid,
+        series_number=2,
+    )
     c = write_phantom_series(tmp_path / "c", seed=7, n_slices=2, matrix=(128, 128))
     report = _ingest(scenario, _uploads(a.paths + b.paths + c.paths))
     assert report.stored == 6
@@ -139,8 +153,13 @@ def test_zip_archive_is_unpacked(scenario, phantom_files) -> None:
 
 @pytest.mark.parametrize(
     ("entry", "words"),
-    [("../evil.dcm", "'..'"), ("a/../../evil.dcm", "'..'"), ("/etc/evil.dcm", "absolute"),
-     ("C:\\evil.dcm", "absolute"), ("..\\evil.dcm", "'..'")],
+    [
+        ("../evil.dcm", "'..'"),
+        ("a/../../evil.dcm", "'..'"),
+        ("/etc/evil.dcm", "absolute"),
+        ("C:\\evil.dcm", "absolute"),
+        ("..\\evil.dcm", "'..'"),
+    ],
 )
 def test_zip_slip_and_absolute_paths_refuse_the_whole_archive(
     scenario, phantom_files, media_root, entry, words
@@ -180,7 +199,7 @@ def test_zip_that_lies_about_its_sizes_is_refused_while_streaming(scenario, sett
     # Patch the declared uncompressed size (local header offset 22, central dir offset 24).
     central = raw.rfind(b"PK\x01\x02")
     raw[22:26] = (1000).to_bytes(4, "little")
-    raw[central + 24:central + 28] = (1000).to_bytes(4, "little")
+    raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")
     report = _ingest(scenario, [SimpleUploadedFile("liar.zip", bytes(raw))])
     assert report.accepted == 0 and report.rejected[0].name == "liar.zip"
     assert not Instance.objects.exists()
@@ -213,8 +232,7 @@ def test_storage_failure_half_way_leaves_nothing_behind(scenario, media_root, tm
             raise OSError("disk full")
         return real_save(name, content, *args, **kwargs)
 
-    with mock.patch.object(default_storage, "save", side_effect=flaky_save), \
-            pytest.raises(OSError):
+    with mock.patch.object(default_storage, "save", side_effect=flaky_save), pytest.raises(OSError):
         _ingest(scenario, _uploads(fresh.paths))
     assert len(calls) >= 4
     assert not Study.objects.exists() and not Instance.objects.exists()

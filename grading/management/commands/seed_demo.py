@@ -62,8 +62,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--studies", type=int, default=3, help="phantom studies (max 4)")
         parser.add_argument("--slices", type=int, default=20, help="slices per phantom series")
-        parser.add_argument("--force", action="store_true",
-                            help="run even against a PostgreSQL database")
+        parser.add_argument(
+            "--force", action="store_true", help="run even against a PostgreSQL database"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         engine = settings.DATABASES["default"]["ENGINE"]
@@ -90,10 +91,13 @@ class Command(BaseCommand):
         if count:
             self._load_studies(count, options["slices"], sites["demo"])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  login: demo / {password}" + ("  (generated; kept in var/demo_password)"
-                                                          if generated else ""))
-        self.stdout.write("  other demo users (same password): "
-                          + ", ".join(u for u, _, _ in DEMO_USERS[1:]))
+        self.stdout.write(
+            f"  login: demo / {password}"
+            + ("  (generated; kept in var/demo_password)" if generated else "")
+        )
+        self.stdout.write(
+            "  other demo users (same password): " + ", ".join(u for u, _, _ in DEMO_USERS[1:])
+        )
 
     def _load_studies(self, count: int, slices: int, site: Site) -> None:
         import pydicom.uid
@@ -107,10 +111,12 @@ class Command(BaseCommand):
             study_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-study", str(seed)])
             series_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-series", str(seed)])
             with tempfile.TemporaryDirectory(prefix="onfh-demo-") as tmp:
-                phantom = make_bilateral_series(seed, n_slices=slices, matrix=(256, 256),
-                                                necrosis=necrosis)
+                phantom = make_bilateral_series(
+                    seed, n_slices=slices, matrix=(256, 256), necrosis=necrosis
+                )
                 paths = write_mr_series(
-                    phantom.images, Path(tmp),
+                    phantom.images,
+                    Path(tmp),
                     pixel_spacing_mm=phantom.pixel_spacing_mm,
                     slice_thickness_mm=phantom.slice_thickness_mm,
                     spacing_between_slices_mm=phantom.spacing_between_slices_mm,
