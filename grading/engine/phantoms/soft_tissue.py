@@ -144,8 +144,10 @@ def paint_body(cv: Canvas) -> None:
     img[muscle] = level[muscle]
     gm &= muscle
     if gm.any():
-        septa = np.sin((u[gm] * 0.55 + v[gm] * 0.83) / 6.0 + 0.8 * lo2[gm])
-        streak = septa > 0.992 - 0.5 * p.muscle_fat_fraction
+        # septa run obliquely, mirrored on the two sides, in short broken runs
+        ug = u[gm]
+        septa = np.sin((np.abs(ug) * 0.55 - v[gm] * 0.83) / 5.0 + 1.2 * lo2[gm])
+        streak = (septa > 0.99 - 0.5 * p.muscle_fat_fraction) & (lo[gm] + 0.6 * hi[gm] > 0.3)
         img[gm] = np.where(streak, t.fat * 0.85 * (1.0 + 0.1 * hi[gm]), img[gm])
     _paint_neurovascular(cv, win, u, v, seeds, idx)
 
