@@ -41,6 +41,14 @@ class Redaction:
     student_only: bool
     superuser: bool
 
+    @property
+    def hides_patient_anywhere(self) -> bool:
+        """Whether some visible study is de-identified for this user: then the study list
+        neither searches nor orders by patient fields at all (a match would leak them)."""
+        if self.superuser:
+            return False
+        return bool(self.student_site_ids) or self.student_only
+
     def hides_patient_of(self, site_id: int) -> bool:
         if self.superuser:
             return False

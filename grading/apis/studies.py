@@ -90,9 +90,7 @@ class StudyListApi(ApiAuthMixin, APIView):
                 filters=filters,
                 search=params.get("search", ""),
                 ordering=params.get("ordering", ""),
-                # A user who is a student anywhere never searches or sorts by patient.
-                patient_fields_hidden=bool(redaction.student_site_ids)
-                or (redaction.student_only and not redaction.superuser),
+                patient_fields_hidden=redaction.hides_patient_anywhere,
             )
         paginator = StudyPagination()
         page: list[Study] = paginator.paginate_queryset(queryset, request, view=self) or []

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.models import Membership, Site
-from grading.selectors import memberships_of, user_can_upload
+from grading.selectors import memberships_of, sites_of, user_can_upload
 from grading.services.ingest import UploadError, UploadTooLarge, upload_ingest
 
 # Multipart framing around the files; a body past limit + slack is refused unread.
@@ -47,9 +47,7 @@ def _upload_site(*, user: Any, site_id: int | None) -> Site:
             )
         site = memberships[0].site
     else:
-        candidates = (
-            Site.objects.all() if user.is_superuser else Site.objects.filter(memberships__user=user)
-        )
+        candidates = Site.objects.all() if user.is_superuser else sites_of(user=user)
         site = candidates.filter(pk=site_id).first()
         if site is None:
             raise ValidationError({"site": ["No such site among yours."]})

@@ -386,3 +386,32 @@ def test_student_at_one_site_clinician_at_another(world, more_studies):
     by_site = {r["site"]["id"]: r for r in rows}
     assert by_site[world.site.pk]["patient_name"] is None
     assert by_site[world.other_site.pk]["patient_name"] == "ECHO FIVE"
+
+
+def test_superuser_sees_every_study_in_full(world, more_studies):
+    from rest_framework.test import APIClient
+
+    from tests.grading_tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="root", is_superuser=True, is_staff=True))
+    body = client.get("/api/studies/?search=DOE").json()
+    assert [r["id"] for r in body["results"]] == [world.study.pk]
+    assert body["results"][0]["patient_name"] == "DOE JANE"
+    assert client.get("/api/studies/").json()["count"] == 6
+
+
+def test_shared_study_for_a_user_without_a_clinical_role_is_deidentified(world):
+    from rest_framework.test import APIClient
+
+    from grading.models import StudyShare
+    from tests.grading_tests.factories import UserFactory
+
+    guest = UserFactory(username="guest")  # no site at all
+    StudyShare.objects.create(study=world.study, user=guest)
+    client = APIClient()
+    client.force_authenticate(guest)
+    detail = client.get(f"/api/studies/{world.study.pk}/")
+    assert detail.status_code == 200
+    assert detail.json()["patient_name"] is None
+    assert_no_patient_identifiers(detail.content)
