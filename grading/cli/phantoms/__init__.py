@@ -7,6 +7,7 @@ Layout under ``--out DIR``::
     series_000/labels/<SOPInstanceUID>.png   8-bit label map per slice (0/1/2)
     crops/crop_0000.dcm, crops/labels/<SOPInstanceUID>.png   single-hip crops
 
+``--time-crops N`` prints the cost of :func:`make_training_crops` per window.
 ``--contact-sheet PNG`` draws a grid of samples (levels, lesion patterns,
 mimics, noise levels, label overlays) for a person to judge realism.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from grading.engine.phantoms import (
     PhantomSeries,
     make_bilateral_series,
     make_hip_crop,
+    make_training_crops,
 )
 from grading.engine.phantoms.series import GRADE_CYCLE
 
@@ -67,13 +70,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PNG",
         help="draw a contact sheet of samples to this PNG",
     )
+    parser.add_argument(
+        "--time-crops",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time make_training_crops on N 256x256 windows and print ms per sample",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is None and args.contact_sheet is None:
-        print("onfh phantoms: give --out DIR and/or --contact-sheet PNG")
+    if args.out is None and args.contact_sheet is None and not args.time_crops:
+        print("onfh phantoms: give --out DIR, --contact-sheet PNG and/or --time-crops N")
         return 2
+    if args.time_crops:
+        wall, cpu = time_training_crops(args.time_crops, seed=args.seed)
+        print(f"make_training_crops: {wall:.1f} ms wall, {cpu:.1f} ms CPU per 256x256 sample")
     if args.contact_sheet is not None:
         draw_contact_sheet(args.contact_sheet, seed=args.seed)
         print(f"contact sheet: {args.contact_sheet}")
@@ -88,6 +101,14 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{len(truth['series'])} series, {len(truth['crops'])} crops -> {args.out}")
     return 0
+
+
+def time_training_crops(n: int, *, seed: int = 0, size: int = 256) -> tuple[float, float]:
+    """Wall-clock and CPU milliseconds per window of :func:`make_training_crops`."""
+    make_training_crops(2, seed, size)  # warm caches
+    wall, cpu = time.perf_counter(), time.process_time()
+    make_training_crops(n, seed, size)
+    return (time.perf_counter() - wall) * 1e3 / n, (time.process_time() - cpu) * 1e3 / n
 
 
 def _uid(*parts: object) -> str:

@@ -14,6 +14,7 @@ from grading.engine.phantoms.shapes import (
     capsule,
     ellipse2,
     ellipsoid,
+    resize_linear,
     smin,
 )
 from grading.engine.types import NECROSIS, VIABLE_HEAD
@@ -105,7 +106,10 @@ def paint_pelvic_bone(cv: Canvas, hip: Hip) -> None:
     win, x, y, z = got
     if z < -80.0 or z > r + 70.0:
         return
-    d = _pelvic_bone_sdf(hip, cv.p, x, y, z)
+    if min(x.shape) >= 64:  # smooth field: half resolution, interpolated
+        d = resize_linear(_pelvic_bone_sdf(hip, cv.p, x[::2, ::2], y[::2, ::2], z), x.shape)
+    else:
+        d = _pelvic_bone_sdf(hip, cv.p, x, y, z)
     _paint_bone(cv, win, d, 1.6, cv.p.tissue.marrow_pelvis)
 
 
