@@ -72,8 +72,12 @@ def make_hip_crop(
     ``level_mm``: slice height relative to the head centre (+ superior); random
     within the head when None (pass e.g. ``radius + 10`` for a slice above it).
     ``necrosis``: target proportion *of this crop's head area*, a grade name, or
-    None for a random grade. ``pixel_spacing_mm``: 0.45-0.8 mm when None (a
-    256-pixel window of 115-205 mm, the head about a third to half of it).
+    None for a random grade. ``pattern``: "homogeneous", "fat_like" or "mixed"
+    (random when None). ``mimic``: "physeal_scar", "oedema", None (none) or
+    "random" (sometimes one); mimics are labelled viable head.
+    ``pixel_spacing_mm``: 0.45-0.8 mm when None (a 256-pixel window of
+    115-205 mm, the head about a third to half of it). ``snr`` and
+    ``intensity_max`` as in :func:`~.series.make_bilateral_series`.
     """
     rng = np.random.default_rng(seed)
     chosen_side: HipSide = side if side is not None else SIDES[int(rng.integers(2))]
@@ -122,7 +126,9 @@ def make_training_crops(
     window) to a whole half of a bilateral slice (split near the midline, taller
     than wide, so squashed to square as a half-slice would be), at random offsets,
     native pixel spacing 0.6-1.6 mm, all scanner effects; ``no_head_share`` of
-    them come from slices above or below the femoral head (no head label).
+    them come from slices above or below the femoral head (no head label; with
+    the tiny caps at the head's poles about a fifth of all windows show no head).
+    Each window is a new random subject, side, level and acquisition.
     Lesion size follows the 3-D model (per-slice proportions vary) for half of
     the hips and is set on the slice itself for the other half.
     """
