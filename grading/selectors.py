@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from grading.models import (
@@ -64,9 +64,11 @@ def studies_visible_to(*, user: Any) -> QuerySet[Study]:
     qs = Study.objects.select_related("site")
     if getattr(user, "is_superuser", False):
         return qs
-    member_of_site = Membership.objects.filter(user=user, site_id=OuterRef("site_id"))
-    shared_with_user = StudyShare.objects.filter(user=user, study_id=OuterRef("pk"))
-    return qs.filter(Q(Exists(member_of_site)) | Q(Exists(shared_with_user)))
+    # Uncorrelated IN subqueries: the database evaluates each once (SQLite builds a
+    # temporary index, PostgreSQL a hashed subplan), not once per study row.
+    member_sites = Membership.objects.filter(user=user).values("site_id")
+    shared_studies = StudyShare.objects.filter(user=user).values("study_id")
+    return qs.filter(Q(site_id__in=member_sites) | Q(pk__in=shared_studies))
 
 
 def study_get_visible(*, user: Any, study_id: int) -> Study:

@@ -86,6 +86,11 @@ class Study(models.Model):
             ),
         ]
         indexes = [
+            # The study list: newest first, optionally filtered by status or grade; with
+            # these the database reads the first page in order instead of sorting.
+            models.Index(fields=["-created", "-id"], name="study_newest"),
+            models.Index(fields=["status", "-created", "-id"], name="study_status_newest"),
+            models.Index(fields=["grade", "-created", "-id"], name="study_grade_newest"),
             models.Index(fields=["site", "-created"], name="study_site_created"),
             models.Index(fields=["study_date"], name="study_date"),
         ]
