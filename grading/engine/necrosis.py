@@ -46,21 +46,28 @@ class NecrosisConfig:
     rim_mm: float = 1.5
     max_rim_mm: float = 4.0
     reference_percentile: float = 75.0
-    max_relative_threshold: float = 0.62
+    max_relative_threshold: float = 0.70
     min_relative_threshold: float = 0.40
-    seed_relative: float = 0.31
-    """A dark group is a candidate when its darkest pixels (``dark_percentile``) are below
-    this fraction of the marrow signal."""
+    seed_relative: float = 0.45
+    """A dark region or line counts when its darkest pixels (``dark_percentile``) are
+    below this fraction of the marrow signal."""
     clear_relative: float = 0.20
-    """... and clearly necrotic below this (the reactive band and necrotic interiors);
-    necrosis resting only on groups between the two levels is flagged ``not_bimodal``."""
+    """Necrosis whose darkest pixels stay above this (the reactive band and necrotic
+    interiors are darker) is reported but flagged ``not_bimodal``."""
     dark_percentile: float = 5.0
     min_area_mm2: float = 4.0
     closing_mm: float = 1.0
-    line_max_minor_sd_mm: float = 1.6
-    line_min_elongation: float = 2.0
-    """A candidate no thicker than this (spread across its axis, mm) and at least this
-    elongated, and not clearly necrotic, is a thin line (a physeal scar), not necrosis."""
+    thick_mm: float = 4.0
+    """Dark regions that hold a disk this wide are thick (necrotic interiors); the rest
+    of the dark pixels are thin lines (the reactive band, a physeal scar)."""
+    thick_share: float = 0.4
+    margin_mm: float = 2.5
+    """Dark pixels this close to a thick necrotic region are its margin (the band)."""
+    main_region_fraction: float = 0.2
+    """Regions at least this fraction of the largest compete to be the viable marrow."""
+    max_angle_deg: float = 40.0
+    """A region cut off from the viable marrow is necrosis when it lies within this angle
+    of the anterior direction from it."""
 
 
 DEFAULT_NECROSIS_CONFIG = NecrosisConfig()
@@ -264,6 +271,7 @@ def find_necrosis(
     pixel_spacing_mm: tuple[float, float],
     *,
     reference: float | None = None,
+    anterior: tuple[float, float] | None = None,
     config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
 ) -> NecrosisResult:
     """Necrosis inside ``head_mask`` (see the module docstring for the method).
@@ -271,6 +279,8 @@ def find_necrosis(
     ``pixels``: ``(h, w)`` T1 signal in stored-value units; ``head_mask``: ``(h, w)`` bool;
     ``pixel_spacing_mm``: (row, column) mm. ``reference``: the viable-marrow level to use
     (e.g. from the series, see :func:`marrow_reference`); default this head's own level.
+    ``anterior``: the patient's anterior direction in the image as (row, column)
+    components (see :func:`anterior_in_image`); None when unknown.
     """
     if pixels.shape != head_mask.shape:
         raise ValueError(f"pixels {pixels.shape} and head mask {head_mask.shape} differ")
@@ -294,29 +304,95 @@ def find_necrosis(
         return _empty(shape, "head too small to threshold", ref)
     otsu_rel, separation = otsu(relative[core])
     rel_t = min(max(otsu_rel, config.min_relative_threshold), config.max_relative_threshold)
-
     dark = core & (relative < rel_t)
     closing = _disk(_radius_px(config.closing_mm, spacing))
-    # Pieces of one band closer than ``closing_mm`` form one group: a faint stretch of a
-    # band keeps its place when another stretch of it is dark enough.
-    groups, count = ndimage.label(ndimage.binary_dilation(dark, structure=closing))
-    labels = np.where(dark, groups, 0)
-    f = group_features(labels, relative, count, spacing, config.dark_percentile)
-    seeded = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
-    clear = seeded & (f.darkest < config.clear_relative)
-    line_like = (f.minor_sd_mm <= config.line_max_minor_sd_mm) & (
-        f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
-    )
-    keep = clear | (seeded & ~line_like)
-    keep[0] = False
-    lines = int((seeded & ~keep)[1:].sum())
-    dark = keep[labels]
-    contrast = float(1.0 - relative[dark].mean()) if dark.any() else 0.0
-    ambiguous = bool(dark.any()) and not bool(clear[1:].any())
-    if not dark.any():
-        reason = f"no region below {100 * config.seed_relative:.0f} % of the marrow signal" + (
-            f" ({lines} thin line(s) ignored)" if lines else ""
+
+    # 1. Thick dark regions: necrotic interiors (homogeneous or mixed), with the dark
+    #    band around them.
+    thick = ndimage.binary_opening(
+        np.pad(dark, 1), structure=_disk(_radius_px(config.thick_mm / 2, spacing))
+    )[1:-1, 1:-1]
+    blobs, blob_count = ndimage.label(thick)
+    fb = group_features(blobs, relative, blob_count, spacing, config.dark_percentile)
+    keep_blob = (fb.darkest < config.seed_relative) & (fb.area_mm2 >= config.min_area_mm2)
+    # A scar line that widens here and there leaves small thick bits: a thick region
+    # must make up a good part of the dark component it belongs to.
+    components, component_count = ndimage.label(dark)
+    component_area = np.bincount(components.ravel(), minlength=component_count + 1)
+    thick_area = np.bincount(components[thick], minlength=component_count + 1)
+    share = thick_area / np.maximum(component_area, 1)
+    blob_component = np.zeros(blob_count + 1, dtype=np.int64)
+    blob_component[blobs[thick]] = components[thick]
+    keep_blob &= share[blob_component] >= config.thick_share
+    keep_blob[0] = False
+    lesion = keep_blob[blobs]
+    if lesion.any():
+        near = ndimage.binary_dilation(
+            lesion, structure=_disk(_radius_px(config.margin_mm, spacing))
         )
+        lesion |= dark & near
+    levels = [float(v) for v in fb.darkest[1:][keep_blob[1:]]]
+
+    # 2. Thin dark lines: the reactive band around a fat-like interior, or a physeal
+    #    scar. Pieces closer than ``closing_mm`` form one line. A line is never necrosis
+    #    by itself, only as the border of a region it cuts off (step 3).
+    thin = dark & ~lesion
+    groups, count = ndimage.label(ndimage.binary_dilation(thin, structure=closing))
+    labels = np.where(thin, groups, 0)
+    f = group_features(labels, relative, count, spacing, config.dark_percentile)
+    line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
+    line_ok[0] = False
+    lines = line_ok[labels]
+
+    # 3. Regions of the core cut off by lesions and lines. The viable marrow is the most
+    #    posterior large region (the largest when the anterior direction is unknown); a
+    #    region cut off from it towards the front (ONFH is anterosuperior) is necrosis,
+    #    a region cut off sideways (a scar at the old physis) is not. The barrier is
+    #    thickened by ``closing_mm`` so a gap at a line's end does not join two regions.
+    barrier = ndimage.binary_dilation(lesion | lines, structure=closing)
+    regions, region_count = ndimage.label(core & ~barrier)
+    necrotic_region = np.zeros(region_count + 1, dtype=bool)
+    if region_count > 1:
+        index = np.arange(region_count + 1)
+        sizes = np.bincount(regions.ravel(), minlength=region_count + 1).astype(np.float64)
+        sizes[0] = 0.0
+        rows, cols = np.indices(shape)
+        cy = ndimage.sum_labels(rows * spacing[0], regions, index) / np.maximum(sizes, 1)
+        cx = ndimage.sum_labels(cols * spacing[1], regions, index) / np.maximum(sizes, 1)
+        large = sizes >= config.main_region_fraction * sizes.max()
+        if anterior is None:
+            main = int(np.argmax(sizes))
+        else:
+            forward = cy * anterior[0] + cx * anterior[1]
+            main = int(np.argmin(np.where(large, forward, np.inf)))
+        dy, dx = cy - cy[main], cx - cx[main]
+        distance = np.hypot(dy, dx)
+        if anterior is None:
+            towards_front = np.ones(region_count + 1, dtype=bool)
+        else:
+            cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(distance, 1e-9)
+            towards_front = cosine >= math.cos(math.radians(config.max_angle_deg))
+        necrotic_region = (
+            towards_front & (sizes * pixel_area >= config.min_area_mm2) & (index != main)
+        )
+        necrotic_region[0] = False
+
+    enclosed = necrotic_region[regions]
+    necrosis = lesion.copy()
+    if enclosed.any():
+        # the zone the thickening took goes to the nearest region; the lines that border
+        # a necrotic region are part of the lesion (its reactive band)
+        _, (near_r, near_c) = ndimage.distance_transform_edt(regions == 0, return_indices=True)
+        zone = core & barrier & ~lesion & ~lines
+        necrosis |= enclosed | (zone & necrotic_region[regions[near_r, near_c]])
+        touching = ndimage.binary_dilation(enclosed, structure=closing, iterations=2)
+        border_ids = np.unique(labels[touching & lines])
+        border = np.isin(labels, border_ids[border_ids > 0])
+        necrosis |= border
+        levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
+    if not necrosis.any():
+        reason = f"no necrotic region (nothing below {100 * config.seed_relative:.0f} % of "
+        reason += "the marrow signal that is thick or cuts off a region towards the front)"
         return NecrosisResult(
             mask=np.zeros(shape, dtype=bool),
             threshold=rel_t * ref,
@@ -329,32 +405,19 @@ def find_necrosis(
             ambiguous=False,
             reason=reason,
         )
-
-    pad = closing.shape[0]
-    closed = ndimage.binary_closing(np.pad(dark, pad), structure=closing)[pad:-pad, pad:-pad]
-    necrosis = np.asarray(ndimage.binary_fill_holes((closed | dark) & core), dtype=bool) & core
-    # The band cuts lesions off the main viable marrow (a fat-like interior is as bright
-    # as marrow and only the band shows it). Thicken the band by ``closing_mm`` so a gap
-    # between its end and the rim does not join the two, take the largest remaining
-    # region as the viable marrow, give it back what the thickening took, and call the
-    # rest of the core necrosis.
-    barrier = ndimage.binary_dilation(necrosis, structure=closing)
-    regions, region_count = ndimage.label(core & ~barrier)
-    if region_count > 1:
-        sizes = np.bincount(regions.ravel(), minlength=region_count + 1)
-        sizes[0] = 0
-        main = regions == int(np.argmax(sizes))
-        viable = ndimage.binary_dilation(main, structure=closing) & core & ~necrosis
-        necrosis = core & ~viable
+    necrosis = np.asarray(ndimage.binary_fill_holes(necrosis), dtype=bool) & core
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
     rim = head & ~core
-    if rim.any() and necrosis.any():
+    if rim.any():
         _, (near_r, near_c) = ndimage.distance_transform_edt(
             ~core, sampling=spacing, return_indices=True
         )
         necrosis = necrosis | (rim & necrosis[near_r, near_c])
-    darkest = float(f.darkest[1:][keep[1:]].min())
+    dark_part = necrosis & dark
+    contrast = float(1.0 - relative[dark_part].mean()) if dark_part.any() else 0.0
+    darkest = min(levels) if levels else 1.0
+    ambiguous = darkest >= config.clear_relative
     reason = (
         f"darkest necrotic signal {100 * darkest:.0f} % of the marrow "
         f"(clearly necrotic below {100 * config.clear_relative:.0f} %), "
@@ -372,3 +435,20 @@ def find_necrosis(
         ambiguous=ambiguous,
         reason=reason,
     )
+
+
+def anterior_in_image(
+    orientation: tuple[float, float, float, float, float, float] | None,
+) -> tuple[float, float] | None:
+    """The patient's anterior direction (LPS -y) as a unit (row, column) vector in the
+    image, from ImageOrientationPatient; None for None or an image with no anterior
+    component in-plane (e.g. coronal)."""
+    if orientation is None:
+        return None
+    row_y, col_y = float(orientation[1]), float(orientation[4])
+    # moving one column goes row_y along +y (posterior); one row goes col_y
+    vector = (-col_y, -row_y)
+    length = math.hypot(*vector)
+    if length < 0.5:
+        return None
+    return (vector[0] / length, vector[1] / length)
