@@ -15,7 +15,7 @@ from grading.engine.phantoms.acquisition import (
     bias_field,
     sample_acquisition,
 )
-from grading.engine.phantoms.anatomy import SIDES, HipSide, Mimic, NecrosisPattern
+from grading.engine.phantoms.anatomy import SIDES, HipSide, Mimic, NecrosisPattern, Pelvis
 from grading.engine.phantoms.geometry import (
     NecrosisRequest,
     fit_threshold,
@@ -28,6 +28,7 @@ from grading.engine.phantoms.shapes import resize_linear, resize_nearest
 from grading.engine.types import Grade
 
 F32 = npt.NDArray[np.float32]
+WINDOWS_PER_SUBJECT = 4
 U8 = npt.NDArray[np.uint8]
 
 
@@ -128,21 +129,25 @@ def make_training_crops(
     native pixel spacing 0.6-1.6 mm, all scanner effects; ``no_head_share`` of
     them come from slices above or below the femoral head (no head label; with
     the tiny caps at the head's poles about a fifth of all windows show no head).
-    Each window is a new random subject, side, level and acquisition.
+    Every ``WINDOWS_PER_SUBJECT`` windows share a random subject; each window has
+    its own side, level, field of view, lesion fit and acquisition.
     Lesion size follows the 3-D model (per-slice proportions vary) for half of
     the hips and is set on the slice itself for the other half.
     """
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size), np.float32)
     labels = np.empty((n, size, size), np.uint8)
-    for i in range(n):
-        images[i], labels[i] = _one_window(rng, size, no_head_share)
+    for start in range(0, n, WINDOWS_PER_SUBJECT):
+        pelvis = new_pelvis(rng, None, None, None)
+        for i in range(start, min(start + WINDOWS_PER_SUBJECT, n)):
+            images[i], labels[i] = _one_window(rng, pelvis, size, no_head_share)
     return images, labels
 
 
-def _one_window(rng: np.random.Generator, size: int, no_head_share: float) -> tuple[F32, U8]:
+def _one_window(
+    rng: np.random.Generator, pelvis: Pelvis, size: int, no_head_share: float
+) -> tuple[F32, U8]:
     side: HipSide = SIDES[int(rng.integers(2))]
-    pelvis = new_pelvis(rng, None, None, None)
     hip = pelvis.hips[side]
     r = hip.radius
     if rng.uniform() < no_head_share:
