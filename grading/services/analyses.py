@@ -315,11 +315,11 @@ def analysis_compute(
         if not instances:
             _fail(analysis, "the series has no instances")
             return False
-        from grading.engine.pipeline import grade_series
-
         with _heartbeat(analysis.pk, analysis.worker):
             slices = [instance_read(i) for i in instances]
             read_s = time.perf_counter() - started
+            from grading.engine.pipeline import grade_series
+
             result = grade_series(
                 slices, segmenter, progress=_progress_saver(analysis, progress_cb)
             )
