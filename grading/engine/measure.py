@@ -324,10 +324,11 @@ def summarise_series(
     Volumes are sums of areas x the series slice spacing. Series flags:
     ``small_head`` when the largest section is below ``SERIES_SMALL_HEAD_MM2``;
     ``partial_head`` / ``low_confidence`` when flagged slices hold at least
-    ``SERIES_FLAG_VOLUME_FRACTION`` of the head volume; ``not_bimodal`` when any slice
-    with an ambiguous threshold exists; ``one_side_only`` when, on a bilateral series, the
-    other side is missing on a slice where this head is at least ``ONE_SIDE_ONLY_SECTION``
-    of its largest section (or missing from the whole series). Ordered right, left, unknown.
+    ``SERIES_FLAG_VOLUME_FRACTION`` of the head volume; ``not_bimodal`` when the grade
+    would change without the necrosis of the slices with an ambiguous threshold;
+    ``one_side_only`` when, on a bilateral series, the other side is missing on a slice
+    where this head is at least ``ONE_SIDE_ONLY_SECTION`` of its largest section (or
+    missing from the whole series). Ordered right, left, unknown.
     """
     slices = [s for s, _ in per_slice]
     spacing = series_slice_spacing_mm(slices)
@@ -372,19 +373,25 @@ def summarise_series(
                         f"({100 * share:.0f} % of the head volume)",
                     )
                 )
+        proportion = proportion_of(t.necrosis_mm3, t.head_mm3)
+        grade = grade_from_proportion(proportion)
         if t.flagged_slices.get("not_bimodal"):
-            flags.append(
-                _flag(
-                    "not_bimodal",
-                    f"ambiguous necrosis threshold on {t.flagged_slices['not_bimodal']} of "
-                    f"{t.slices} slices ({t.ambiguous_necrosis_mm3:.0f} mm³ of necrosis there)",
-                )
+            without = grade_from_proportion(
+                proportion_of(t.necrosis_mm3 - t.ambiguous_necrosis_mm3, t.head_mm3)
             )
+            if without != grade:
+                flags.append(
+                    _flag(
+                        "not_bimodal",
+                        f"the grade rests on {t.flagged_slices['not_bimodal']} slice(s) with an "
+                        f"ambiguous necrosis threshold ({t.ambiguous_necrosis_mm3:.0f} mm³ of "
+                        f"necrosis there; {without.value} without them)",
+                    )
+                )
         if bilateral and side != "unknown":
             reason = _one_side_only_reason(side, per_slice, t.largest_mm2)
             if reason:
                 flags.append(_flag("one_side_only", reason))
-        proportion = proportion_of(t.necrosis_mm3, t.head_mm3)
         results.append(
             SeriesHipResult(
                 series_instance_uid=series_instance_uid,
@@ -392,7 +399,7 @@ def summarise_series(
                 head_volume_mm3=float(t.head_mm3),
                 necrosis_volume_mm3=float(t.necrosis_mm3),
                 proportion=proportion,
-                grade=grade_from_proportion(proportion),
+                grade=grade,
                 flags=tuple(flags),
                 slice_count=t.slices,
             )

@@ -28,11 +28,13 @@ The returned :class:`NecrosisResult` carries the diagnostics that measurement tu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+from grading.engine.hips import fill_holes
 
 BoolImage = npt.NDArray[np.bool_]
 FloatImage = npt.NDArray[np.float32]
@@ -51,7 +53,7 @@ class NecrosisConfig:
     seed_relative: float = 0.45
     """A dark region or line counts when its darkest pixels (``dark_percentile``) are
     below this fraction of the marrow signal."""
-    clear_relative: float = 0.20
+    clear_relative: float = 0.35
     """Necrosis whose darkest pixels stay above this (the reactive band and necrotic
     interiors are darker) is reported but flagged ``not_bimodal``."""
     dark_percentile: float = 5.0
@@ -211,10 +213,20 @@ def marrow_reference(
     """
     spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
     head = np.asarray(head_mask, dtype=bool)
+    rows = np.flatnonzero(head.any(axis=1))
+    cols = np.flatnonzero(head.any(axis=0))
+    if rows.size == 0:
+        return None
+    window = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    head = head[window]
     core = _depth_mm(head, spacing) > config.rim_mm
     if int(core.sum()) < 8:
         return None
-    smooth = smooth_inside(pixels, head, _radius_px(config.smoothing_mm, spacing))
+    smooth = smooth_inside(
+        np.asarray(pixels[window], dtype=np.float32),
+        head,
+        _radius_px(config.smoothing_mm, spacing),
+    )
     return float(np.percentile(smooth[core], config.reference_percentile))
 
 
@@ -284,10 +296,37 @@ def find_necrosis(
     """
     if pixels.shape != head_mask.shape:
         raise ValueError(f"pixels {pixels.shape} and head mask {head_mask.shape} differ")
-    shape = head_mask.shape
-    spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
-    pixel_area = spacing[0] * spacing[1]
     head = np.asarray(head_mask, dtype=bool)
+    rows = np.flatnonzero(head.any(axis=1))
+    cols = np.flatnonzero(head.any(axis=0))
+    if rows.size == 0:
+        return _empty(head.shape, "empty head mask")
+    # work on the head's bounding box (plus a margin for the filters), paste back
+    r0, r1 = max(int(rows[0]) - 2, 0), min(int(rows[-1]) + 3, head.shape[0])
+    c0, c1 = max(int(cols[0]) - 2, 0), min(int(cols[-1]) + 3, head.shape[1])
+    inner = _find_necrosis(
+        np.asarray(pixels[r0:r1, c0:c1], dtype=np.float32),
+        head[r0:r1, c0:c1],
+        (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1])),
+        reference,
+        anterior,
+        config,
+    )
+    mask = np.zeros(head.shape, dtype=bool)
+    mask[r0:r1, c0:c1] = inner.mask
+    return replace(inner, mask=mask)
+
+
+def _find_necrosis(
+    pixels: FloatImage,
+    head: BoolImage,
+    spacing: tuple[float, float],
+    reference: float | None,
+    anterior: tuple[float, float] | None,
+    config: NecrosisConfig,
+) -> NecrosisResult:
+    shape = head.shape
+    pixel_area = spacing[0] * spacing[1]
     depth = _depth_mm(head, spacing)
     core = depth > config.rim_mm
     if int(core.sum()) * pixel_area < 2 * config.min_area_mm2 or int(core.sum()) < 8:
@@ -302,8 +341,14 @@ def find_necrosis(
     core = depth > rim_mm
     if int(core.sum()) < 8:
         return _empty(shape, "head too small to threshold", ref)
-    otsu_rel, separation = otsu(relative[core])
-    rel_t = min(max(otsu_rel, config.min_relative_threshold), config.max_relative_threshold)
+    values = relative[core]
+    otsu_rel, separation = otsu(values)
+    # A section that is nearly all lesion has no bright class of its own: Otsu then
+    # splits the lesion. The threshold is at least midway between the dark class and
+    # the marrow reference (1.0), and never above the contrast cap.
+    below = values[values < otsu_rel]
+    midway = 0.5 * (float(below.mean()) + 1.0) if below.size else otsu_rel
+    rel_t = min(max(otsu_rel, midway, config.min_relative_threshold), config.max_relative_threshold)
     dark = core & (relative < rel_t)
     closing = _disk(_radius_px(config.closing_mm, spacing))
 
@@ -349,7 +394,14 @@ def find_necrosis(
     #    region cut off from it towards the front (ONFH is anterosuperior) is necrosis,
     #    a region cut off sideways (a scar at the old physis) is not. The barrier is
     #    thickened by ``closing_mm`` so a gap at a line's end does not join two regions.
-    barrier = ndimage.binary_dilation(lesion | lines, structure=closing)
+    #    Faint stretches of a band (dark, but not dark enough on their own) that connect
+    #    to an accepted lesion or line complete the barrier (hysteresis).
+    reach, reach_count = ndimage.label(ndimage.binary_dilation(dark, structure=closing))
+    connected = np.zeros(reach_count + 1, dtype=bool)
+    connected[reach[lesion | lines]] = True
+    connected[0] = False
+    support = dark & connected[reach]
+    barrier = ndimage.binary_dilation(support, structure=closing)
     regions, region_count = ndimage.label(core & ~barrier)
     necrotic_region = np.zeros(region_count + 1, dtype=bool)
     if region_count > 1:
@@ -383,12 +435,13 @@ def find_necrosis(
         # the zone the thickening took goes to the nearest region; the lines that border
         # a necrotic region are part of the lesion (its reactive band)
         _, (near_r, near_c) = ndimage.distance_transform_edt(regions == 0, return_indices=True)
-        zone = core & barrier & ~lesion & ~lines
+        zone = core & barrier & ~support
         necrosis |= enclosed | (zone & necrotic_region[regions[near_r, near_c]])
-        touching = ndimage.binary_dilation(enclosed, structure=closing, iterations=2)
-        border_ids = np.unique(labels[touching & lines])
-        border = np.isin(labels, border_ids[border_ids > 0])
+        border = support & ndimage.binary_dilation(
+            enclosed, structure=_disk(_radius_px(config.margin_mm, spacing))
+        )
         necrosis |= border
+        border_ids = np.unique(labels[border & lines])
         levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
     if not necrosis.any():
         reason = f"no necrotic region (nothing below {100 * config.seed_relative:.0f} % of "
@@ -405,7 +458,7 @@ def find_necrosis(
             ambiguous=False,
             reason=reason,
         )
-    necrosis = np.asarray(ndimage.binary_fill_holes(necrosis), dtype=bool) & core
+    necrosis = fill_holes(necrosis) & core
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
     rim = head & ~core

@@ -1,0 +1,240 @@
+"""Grade a slice or a series: find the heads, threshold necrosis, measure, summarise.
+
+``grade_series`` sorts the slices along the slice normal, runs the network in as few
+``predict`` calls as it can (one coarse pass over the whole series, then the fine pass
+in chunks of about ``fine_batch`` windows so progress can be reported), measures every
+head and summarises each hip over the series. Results come back in the input order.
+
+The marrow reference of each hip is taken over the whole series (the 80th percentile of
+the per-slice marrow levels of that hip's larger sections), so a section that is mostly
+necrotic is not compared with itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from grading.engine.hips import (
+    DEFAULT_CONFIG,
+    STANDARD_AXIAL,
+    FemoralHead,
+    HipFinderConfig,
+    Segmenter,
+    coarse_pass,
+    fine_pass,
+    fine_requests,
+    series_head_diameters,
+)
+from grading.engine.measure import (
+    SMALL_HEAD_MM2,
+    measure_hip,
+    slice_order,
+    summarise_series,
+    with_one_side_only,
+)
+from grading.engine.necrosis import (
+    DEFAULT_NECROSIS_CONFIG,
+    NecrosisConfig,
+    NecrosisResult,
+    anterior_in_image,
+    find_necrosis,
+    marrow_reference,
+)
+from grading.engine.types import (
+    NECROSIS,
+    VIABLE_HEAD,
+    HipSliceResult,
+    MRSlice,
+    SeriesResult,
+    Side,
+    SliceResult,
+)
+
+Progress = Callable[[int, int], None]
+
+REFERENCE_PERCENTILE = 80.0
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Knobs of the pipeline; the defaults are the product's settings."""
+
+    hips: HipFinderConfig = DEFAULT_CONFIG
+    necrosis: NecrosisConfig = DEFAULT_NECROSIS_CONFIG
+    batch_size: int = 16
+    fine_batch: int = 16
+    """Fine-pass windows per ``predict`` call (progress is reported between calls)."""
+
+
+DEFAULT_PIPELINE = PipelineConfig()
+
+
+@dataclass(frozen=True)
+class GradedHead:
+    """A head with its necrosis, before measurement."""
+
+    head: FemoralHead
+    necrosis: NecrosisResult
+
+
+def series_references(
+    slices: Sequence[MRSlice],
+    heads: Sequence[Sequence[FemoralHead]],
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> dict[Side, float]:
+    """Per side, the viable-marrow level over a series (stored-value units).
+
+    The ``REFERENCE_PERCENTILE`` of the per-slice levels of sections of at least
+    ``SMALL_HEAD_MM2`` (all sections when none is that large).
+    """
+    levels: dict[Side, list[tuple[float, float]]] = {}
+    for mr_slice, slice_heads in zip(slices, heads, strict=True):
+        for head in slice_heads:
+            level = marrow_reference(
+                mr_slice.pixels[head.box.slices], head.mask, mr_slice.pixel_spacing_mm, config
+            )
+            if level is not None:
+                area = float(head.mask.sum()) * mr_slice.pixel_area_mm2
+                levels.setdefault(head.side, []).append((level, area))
+    out: dict[Side, float] = {}
+    for side, values in levels.items():
+        large = [v for v, a in values if a >= SMALL_HEAD_MM2] or [v for v, _ in values]
+        out[side] = float(np.percentile(large, REFERENCE_PERCENTILE))
+    return out
+
+
+def grade_heads(
+    mr_slice: MRSlice,
+    heads: Sequence[FemoralHead],
+    references: dict[Side, float] | None = None,
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> list[GradedHead]:
+    """Necrosis inside each head of one slice."""
+    anterior = anterior_in_image(mr_slice.image_orientation or STANDARD_AXIAL)
+    out = []
+    for head in heads:
+        necrosis = find_necrosis(
+            mr_slice.pixels[head.box.slices],
+            head.mask,
+            mr_slice.pixel_spacing_mm,
+            reference=(references or {}).get(head.side),
+            anterior=anterior,
+            config=config,
+        )
+        out.append(GradedHead(head, necrosis))
+    return out
+
+
+def slice_result(
+    mr_slice: MRSlice, graded: Sequence[GradedHead], *, bilateral: bool
+) -> SliceResult:
+    """The ``(H, W)`` uint8 label map and the measured hips of one slice."""
+    labelmap = np.zeros(mr_slice.shape, dtype=np.uint8)
+    hips: list[HipSliceResult] = []
+    for item in graded:
+        head = item.head
+        window = labelmap[head.box.slices]
+        window[head.mask] = VIABLE_HEAD
+        necrosis = item.necrosis.mask & head.mask
+        window[necrosis] = NECROSIS
+        hips.append(
+            measure_hip(
+                mr_slice,
+                head.side,
+                head.box,
+                head.mask,
+                necrosis,
+                probability=head.probability,
+                necrosis=item.necrosis,
+            )
+        )
+    return SliceResult(
+        labelmap=labelmap,
+        hips=with_one_side_only(hips, bilateral=bilateral),
+        sop_instance_uid=mr_slice.sop_instance_uid,
+        source=mr_slice.source,
+    )
+
+
+def grade_series(
+    slices: Sequence[MRSlice],
+    segmenter: Segmenter,
+    progress: Progress | None = None,
+    *,
+    config: PipelineConfig = DEFAULT_PIPELINE,
+) -> SeriesResult:
+    """Grade the slices of one series (any order; results in the input order).
+
+    ``progress(done, total)`` is called with ``(0, total)`` first, then as slices are
+    segmented, and ``(total, total)`` once everything is measured. ``timings_s`` holds
+    ``coarse``, ``fine``, ``necrosis`` and ``total`` seconds.
+    """
+    started = time.perf_counter()
+    total = len(slices)
+    if progress is not None:
+        progress(0, total)
+    model_version = str(getattr(segmenter, "model_version", ""))
+    if total == 0:
+        return SeriesResult(slices=(), hips=(), model_version=model_version)
+    order = slice_order(slices)
+    ordered = [slices[i] for i in order]
+
+    coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
+    after_coarse = time.perf_counter()
+    diameters = series_head_diameters(coarse) if total > 1 else None
+    requests = fine_requests(ordered, coarse, diameters, config.hips)
+    heads: list[list[FemoralHead]] = [[] for _ in ordered]
+    start = 0
+    while start < len(requests):
+        # whole slices per chunk, about ``fine_batch`` windows
+        stop = min(start + max(config.fine_batch, 1), len(requests))
+        while stop < len(requests) and requests[stop][0] == requests[stop - 1][0]:
+            stop += 1
+        chunk = requests[start:stop]
+        found = fine_pass(ordered, chunk, segmenter, config.hips, batch_size=config.batch_size)
+        for index, slice_heads in enumerate(found):
+            heads[index].extend(slice_heads)
+        start = stop
+        if progress is not None:
+            done = requests[stop - 1][0] + 1 if stop < len(requests) else total
+            progress(min(done, total - 1), total)
+    after_fine = time.perf_counter()
+
+    references = series_references(ordered, heads, config.necrosis)
+    results: list[SliceResult] = []
+    per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []
+    for mr_slice, slice_heads, coarse_result in zip(ordered, heads, coarse, strict=True):
+        graded = grade_heads(mr_slice, slice_heads, references, config.necrosis)
+        result = slice_result(mr_slice, graded, bilateral=coarse_result.layout.kind == "bilateral")
+        results.append(result)
+        per_slice.append((mr_slice, result.hips))
+    hips = summarise_series(ordered[0].series_instance_uid, per_slice)
+    finished = time.perf_counter()
+    if progress is not None:
+        progress(total, total)
+
+    in_input_order: list[SliceResult | None] = [None] * total
+    for position, index in enumerate(order):
+        in_input_order[index] = results[position]
+    return SeriesResult(
+        slices=tuple(r for r in in_input_order if r is not None),
+        hips=hips,
+        model_version=model_version,
+        timings_s={
+            "coarse": after_coarse - started,
+            "fine": after_fine - after_coarse,
+            "necrosis": finished - after_fine,
+            "total": finished - started,
+        },
+    )
+
+
+def grade_slice(
+    mr_slice: MRSlice, segmenter: Segmenter, *, config: PipelineConfig = DEFAULT_PIPELINE
+) -> SliceResult:
+    """Grade one slice on its own (its own marrow reference and window sizes)."""
+    return grade_series([mr_slice], segmenter, config=config).slices[0]
