@@ -59,7 +59,10 @@ def static_file(request: HttpRequest, path: str) -> FileResponse:
     if not found or isinstance(found, list):
         raise Http404("No such file.")
     content_type, encoding = mimetypes.guess_type(str(found))
-    response = FileResponse(open(found, "rb"), content_type=content_type or "application/octet-stream")
+    response = FileResponse(
+        open(found, "rb"),  # noqa: SIM115 - FileResponse closes it
+        content_type=content_type or "application/octet-stream",
+    )
     if encoding:
         response.headers["Content-Encoding"] = encoding
     if normalized.startswith("viewer/assets/"):

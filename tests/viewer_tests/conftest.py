@@ -59,7 +59,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the portal exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+            raise RuntimeError(
+                f"the portal exited ({process.returncode}):\n{log.read_text()[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - local test server
                 if r.status == 200:
@@ -67,13 +69,17 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
         except OSError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"the portal did not answer {url} in {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"the portal did not answer {url} in {timeout:.0f} s:\n{log.read_text()[-4000:]}"
+    )
 
 
 @pytest.fixture(scope="session")
 def portal() -> Iterator[Portal]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
+        )
     if not MANIFEST.exists():
         pytest.fail("The viewer bundle is not built: cd viewer/frontend && npm ci && npm run build")
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
@@ -130,7 +136,9 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def login(browser: Any, portal: Portal, username: str, *, width: int = 1366, height: int = 768) -> Any:
+def login(
+    browser: Any, portal: Portal, username: str, *, width: int = 1366, height: int = 768
+) -> Any:
     """A fresh browser context logged in through the login page."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()

@@ -43,7 +43,11 @@ DEEP_PIXEL_JS = """
     for (let x = r; x < columns - r; x++) {
       if (data[y * columns + x] !== label) continue;
       let score = 0;
-      for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (data[(y + dy) * columns + x + dx] === label) score++;
+      for (let dy = -r; dy <= r; dy++) {
+        for (let dx = -r; dx <= r; dx++) {
+          if (data[(y + dy) * columns + x + dx] === label) score++;
+        }
+      }
       if (score > bestScore) { bestScore = score; best = [x, y]; }
     }
   }
@@ -57,7 +61,8 @@ PIXEL_JS = """
 ([x, y]) => {
   const c = document.querySelector('canvas.cornerstone-canvas');
   const scale = c.width / c.clientWidth;
-  const d = c.getContext('2d').getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data;
+  const ctx = c.getContext('2d');
+  const d = ctx.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data;
   return [d[0], d[1], d[2], d[3]];
 }
 """
@@ -78,7 +83,9 @@ async () => {
   const el = v.element;
   const n = v.sliceCount;
   const step = async (i) => {
-    const rendered = new Promise((r) => el.addEventListener('CORNERSTONE_IMAGE_RENDERED', r, { once: true }));
+    const rendered = new Promise(
+      (r) => el.addEventListener('CORNERSTONE_IMAGE_RENDERED', r, { once: true }),
+    );
     const t0 = performance.now();
     await v.scrollTo(i);
     await rendered;
@@ -109,6 +116,11 @@ def _hip_texts(page: Any) -> dict[str, str]:
         """() => Object.fromEntries([...document.querySelectorAll('.hip-card')].map(
             (c) => [c.dataset.side, c.querySelector('.slice-proportion').textContent]))"""
     )
+
+
+def _card_js(side: str, selector: str) -> str:
+    """JavaScript for an element of one hip's card."""
+    return f"document.querySelector(\".hip-card[data-side='{side}'] {selector}\")"
 
 
 def _write_phantom(folder: Path) -> list[Path]:
@@ -159,8 +171,11 @@ def uploaded(demo: Any, portal: Portal, tmp_path_factory: pytest.TempPathFactory
         """() => {
           window.__sameDocument = 'yes';
           window.__statuses = [];
-          const seen = (el) => { const s = el.dataset.status; const id = el.closest('tr')?.dataset.studyId;
-            if (s && id) window.__statuses.push(id + ':' + s); };
+          const seen = (el) => {
+            const s = el.dataset.status;
+            const id = el.closest('tr')?.dataset.studyId;
+            if (s && id) window.__statuses.push(id + ':' + s);
+          };
           new MutationObserver((records) => {
             for (const r of records) {
               const targets = r.type === 'attributes' ? [r.target] : [...r.addedNodes];
@@ -169,7 +184,9 @@ def uploaded(demo: Any, portal: Portal, tmp_path_factory: pytest.TempPathFactory
                 t.querySelectorAll?.('.status').forEach(seen);
               }
             }
-          }).observe(document.getElementById('worklist-body'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] });
+          }).observe(document.getElementById('worklist-body'), {
+            subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'],
+          });
         }"""
     )
     upload = demo.new_page()
@@ -180,13 +197,26 @@ def uploaded(demo: Any, portal: Portal, tmp_path_factory: pytest.TempPathFactory
     link = upload.wait_for_selector("#upload-summary a[href^='/studies/']", timeout=120_000)
     study_id = int(link.get_attribute("href").strip("/").split("/")[-1])
     assert upload.locator("#file-list li.ok").count() == len(files)
-    assert all(v == 1 for v in upload.eval_on_selector_all("#file-list progress", "els => els.map(e => e.value)"))
+    assert all(
+        v == 1
+        for v in upload.eval_on_selector_all("#file-list progress", "els => els.map(e => e.value)")
+    )
     upload.close()
 
+    row = f"tr[data-study-id='{study_id}']"
     worklist.wait_for_selector(
-        f"tr[data-study-id='{study_id}'] .status[data-status='done']", timeout=ANALYSIS_TIMEOUT_MS
+        f"{row} .status[data-status='done'], {row} .status[data-status='failed']",
+        timeout=ANALYSIS_TIMEOUT_MS,
     )
-    statuses = [s.split(":", 1)[1] for s in worklist.evaluate("window.__statuses") if s.startswith(f"{study_id}:")]
+    final = worklist.get_attribute(f"{row} .status", "data-status")
+    if final == "failed":
+        detail = worklist.request.get(f"{portal.base_url}/api/studies/{study_id}/").json()
+        pytest.fail(f"the analysis of the uploaded study failed: {detail.get('error')}")
+    statuses = [
+        s.split(":", 1)[1]
+        for s in worklist.evaluate("window.__statuses")
+        if s.startswith(f"{study_id}:")
+    ]
     survived = worklist.evaluate("window.__sameDocument") == "yes"
     worklist.close()
     return UploadedStudy(study_id, statuses, survived, len(files))
@@ -216,7 +246,9 @@ def test_upload_then_status_changes_live_on_the_worklist(uploaded: UploadedStudy
     assert any(s in ("queued", "running") for s in uploaded.statuses_seen), uploaded.statuses_seen
 
 
-def test_worklist_shows_grades_and_sorts(demo: Any, portal: Portal, uploaded: UploadedStudy) -> None:
+def test_worklist_shows_grades_and_sorts(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
     page = demo.new_page()
     page.goto(f"{portal.base_url}/")
     row = page.wait_for_selector(f"tr[data-study-id='{uploaded.study_id}']")
@@ -227,13 +259,13 @@ def test_worklist_shows_grades_and_sorts(demo: Any, portal: Portal, uploaded: Up
     page.click("th[data-sort='patient']")
     assert page.get_attribute("th[data-sort='patient']", "aria-sort") == "ascending"
     page.select_option("select[name='status']", "failed")
-    page.wait_for_function(
-        f"!document.querySelector(\"tr[data-study-id='{uploaded.study_id}']\")"
-    )
+    page.wait_for_function(f"!document.querySelector(\"tr[data-study-id='{uploaded.study_id}']\")")
     page.close()
 
 
-def test_viewer_draws_image_and_overlays_fast(demo: Any, portal: Portal, uploaded: UploadedStudy, bench: Bench) -> None:
+def test_viewer_draws_image_and_overlays_fast(
+    demo: Any, portal: Portal, uploaded: UploadedStudy, bench: Bench
+) -> None:
     first_image: list[float] = []
     for _ in range(3):
         page = _open_study(demo, portal, uploaded.study_id)
@@ -268,7 +300,9 @@ def test_viewer_draws_image_and_overlays_fast(demo: Any, portal: Portal, uploade
     page.close()
 
 
-def test_scroll_changes_slice_and_proportion(demo: Any, portal: Portal, uploaded: UploadedStudy, bench: Bench) -> None:
+def test_scroll_changes_slice_and_proportion(
+    demo: Any, portal: Portal, uploaded: UploadedStudy, bench: Bench
+) -> None:
     page = _open_study(demo, portal, uploaded.study_id)
     page.click("#viewport")
     page.keyboard.press("Home")
@@ -304,7 +338,9 @@ def test_scroll_changes_slice_and_proportion(demo: Any, portal: Portal, uploaded
     page.close()
 
 
-def test_grade_change_needs_a_reason_and_shows_in_the_audit_trail(demo: Any, portal: Portal, uploaded: UploadedStudy) -> None:
+def test_grade_change_needs_a_reason_and_shows_in_the_audit_trail(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
     page = _open_study(demo, portal, uploaded.study_id)
     page.wait_for_selector("#audit li.audit-event")
     card = page.locator(".hip-card").first
@@ -322,20 +358,29 @@ def test_grade_change_needs_a_reason_and_shows_in_the_audit_trail(demo: Any, por
     card.locator(".grade-form button[type=submit]").click()
     page.wait_for_selector(f"#audit li.audit-event:has-text('{reason}')", timeout=20_000)
     page.wait_for_function(
-        f"document.querySelector(\".hip-card[data-side='{side}'] .current-grade\").textContent === '{new_grade.capitalize()}'"
+        f"{_card_js(side, '.current-grade')}.textContent === '{new_grade.capitalize()}'"
     )
     # The AI grade stays beside the revised one.
-    assert page.locator(f".hip-card[data-side='{side}'] .ai-grade").inner_text() in {"None", "Mild", "Moderate", "Severe"}
+    assert page.locator(f".hip-card[data-side='{side}'] .ai-grade").inner_text() in {
+        "None",
+        "Mild",
+        "Moderate",
+        "Severe",
+    }
     page.close()
 
 
-def test_brush_edit_changes_proportion_after_save_and_revert_restores(demo: Any, portal: Portal, uploaded: UploadedStudy) -> None:
+def test_brush_edit_changes_proportion_after_save_and_revert_restores(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
     page = _open_study(demo, portal, uploaded.study_id)
     head = page.evaluate(DEEP_PIXEL_JS, 1)
     assert head is not None
     side = page.evaluate(
-        """([col]) => { const cols = window.onfhViewer.viewer.sliceSize(window.onfhViewer.viewer.sliceIndex).columns;
-             return col < cols / 2 ? 'right' : 'left'; }""",
+        """([col]) => {
+          const v = window.onfhViewer.viewer;
+          return col < v.sliceSize(v.sliceIndex).columns / 2 ? 'right' : 'left';
+        }""",
         [head["column"]],
     )
     before = _hip_texts(page)[side]
@@ -360,21 +405,25 @@ def test_brush_edit_changes_proportion_after_save_and_revert_restores(demo: Any,
     page.click("#save-mask")
     page.fill("#reason-input", "Browser test: necrosis extends further")
     page.click("#reason-confirm")
-    page.wait_for_function("document.getElementById('save-mask').textContent === 'Save mask'", timeout=30_000)
     page.wait_for_function(
-        f"document.querySelector(\".hip-card[data-side='{side}'] .slice-proportion\").textContent !== {before!r}",
+        "document.getElementById('save-mask').textContent === 'Save mask'", timeout=30_000
+    )
+    page.wait_for_function(
+        f"{_card_js(side, '.slice-proportion')}.textContent !== {before!r}",
         timeout=30_000,
     )
     after = _hip_texts(page)[side]
     assert float(after.split()[0]) > float(before.split()[0]), (before, after)
-    page.wait_for_selector("#audit li.audit-event:has-text('necrosis extends further')", timeout=20_000)
+    page.wait_for_selector(
+        "#audit li.audit-event:has-text('necrosis extends further')", timeout=20_000
+    )
     assert page.locator("#edit-state").inner_text() == "Mask edited by a reader"
 
     page.click("#revert-mask")
     page.fill("#reason-input", "Browser test: back to the AI mask")
     page.click("#reason-confirm")
     page.wait_for_function(
-        f"document.querySelector(\".hip-card[data-side='{side}'] .slice-proportion\").textContent === {before!r}",
+        f"{_card_js(side, '.slice-proportion')}.textContent === {before!r}",
         timeout=30_000,
     )
     page.wait_for_selector("#audit li.audit-event:has-text('back to the AI mask')", timeout=20_000)
@@ -382,7 +431,9 @@ def test_brush_edit_changes_proportion_after_save_and_revert_restores(demo: Any,
     page.close()
 
 
-def test_help_overlay_lists_the_shortcuts(demo: Any, portal: Portal, uploaded: UploadedStudy) -> None:
+def test_help_overlay_lists_the_shortcuts(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
     page = _open_study(demo, portal, uploaded.study_id)
     page.keyboard.press("?")
     assert page.locator("#help-overlay").is_visible()
@@ -408,7 +459,9 @@ def test_another_sites_user_gets_404(browser: Any, portal: Portal, uploaded: Upl
     context.close()
 
 
-def test_screenshots(browser: Any, portal: Portal, uploaded: UploadedStudy, screenshot_dir: Path | None) -> None:
+def test_screenshots(
+    browser: Any, portal: Portal, uploaded: UploadedStudy, screenshot_dir: Path | None
+) -> None:
     if screenshot_dir is None:
         pytest.skip("set ONFH_SCREENSHOT_DIR to write screenshots")
     for width, height in ((1366, 768), (2560, 1440)):

@@ -61,13 +61,17 @@ def viewer_entry(entry: str) -> SafeString:
         return format_html('<div class="bundle-missing" role="alert">{}</div>', str(exc))
     chunk = m.get(entry)
     if chunk is None:
-        return format_html('<div class="bundle-missing" role="alert">No bundle for {}.</div>', entry)
+        return format_html(
+            '<div class="bundle-missing" role="alert">No bundle for {}.</div>', entry
+        )
     deps = _imports(m, entry, {entry})
     css: list[str] = list(chunk.get("css", []))
     for dep in deps:
         css.extend(m[dep].get("css", []))
     parts = [
-        format_html_join("", '<link rel="stylesheet" href="{}">', ((static(f"viewer/{c}"),) for c in css)),
+        format_html_join(
+            "", '<link rel="stylesheet" href="{}">', ((static(f"viewer/{c}"),) for c in css)
+        ),
         format_html_join(
             "",
             '<link rel="modulepreload" href="{}">',
