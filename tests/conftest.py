@@ -54,6 +54,13 @@ def media_root() -> Path:
     return _MEDIA
 
 
+def weights_available() -> bool:
+    """Trained weights: ONFH_WEIGHTS when set, else the shipped file."""
+    from grading.engine.predictor import DEFAULT_WEIGHTS
+
+    return Path(settings.ONFH_WEIGHTS or DEFAULT_WEIGHTS).is_file()
+
+
 # --- scenario fixtures shared by the portal tests ----------------------------------------
 
 from typing import NamedTuple  # noqa: E402

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from grading.engine.predictor import DEFAULT_WEIGHTS
-from tests.conftest import LivePortal, sha256_of, write_phantom_series
+from tests.conftest import LivePortal, sha256_of, weights_available, write_phantom_series
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no trained weights shipped yet"),
+    pytest.mark.skipif(not weights_available(), reason="no trained weights shipped yet"),
     pytest.mark.timeout(900),
 ]
 

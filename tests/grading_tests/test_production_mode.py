@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grading.engine.predictor import DEFAULT_WEIGHTS
-from tests.conftest import LivePortal, write_phantom_series
+from tests.conftest import LivePortal, weights_available, write_phantom_series
 
 PG = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
@@ -31,9 +30,7 @@ pytestmark = [
     pytest.mark.timeout(900),
     pytest.mark.skipif(not (_up(PG) and _up(REDIS)), reason="needs PostgreSQL and Redis"),
 ]
-needs_weights = pytest.mark.skipif(
-    not DEFAULT_WEIGHTS.exists(), reason="no trained weights shipped yet"
-)
+needs_weights = pytest.mark.skipif(not weights_available(), reason="no trained weights shipped yet")
 
 
 def _admin_connect():

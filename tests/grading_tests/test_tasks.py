@@ -11,10 +11,10 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from grading import tasks
-from grading.engine.predictor import DEFAULT_WEIGHTS
 from grading.models import Analysis, AuditEvent, HipResult, LabelMap, OutboxMessage, SliceResult
 from grading.services import analyses as analysis_services
 from onfh_site.celery import app
+from tests.conftest import weights_available
 from tests.grading_tests.test_services import analysed_study
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +189,7 @@ def test_transient_error_releases_the_claim_and_raises_for_a_retry(scenario, pha
     assert analysis.status == "queued" and analysis.worker == "" and analysis.attempts == 1
 
 
-needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no shipped weights yet")
+needs_weights = pytest.mark.skipif(not weights_available(), reason="no shipped weights yet")
 
 
 @needs_weights
