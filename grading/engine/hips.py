@@ -14,11 +14,13 @@ Method (pure numpy/scipy except for the ``segmenter.predict`` calls):
    laterality or "unknown". Otherwise the body is found (Otsu on a down-sampled copy,
    largest component, holes filled) and split at its midline into two halves, one hip
    each; the side of each half follows the sign of the direction cosine.
-2. **Coarse pass** (:func:`coarse_windows`, :func:`locate_head`). Each region is covered
-   by windows that are square in millimetres; the predictor resizes each to its input
-   size, so every coarse window is seen at a fixed mm per pixel. The probability maps
-   are merged (max) and the component with the largest probability mass whose area is
-   plausible for a femoral head section gives the head's centre and diameter.
+2. **Coarse pass** (:func:`coarse_windows`, :func:`locate_head`). Each region (a half
+   of the body, or the whole crop) goes to the network as it is; the predictor resizes
+   it to its square input (the network is trained on windows from tight crops to whole
+   halves). Optionally regions are tiled by windows square in millimetres instead. The
+   probability maps are merged (max) and the component with the largest probability
+   mass whose area is plausible for a femoral head section gives the head's centre and
+   diameter.
 3. **Fine pass** (:func:`fine_window`, :func:`head_from_probability`). A window of fixed
    physical size (``fine_window_factor`` x the head diameter, clamped, in the paper's crop
    style) is centred on the head and segmented again. Windows are taken from the slice's
@@ -61,15 +63,17 @@ class Segmenter(Protocol):
 class HipFinderConfig:
     """Physical parameters of the hip finder (lengths in mm, areas in mm²)."""
 
-    crop_max_fov_mm: float = 200.0
+    crop_max_fov_mm: float = 250.0
     """Narrower than this along the patient's left-right axis => a single-hip crop."""
     coarse_window_mm: float | None = None
-    """Side of the square coarse windows; None => one window per region, as large as the
-    region's longer side (the whole half at one fixed scale)."""
+    """Side of square coarse windows tiling each region; None => the region itself is the
+    one coarse window (a half of a bilateral slice, or the whole crop), which the
+    predictor resizes to its square input as the network was trained to see it."""
     coarse_min_overlap_mm: float = 70.0
     """Tiles of the coarse pass overlap by at least this (more than a head diameter)."""
-    fine_window_factor: float = 2.2
-    """Fine window side = factor x head diameter (the paper's crop framing)."""
+    fine_window_factor: float = 2.1
+    """Fine window side = factor x head diameter (the paper's crop framing: the head
+    about half the window)."""
     fine_window_min_mm: float = 80.0
     fine_window_max_mm: float = 160.0
     min_head_area_mm2: float = 20.0
@@ -360,14 +364,12 @@ def centred_box(centre_rc: tuple[float, float], shape: tuple[int, int]) -> Box:
 def coarse_windows(
     mr_slice: MRSlice, region: HipRegion, config: HipFinderConfig = DEFAULT_CONFIG
 ) -> tuple[Box, ...]:
-    """Windows (square in mm) whose union covers ``region``; they may extend past it."""
+    """The coarse windows of ``region``: the region itself, or windows square in mm whose
+    union covers it (they may extend past it)."""
     sr, sc = mr_slice.pixel_spacing_mm
     box = region.box
     if config.coarse_window_mm is None:
-        side_mm = max(box.shape[0] * sr, box.shape[1] * sc)
-        shape = (_pixels_for(side_mm, sr), _pixels_for(side_mm, sc))
-        centre = ((box.row0 + box.row1 - 1) / 2.0, (box.col0 + box.col1 - 1) / 2.0)
-        return (centred_box(centre, shape),)
+        return (box,)
     rows = _pixels_for(config.coarse_window_mm, sr)
     cols = _pixels_for(config.coarse_window_mm, sc)
     overlap_r = _pixels_for(config.coarse_min_overlap_mm, sr)

@@ -233,7 +233,8 @@ def test_extract_round_trip_on_odd_sizes(shape: tuple[int, int]) -> None:
 
 
 def test_small_field_of_view_is_a_crop_and_wide_is_bilateral() -> None:
-    crop = MRSlice(pixels=np.zeros((256, 256), np.float32), pixel_spacing_mm=(0.7, 0.7))
-    wide = replace(crop, pixel_spacing_mm=(0.8, 0.8))
-    assert plan_layout(crop).kind == "crop"  # 179 mm
-    assert plan_layout(wide).kind == "bilateral"  # 205 mm
+    crop = MRSlice(pixels=np.zeros((256, 256), np.float32), pixel_spacing_mm=(0.8, 0.8))
+    wide = replace(crop, pixel_spacing_mm=(1.0, 1.0))
+    assert plan_layout(crop).kind == "crop"  # 205 mm: the widest paper-style crop
+    assert plan_layout(wide).kind == "bilateral"  # 256 mm
+    assert plan_layout(replace(wide, laterality="R")).kind == "crop"
