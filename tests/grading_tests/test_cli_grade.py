@@ -1,0 +1,235 @@
+"""``onfh grade``: the results.json contract end to end on DICOM phantoms.
+
+Inputs are written as real DICOM with :func:`grading.dicom.writer.write_mr_series`: a
+small bilateral series, a single-hip crop with ImageLaterality, and a file that is not
+DICOM. ``test_grade_with_the_shipped_network`` grades them with the real shipped weights
+(skipped, saying why, only while ``grading/engine/weights/onfh_net.pt`` does not exist);
+the other tests use a ground-truth stand-in for the network (see
+``tests/grading_tests/engine/test_pipeline.py``) so they can check grades exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+
+from grading.cli import grade as grade_cli
+from grading.engine.types import Grade
+
+WEIGHTS = Path(grade_cli.__file__).resolve().parents[1] / "engine" / "weights" / "onfh_net.pt"
+
+IMAGE_KEYS = {"path", "sop_instance_uid", "labelmap", "hips"}
+HIP_KEYS = {"side", "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags"}
+SERIES_HIP_KEYS = {
+    "series_instance_uid",
+    "side",
+    "head_volume_mm3",
+    "necrosis_volume_mm3",
+    "proportion",
+    "grade",
+    "flags",
+}
+GRADES = {g.value for g in Grade}
+
+
+class TruthSegmenter:
+    """Stand-in network: probability 1 on odd stored values (the encoded true head)."""
+
+    model_version = "truth-double"
+
+    def predict(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
+
+
+def run_grade(argv: list[str]) -> int:
+    """Parse and run ``onfh grade`` with only this sub-command registered."""
+    parser = argparse.ArgumentParser(prog="onfh")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    grade_cli.register(subparsers)
+    args = parser.parse_args(["grade", *argv])
+    return int(args.func(args))
+
+
+@pytest.fixture(scope="module")
+def dicom_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A bilateral phantom series and a crop as DICOM files, plus a bad file."""
+    from grading.dicom.writer import write_mr_series
+    from grading.engine.phantoms import make_bilateral_series, make_hip_crop
+
+    root = tmp_path_factory.mktemp("dicom")
+    series = make_bilateral_series(
+        9002,
+        n_slices=8,
+        matrix=(256, 256),
+        pixel_spacing_mm=1.5,
+        necrosis={"right": "moderate", "left": "severe"},
+    )
+    truth_heads = series.labels > 0
+    encoded = (np.floor(series.images / 2.0) * 2.0 + truth_heads).astype(np.float32)
+    bilateral_paths = write_mr_series(
+        encoded,
+        root / "series" / "nested",
+        pixel_spacing_mm=series.pixel_spacing_mm,
+        slice_thickness_mm=series.slice_thickness_mm,
+        spacing_between_slices_mm=series.spacing_between_slices_mm,
+        image_orientation=series.image_orientation,
+        first_position=series.first_position,
+        series_instance_uid="1.2.826.0.1.3680043.10.1.1",
+    )
+    crop = make_hip_crop(5300, necrosis="moderate", pattern="homogeneous", mimic=None, level_mm=2)
+    crop_encoded = (np.floor(crop.image / 2.0) * 2.0 + (crop.labels > 0)).astype(np.float32)
+    crop_paths = write_mr_series(
+        crop_encoded[None],
+        root / "crop",
+        pixel_spacing_mm=crop.pixel_spacing_mm,
+        slice_thickness_mm=3.0,
+        laterality="L",
+        series_instance_uid="1.2.826.0.1.3680043.10.1.2",
+        series_number=2,
+    )
+    bad = root / "notes.dcm"
+    bad.write_text("this is not a DICOM file\n")
+    return {
+        "root": root,
+        "series": series,
+        "bilateral": bilateral_paths,
+        "crop": crop,
+        "crop_paths": crop_paths,
+        "bad": bad,
+    }
+
+
+def check_contract(out: Path, document: dict[str, Any]) -> None:
+    """The exact shape of results.json and its label maps."""
+    assert json.loads((out / "results.json").read_text()) == document
+    assert isinstance(document["images"], list) and isinstance(document["hips"], list)
+    for image in document["images"]:
+        assert IMAGE_KEYS <= set(image)
+        assert isinstance(image["path"], str) and isinstance(image["sop_instance_uid"], str)
+        png = out / image["labelmap"]
+        assert not Path(image["labelmap"]).is_absolute() and png.is_file()
+        with Image.open(png) as picture:
+            assert picture.mode == "L"
+            labels = np.asarray(picture)
+        import pydicom
+
+        header = pydicom.dcmread(image["path"], stop_before_pixels=True)
+        assert labels.shape == (header.Rows, header.Columns)
+        assert set(np.unique(labels)) <= {0, 1, 2}
+        assert bool(labels.any()) == bool(image["hips"])
+        for hip in image["hips"]:
+            assert set(hip) == HIP_KEYS
+            assert hip["side"] in {"left", "right", "unknown"}
+            assert hip["grade"] in GRADES
+            assert 0.0 <= hip["proportion"] <= 1.0
+            assert isinstance(hip["head_area_mm2"], float) and hip["head_area_mm2"] > 0
+            assert 0.0 <= hip["necrosis_area_mm2"] <= hip["head_area_mm2"]
+            assert all(isinstance(f, str) and ": " in f for f in hip["flags"])
+    for hip in document["hips"]:
+        assert SERIES_HIP_KEYS <= set(hip)
+        assert hip["grade"] in GRADES and 0.0 <= hip["proportion"] <= 1.0
+        assert hip["necrosis_volume_mm3"] <= hip["head_volume_mm3"]
+
+
+def test_results_contract_with_a_bad_file(
+    dicom_inputs: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(grade_cli, "load_segmenter", lambda weights, device: TruthSegmenter())
+    out = tmp_path / "out"
+    status = run_grade([str(dicom_inputs["root"]), "--out", str(out), "--no-progress"])
+    assert status == 0
+    err = capsys.readouterr().err
+    assert f"{dicom_inputs['bad']}:" in err  # one line naming the bad file
+    document = json.loads((out / "results.json").read_text())
+    check_contract(out, document)
+    assert len(document["images"]) == 9
+    assert len(document["errors"]) == 1
+    series = dicom_inputs["series"]
+    by_path = {image["path"]: image for image in document["images"]}
+    # the bilateral series: label maps are the true heads, grades per slice and per hip
+    for k, path in enumerate(dicom_inputs["bilateral"]):
+        image = by_path[str(path)]
+        labels = np.asarray(Image.open(out / image["labelmap"]))
+        truth = series.labels[k] > 0
+        assert (labels > 0).sum() == pytest.approx(truth.sum(), abs=20)
+        assert {h["side"] for h in image["hips"]} <= {"left", "right"}
+    hips = {(h["series_instance_uid"], h["side"]): h for h in document["hips"]}
+    for side in ("right", "left"):
+        hip = hips[("1.2.826.0.1.3680043.10.1.1", side)]
+        assert hip["grade"] == series.truth[side].grade.value
+    # the crop: one hip, its side from ImageLaterality
+    (crop_image,) = [by_path[str(p)] for p in dicom_inputs["crop_paths"]]
+    (crop_hip,) = crop_image["hips"]
+    assert crop_hip["side"] == "left"
+    assert crop_hip["grade"] == dicom_inputs["crop"].grade.value
+    assert hips[("1.2.826.0.1.3680043.10.1.2", "left")]["grade"] == crop_hip["grade"]
+
+
+def test_nothing_readable_exits_non_zero(
+    dicom_inputs: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(grade_cli, "load_segmenter", lambda weights, device: TruthSegmenter())
+    out = tmp_path / "out"
+    missing = tmp_path / "missing.dcm"
+    status = run_grade([str(dicom_inputs["bad"]), str(missing), "--out", str(out)])
+    assert status != 0
+    err = capsys.readouterr().err
+    assert f"{dicom_inputs['bad']}:" in err and f"{missing}:" in err
+    document = json.loads((out / "results.json").read_text())
+    assert document["images"] == [] and document["hips"] == []
+
+
+def test_a_network_that_cannot_load_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run_grade([str(tmp_path), "--out", str(tmp_path / "o"), "--weights", "nope.pt"])
+    assert status != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.pt" in err[0]
+
+
+@pytest.mark.skipif(
+    not WEIGHTS.is_file(),
+    reason=f"shipped weights {WEIGHTS} do not exist yet (the ML engineer trains them)",
+)
+def test_grade_with_the_shipped_network(
+    dicom_inputs: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    status = run_grade([str(dicom_inputs["root"]), "--out", str(out)])
+    elapsed = time.perf_counter() - started
+    assert status == 0
+    err = capsys.readouterr().err
+    assert f"{dicom_inputs['bad']}:" in err
+    document = json.loads((out / "results.json").read_text())
+    check_contract(out, document)
+    assert len(document["images"]) == 9
+    assert document["model_version"].startswith("onfh-net")
+    series = dicom_inputs["series"]
+    by_path = {image["path"]: image for image in document["images"]}
+    # the network finds both heads on the slices through the heads' centres
+    for k, path in enumerate(dicom_inputs["bilateral"]):
+        areas = [t.head_area_mm2 for t in series.slice_truth[k]]
+        if len(areas) == 2 and min(areas) > 1000:
+            assert {h["side"] for h in by_path[str(path)]["hips"]} == {"left", "right"}
+    sides = {h["side"] for h in document["hips"] if h["series_instance_uid"].endswith(".1.1")}
+    assert sides == {"left", "right"}
+    assert elapsed < 120
