@@ -66,16 +66,32 @@ class RejectedFile:
     reason: str
 
 
+@dataclass(frozen=True)
+class AcceptedFile:
+    """One accepted file: stored now (``stored``) or already stored here before."""
+
+    name: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    study_id: int
+    stored: bool
+
+
 @dataclass
 class IngestReport:
     """``accepted`` counts stored files plus re-uploads of files already stored here;
-    ``studies`` are the studies those files belong to (new or existing)."""
+    ``studies`` are the studies those files belong to (new or existing); ``files`` the
+    accepted files one by one and ``summaries`` what was done per study id (the audit's
+    ``after``)."""
 
     studies: list[Study] = field(default_factory=list)
     accepted: int = 0
     stored: int = 0
     duplicates: int = 0
     rejected: list[RejectedFile] = field(default_factory=list)
+    files: list[AcceptedFile] = field(default_factory=list)
+    summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -291,6 +307,12 @@ def _upload_groups(files: Sequence[Any]) -> Iterator[tuple[str, Iterator[_Candid
 # --- checks ------------------------------------------------------------------------------
 
 
+def file_check(*, name: str, data: bytes) -> _Checked:
+    """Check one DICOM file's bytes as an upload's file is checked (raises
+    DicomReadError with the reason); the result goes to :func:`checked_store`."""
+    return _check(_Candidate(name, data))
+
+
 def _check(candidate: _Candidate) -> _Checked:
     """One parse with the DICOM layer's reader, which refuses (DicomReadError, with the
     reason) anything that is not DICOM, not MR, has no pixel data, cannot be decoded, is
@@ -418,23 +440,56 @@ def upload_ingest(
         report.duplicates += repeats
         report.accepted += repeats
 
+    checked_store(
+        user=user, site=site, checked=checked, report=report, client_address=client_address
+    )
+    return report
+
+
+def checked_store(
+    *,
+    user: Any,
+    site: Site,
+    checked: list[_Checked],
+    report: IngestReport,
+    client_address: str | None,
+    audit: bool = True,
+    schedule: bool = True,
+) -> None:
+    """Deduplicate, store, group and (``audit``) audit checked files in one transaction
+    and (``schedule``) send the analysis of each study that got new files after the
+    commit; adds to ``report``. A caller that stores a stream of files one at a time
+    (the DICOM receiver) passes ``audit=False, schedule=False`` and audits and schedules
+    once at the end, from ``report.summaries``."""
     written: list[str] = []
     try:
         with transaction.atomic():
             summaries = _store(
                 user=user, site=site, checked=checked, report=report, written=written
             )
-            for study in report.studies:
-                audit_record(
-                    actor=user,
-                    action="study.upload",
-                    object_type="study",
-                    object_id=study.pk,
-                    study=study,
-                    after=summaries[study.pk],
-                    client_address=client_address,
+            for pk, summary in summaries.items():
+                merged = report.summaries.setdefault(
+                    pk, {"created": False, "stored": 0, "duplicates": 0, "series": []}
                 )
-            _schedule_ingest([pk for pk, summary in summaries.items() if summary["stored"]])
+                merged["created"] = merged["created"] or summary["created"]
+                merged["stored"] += summary["stored"]
+                merged["duplicates"] += summary["duplicates"]
+                merged["series"] += [u for u in summary["series"] if u not in merged["series"]]
+            if audit:
+                for study in report.studies:
+                    if study.pk not in summaries:
+                        continue
+                    audit_record(
+                        actor=user,
+                        action="study.upload",
+                        object_type="study",
+                        object_id=study.pk,
+                        study=study,
+                        after=summaries[study.pk],
+                        client_address=client_address,
+                    )
+            if schedule:
+                _schedule_ingest([pk for pk, summary in summaries.items() if summary["stored"]])
     except BaseException:
         for name in written:
             try:
@@ -442,7 +497,12 @@ def upload_ingest(
             except Exception:  # noqa: BLE001
                 logger.exception("could not remove %s after a failed upload", name)
         raise
-    return report
+
+
+def studies_analysis_schedule(*, study_ids: Iterable[int]) -> None:
+    """Send the analysis of these studies after the commit (``checked_store`` does this
+    itself unless told not to)."""
+    _schedule_ingest(study_ids)
 
 
 def _schedule_ingest(study_ids: Iterable[int]) -> None:
@@ -490,7 +550,8 @@ def _store(
             )
             studies[uid] = study
             summaries[study.pk] = {"created": created, "stored": 0, "duplicates": 0, "series": []}
-            report.studies.append(study)
+            if all(s.pk != study.pk for s in report.studies):
+                report.studies.append(study)
         return studies[uid]
 
     new_instances: list[Instance] = []
@@ -561,6 +622,7 @@ def _store_rows(
             summaries[study.pk]["duplicates"] += 1
             report.duplicates += 1
             report.accepted += 1
+            report.files.append(_accepted(item, study, stored=False))
             continue
         series = series_by_uid.get(item.series_instance_uid)
         if series is not None and series.study.site_id != site.pk:
@@ -607,13 +669,29 @@ def _store_rows(
         summaries[study.pk]["stored"] += 1
         report.stored += 1
         report.accepted += 1
+        report.files.append(_accepted(item, study, stored=True))
+
+
+def _accepted(item: _Checked, study: Study, *, stored: bool) -> AcceptedFile:
+    return AcceptedFile(
+        name=item.name,
+        sop_instance_uid=item.sop_instance_uid,
+        series_instance_uid=item.series_instance_uid,
+        study_instance_uid=item.study_instance_uid,
+        study_id=study.pk,
+        stored=stored,
+    )
 
 
 __all__ = [
+    "AcceptedFile",
     "ArchiveRefused",
     "IngestReport",
     "RejectedFile",
     "UploadError",
     "UploadTooLarge",
+    "checked_store",
+    "file_check",
+    "studies_analysis_schedule",
     "upload_ingest",
 ]
