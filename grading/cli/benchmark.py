@@ -1,0 +1,59 @@
+"""``onfh benchmark``: accuracy of ours vs U-Net vs LinkNet (+ ablations), or ``--speed``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+# See grading/cli/train.py: passive OpenMP waiting on a shared machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from grading.engine.networks import MODEL_NAMES
+
+    p = subparsers.add_parser(
+        "benchmark", help="compare ours, U-Net and LinkNet on synthetic phantoms",
+        description="Train every model on the same synthetic crops with the same time "
+                    "budget and report head metrics (paper's Table 1, Dice, IoU) and the "
+                    "engine pipeline's necrosis and grade metrics on held-out phantoms; "
+                    "or, with --speed, ms per 256x256 hip.")
+    p.add_argument("--speed", action="store_true", help="inference speed only")
+    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
+    p.add_argument("--minutes-per-model", type=float, default=3.0)
+    p.add_argument("--n-train", type=int, default=1024)
+    p.add_argument("--n-test", type=int, default=192, help="held-out crops for head metrics")
+    p.add_argument("--n-series", type=int, default=8,
+                   help="held-out bilateral series for necrosis and grade metrics")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
+                   choices=["float32", "bfloat16"])
+    p.add_argument("--out", type=Path, default=Path("out/benchmark"),
+                   help="writes OUT/<accuracy|speed>.json and .md")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from grading.engine import benchmark
+
+    if args.speed:
+        report = benchmark.run_speed(
+            tuple(args.models or ("ours", "unet", "linknet")), device=args.device,
+            precisions=tuple(args.precisions))
+        markdown = benchmark.speed_markdown(report)
+        benchmark.write_report(report, args.out / "speed", markdown)
+    else:
+        cfg = benchmark.AccuracyConfig(
+            minutes_per_model=args.minutes_per_model, n_train=args.n_train,
+            n_test=args.n_test, n_series=args.n_series, device=args.device)
+        if args.models:
+            cfg.models = tuple(args.models)
+        report = benchmark.run_accuracy(cfg, out=args.out / "models",
+                                        progress=not args.no_progress)
+        markdown = benchmark.accuracy_markdown(report)
+        benchmark.write_report(report, args.out / "accuracy", markdown)
+    print(f"machine: {report['machine']}, torch {report['torch']}, {report['date']}")
+    print(markdown)
+    return 0

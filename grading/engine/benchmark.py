@@ -1,0 +1,439 @@
+"""``onfh benchmark``: ours vs U-Net vs LinkNet (+ ablations) on synthetic phantoms, and speed.
+
+Accuracy (:func:`run_accuracy`): every model is trained by
+:func:`grading.engine.training.train` on the same rendered training crops with the
+same wall-clock budget, then measured on held-out data:
+
+- femoral head (this module): pixel accuracy, sensitivity, specificity, PPV (the
+  paper's Table 1), Dice and IoU, pooled over all pixels of held-out phantom crops on
+  their own grid (the predictor's resize-back path), plus mean per-crop Dice;
+- necrosis and grading (the engine core): held-out bilateral phantom series go
+  through :func:`grading.engine.pipeline.grade_series` with the model wrapped as a
+  :class:`~grading.engine.predictor.HeadSegmenter`; necrosis Dice, mean absolute
+  proportion error, grade accuracy and the confusion matrix, per slice and per hip.
+
+Speed (:func:`run_speed`): ms per 256x256 hip through the whole predictor (normalise,
+resize, network, resize back), batch 1 and 16, float32 and bfloat16 autocast, the
+model's FLOPs and the floor = FLOPs / measured throughput of this machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from grading.engine.networks import MODEL_NAMES, build_network
+from grading.engine.predictor import (
+    HeadSegmenter,
+    cpu_has_amx,
+    normalise_intensity,
+    resize,
+    to_network_input,
+)
+from grading.engine.training import CropSet, TrainConfig, _machine, load_crops, train
+
+GRADES = ("none", "mild", "moderate", "severe")
+
+
+# ------------------------------------------------------------------ head metrics
+
+
+@dataclass
+class Confusion:
+    """Pixel counts of a binary segmentation against the truth."""
+
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    def add(self, pred: npt.NDArray[np.bool_], truth: npt.NDArray[np.bool_]) -> None:
+        self.tp += int(np.count_nonzero(pred & truth))
+        self.fp += int(np.count_nonzero(pred & ~truth))
+        self.fn += int(np.count_nonzero(~pred & truth))
+        self.tn += int(np.count_nonzero(~pred & ~truth))
+
+    def metrics(self) -> dict[str, float]:
+        def ratio(a: int, b: int) -> float:
+            return a / b if b else math.nan
+
+        tp, fp, tn, fn = self.tp, self.fp, self.tn, self.fn
+        return {
+            "accuracy": ratio(tp + tn, tp + tn + fp + fn),
+            "sensitivity": ratio(tp, tp + fn),
+            "specificity": ratio(tn, tn + fp),
+            "ppv": ratio(tp, tp + fp),
+            "dice": ratio(2 * tp, 2 * tp + fp + fn),
+            "iou": ratio(tp, tp + fp + fn),
+        }
+
+
+def head_metrics(segmenter: HeadSegmenter, crops: CropSet, *, batch_size: int = 32
+                 ) -> dict[str, float]:
+    """Table-1 metrics of the femoral head on held-out crops, on their own pixel grid.
+
+    Pooled over all pixels (threshold 0.5), plus ``mean_dice`` per crop (a crop with
+    neither a true nor a predicted head counts 1).
+    """
+    confusion = Confusion()
+    dices: list[float] = []
+    for start in range(0, len(crops), batch_size):
+        x = normalise_intensity(crops.images[start:start + batch_size])
+        logits = segmenter.logits(x).cpu()
+        labels = crops.labels[start:start + batch_size]
+        pred = (resize(logits, (labels.shape[-2], labels.shape[-1]))[:, 0] > 0).numpy()
+        for p, lab in zip(pred, labels, strict=True):
+            t = lab > 0
+            confusion.add(p, t)
+            denom = int(p.sum() + t.sum())
+            dices.append(2.0 * float((p & t).sum()) / denom if denom else 1.0)
+    out = confusion.metrics()
+    out["mean_dice"] = float(np.mean(dices))
+    return out
+
+
+# ------------------------------------------------------------------ grading metrics
+
+
+def _pipeline() -> Any | None:
+    try:
+        return importlib.import_module("grading.engine.pipeline")
+    except ImportError:
+        return None
+
+
+def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dict[str, Any]:
+    """Necrosis and grade metrics of the engine core's pipeline with this segmenter.
+
+    ``series_list``: :class:`grading.engine.phantoms.PhantomSeries`. Per slice: every
+    (slice, side) where the truth shows a femoral head; a head the pipeline missed
+    counts as a wrong grade and a proportion error of the true proportion. Per hip:
+    the series' volumetric proportion and grade for each true hip. Necrosis Dice is
+    pooled over all pixels of all slices. Returns ``{"available": False}`` while
+    ``grading.engine.pipeline`` does not exist.
+    """
+    pipeline = _pipeline()
+    if pipeline is None or not hasattr(pipeline, "grade_series"):
+        return {"available": False, "reason": "grading.engine.pipeline.grade_series missing"}
+    index = {g: i for i, g in enumerate(GRADES)}
+    slice_conf = np.zeros((4, 4), np.int64)
+    hip_conf = np.zeros((4, 4), np.int64)
+    slice_err: list[float] = []
+    hip_err: list[float] = []
+    necrosis = Confusion()
+    head = Confusion()
+    missed = extra = 0
+    seconds = 0.0
+    n_slices = 0
+    for series in series_list:
+        slices = series.mr_slices()
+        t0 = time.perf_counter()
+        result = pipeline.grade_series(slices, segmenter)
+        seconds += time.perf_counter() - t0
+        n_slices += len(slices)
+        for k, sres in enumerate(result.slices):
+            truth_lab = series.labels[k]
+            necrosis.add(sres.labelmap == 2, truth_lab == 2)
+            head.add(sres.labelmap > 0, truth_lab > 0)
+            found = {h.side: h for h in sres.hips}
+            truth_sides = {t.side for t in series.slice_truth[k]}
+            extra += sum(1 for s in found if s not in truth_sides)
+            for t in series.slice_truth[k]:
+                h = found.get(t.side)
+                if h is None:
+                    missed += 1
+                    slice_conf[index[str(t.grade)], 0] += 1
+                    slice_err.append(float(t.proportion))
+                    continue
+                slice_conf[index[str(t.grade)], index[str(h.grade)]] += 1
+                slice_err.append(abs(float(h.proportion) - float(t.proportion)))
+        found_hips = {h.side: h for h in result.hips}
+        for side, t in series.truth.items():
+            h = found_hips.get(side)
+            hip_conf[index[str(t.grade)], index[str(h.grade)] if h else 0] += 1
+            hip_err.append(abs(float(h.proportion) - float(t.proportion)) if h
+                           else float(t.proportion))
+    return {
+        "available": True,
+        "series": len(series_list),
+        "slices": n_slices,
+        "necrosis_dice": necrosis.metrics()["dice"],
+        "pipeline_head_dice": head.metrics()["dice"],
+        "slice_grade_accuracy": float(np.trace(slice_conf) / max(slice_conf.sum(), 1)),
+        "hip_grade_accuracy": float(np.trace(hip_conf) / max(hip_conf.sum(), 1)),
+        "slice_proportion_mae": float(np.mean(slice_err)) if slice_err else math.nan,
+        "hip_proportion_mae": float(np.mean(hip_err)) if hip_err else math.nan,
+        "slice_confusion": slice_conf.tolist(),
+        "hip_confusion": hip_conf.tolist(),
+        "missed_hip_slices": missed,
+        "extra_hip_slices": extra,
+        "seconds_per_series": seconds / max(len(series_list), 1),
+    }
+
+
+# ------------------------------------------------------------------ accuracy benchmark
+
+
+@dataclass
+class AccuracyConfig:
+    models: tuple[str, ...] = MODEL_NAMES
+    minutes_per_model: float = 3.0
+    n_train: int = 1024
+    train_seed: int = 1
+    n_val: int = 64
+    val_seed: int = 900_001
+    n_test: int = 192
+    test_seed: int = 700_001
+    n_series: int = 8
+    series_seed: int = 800_001
+    device: str = "cpu"
+    input_size: int = 128
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train each model on the same crops for the same time; measure on held-out data."""
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    train_set = load_crops(cfg.n_train, cfg.train_seed, 256, cfg.input_size, workers=threads,
+                           desc="training phantoms")
+    val_set = load_crops(cfg.n_val, cfg.val_seed, 256, cfg.input_size, workers=threads,
+                         desc="validation phantoms")
+    test_set = load_crops(cfg.n_test, cfg.test_seed, 256, cfg.input_size, workers=threads,
+                          desc="test phantoms")
+    series_list: list[Any] = []
+    if _pipeline() is not None and cfg.n_series > 0:
+        from grading.engine.phantoms import grade_balanced_series
+
+        series_list = grade_balanced_series(cfg.series_seed, cfg.n_series)
+    rows: dict[str, Any] = {}
+    for name in cfg.models:
+        tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model, device=cfg.device,
+                           input_size=cfg.input_size, n_train=cfg.n_train,
+                           train_seed=cfg.train_seed, n_val=cfg.n_val, val_seed=cfg.val_seed)
+        result = train(tcfg, out=None if out is None else out / name, train_set=train_set,
+                       val_set=val_set, progress=progress, log=log)
+        seg = HeadSegmenter(result.model, input_size=cfg.input_size,
+                            model_version=f"benchmark-{name}", device=torch.device(cfg.device))
+        row: dict[str, Any] = {"steps": result.steps,
+                               "train_minutes": round(result.train_seconds / 60, 2)}
+        row["head"] = head_metrics(seg, test_set)
+        row["grading"] = grading_metrics(seg, series_list)
+        rows[name] = row
+        log(f"{name}: head Dice {row['head']['dice']:.4f} ({result.steps} steps)")
+    report = {
+        "kind": "accuracy",
+        "config": cfg.__dict__,
+        "machine": _machine(),
+        "torch": torch.__version__,
+        "date": dt.date.today().isoformat(),
+        "results": rows,
+    }
+    return report
+
+
+def accuracy_markdown(report: dict[str, Any]) -> str:
+    """Markdown tables (head metrics, grading metrics, confusion matrices) of a report."""
+    rows = report["results"]
+    pct = "{:.2%}".format
+    lines = [
+        "| model | steps | head accuracy | sensitivity | specificity | PPV | Dice | IoU "
+        "| mean crop Dice |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        h = r["head"]
+        lines.append(
+            f"| {name} | {r['steps']} | {pct(h['accuracy'])} | {pct(h['sensitivity'])} "
+            f"| {pct(h['specificity'])} | {pct(h['ppv'])} | {h['dice']:.4f} | {h['iou']:.4f} "
+            f"| {h['mean_dice']:.4f} |")
+    graded = {n: r["grading"] for n, r in rows.items() if r["grading"].get("available")}
+    if graded:
+        lines += [
+            "",
+            "| model | necrosis Dice | proportion MAE (slice) | proportion MAE (hip) "
+            "| grade accuracy (slice) | grade accuracy (hip) | missed / extra hip-slices "
+            "| s per series |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, g in graded.items():
+            lines.append(
+                f"| {name} | {g['necrosis_dice']:.4f} | {g['slice_proportion_mae']:.4f} "
+                f"| {g['hip_proportion_mae']:.4f} | {pct(g['slice_grade_accuracy'])} "
+                f"| {pct(g['hip_grade_accuracy'])} | {g['missed_hip_slices']} / "
+                f"{g['extra_hip_slices']} | {g['seconds_per_series']:.2f} |")
+        for name, g in graded.items():
+            for level in ("slice", "hip"):
+                lines += ["", f"Confusion ({name}, per {level}; rows truth, columns predicted):",
+                          "", "| truth \\ predicted | " + " | ".join(GRADES) + " |",
+                          "|---|---|---|---|---|"]
+                for g_name, row in zip(GRADES, g[f"{level}_confusion"], strict=True):
+                    lines.append(f"| {g_name} | " + " | ".join(str(v) for v in row) + " |")
+    else:
+        reason = next(iter(rows.values()))["grading"].get("reason", "") if rows else ""
+        lines += ["", f"Grading metrics not measured: {reason}."]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ speed benchmark
+
+
+def _median_time(fn: Callable[[], object], *, min_reps: int = 3, min_seconds: float = 1.0,
+                 max_reps: int = 50) -> float:
+    fn()  # warm-up (oneDNN primitive creation)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_reps and (len(times) < min_reps
+                                     or time.perf_counter() - start < min_seconds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def model_flops(model: nn.Module, input_size: int) -> float:
+    """Forward FLOPs (multiply-add = 2) of one ``(1, 1, S, S)`` input."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 1, input_size, input_size))
+    return float(counter.get_total_flops())
+
+
+def machine_throughput(dtype: torch.dtype) -> dict[str, float]:
+    """Measured GFLOP/s of a 1024^3 matmul and of a 3x3 convolution (32->32, 16x64x64)."""
+    a = torch.randn(1024, 1024).to(dtype)
+    b = torch.randn(1024, 1024).to(dtype)
+    t_mm = _median_time(lambda: a @ b, min_seconds=0.5, max_reps=20)
+    conv = nn.Conv2d(32, 32, 3, padding=1, bias=False).eval()
+    x = torch.randn(16, 32, 64, 64)
+    with torch.no_grad():
+        if dtype == torch.bfloat16:
+            def run() -> object:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return conv(x)
+        else:
+            def run() -> object:
+                return conv(x)
+        t_conv = _median_time(run, min_seconds=0.5, max_reps=20)
+    conv_flops = 2.0 * 16 * 64 * 64 * 32 * 32 * 9
+    return {"matmul_gflops": 2 * 1024**3 / t_mm / 1e9, "conv_gflops": conv_flops / t_conv / 1e9}
+
+
+def run_speed(models: Sequence[str] = ("ours", "unet", "linknet"), *, input_size: int = 128,
+              image_size: int = 256, batch_sizes: Sequence[int] = (1, 16),
+              precisions: Sequence[str] = ("float32", "bfloat16"), device: str = "cpu",
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Ms per ``image_size``^2 hip through the whole predictor for each model."""
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    rng = np.random.default_rng(0)
+    images = [rng.normal(1000, 300, (image_size, image_size)).astype(np.float32)
+              for _ in range(max(batch_sizes))]
+    throughput = {p: machine_throughput(torch.float32 if p == "float32" else torch.bfloat16)
+                  for p in precisions} if dev.type == "cpu" else {}
+    results: dict[str, Any] = {}
+    for name in models:
+        model = build_network(name).eval()
+        flops = model_flops(model, input_size)
+        entry: dict[str, Any] = {"gflops_per_hip": flops / 1e9,
+                                 "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+        for precision in precisions:
+            seg = HeadSegmenter(build_network(name), input_size=input_size,
+                                model_version=name, device=dev, precision=precision)
+            for bs in batch_sizes:
+                batch = images[:bs]
+
+                def run_predict(b: list[Any] = batch, s: HeadSegmenter = seg, n: int = bs
+                                ) -> object:
+                    return s.predict(b, batch_size=n)
+
+                t = _median_time(run_predict)
+                entry[f"{precision}_b{bs}_ms"] = 1000 * t / bs
+                x = to_network_input(batch, input_size)
+
+                def run_network(x: torch.Tensor = x, s: HeadSegmenter = seg) -> object:
+                    return s.logits(x)
+
+                t_net = _median_time(run_network)
+                entry[f"{precision}_b{bs}_network_ms"] = 1000 * t_net / bs
+                log(f"{name} {precision} batch {bs}: {entry[f'{precision}_b{bs}_ms']:.1f} ms/hip")
+            if precision in throughput:
+                tp = throughput[precision]
+                entry[f"{precision}_floor_ms"] = 1000 * flops / (tp["conv_gflops"] * 1e9)
+                entry[f"{precision}_floor_matmul_ms"] = 1000 * flops / (tp["matmul_gflops"] * 1e9)
+        if dev.type == "cuda":
+            seg = HeadSegmenter(build_network(name), input_size=input_size, model_version=name,
+                                device=dev)
+            big = images * 4
+
+            def run_cuda(b: list[Any] = big, s: HeadSegmenter = seg) -> object:
+                out = s.predict(b, batch_size=len(b))
+                torch.cuda.synchronize()
+                return out
+
+            t = _median_time(run_cuda)
+            batch = big
+            entry["cuda_slices_per_s"] = len(batch) / t
+        results[name] = entry
+    return {
+        "kind": "speed", "machine": _machine(), "threads": threads, "device": device,
+        "amx": cpu_has_amx(), "torch": torch.__version__, "platform": platform.platform(),
+        "input_size": input_size, "image_size": image_size, "throughput": throughput,
+        "date": dt.date.today().isoformat(), "results": results,
+    }
+
+
+def speed_markdown(report: dict[str, Any]) -> str:
+    """A markdown table of a speed report."""
+    results = report["results"]
+    precisions = [p for p in ("float32", "bfloat16")
+                  if any(f"{p}_b1_ms" in r for r in results.values())]
+    head = ["model", "params (M)", f"GFLOP/hip @{report['input_size']}"]
+    for p in precisions:
+        head += [f"{p} b1 ms", f"{p} b16 ms", f"{p} b16 network ms", f"{p} floor ms"]
+    if any("cuda_slices_per_s" in r for r in results.values()):
+        head.append("CUDA slices/s")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        cells = [name, f"{r['params_m']:.2f}", f"{r['gflops_per_hip']:.3f}"]
+        for p in precisions:
+            cells += [f"{r.get(f'{p}_b1_ms', math.nan):.1f}",
+                      f"{r.get(f'{p}_b16_ms', math.nan):.1f}",
+                      f"{r.get(f'{p}_b16_network_ms', math.nan):.1f}",
+                      f"{r.get(f'{p}_floor_ms', math.nan):.2f}"]
+        if "CUDA slices/s" in head:
+            cells.append(f"{r.get('cuda_slices_per_s', math.nan):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    tp = report.get("throughput", {})
+    notes = [f"{p}: matmul {v['matmul_gflops']:.0f} GFLOP/s, 3x3 conv {v['conv_gflops']:.0f} "
+             f"GFLOP/s" for p, v in tp.items()]
+    if notes:
+        lines += ["", "Measured throughput (floor = FLOPs / conv throughput): " + "; ".join(notes)
+                  + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], out: Path, markdown: str) -> None:
+    """``out``.json and ``out``.md."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown)

@@ -1,0 +1,143 @@
+"""ONFH-Net (ours): a U-Net with the paper's two extra, independent supervision paths.
+
+1. **Pixel-level supervision** (``deep_supervision=True``): auxiliary 1x1 heads on the
+   decoder at 1/2, 1/4 and 1/8 of the input resolution, each trained with its own
+   Dice + cross-entropy loss against the down-sampled head mask (MONAI
+   :class:`~monai.losses.DeepSupervisionLoss`). Training only: they cost nothing at
+   inference.
+2. **Geometric supervision** (``geometric=True``): a separate head on the 1/2-resolution
+   decoder features regresses the tanh-normalised signed distance to the femoral head
+   boundary, ``tanh(d / tau)`` with ``d`` in input pixels (positive inside), smooth-L1
+   loss. The signed distance is smooth, so it is predicted at half resolution and
+   up-sampled bilinearly; it locates the boundary to a fraction of a pixel, which is
+   what matters when the mask is resized back to the image grid. At inference it is
+   fused with the segmentation logits, ``logits = a * seg + b * sdf + c`` (three learned
+   scalars, trained with their own Dice + cross-entropy loss).
+
+Both switches off gives exactly the plain :class:`~grading.engine.networks.unet.UNet`
+(same backbone, same width). ``fuse_geometry`` switches the fusion off at inference
+only (ablation on one set of weights).
+
+The network segments the whole femoral head (labels 1 + 2, binary); necrosis is
+found later by thresholding inside the head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.losses.dice import DiceCELoss
+from monai.losses.ds_loss import DeepSupervisionLoss
+from torch import nn
+
+from grading.engine.networks.unet import DEFAULT_CHANNELS, SegmentationOutput, UNetBackbone, conv3
+
+SDF_TAU_PX = 8.0
+"""Signed distances are normalised as ``tanh(d / SDF_TAU_PX)``, ``d`` in input pixels."""
+
+DEEP_SUPERVISION_LEVELS = 3
+
+
+class ONFHNet(nn.Module):
+    """U-Net + pixel-level (deep) supervision + geometric (signed distance) supervision.
+
+    ``forward(x)``: ``x`` ``(B, 1, S, S)`` normalised intensities ->
+    :class:`SegmentationOutput` (``logits`` ``(B, 1, S, S)``; ``deep`` only in train mode).
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        *,
+        deep_supervision: bool = True,
+        geometric: bool = True,
+    ) -> None:
+        super().__init__()
+        self.backbone = UNetBackbone(channels)
+        c = self.backbone.channels
+        self.deep_supervision = deep_supervision
+        self.geometric = geometric
+        self.fuse_geometry = geometric
+        self.head = nn.Conv2d(c[0], 1, kernel_size=1)
+        levels = min(DEEP_SUPERVISION_LEVELS, len(c) - 2)
+        self.deep_heads = nn.ModuleList(
+            nn.Conv2d(c[k], 1, kernel_size=1) for k in range(1, levels + 1)
+        ) if deep_supervision else nn.ModuleList()
+        if geometric:
+            self.sdf_head: nn.Module | None = nn.Sequential(
+                conv3(c[1], c[1]), nn.Conv2d(c[1], 1, kernel_size=1), nn.Tanh()
+            )
+            # logits = a * seg + b * sdf + c
+            self.fusion = nn.Parameter(torch.tensor([1.0, 4.0, 0.0]))
+        else:
+            self.sdf_head = None
+            self.register_parameter("fusion", None)
+
+    @property
+    def stride(self) -> int:
+        return self.backbone.stride
+
+    def forward(self, x: torch.Tensor) -> SegmentationOutput:
+        features = self.backbone(x)
+        seg = self.head(features[0])
+        deep: tuple[torch.Tensor, ...] = ()
+        if self.training and self.deep_supervision:
+            deep = tuple(h(features[k + 1]) for k, h in enumerate(self.deep_heads))
+        sdf = None
+        logits = seg
+        if self.sdf_head is not None:
+            sdf_half = self.sdf_head(features[1])
+            sdf = F.interpolate(sdf_half, size=seg.shape[-2:], mode="bilinear",
+                                align_corners=False)
+            if self.fuse_geometry:
+                a, b, c = self.fusion[0], self.fusion[1], self.fusion[2]
+                logits = a * seg + b * sdf + c
+        return SegmentationOutput(logits=logits, seg_logits=seg, deep=deep, sdf=sdf)
+
+
+class SegmentationLoss(nn.Module):
+    """The loss of every network here, one term per supervision path.
+
+    ``forward(out, target, sdf_target)``: ``target`` ``(B, 1, S, S)`` float head mask
+    (0..1, may be soft); ``sdf_target`` ``(B, 1, S, S)`` in ``tanh(d / SDF_TAU_PX)``
+    units or None. Returns ``(total, parts)`` where ``parts`` names each path's loss:
+    ``final`` (Dice + CE on ``logits``), ``seg`` (the segmentation head's own Dice + CE
+    when the final logits are fused), ``deep`` (deep supervision), ``geometric``
+    (smooth-L1 on the signed distance).
+    """
+
+    def __init__(self, *, geometric_weight: float = 1.0, deep_weight: float = 0.5) -> None:
+        super().__init__()
+        self.dice_ce = DiceCELoss(sigmoid=True, batch=True)
+        self.deep_loss = DeepSupervisionLoss(DiceCELoss(sigmoid=True, batch=True))
+        self.geometric_weight = geometric_weight
+        self.deep_weight = deep_weight
+
+    def forward(
+        self,
+        out: SegmentationOutput,
+        target: torch.Tensor,
+        sdf_target: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {"final": self.dice_ce(out.logits.float(), target)}
+        if out.logits is not out.seg_logits:
+            parts["seg"] = self.dice_ce(out.seg_logits.float(), target)
+        if out.deep:
+            # area-downsampled soft targets (DeepSupervisionLoss would use nearest)
+            targets = [F.adaptive_avg_pool2d(target, (int(d.shape[-2]), int(d.shape[-1])))
+                       for d in out.deep]
+            parts["deep"] = self.deep_weight * sum(
+                (w * self.dice_ce(d.float(), t) for w, d, t in
+                 zip(self.deep_loss.get_weights(len(out.deep)), out.deep, targets, strict=True)),
+                torch.zeros((), device=target.device),
+            )
+        if out.sdf is not None:
+            if sdf_target is None:
+                raise ValueError("a network with a geometric path needs sdf_target")
+            parts["geometric"] = self.geometric_weight * F.smooth_l1_loss(
+                out.sdf.float(), sdf_target, beta=0.1
+            )
+        total = sum(parts.values(), torch.zeros((), device=target.device))
+        return total, parts

@@ -1,0 +1,203 @@
+"""``HeadSegmenter``: femoral head probability maps from the shipped network.
+
+MONAI Label's shape: pre-process (per-image robust intensity normalisation, resize to
+the network's square input), infer (batched, ``torch.inference_mode``, bf16 autocast
+only where it is both fast and exact enough), post-process (resize the logits back to
+each image's exact ``(h, w)`` grid, sigmoid).
+
+Grid convention: every resize is :func:`torch.nn.functional.interpolate` bilinear with
+``align_corners=False`` (pixel centres at half-integers, the image's outer edges map
+onto each other), antialiased, in both directions, so an image resized to the input
+size and back is not shifted by any fraction of a pixel. Training
+(:mod:`grading.engine.training`) uses the same functions.
+
+Weights are loaded with ``torch.load(..., weights_only=True)``; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grading.engine.networks import build_network
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "onfh_net.pt"
+MODEL_VERSION_PREFIX = "onfh-net-1.0"
+
+NORMALISATION_PERCENTILES: tuple[float, float] = (1.0, 99.0)
+"""Intensities are mapped so that these percentiles of each image become 0 and 1."""
+
+FloatImage = npt.NDArray[np.float32]
+
+
+# ------------------------------------------------------------------ pre/post-processing
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resample ``(B, C, H, W)`` to ``(B, C, *size)``: bilinear, ``align_corners=False``.
+
+    Antialiased when shrinking. Pixel centres map as ``u = (i + 0.5) * H / h - 0.5``,
+    so down and back up keeps every structure where it was (no half-pixel shift).
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False,
+                         antialias=shrinking)
+
+
+def normalise_intensity(x: torch.Tensor) -> torch.Tensor:
+    """Per-image robust normalisation of ``(B, 1, H, W)`` stored values.
+
+    The 1st and 99th percentiles of each image map to 0 and 1 (no clipping), which
+    removes the scanner's arbitrary intensity scale and offset. A constant image maps
+    to zeros. Returns float32 ``(B, 1, H, W)``.
+    """
+    flat = x.reshape(x.shape[0], -1).float()
+    q = torch.tensor([p / 100.0 for p in NORMALISATION_PERCENTILES], device=x.device)
+    lo_hi = torch.quantile(flat, q, dim=1)  # (2, B)
+    lo = lo_hi[0].view(-1, 1, 1, 1)
+    span = (lo_hi[1] - lo_hi[0]).clamp_min(1e-6).view(-1, 1, 1, 1)
+    return ((x.float() - lo) / span).contiguous()
+
+
+def to_network_input(images: Sequence[npt.NDArray[Any]], input_size: int) -> torch.Tensor:
+    """Stack ``(h, w)`` images of any sizes into a ``(B, 1, S, S)`` normalised batch."""
+    resized = [
+        resize(torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32))[None, None],
+               (input_size, input_size))
+        for im in images
+    ]
+    return normalise_intensity(torch.cat(resized, dim=0))
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    """True when this CPU has AMX bf16 tiles (where bf16 autocast is ~3x faster).
+
+    Without AMX (e.g. AMD Zen 3, most laptops) bf16 convolutions are emulated and far
+    slower than float32, so the predictor stays in float32 there.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in text
+
+
+# ------------------------------------------------------------------ the segmenter
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def metadata_path(weights: Path) -> Path:
+    """The JSON metadata that travels with a weights file (same stem)."""
+    return weights.with_suffix(".json")
+
+
+class HeadSegmenter:
+    """Pre-process / infer / post-process around a trained femoral head network.
+
+    ``model_version``: ``"onfh-net-1.0+<sha256[:8] of the weights>"``.
+    ``input_size``: the network's square input side, pixels. ``device``: where it runs.
+    ``precision``: ``"float32"`` or ``"bfloat16"`` (autocast; chosen at load).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        input_size: int,
+        model_version: str,
+        device: torch.device,
+        precision: str = "float32",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.input_size = int(input_size)
+        self.model_version = model_version
+        self.device = device
+        self.precision = precision
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.channels_last = precision == "bfloat16" or device.type == "cuda"
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    @classmethod
+    def load(
+        cls,
+        weights: Path | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        precision: str = "auto",
+    ) -> HeadSegmenter:
+        """Load weights (default: the shipped ``weights/onfh_net.pt``) and their metadata.
+
+        ``precision``: ``"auto"`` (bfloat16 autocast on a CPU with AMX, float32
+        otherwise, including CUDA), ``"float32"`` or ``"bfloat16"``.
+        """
+        path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        meta_file = metadata_path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such weights file")
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{meta_file}: weights metadata missing")
+        meta: dict[str, Any] = json.loads(meta_file.read_text())
+        dev = torch.device(device)
+        state = torch.load(path, map_location=dev, weights_only=True)
+        model = build_network(str(meta["model"]), **dict(meta.get("config", {})))
+        model.load_state_dict(state)
+        if precision == "auto":
+            precision = "bfloat16" if dev.type == "cpu" and cpu_has_amx() else "float32"
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+        version = f"{MODEL_VERSION_PREFIX}+{_sha256(path)[:8]}"
+        return cls(model, input_size=int(meta["input_size"]), model_version=version,
+                   device=dev, precision=precision, metadata=meta)
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Network logits ``(B, 1, S, S)`` float32 for a normalised ``(B, 1, S, S)`` batch."""
+        x = batch.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"
+        ):
+            out: torch.Tensor = self.model(x).logits
+        return out.float()
+
+    def predict(self, images: Sequence[npt.NDArray[Any]], *, batch_size: int = 16
+                ) -> list[FloatImage]:
+        """Femoral head probability for each image.
+
+        ``images``: each ``(h, w)`` float in stored-value units, any size. Returns each
+        ``(h, w)`` float32 probability in 0..1 on exactly the input grid.
+        """
+        results: list[FloatImage] = []
+        for start in range(0, len(images), max(int(batch_size), 1)):
+            chunk = images[start:start + batch_size]
+            for im in chunk:
+                if im.ndim != 2:
+                    raise ValueError(f"expected (h, w) images, got shape {im.shape}")
+            logits = self.logits(to_network_input(chunk, self.input_size)).cpu()
+            for i, im in enumerate(chunk):
+                back = resize(logits[i:i + 1], (int(im.shape[0]), int(im.shape[1])))
+                results.append(torch.sigmoid(back)[0, 0].numpy().astype(np.float32))
+        return results

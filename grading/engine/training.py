@@ -1,0 +1,524 @@
+"""Training of the femoral head networks on synthetic phantoms (``onfh train``).
+
+Data: :func:`grading.engine.phantoms.make_training_crops` windows (tight head crops up
+to whole half-slices, with and without a femoral head), rendered once per run at
+``source_size`` and brought to the network input exactly as the predictor does
+(:func:`grading.engine.predictor.resize`), so training sees what inference sees.
+Targets at the input size: the area-averaged head mask (labels 1 + 2, soft at the
+boundary) and the tanh-normalised signed distance to the head boundary. Crops are
+cached on disk keyed by the phantom generator's source, the seed and the sizes.
+
+Validation: head Dice on a held-out phantom set (another seed) at ``source_size``,
+through the predictor's resize-back path.
+
+Loop: AdamW, cosine learning rate over the wall-clock budget, augmentation on the
+fly (left-right flips, gamma, bias field, noise, cut-off borders as when a window
+runs past the image), bf16 autocast on a CPU with AMX, channels_last where it pays,
+checkpoints with optimizer state, step and RNG states for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+from tqdm import tqdm
+
+from grading.engine.networks import (
+    DEFAULT_CHANNELS,
+    SDF_TAU_PX,
+    SegmentationLoss,
+    build_network,
+    has_geometric_path,
+)
+from grading.engine.predictor import cpu_has_amx, metadata_path, normalise_intensity, resize
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+CropMaker = Callable[[int, int, int], tuple[F32, U8]]
+
+CHUNK = 32
+"""Crops are rendered in chunks of this many, chunk ``k`` with seed ``seed * 10007 + k``."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in checkpoints and metadata)."""
+
+    model: str = "ours"
+    minutes: float = 15.0
+    device: str = "cpu"
+    input_size: int = 128
+    source_size: int = 256
+    n_train: int = 2048
+    n_val: int = 128
+    train_seed: int = 1
+    val_seed: int = 900_001
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_s: float = 20.0
+    val_every_s: float = 120.0
+    bf16: bool | None = None
+    channels_last: bool | None = None
+    threads: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def network_config(self) -> dict[str, Any]:
+        if self.config:
+            return dict(self.config)
+        if self.model == "linknet":
+            return {"width": 64}
+        return {"channels": list(DEFAULT_CHANNELS)}
+
+
+# ------------------------------------------------------------------ data
+
+
+def _phantom_source_digest() -> str:
+    """sha256 over the phantom generator's source: the cache key changes with the data."""
+    from grading.engine import phantoms
+
+    digest = hashlib.sha256()
+    root = Path(inspect.getfile(phantoms)).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _render_chunk(args: tuple[int, int, int]) -> tuple[F32, U8]:
+    n, seed, size = args
+    from grading.engine.phantoms import make_training_crops
+
+    torch.set_num_threads(1)
+    return make_training_crops(n, seed, size)
+
+
+def render_crops(n: int, seed: int, size: int, *, workers: int = 1, desc: str = "phantoms"
+                 ) -> tuple[F32, U8]:
+    """``n`` phantom windows ``(n, size, size)`` float32 + labels uint8, deterministic.
+
+    Rendered in chunks of :data:`CHUNK` (chunk ``k`` seeded ``seed * 10007 + k``), in
+    ``workers`` processes.
+    """
+    jobs = [(min(CHUNK, n - k * CHUNK), seed * 10007 + k, size)
+            for k in range(math.ceil(n / CHUNK))]
+    images = np.empty((n, size, size), np.float32)
+    labels = np.empty((n, size, size), np.uint8)
+    bar = tqdm(total=n, desc=desc, unit="crop", leave=False)
+    pos = 0
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            chunks = pool.map(_render_chunk, jobs)
+            for im, lab in chunks:
+                images[pos:pos + len(im)], labels[pos:pos + len(im)] = im, lab
+                pos += len(im)
+                bar.update(len(im))
+    else:
+        for job in jobs:
+            im, lab = _render_chunk(job)
+            images[pos:pos + len(im)], labels[pos:pos + len(im)] = im, lab
+            pos += len(im)
+            bar.update(len(im))
+    bar.close()
+    return images, labels
+
+
+def signed_distance(mask: npt.NDArray[np.bool_]) -> F32:
+    """Signed distance to the boundary of a 2-D mask, pixels, positive inside.
+
+    The boundary lies half-way between an inside and an outside pixel. An empty mask
+    gives -inf-like values (``-1e3``), a full one ``+1e3``.
+    """
+    if not mask.any():
+        return np.full(mask.shape, -1e3, np.float32)
+    if mask.all():
+        return np.full(mask.shape, 1e3, np.float32)
+    inside = ndimage.distance_transform_edt(mask)
+    outside = ndimage.distance_transform_edt(~mask)
+    out: F32 = np.where(mask, inside - 0.5, 0.5 - outside).astype(np.float32)
+    return out
+
+
+@dataclass
+class CropSet:
+    """Network-ready crops. ``images`` ``(N, 1, S, S)`` stored values resized to the input;
+    ``head`` ``(N, 1, S, S)`` soft head mask 0..1; ``sdf`` ``(N, 1, S, S)`` in
+    ``tanh(d / SDF_TAU_PX)`` units (input pixels); ``labels`` ``(N, s, s)`` uint8 label maps
+    at the rendered ``source_size`` (for metrics on the image grid)."""
+
+    images: torch.Tensor
+    head: torch.Tensor
+    sdf: torch.Tensor
+    labels: U8
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def prepare_crops(images: F32, labels: U8, input_size: int) -> CropSet:
+    """Resize rendered crops and their targets to the network input (predictor's resize)."""
+    s = (input_size, input_size)
+    x = resize(torch.from_numpy(images)[:, None], s).contiguous()
+    head_src = torch.from_numpy((labels > 0).astype(np.float32))[:, None]
+    head = F.interpolate(head_src, size=s, mode="area") if head_src.shape[-1] != input_size \
+        else head_src
+    scale = input_size / labels.shape[-1]
+    sdf_src = np.stack([signed_distance(lab > 0) for lab in labels])[:, None] * scale
+    sdf_t = torch.from_numpy(np.clip(sdf_src, -8 * SDF_TAU_PX, 8 * SDF_TAU_PX))
+    sdf_t = F.interpolate(sdf_t, size=s, mode="area") if sdf_t.shape[-1] != input_size else sdf_t
+    return CropSet(x, head.contiguous(), torch.tanh(sdf_t / SDF_TAU_PX).contiguous(), labels)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("ONFH_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "onfh")
+    return Path(root)
+
+
+def load_crops(n: int, seed: int, source_size: int, input_size: int, *, workers: int = 1,
+               desc: str = "phantoms", make: CropMaker | None = None) -> CropSet:
+    """Render (or read from the on-disk cache) and prepare ``n`` crops of ``seed``."""
+    if make is not None:
+        images, labels = make(n, seed, source_size)
+        return prepare_crops(images, labels, input_size)
+    key = f"crops-{_phantom_source_digest()}-n{n}-s{seed}-{source_size}.npz"
+    path = cache_dir() / key
+    if path.is_file():
+        with np.load(path) as z:
+            images, labels = z["images"], z["labels"]
+    else:
+        images, labels = render_crops(n, seed, source_size, workers=workers, desc=desc)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, images=images, labels=labels)
+            tmp.replace(path)
+        except OSError:
+            pass
+    return prepare_crops(images, labels, input_size)
+
+
+# ------------------------------------------------------------------ augmentation
+
+
+def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.Generator
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random training variants of a ``(B, 1, S, S)`` batch (stored values) and its targets.
+
+    Left-right flips (both hips look alike mirrored), gamma 0.7-1.4, a smooth
+    multiplicative bias field, Gaussian noise, and in 15 % of samples a band at one
+    border set to zero (a window that runs past the image, as in the fine pass).
+    Returns contiguous normalised images and the matching targets.
+    """
+    b, _, s, _ = x.shape
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    head = torch.where(flip.view(-1, 1, 1, 1), head.flip(-1), head)
+    sdf = torch.where(flip.view(-1, 1, 1, 1), sdf.flip(-1), sdf)
+
+    x = normalise_intensity(x).clamp(-0.5, 3.0)
+    gamma = torch.exp(torch.empty(b, 1, 1, 1).uniform_(math.log(0.7), math.log(1.4),
+                                                       generator=gen))
+    x = torch.sign(x) * x.abs() ** gamma
+    coarse = 1.0 + 0.25 * torch.randn(b, 1, 3, 3, generator=gen)
+    x = x * F.interpolate(coarse, size=(s, s), mode="bicubic", align_corners=False)
+    x = x + torch.randn(b, 1, 1, 1, generator=gen).abs() * 0.03 * torch.randn(
+        x.shape, generator=gen)
+
+    cut = torch.rand(b, generator=gen) < 0.15
+    if bool(cut.any()):
+        keep = torch.ones_like(x)
+        for i in torch.nonzero(cut).flatten().tolist():
+            width = int(torch.randint(s // 10, s // 3, (1,), generator=gen))
+            side = int(torch.randint(0, 4, (1,), generator=gen))
+            band = (slice(None), slice(0, width)) if side == 0 else \
+                (slice(None), slice(s - width, s)) if side == 1 else \
+                (slice(0, width), slice(None)) if side == 2 else (slice(s - width, s), slice(None))
+            keep[i, 0][band] = 0.0
+        x = x * keep
+        head = head * keep
+        # the signed distance near a cut is approximate; down-weight nothing, keep simple
+        sdf = torch.where(keep > 0, sdf, torch.full_like(sdf, -1.0))
+    return normalise_intensity(x), head.contiguous(), sdf.contiguous()
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def head_dice_on_grid(model: nn.Module, crops: CropSet, *, device: torch.device,
+                      bf16: bool = False, channels_last: bool = False, batch_size: int = 32
+                      ) -> float:
+    """Mean per-image head Dice on the crops' own label grid (``source_size``).
+
+    Logits are resized back with the predictor's resize; an image with neither a true
+    nor a predicted head counts as Dice 1.
+    """
+    model.eval()
+    dices: list[float] = []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                enabled=bf16):
+        for start in range(0, len(crops), batch_size):
+            x = normalise_intensity(crops.images[start:start + batch_size]).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x).logits.float().cpu()
+            truth = torch.from_numpy(crops.labels[start:start + batch_size] > 0)
+            pred = resize(logits, (int(truth.shape[-2]), int(truth.shape[-1])))[:, 0] > 0
+            inter = (pred & truth).flatten(1).sum(1).float()
+            total = (pred.flatten(1).sum(1) + truth.flatten(1).sum(1)).float()
+            dice = torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+            dices.extend(dice.tolist())
+    model.train()
+    return float(np.mean(dices))
+
+
+# ------------------------------------------------------------------ the loop
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    steps: int
+    train_seconds: float
+    val_dice: float
+    history: list[dict[str, float]]
+
+
+def _machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
+        name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
+                     if ln.startswith("Model name")), platform.processor())
+    except (OSError, subprocess.SubprocessError):
+        name = platform.processor()
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "python": random.getstate()}
+
+
+def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    cfg: TrainConfig, step: int, elapsed: float, gen: torch.Generator,
+                    history: list[dict[str, float]]) -> None:
+    """A resumable checkpoint: weights, optimizer state, step, elapsed time, RNG states."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "config": asdict(cfg), "step": step, "elapsed": elapsed,
+        "generator": gen.get_state(), "rng": _rng_state(), "history": history,
+    }, tmp)
+    tmp.replace(path)
+
+
+def export_weights(model: nn.Module, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``out`` (state dict only, loadable with ``weights_only=True``) and its JSON.
+
+    The JSON gets ``sha256`` of the weights file added. Returns the metadata.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() if v.is_floating_point()
+             else v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, out)
+    meta = dict(meta)
+    meta["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    meta["size_bytes"] = out.stat().st_size
+    metadata_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def _resolve_flags(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
+    bf16 = cfg.bf16 if cfg.bf16 is not None else (device.type == "cpu" and cpu_has_amx())
+    cl = cfg.channels_last if cfg.channels_last is not None else (
+        bf16 or device.type == "cuda" or cfg.model == "linknet")
+    return bf16, cl
+
+
+def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = None,
+          train_set: CropSet | None = None, val_set: CropSet | None = None,
+          progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+    """Train ``cfg.model`` for ``cfg.minutes`` of wall-clock time (data preparation excluded).
+
+    ``out``: a directory for ``checkpoint.pt`` (resumable) and ``<model>.pt`` + ``.json``
+    (exported weights and metadata). ``resume``: a checkpoint to continue; its config
+    is kept except ``minutes`` (the total budget) and ``device``. ``train_set`` /
+    ``val_set``: prepared crops to share between runs (the benchmark does).
+    """
+    state: dict[str, Any] | None = None
+    if resume is not None:
+        state = torch.load(resume, map_location="cpu", weights_only=False)
+        saved = TrainConfig(**state["config"])
+        saved.minutes, saved.device = cfg.minutes, cfg.device
+        cfg = saved
+    device = torch.device(cfg.device)
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    torch.manual_seed(cfg.train_seed)
+    np.random.seed(cfg.train_seed)
+    random.seed(cfg.train_seed)
+    bf16, channels_last = _resolve_flags(cfg, device)
+
+    t_data = time.perf_counter()
+    if train_set is None:
+        train_set = load_crops(cfg.n_train, cfg.train_seed, cfg.source_size, cfg.input_size,
+                               workers=threads, desc="training phantoms")
+    if val_set is None:
+        val_set = load_crops(cfg.n_val, cfg.val_seed, cfg.source_size, cfg.input_size,
+                             workers=threads, desc="validation phantoms")
+    data_seconds = time.perf_counter() - t_data
+    log(f"data: {len(train_set)} training / {len(val_set)} validation crops "
+        f"in {data_seconds:.0f} s; bf16={bf16} channels_last={channels_last} threads={threads}")
+
+    model = build_network(cfg.model, **cfg.network_config()).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = SegmentationLoss()
+    geometric = has_geometric_path(model)
+    gen = torch.Generator().manual_seed(cfg.train_seed)
+    step, elapsed = 0, 0.0
+    history: list[dict[str, float]] = []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        history = list(state["history"])
+        log(f"resumed at step {step}, {elapsed:.0f} s of {cfg.minutes * 60:.0f} s")
+
+    budget = cfg.minutes * 60.0
+    n = len(train_set)
+    order = torch.randperm(n, generator=gen)
+    cursor = (step * cfg.batch_size) % n
+    last_val = elapsed
+    val_dice = float("nan")
+    bar = tqdm(total=int(budget), initial=int(min(elapsed, budget)), unit="s",
+               desc=f"train {cfg.model}", disable=not progress, dynamic_ncols=True)
+    ema_loss: float | None = None
+    t_last = time.perf_counter()
+    rate_steps, rate_t = 0, 0.0
+    model.train()
+    while elapsed < budget:
+        if cursor + cfg.batch_size > n:
+            order, cursor = torch.randperm(n, generator=gen), 0
+        idx = order[cursor:cursor + cfg.batch_size]
+        cursor += cfg.batch_size
+        x, head, sdf = augment(train_set.images[idx], train_set.head[idx],
+                               train_set.sdf[idx], gen)
+        x, head, sdf = x.to(device), head.to(device), sdf.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        frac = elapsed / budget
+        warm = min(1.0, (elapsed + 1.0) / cfg.warmup_s)
+        lr = cfg.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            output = model(x)
+        loss, parts = loss_fn(output, head, sdf if geometric else None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+
+        now = time.perf_counter()
+        dt_s = now - t_last
+        t_last = now
+        elapsed += dt_s
+        rate_steps, rate_t = rate_steps + 1, rate_t + dt_s
+        value = float(loss.detach())
+        ema_loss = value if ema_loss is None else 0.95 * ema_loss + 0.05 * value
+        if elapsed - last_val >= cfg.val_every_s or elapsed >= budget:
+            t0 = time.perf_counter()
+            val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
+                                         channels_last=channels_last)
+            history.append({"step": step, "elapsed_s": round(elapsed, 1),
+                            "loss": round(ema_loss, 5), "val_head_dice": round(val_dice, 5),
+                            **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
+            last_val = elapsed
+            if out is not None:
+                save_checkpoint(out / "checkpoint.pt", model=model, optimizer=optimizer,
+                                cfg=cfg, step=step, elapsed=elapsed, gen=gen, history=history)
+            t_last += time.perf_counter() - t0  # validation is not training time
+            if not progress:
+                log(f"step {step} {elapsed:.0f}s loss {ema_loss:.4f} val dice {val_dice:.4f}")
+        bar.n = int(min(elapsed, budget))
+        bar.set_postfix(step=step, loss=f"{ema_loss:.4f}",
+                        steps_s=f"{rate_steps / max(rate_t, 1e-9):.2f}",
+                        val_dice=f"{val_dice:.4f}", refresh=False)
+        bar.update(0)
+    bar.close()
+    if math.isnan(val_dice):
+        val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
+                                     channels_last=channels_last)
+    model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+    result = TrainResult(model=model, config=cfg, steps=step, train_seconds=elapsed,
+                         val_dice=val_dice, history=history)
+    if out is not None:
+        meta = training_metadata(result, data_seconds=data_seconds)
+        export_weights(model, out / f"{cfg.model}.pt", meta)
+        log(f"wrote {out / (cfg.model + '.pt')} (val head Dice {val_dice:.4f}, {step} steps)")
+    return result
+
+
+def training_metadata(result: TrainResult, *, data_seconds: float | None = None
+                      ) -> dict[str, Any]:
+    """The JSON that travels with exported weights (see docs/model-card.md)."""
+    cfg = result.config
+    try:
+        phantom_digest = _phantom_source_digest()
+    except Exception:  # the phantom package is optional for exported metadata
+        phantom_digest = "unknown"
+    return {
+        "model": cfg.model,
+        "config": cfg.network_config(),
+        "input_size": cfg.input_size,
+        "normalisation": {"method": "per-image percentiles mapped to 0 and 1",
+                          "percentiles": [1.0, 99.0]},
+        "resize": "torch bilinear, align_corners=False, antialiased when shrinking; "
+                  "logits resized back to each image's grid, then sigmoid",
+        "output": "femoral head (labels 1 + 2) probability",
+        "training_data": {
+            "generator": "grading.engine.phantoms.make_training_crops",
+            "generator_source_sha256_16": phantom_digest,
+            "n_train": cfg.n_train, "train_seed": cfg.train_seed,
+            "chunking": f"chunks of {CHUNK}, chunk k seeded seed * 10007 + k",
+            "source_size": cfg.source_size,
+            "n_val": cfg.n_val, "val_seed": cfg.val_seed,
+        },
+        "training": {
+            "steps": result.steps, "train_seconds": round(result.train_seconds, 1),
+            "data_seconds": None if data_seconds is None else round(data_seconds, 1),
+            "batch_size": cfg.batch_size, "lr": cfg.lr, "minutes": cfg.minutes,
+            "device": cfg.device, "machine": _machine(), "torch": torch.__version__,
+        },
+        "metrics": {"val_head_dice": round(result.val_dice, 5)},
+        "history": result.history,
+        "date": dt.date.today().isoformat(),
+    }
