@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "grading",
+    "grading.interop",
     "viewer",
 ]
 
