@@ -1,28 +1,40 @@
 """Necrosis inside a segmented femoral head: an adaptive threshold with a contrast floor.
 
-Method (per head, per slice; all lengths in mm so any pixel spacing behaves the same):
+The paper thresholds the head with an automatically chosen (Otsu) level. Otsu always
+splits *something* -- noise, marrow texture, a physeal scar, mild oedema -- so on its own
+it reports necrosis on every normal head. The method here keeps Otsu's adaptive level
+but adds a contrast criterion and a little anatomy (lengths in mm, so any pixel spacing
+behaves the same; levels relative to the viable-marrow signal):
 
-1. Smooth the T1 signal inside the head only (normalised convolution, Gaussian
-   ``smoothing_mm``), so noise is damped and nothing outside the head leaks in.
-2. ``core`` = the head minus a rim of ``rim_mm`` (the dark cortex and the mask's edge
-   pixels would otherwise always form a "dark class").
-3. ``reference`` = the viable marrow level: the 75th percentile of the smoothed core
-   (viable bone is bright on T1; it holds the upper quartile while necrosis covers less
-   than three quarters of the section), or a reference from elsewhere in the series.
-4. Otsu's threshold (scikit-image) on the core's relative signal, **capped** at
-   ``max_relative_threshold`` of the reference: a pixel is only necrotic when its signal
-   is well below viable marrow, whatever Otsu says. This is the no-necrosis criterion on
-   a normal head: Otsu always splits something (noise, texture, a physeal scar line, mild
-   oedema), the cap keeps those splits out.
-5. Dark components must hold a seed darker than ``seed_relative`` (the reactive band and
-   necrotic interiors are that dark; a scar line or oedema is not), and cover at least
-   ``min_area_mm2`` (hysteresis + size).
-6. Clean-up: closing (``closing_mm``) and hole filling inside the head; regions of the head
-   cut off from the main viable marrow by the dark band (the fat-like interior of a lesion
-   whose band encloses it) join the necrosis; the rim next to necrosis joins it too.
+1. Smooth the T1 signal inside the head only (normalised convolution, ``smoothing_mm``).
+2. ``reference`` = the viable-marrow level: the 75th percentile of the head deeper than
+   ``rim_mm`` (viable marrow is bright on T1), or -- in a series -- the hip's level over
+   the whole series, so a section that is nearly all lesion is not compared with itself.
+3. The dark cortical rim is measured from the head's own radial profile (it looks
+   thicker on oblique cuts near a pole) and left out of the thresholding ("core").
+4. Threshold = Otsu on the core, raised to at least midway between the dark class and
+   the reference (a section with no bright class of its own), and **capped at
+   ``max_relative_threshold`` (70 %) of the marrow**: only a clearly darker signal can
+   be necrosis, whatever Otsu says. Oedema (a 10-20 % drop) never reaches it.
+5. Thick dark regions (holding a ``thick_mm`` disk, and most of their dark component)
+   whose darkest 5 % lie below ``seed_relative`` (45 %) are necrotic interiors; dark
+   pixels within ``margin_mm`` of them are their band.
+6. Thin dark lines (the reactive band of a lesion with a fat-like interior, or a physeal
+   scar) are never necrosis by themselves. They and the lesions split the core into
+   regions; the viable marrow is the most posterior large region, and a region cut off
+   from it **towards the front** (within ``max_angle_deg`` of anterior -- ONFH is
+   anterosuperior) is necrosis with the lines that border it. A region cut off sideways
+   (a scar at the old physis runs anteroposteriorly and cuts off a lateral segment) is
+   not. Without a known anterior direction the largest region is viable and every
+   cut-off region counts.
+7. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
+   by radial projection. Necrosis is always inside the head.
 
-The returned :class:`NecrosisResult` carries the diagnostics that measurement turns into a
-``not_bimodal`` flag.
+No necrosis on a normal head therefore means: nothing in the core is below 70 % of the
+marrow signal with a darkest 5 % below 45 % as a thick region, and no dark line cuts off
+a region towards the front. Necrosis claimed while its darkest pixels stay above
+``clear_relative`` (35 %) is returned ``ambiguous`` (measurement flags it
+``not_bimodal``). See ``docs/grading.md`` for the numbers on phantoms.
 """
 
 from __future__ import annotations
@@ -63,9 +75,9 @@ class NecrosisConfig:
     """Dark regions that hold a disk this wide are thick (necrotic interiors); the rest
     of the dark pixels are thin lines (the reactive band, a physeal scar)."""
     thick_share: float = 0.4
-    margin_mm: float = 2.5
+    margin_mm: float = 4.0
     """Dark pixels this close to a thick necrotic region are its margin (the band)."""
-    main_region_fraction: float = 0.2
+    main_region_fraction: float = 0.1
     """Regions at least this fraction of the largest compete to be the viable marrow."""
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
@@ -164,6 +176,22 @@ def _empty(shape: tuple[int, ...], reason: str, reference: float = math.nan) -> 
         ambiguous=False,
         reason=reason,
     )
+
+
+def opening_mm(mask: BoolImage, radius_mm: float, spacing: tuple[float, float]) -> BoolImage:
+    """Morphological opening of ``mask`` by a disk of ``radius_mm`` in physical units.
+
+    The union of the disks that fit inside ``mask``; a disk fits where the distance to
+    the outside, less half a pixel (pixels are areas, not points), reaches the radius.
+    Unlike a pixel structuring element this does not round a 2 mm radius up to a whole
+    pixel at coarse spacings, so a line 3 pixels wide stays thin. ``(h, w)`` bool.
+    """
+    depth = _depth_mm(mask, spacing) - 0.5 * max(spacing)
+    centres = depth >= radius_mm
+    if not centres.any():
+        return np.zeros_like(mask)
+    reach = ndimage.distance_transform_edt(~centres, sampling=spacing)
+    return np.asarray(mask & (reach <= radius_mm), dtype=bool)
 
 
 def _depth_mm(head_mask: BoolImage, spacing: tuple[float, float]) -> npt.NDArray[np.float64]:
@@ -354,9 +382,7 @@ def _find_necrosis(
 
     # 1. Thick dark regions: necrotic interiors (homogeneous or mixed), with the dark
     #    band around them.
-    thick = ndimage.binary_opening(
-        np.pad(dark, 1), structure=_disk(_radius_px(config.thick_mm / 2, spacing))
-    )[1:-1, 1:-1]
+    thick = opening_mm(dark, config.thick_mm / 2, spacing)
     blobs, blob_count = ndimage.label(thick)
     fb = group_features(blobs, relative, blob_count, spacing, config.dark_percentile)
     keep_blob = (fb.darkest < config.seed_relative) & (fb.area_mm2 >= config.min_area_mm2)
@@ -417,13 +443,21 @@ def _find_necrosis(
         else:
             forward = cy * anterior[0] + cx * anterior[1]
             main = int(np.argmin(np.where(large, forward, np.inf)))
-        dy, dx = cy - cy[main], cx - cx[main]
-        distance = np.hypot(dy, dx)
         if anterior is None:
             towards_front = np.ones(region_count + 1, dtype=bool)
         else:
-            cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(distance, 1e-9)
-            towards_front = cosine >= math.cos(math.radians(config.max_angle_deg))
+            # seen from the viable marrow, or from the centre of the head (a scar that
+            # also splits the viable marrow moves the latter's centroid sideways)
+            limit = math.cos(math.radians(config.max_angle_deg))
+            head_rows, head_cols = np.nonzero(core)
+            towards_front = np.zeros(region_count + 1, dtype=bool)
+            for oy, ox in (
+                (cy[main], cx[main]),
+                (head_rows.mean() * spacing[0], head_cols.mean() * spacing[1]),
+            ):
+                dy, dx = cy - oy, cx - ox
+                cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(np.hypot(dy, dx), 1e-9)
+                towards_front |= cosine >= limit
         necrotic_region = (
             towards_front & (sizes * pixel_area >= config.min_area_mm2) & (index != main)
         )
