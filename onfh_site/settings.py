@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "grading",
+    "grading.consults",
+    "grading.explanations",
+    "grading.teaching",
     "grading.interop",
     "viewer",
 ]
@@ -161,6 +164,8 @@ ONFH_MAX_UPLOAD_BYTES = env.int("ONFH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("ONFH_MAX_ZIP_UNCOMPRESSED_BYTES", default=4 * 1024**3)
 ONFH_MAX_ZIP_RATIO = env.float("ONFH_MAX_ZIP_RATIO", default=100.0)
 ONFH_MAX_ZIP_ENTRIES = env.int("ONFH_MAX_ZIP_ENTRIES", default=20000)
+# Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).
+ONFH_INGEST_PROCESSES = env.int("ONFH_INGEST_PROCESSES", default=-1)
 # Django must let the API see a large multipart body; the ingest service enforces the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=ONFH_MAX_UPLOAD_BYTES)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)

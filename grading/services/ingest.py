@@ -1,9 +1,11 @@
 """Upload: check each DICOM file, deduplicate, group into study/series, store, audit.
 
-Every file is checked with the DICOM layer (``inspect_dicom`` for the header, then
-``read_mr_slice`` which decodes the pixels: an MR greyscale image with pixel data and a
-pixel spacing). A bad file gets a reason and the good ones go on. Instances are unique
-by SOPInstanceUID: a re-upload is counted as accepted and stores nothing new.
+Every file is checked with the DICOM layer's ``read_mr_slice``, which decodes the pixels
+(an MR greyscale image with pixel data and a pixel spacing); ``inspect_dicom`` reads the
+patient, study and series attributes once per new study or series. Large uploads are
+checked in ``ONFH_INGEST_PROCESSES`` worker processes (``grading.services.dicom_checks``).
+A bad file gets a reason and the good ones go on. Instances are unique by
+SOPInstanceUID: a re-upload is counted as accepted and stores nothing new.
 
 Zip archives are refused as a whole (with a reason, and nothing from them stored) when
 an entry has an absolute or ``..`` path, when the archive has too many entries, or when
@@ -16,7 +18,6 @@ this request wrote are deleted again.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import queue
@@ -34,11 +35,17 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from grading.dicom.reader import DicomReadError, inspect_dicom, read_mr_slice, slice_normal
-from grading.engine.types import MRSlice
-from grading.models import Instance, Plane, Series, Site, Study
+from grading.dicom.reader import DicomReadError, inspect_dicom
+from grading.models import Instance, Series, Site, Study
 from grading.models.studies import instance_upload_to
 from grading.services.audit import audit_record
+from grading.services.dicom_checks import (
+    CheckedFile,
+    RefusedFile,
+    default_processes,
+    dicom_file_check,
+    dicom_files_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +122,7 @@ class _Candidate:
 class _Checked:
     name: str
     data: bytes
-    sha256: str
-    mr_slice: MRSlice
+    info: CheckedFile
     _header: Any = None
 
     @property
@@ -128,16 +134,20 @@ class _Checked:
         return self._header
 
     @property
+    def sha256(self) -> str:
+        return self.info.sha256
+
+    @property
     def sop_instance_uid(self) -> str:
-        return self.mr_slice.sop_instance_uid
+        return self.info.sop_instance_uid
 
     @property
     def series_instance_uid(self) -> str:
-        return self.mr_slice.series_instance_uid
+        return self.info.series_instance_uid
 
     @property
     def study_instance_uid(self) -> str:
-        return self.mr_slice.study_instance_uid
+        return self.info.study_instance_uid
 
 
 # --- request size and archives ------------------------------------------------------------
@@ -317,27 +327,13 @@ def _check(candidate: _Candidate) -> _Checked:
     """One parse with the DICOM layer's reader, which refuses (DicomReadError, with the
     reason) anything that is not DICOM, not MR, has no pixel data, cannot be decoded, is
     not greyscale, has no pixel spacing, or has several frames."""
-    try:
-        mr_slice = read_mr_slice(candidate.data, name=candidate.name)
-    except DicomReadError as exc:
-        if exc.reason.startswith("multi-frame"):
-            raise DicomReadError(
-                candidate.name, f"{exc.reason.split(';')[0]}: upload single-frame slices"
-            ) from exc
-        raise
-    for what, uid in (
-        ("StudyInstanceUID", mr_slice.study_instance_uid),
-        ("SeriesInstanceUID", mr_slice.series_instance_uid),
-        ("SOPInstanceUID", mr_slice.sop_instance_uid),
-    ):
-        if not uid:
-            raise DicomReadError(candidate.name, f"missing {what}")
-    return _Checked(
-        name=candidate.name,
-        data=candidate.data,
-        sha256=hashlib.sha256(candidate.data).hexdigest(),
-        mr_slice=mr_slice,
-    )
+    return _checked(candidate, dicom_file_check(candidate.name, candidate.data))
+
+
+def _checked(candidate: _Candidate, result: CheckedFile | RefusedFile) -> _Checked:
+    if isinstance(result, RefusedFile):
+        raise DicomReadError(candidate.name, result.reason)
+    return _Checked(name=candidate.name, data=candidate.data, info=result)
 
 
 def _dicom_date(value: str) -> date | None:
@@ -348,27 +344,6 @@ def _dicom_date(value: str) -> date | None:
         return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except ValueError:
         return None
-
-
-def _plane(mr_slice: MRSlice) -> str:
-    if mr_slice.image_orientation is None:
-        return Plane.UNKNOWN
-    try:
-        normal = slice_normal(mr_slice.image_orientation)
-    except ValueError:
-        return Plane.UNKNOWN
-    axis = max(range(3), key=lambda i: abs(normal[i]))
-    return (Plane.SAGITTAL, Plane.CORONAL, Plane.AXIAL)[axis]
-
-
-def _position(mr_slice: MRSlice) -> float | None:
-    if mr_slice.image_position is None or mr_slice.image_orientation is None:
-        return None
-    try:
-        normal = slice_normal(mr_slice.image_orientation)
-    except ValueError:
-        return None
-    return float(sum(p * n for p, n in zip(mr_slice.image_position, normal, strict=True)))
 
 
 def _person_name(value: str) -> str:
@@ -395,50 +370,51 @@ def upload_ingest(
         )
 
     report = IngestReport()
+    groups: list[str] = []
+    refused: dict[int, str] = {}
+
+    def stream() -> Iterator[tuple[str, bytes]]:
+        # Every file of every upload, in order, tagged with its upload (group); a refused
+        # archive is noted and its files are dropped below.
+        for group, (name, candidates) in enumerate(_upload_groups(files)):
+            groups.append(name)
+            try:
+                for candidate in candidates:
+                    tags.append(group)
+                    yield candidate.name, candidate.data
+            except ArchiveRefused as exc:
+                refused[group] = str(exc)
+
+    tags: list[int] = []
+    results = list(dicom_files_check(stream(), processes=_check_processes()))
+
     checked: list[_Checked] = []
     seen: dict[str, str] = {}
-    for group_name, candidates in _upload_groups(files):
-        items: list[_Checked] = []
-        rejected: list[RejectedFile] = []
-        repeats = 0
+    for group, ((name, data), result) in zip(tags, results, strict=True):
+        if group in refused:
+            continue  # nothing from a refused archive goes on, not even its good files
         try:
-            for candidate in candidates:
-                try:
-                    item = _check(candidate)
-                except DicomReadError as exc:
-                    rejected.append(RejectedFile(candidate.name, exc.reason))
-                    continue
-                except MemoryError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
-                    logger.exception("unexpected error checking %s", candidate.name)
-                    rejected.append(RejectedFile(candidate.name, f"unreadable ({exc})"))
-                    continue
-                uid = item.sop_instance_uid
-                if uid in seen:
-                    if seen[uid] == item.sha256:
-                        repeats += 1
-                    else:
-                        rejected.append(
-                            RejectedFile(
-                                candidate.name,
-                                f"SOPInstanceUID {uid} appears twice with different content "
-                                "in this upload",
-                            )
-                        )
-                    continue
-                seen[uid] = item.sha256
-                items.append(item)
-        except ArchiveRefused as exc:
-            # Nothing from a refused archive goes on, not even its good files.
-            for item in items:
-                seen.pop(item.sop_instance_uid, None)
-            report.rejected.append(RejectedFile(group_name, f"archive refused: {exc}"))
+            item = _checked(_Candidate(name, data), result)
+        except DicomReadError as exc:
+            report.rejected.append(RejectedFile(name, exc.reason))
             continue
-        checked.extend(items)
-        report.rejected.extend(rejected)
-        report.duplicates += repeats
-        report.accepted += repeats
+        uid = item.sop_instance_uid
+        if uid in seen:
+            if seen[uid] == item.sha256:
+                report.duplicates += 1
+                report.accepted += 1
+            else:
+                report.rejected.append(
+                    RejectedFile(
+                        name,
+                        f"SOPInstanceUID {uid} appears twice with different content in this upload",
+                    )
+                )
+            continue
+        seen[uid] = item.sha256
+        checked.append(item)
+    for group, reason in sorted(refused.items()):
+        report.rejected.append(RejectedFile(groups[group], f"archive refused: {reason}"))
 
     checked_store(
         user=user, site=site, checked=checked, report=report, client_address=client_address
@@ -503,6 +479,12 @@ def studies_analysis_schedule(*, study_ids: Iterable[int]) -> None:
     """Send the analysis of these studies after the commit (``checked_store`` does this
     itself unless told not to)."""
     _schedule_ingest(study_ids)
+
+
+def _check_processes() -> int:
+    """Worker processes for the per-file checks (0: check in this process)."""
+    processes = settings.ONFH_INGEST_PROCESSES
+    return default_processes() if processes < 0 else processes
 
 
 def _schedule_ingest(study_ids: Iterable[int]) -> None:
@@ -644,24 +626,24 @@ def _store_rows(
                 description=h.series_description[:200],
                 number=h.series_number,
                 modality=(h.modality or "MR").upper()[:16],
-                plane=_plane(item.mr_slice),
+                plane=item.info.plane,
             )
             series_by_uid[item.series_instance_uid] = series
             summaries[study.pk]["series"].append(item.series_instance_uid)
-        s = item.mr_slice
+        info = item.info
         instance = Instance(
             series=series,
-            sop_instance_uid=item.sop_instance_uid,
-            sha256=item.sha256,
+            sop_instance_uid=info.sop_instance_uid,
+            sha256=info.sha256,
             size_bytes=len(item.data),
             original_name=item.name[-255:],
-            instance_number=s.instance_number,
-            position=_position(s),
-            rows=s.shape[0],
-            columns=s.shape[1],
-            pixel_spacing_row_mm=s.pixel_spacing_mm[0],
-            pixel_spacing_col_mm=s.pixel_spacing_mm[1],
-            slice_thickness_mm=s.slice_thickness_mm,
+            instance_number=info.instance_number,
+            position=info.position,
+            rows=info.rows,
+            columns=info.columns,
+            pixel_spacing_row_mm=info.pixel_spacing_mm[0],
+            pixel_spacing_col_mm=info.pixel_spacing_mm[1],
+            slice_thickness_mm=info.slice_thickness_mm,
         )
         instance.file.name = instance_upload_to(instance, item.name)
         pending.append(writer.submit(_file_write, instance.file.name, item.data))

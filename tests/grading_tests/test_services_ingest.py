@@ -237,3 +237,21 @@ def test_storage_failure_half_way_leaves_nothing_behind(scenario, media_root, tm
     assert len(calls) >= 4
     assert not Study.objects.exists() and not Instance.objects.exists()
     assert _stored_files(media_root) == before
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_large_upload_checked_in_worker_processes_gives_the_same_answer(
+    scenario, tmp_path, settings, processes
+) -> None:
+    settings.ONFH_INGEST_PROCESSES = processes
+    many = write_phantom_series(tmp_path, seed=12, n_slices=10, matrix=(128, 128))
+    entries = {p.name: p.read_bytes() for p in many.paths}
+    entries["junk.dcm"] = b"not dicom at all"
+    report = _ingest(scenario, [_zip(entries, name="many.zip")])
+    assert report.stored == 10 and report.accepted == 10
+    assert [(r.name, r.reason.split(" (")[0]) for r in report.rejected] == [
+        ("many.zip/junk.dcm", "not a DICOM file")
+    ]
+    positions = list(Instance.objects.order_by("position").values_list("position", flat=True))
+    assert len(set(positions)) == 10
+    assert set(Series.objects.values_list("plane", flat=True)) == {"axial"}
