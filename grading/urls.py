@@ -1,6 +1,6 @@
 """The REST API, mounted under ``/api/`` by ``onfh_site.urls``."""
 
-from django.urls import path
+from django.urls import include, path
 
 from grading.apis.audit import StudyAuditListApi
 from grading.apis.auth import MeApi, TokenObtainApi
@@ -41,6 +41,7 @@ urlpatterns = [
         LabelmapsRevertApi.as_view(),
         name="api-series-labelmaps-revert",
     ),
+    path("dicomweb/", include("grading.interop.urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]
