@@ -46,3 +46,10 @@ class StudyStatusConsumer(AsyncJsonWebsocketConsumer):
 
     async def study_audit(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+    # Second opinions (grading.consults), sent to the user's own group.
+    async def consult_request(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def consult_answer(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)

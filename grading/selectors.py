@@ -41,6 +41,17 @@ def sites_of(*, user: Any) -> QuerySet[Site]:
     return Site.objects.filter(memberships__user=user)
 
 
+def site_get_visible(*, user: Any, site_id: int) -> Site:
+    """A site the user is a member of (any site for a superuser), else Http404."""
+    if _is_anonymous(user):
+        raise Http404("No such site.")
+    qs = Site.objects.all() if getattr(user, "is_superuser", False) else sites_of(user=user)
+    try:
+        return qs.distinct().get(pk=site_id)
+    except (Site.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such site.") from exc
+
+
 def memberships_of(*, user: Any) -> QuerySet[Membership]:
     if _is_anonymous(user):
         return Membership.objects.none()
@@ -68,7 +79,13 @@ def studies_visible_to(*, user: Any) -> QuerySet[Study]:
     # temporary index, PostgreSQL a hashed subplan), not once per study row.
     member_sites = Membership.objects.filter(user=user).values("site_id")
     shared_studies = StudyShare.objects.filter(user=user).values("study_id")
-    return qs.filter(Q(site_id__in=member_sites) | Q(pk__in=shared_studies))
+    # A consultant sees the study of an open, unexpired second-opinion request to them.
+    from grading.consults.selectors import consulted_study_ids
+
+    consulted = consulted_study_ids(user=user)
+    return qs.filter(
+        Q(site_id__in=member_sites) | Q(pk__in=shared_studies) | Q(pk__in=consulted)
+    )
 
 
 def study_get_visible(*, user: Any, study_id: int) -> Study:
@@ -243,6 +260,10 @@ def user_groups(*, user: Any) -> list[str]:
         study_group(study_id=pk)
         for pk in StudyShare.objects.filter(user=user).values_list("study_id", flat=True)
     ]
+    # Second opinions: the user's own group and the studies they consult on.
+    from grading.consults.selectors import consult_groups_of
+
+    groups += [g for g in consult_groups_of(user=user) if g not in groups]
     return groups
 
 
@@ -262,6 +283,7 @@ __all__ = [
     "memberships_of",
     "series_get_visible",
     "series_latest_analysis",
+    "site_get_visible",
     "site_group",
     "sites_of",
     "studies_visible_to",

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "grading",
     "grading.consults",
     "grading.explanations",
+    "grading.consults",
+    "grading.explanations",
     "grading.teaching",
     "grading.interop",
     "viewer",

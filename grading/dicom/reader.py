@@ -602,13 +602,23 @@ def read_mr_frames(source: DicomSource, *, name: str | None = None) -> list[MRSl
     return _to_slices(ds, label, allow_multiframe=True)
 
 
+#: Extensions of files found in study folders next to DICOM files that are never DICOM
+#: (ground truth, reports, viewers' caches); skipped when a folder is searched.
+NOT_DICOM_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".json", ".csv", ".txt", ".md", ".html",
+     ".xml", ".pdf", ".zip", ".py", ".log"}
+)
+
+
 def iter_dicom_paths(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
     """Files named in ``inputs`` and, for folders, every file below them.
 
     Folders are searched recursively in sorted order, skipping hidden files
-    and folders (names starting with ``.``) and ``DICOMDIR`` index files. A
-    file named directly is always yielded, hidden or not, and so is a path
-    that does not exist, so that reading it reports the problem.
+    and folders (names starting with ``.``), ``DICOMDIR`` index files and files
+    whose extension says they are something else (``.png``, ``.json``, ...;
+    DICOM files often have no extension or ``.dcm``, never these). A file named
+    directly is always yielded, hidden or not, and so is a path that does not
+    exist, so that reading it reports the problem.
     """
     for item in inputs:
         path = Path(item)
@@ -619,6 +629,8 @@ def iter_dicom_paths(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[Path]
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             for file_name in sorted(files):
                 if file_name.startswith(".") or file_name.upper() == "DICOMDIR":
+                    continue
+                if Path(file_name).suffix.lower() in NOT_DICOM_SUFFIXES:
                     continue
                 yield Path(folder) / file_name
 

@@ -26,6 +26,20 @@ CONTRACT = {
     "/api/instances/{instance_id}/labelmap.png": {"get"},
     "/api/series/{series_id}/labelmaps/": {"post"},
     "/api/series/{series_id}/labelmaps/revert/": {"post"},
+    # Second opinions (grading.consults) and patient explanations (grading.explanations).
+    "/api/consults/": {"get", "post"},
+    "/api/consults/{request_id}/": {"get"},
+    "/api/consults/{request_id}/answers/": {"post"},
+    "/api/consults/{request_id}/close/": {"post"},
+    "/api/explanations/": {"post"},
+    "/api/explanations/{explanation_id}/": {"get"},
+    "/api/explanations/{explanation_id}/pdf/": {"get"},
+    "/api/explanations/{explanation_id}/links/": {"post"},
+    "/api/explanations/links/{link_id}/revoke/": {"post"},
+    "/api/series/{series_id}/export/seg/": {"get"},
+    "/api/series/{series_id}/export/sr/": {"get"},
+    "/api/sites/{site_id}/export/results.csv": {"get"},
+    "/api/sites/{site_id}/export/results.json": {"get"},
 }
 
 

@@ -57,12 +57,17 @@ def test_iter_dicom_paths_walks_folders_and_skips_hidden(tmp_path: Path) -> None
         "a/.DS_Store",
         "DICOMDIR",
         "top.dcm",
+        "b/labels/1.png",
+        "truth.json",
     ]:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_bytes(b"")
     explicit_hidden = tmp_path / "a" / ".DS_Store"
+    explicit_png = tmp_path / "b" / "labels" / "1.png"
 
-    found = list(iter_dicom_paths([tmp_path, explicit_hidden, tmp_path / "missing.dcm"]))
+    found = list(
+        iter_dicom_paths([tmp_path, explicit_hidden, explicit_png, tmp_path / "missing.dcm"])
+    )
 
     assert found == [
         tmp_path / "top.dcm",
@@ -70,6 +75,7 @@ def test_iter_dicom_paths_walks_folders_and_skips_hidden(tmp_path: Path) -> None
         tmp_path / "b" / "1.dcm",
         tmp_path / "b" / "2.dcm",
         explicit_hidden,  # named directly: yielded
+        explicit_png,  # named directly: yielded, so that reading it says it is no DICOM
         tmp_path / "missing.dcm",  # yielded so that reading reports it
     ]
 

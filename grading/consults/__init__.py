@@ -1,0 +1,1 @@
+"""Second opinions: a clinician asks a colleague or a site about one study."""

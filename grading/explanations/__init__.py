@@ -1,0 +1,1 @@
+"""Patient explanations: a page and a one-page PDF a doctor makes for a patient."""
