@@ -42,6 +42,8 @@ urlpatterns = [
         name="api-series-labelmaps-revert",
     ),
     path("dicomweb/", include("grading.interop.urls")),
+    path("", include("grading.consults.urls")),
+    path("", include("grading.explanations.urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]
