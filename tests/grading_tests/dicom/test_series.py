@@ -115,9 +115,11 @@ def test_read_many_of_a_folder(tmp_path: Path) -> None:
     write_mr_series(
         np.ones((4, 32, 32)), tmp_path / "s1", pixel_spacing_mm=(1, 1), slice_thickness_mm=2
     )
-    (tmp_path / "s1" / "notes.txt").write_text("scanner notes")
+    (tmp_path / "s1" / "notes.txt").write_text("scanner notes")  # skipped by its extension
+    (tmp_path / "s1" / "IM0005").write_bytes(b"not dicom either")  # no extension: read, refused
     slices, errors = read_many(iter_dicom_paths([tmp_path]))
     assert len(slices) == 4 and len(errors) == 1
+    assert str(errors[0]).startswith(str(tmp_path / "s1" / "IM0005"))
 
 
 def test_read_many_survives_unexpected_exceptions(
