@@ -57,8 +57,6 @@ INSTALLED_APPS = [
     "grading",
     "grading.consults",
     "grading.explanations",
-    "grading.consults",
-    "grading.explanations",
     "grading.teaching",
     "grading.interop",
     "viewer",
