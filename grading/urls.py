@@ -4,6 +4,12 @@ from django.urls import include, path
 
 from grading.apis.audit import StudyAuditListApi
 from grading.apis.auth import MeApi, TokenObtainApi
+from grading.apis.exports import (
+    SeriesSegExportApi,
+    SeriesSrExportApi,
+    SiteResultsCsvExportApi,
+    SiteResultsJsonExportApi,
+)
 from grading.apis.grades import GradeRevisionCreateApi
 from grading.apis.instances import InstanceDicomApi, InstanceLabelmapApi
 from grading.apis.labelmaps import LabelmapsRevertApi, LabelmapsSaveApi
@@ -44,6 +50,26 @@ urlpatterns = [
     path("dicomweb/", include("grading.interop.urls")),
     path("", include("grading.consults.urls")),
     path("", include("grading.explanations.urls")),
+    path(
+        "series/<int:series_id>/export/seg/",
+        SeriesSegExportApi.as_view(),
+        name="api-series-export-seg",
+    ),
+    path(
+        "series/<int:series_id>/export/sr/",
+        SeriesSrExportApi.as_view(),
+        name="api-series-export-sr",
+    ),
+    path(
+        "sites/<int:site_id>/export/results.csv",
+        SiteResultsCsvExportApi.as_view(),
+        name="api-site-export-results-csv",
+    ),
+    path(
+        "sites/<int:site_id>/export/results.json",
+        SiteResultsJsonExportApi.as_view(),
+        name="api-site-export-results-json",
+    ),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]
