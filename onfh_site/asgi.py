@@ -66,3 +66,27 @@ def _tune_daphne(buffer_bytes: int) -> None:
 
 
 _tune_daphne(int(os.environ.get("ONFH_REQUEST_BUFFER_BYTES", 1024 * 1024)))
+
+
+def _warm_ingest_processes() -> None:
+    """In a daphne server, start the upload check processes in the background at start-up
+    (a first large upload would otherwise wait seconds for them)."""
+    import sys
+    import threading
+
+    main = sys.modules.get("__main__")
+    main_name = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    if not (main_name.startswith("daphne") or os.path.basename(sys.argv[0]) == "daphne"):
+        return
+    from django.conf import settings
+
+    from grading.services.dicom_checks import default_processes, dicom_checks_warm
+
+    processes = settings.ONFH_INGEST_PROCESSES
+    processes = default_processes() if processes < 0 else processes
+    threading.Thread(
+        target=dicom_checks_warm, args=(processes,), name="ingest-warm", daemon=True
+    ).start()
+
+
+_warm_ingest_processes()

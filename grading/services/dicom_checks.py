@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
 
@@ -108,10 +109,16 @@ def _get_pool(processes: int) -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            # forkserver: children fork from a clean helper that has pydicom loaded, not
-            # from this (threaded) server process.
+            # forkserver: children fork from a clean helper process, not from this
+            # (threaded) server process. Nothing preloaded: by default the helper would
+            # import the parent's __main__ script. The children import this module by name, so
+            # the project must be on their path.
+            root = str(Path(__file__).resolve().parents[2])
+            paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if root not in paths:
+                os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [root, *paths] if p)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["grading.services.dicom_checks"])
+            context.set_forkserver_preload([])  # not even __main__
             _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
         return _pool
 
@@ -179,3 +186,17 @@ def _submit(
 
 def default_processes() -> int:
     return min(2, os.cpu_count() or 1)
+
+
+def _ready() -> bool:
+    return True
+
+
+def dicom_checks_warm(processes: int) -> None:
+    """Start the check processes now (they import pydicom and numpy), so that the first
+    large upload does not wait for them. Call from a background thread."""
+    if processes <= 0:
+        return
+    pool = _get_pool(processes)
+    for future in [pool.submit(_ready) for _ in range(processes)]:
+        future.result()

@@ -318,6 +318,17 @@ class Command(BaseCommand):
             stack.create_user()
             stack.start_server()  # no worker: the analyses wait, so they take no CPU
             pid = stack.processes["daphne"].pid
+            # A warm server, as in use: one earlier upload (20 files) before the timings.
+            warm = _write_phantom(
+                folder / "warm", seed=951, n_slices=20, matrix=(256, 512), tag="ingest-warm"
+            )
+            warm_zip = folder / "warm.zip"
+            with zipfile.ZipFile(warm_zip, "w", zipfile.ZIP_DEFLATED) as z:
+                for p in warm:
+                    z.write(p, p.relative_to(folder / "warm"))
+            code, body, _ = stack.curl_upload([warm_zip])
+            if code != 201:
+                raise RuntimeError(f"warm-up upload: {code} {str(body)[:300]}")
             for r, (archive, count, _size) in enumerate(archives):
                 order = ("ours", "orthanc") if r % 2 == 0 else ("orthanc", "ours")
                 for who in order:
