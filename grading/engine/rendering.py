@@ -26,7 +26,11 @@ def _window(
     low, high = np.percentile(finite, [low_pct, high_pct])
     if high <= low:
         high = low + 1.0
-    return np.clip((image.astype(np.float32) - low) / (high - low), 0.0, 1.0)
+    scaled: npt.NDArray[np.float32] = (image.astype(np.float32) - np.float32(low)) / np.float32(
+        high - low
+    )
+    clipped: npt.NDArray[np.float32] = np.clip(scaled, 0.0, 1.0)
+    return clipped
 
 
 def _outline(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
