@@ -70,6 +70,7 @@ urlpatterns = [
         SiteResultsJsonExportApi.as_view(),
         name="api-site-export-results-json",
     ),
+    path("teaching/", include("grading.teaching.urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]

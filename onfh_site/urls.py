@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("grading.urls")),
+    path("teaching/", include("grading.teaching.page_urls")),
     path("", include("grading.consults.page_urls")),
     path("", include("grading.explanations.page_urls")),
     path("", include("viewer.urls")),

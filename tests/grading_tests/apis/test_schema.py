@@ -26,6 +26,18 @@ CONTRACT = {
     "/api/instances/{instance_id}/labelmap.png": {"get"},
     "/api/series/{series_id}/labelmaps/": {"post"},
     "/api/series/{series_id}/labelmaps/revert/": {"post"},
+    # Teaching collections (grading.teaching).
+    "/api/teaching/collections/": {"get", "post"},
+    "/api/teaching/collections/{collection_id}/": {"get"},
+    "/api/teaching/collections/{collection_id}/students/": {"post"},
+    "/api/teaching/collections/{collection_id}/cases/": {"post"},
+    "/api/teaching/collections/{collection_id}/results/": {"get"},
+    "/api/teaching/cases/{case_id}/": {"get"},
+    "/api/teaching/cases/{case_id}/attempts/": {"get", "post"},
+    "/api/teaching/images/{image_id}/dicom/": {"get"},
+    "/api/teaching/images/{image_id}/image.png": {"get"},
+    "/api/teaching/images/{image_id}/reference.png": {"get"},
+    "/api/teaching/attempts/{attempt_id}/images/{image_id}/mask.png": {"get"},
     # Second opinions (grading.consults) and patient explanations (grading.explanations).
     "/api/consults/": {"get", "post"},
     "/api/consults/{request_id}/": {"get"},

@@ -1,0 +1,1 @@
+"""The teaching REST API under ``/api/teaching/`` (see ``grading/teaching/urls.py``)."""
