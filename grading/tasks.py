@@ -99,6 +99,10 @@ def _sweep_forever() -> None:
             sent = analysis_requeue_stale()
             if sent:
                 logger.warning("sent again analyses left by a stopped worker: %s", sent)
+            # Second opinions past their expiry are marked (and audited) here too.
+            from grading.consults.services import second_opinion_requests_expire
+
+            second_opinion_requests_expire()
         except Exception:  # noqa: BLE001 - keep sweeping after a DB hiccup
             logger.exception("sweep for stale analyses failed")
         finally:
