@@ -269,7 +269,18 @@ def _failed_item(name: str, data: bytes | None, reason: int) -> dict[str, Any]:
     )
 
 
+_META_SOP_CLASS = b"\x02\x00\x02\x00UI"  # (0002,0002) MediaStorageSOPClassUID, explicit VR
+
+
 def _sop_class_of(data: bytes) -> str:
+    """The SOP Class UID from the file meta (always explicit VR little endian), without
+    parsing the data set; a full header read only when the meta is not where it should be."""
+    at = data.find(_META_SOP_CLASS, 128, 512)
+    if at >= 0:
+        length = int.from_bytes(data[at + 6 : at + 8], "little")
+        value = data[at + 8 : at + 8 + length].rstrip(b"\x00 ").decode("ascii", "replace")
+        if value:
+            return value
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPClassUID"])
         return str(ds.get("SOPClassUID", "") or MRImageStorage)
