@@ -92,7 +92,7 @@ def test_upload_analyse_result_on_postgres_and_redis(postgres_url, redis_prefix,
         out = portal.manage(
             "shell", "-c", "from django.db import connection; print(connection.vendor)"
         )
-        assert out.strip() == "postgresql"
+        assert out.strip().splitlines()[-1] == "postgresql"
         portal.create_user()
         portal.start_server()
         # As docs/operations.md runs them: one worker per GPU on `gpu`, others on `default`.
