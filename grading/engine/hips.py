@@ -82,6 +82,9 @@ class HipFinderConfig:
     """Larger blobs (about 80 mm across) are not a femoral head."""
     body_margin_mm: float = 15.0
     probability_threshold: float = 0.5
+    max_hull_growth: float = 0.15
+    """A head mask is completed to its convex hull when that adds at most this share of
+    its area (see :func:`convex_head`); 0 turns it off."""
 
 
 DEFAULT_CONFIG = HipFinderConfig()
@@ -199,6 +202,28 @@ class FemoralHead:
         out = np.zeros(shape, dtype=bool)
         out[self.box.slices] = self.mask
         return out
+
+
+def convex_head(mask: BoolImage, max_growth: float) -> BoolImage:
+    """``mask`` grown to its convex hull when that adds at most ``max_growth`` of its area.
+
+    A femoral head section (a sphere cut by the slice and the head-neck junction) is
+    convex. A network tends to leave out a dark subchondral lesion at the head's edge,
+    which leaves a bite in the mask; the hull puts it back. A larger growth means the
+    mask is not a bitten head (e.g. two blobs), and it is kept as it is.
+    """
+    from skimage.morphology import convex_hull_image
+
+    # pixel centres: the hull of a digitised convex shape adds no pixel to it
+    hull = np.logical_or(
+        np.asarray(
+            convex_hull_image(mask, offset_coordinates=False),  # type: ignore[no-untyped-call]
+            dtype=np.bool_,
+        ),
+        mask,
+    )
+    grown = int(hull.sum()) - int(mask.sum())
+    return hull if grown <= max_growth * int(mask.sum()) else mask
 
 
 def fill_holes(mask: BoolImage) -> BoolImage:
@@ -480,6 +505,8 @@ def head_from_probability(
     mask = fill_holes(labels == chosen)
     if float(mask.sum()) * mr_slice.pixel_area_mm2 < config.min_head_area_mm2:
         return None
+    if config.max_hull_growth > 0:
+        mask = convex_head(mask, config.max_hull_growth)
     return FemoralHead(
         side=side,
         window=window,

@@ -71,10 +71,14 @@ class NecrosisConfig:
     dark_percentile: float = 5.0
     min_area_mm2: float = 4.0
     closing_mm: float = 1.0
-    thick_mm: float = 4.0
+    thick_mm: float = 3.0
     """Dark regions that hold a disk this wide are thick (necrotic interiors); the rest
     of the dark pixels are thin lines (the reactive band, a physeal scar)."""
     thick_share: float = 0.4
+    line_max_minor_sd_mm: float = 1.6
+    line_min_elongation: float = 4.0
+    """A dark component no wider than this (spread across its main axis, mm) and at least
+    this elongated is a line, never a necrotic interior."""
     margin_mm: float = 4.0
     """Dark pixels this close to a thick necrotic region are its margin (the band)."""
     main_region_fraction: float = 0.1
@@ -395,6 +399,13 @@ def _find_necrosis(
     blob_component = np.zeros(blob_count + 1, dtype=np.int64)
     blob_component[blobs[thick]] = components[thick]
     keep_blob &= share[blob_component] >= config.thick_share
+    # ... and a dark component shaped like a line (a scar blurred to a few pixels'
+    # width on a coarse grid) is not a necrotic interior, however thick it looks
+    fc = group_features(components, relative, component_count, spacing)
+    line_like = (fc.minor_sd_mm <= config.line_max_minor_sd_mm) & (
+        fc.major_sd_mm >= config.line_min_elongation * fc.minor_sd_mm
+    )
+    keep_blob &= ~line_like[blob_component]
     keep_blob[0] = False
     lesion = keep_blob[blobs]
     if lesion.any():
