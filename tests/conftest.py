@@ -193,6 +193,7 @@ class LivePortal:
         self.processes: dict[str, _subprocess.Popen[bytes]] = {}
         self.port: int | None = None
         self.token = ""
+        self.session = ""
 
     def log(self, name: str) -> str:
         path = self.var_dir / f"{name}.log"
@@ -284,9 +285,20 @@ class LivePortal:
                 "Membership.objects.get_or_create(user=user, site=site, "
                 "defaults={'role': 'clinician'})\n"
                 "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
+                "from django.contrib.auth import (\n"
+                "    BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY)\n"
+                "from django.contrib.sessions.backends.db import SessionStore\n"
+                "session = SessionStore()\n"
+                "session[SESSION_KEY] = str(user.pk)\n"
+                "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+                "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+                "session.create()\n"
+                "print('SESSION', session.session_key)\n"
             ),
         )
-        self.token = next(line.split()[1] for line in out.splitlines() if line.startswith("TOKEN"))
+        lines = out.splitlines()
+        self.token = next(line.split()[1] for line in lines if line.startswith("TOKEN"))
+        self.session = next(line.split()[1] for line in lines if line.startswith("SESSION"))
 
     def api(
         self, method: str, path: str, *, files: list[Path] | None = None, timeout: float = 120
@@ -354,3 +366,69 @@ def sha256_of(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class WebSocketClient:
+    """Just enough of RFC 6455 to read a server's text messages (tests only)."""
+
+    def __init__(self, port: int, path: str, *, cookie: str, origin: str) -> None:
+        import base64
+
+        self.sock = _socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(_os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            head += chunk
+        self.status = int(head.split(b" ", 2)[1])
+
+    def _exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = _os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def receive_json(self, timeout: float) -> dict | None:
+        """The next text message as JSON, or None when nothing came within ``timeout``."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                b0, b1 = self._exact(2)
+                length = b1 & 0x7F
+                if length == 126:
+                    length = int.from_bytes(self._exact(2), "big")
+                elif length == 127:
+                    length = int.from_bytes(self._exact(8), "big")
+                payload = self._exact(length)
+                opcode = b0 & 0x0F
+                if opcode == 0x9:
+                    self._send(0xA, payload)
+                elif opcode == 0x8:
+                    raise ConnectionError("closed by the server")
+                elif opcode == 0x1:
+                    return _json.loads(payload)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        try:
+            self._send(0x8, b"")
+        finally:
+            self.sock.close()

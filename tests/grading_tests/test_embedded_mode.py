@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LivePortal, sha256_of, weights_available, write_phantom_series
+from tests.conftest import (
+    LivePortal,
+    WebSocketClient,
+    sha256_of,
+    weights_available,
+    write_phantom_series,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,6 +48,17 @@ def portal(tmp_path: Path):
         live.stop_all()
 
 
+def _collect(socket: WebSocketClient, pushes: list[dict]) -> None:
+    """Keep the pushes until the study is done (or the socket is quiet for 120 s)."""
+    while True:
+        message = socket.receive_json(timeout=120)
+        if message is None:
+            return
+        pushes.append(message)
+        if message["type"] == "study.status" and message["status"] in ("done", "failed"):
+            return
+
+
 def _db(portal: LivePortal) -> sqlite3.Connection:
     return sqlite3.connect(portal.var_dir / "db.sqlite3", timeout=30)
 
@@ -58,6 +76,17 @@ def _analysis_row(portal: LivePortal, series_uid: str) -> tuple | None:
 
 def test_upload_analyse_result_and_recovery_from_a_killed_worker(portal, tmp_path) -> None:
     portal.start_worker("w1")
+    # Live progress through the WebSocket: the worker writes outbox rows, daphne relays.
+    socket = WebSocketClient(
+        portal.port,
+        "/ws/studies/",
+        cookie=f"sessionid={portal.session}",
+        origin=f"http://127.0.0.1:{portal.port}",
+    )
+    assert socket.status == 101
+    pushes: list[dict] = []
+    listener = threading.Thread(target=_collect, args=(socket, pushes), daemon=True)
+    listener.start()
 
     # 1. Upload -> worker -> graded.
     first = write_phantom_series(
@@ -70,6 +99,16 @@ def test_upload_analyse_result_and_recovery_from_a_killed_worker(portal, tmp_pat
     detail = portal.wait_for_study(study_id, {"done", "failed"})
     assert detail["status"] == "done", detail.get("error")
     assert detail["progress"] == {"done": 20, "total": 20}
+    listener.join(timeout=15)
+    socket.close()
+    statuses = [m for m in pushes if m["type"] == "study.status" and m["study_id"] == study_id]
+    assert any(m["status"] == "running" and 0 < m["progress"]["done"] < 20 for m in statuses), (
+        statuses
+    )
+    assert statuses[-1]["status"] == "done" and statuses[-1]["progress"]["done"] == 20
+    assert any(
+        m["type"] == "study.audit" and m["event"]["action"] == "analysis.start" for m in pushes
+    )
     assert {h["side"] for h in detail["hips"]} >= {"right"}
     assert all(h["ai_grade"] in {"none", "mild", "moderate", "severe"} for h in detail["hips"])
     assert len(detail["slices"]) == 20
