@@ -124,3 +124,40 @@ def test_labelmap_versions_unique_and_edit_needs_author() -> None:
 def test_worst_grade() -> None:
     assert models.worst_grade([None, "mild", "severe", "none"]) == "severe"
     assert models.worst_grade([None]) is None
+
+
+def test_every_model_has_an_admin_page_that_loads(client) -> None:
+    from django.apps import apps
+    from django.contrib import admin
+    from django.urls import reverse
+
+    admin_user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    HipResultFactory()
+    models_of_app = [
+        m
+        for m in apps.get_app_config("grading").get_models()
+        if m.__module__.startswith("grading.models")
+    ]
+    assert models_of_app
+    for model in models_of_app:
+        assert admin.site.is_registered(model), model
+        url = reverse(f"admin:grading_{model._meta.model_name}_changelist")
+        assert client.get(url).status_code == 200, url
+
+
+def test_engine_device_follows_onfh_device(settings) -> None:
+    from unittest import mock
+
+    from grading.services.engine import engine_device
+
+    for wanted, cuda, expected in [
+        ("cpu", True, "cpu"),
+        ("auto", True, "cuda"),
+        ("auto", False, "cpu"),
+        ("cuda", False, "cpu"),
+        ("cuda", True, "cuda"),
+    ]:
+        settings.ONFH_DEVICE = wanted
+        with mock.patch("torch.cuda.is_available", return_value=cuda):
+            assert engine_device() == expected, (wanted, cuda)
