@@ -8,17 +8,22 @@ PatientBirthDate empty in QIDO answers and metadata, the served files de-identif
 (``grading.apis.instances.deidentified_dicom``), and search on patient attributes
 ignored (a match would reveal them).
 
-| method, path | answer |
-|---|---|
-| ``POST studies`` (``multipart/related; type="application/dicom"``, ``?site=``) | store response (DICOM JSON): 200 all stored, 202 some failed, 409 none stored |
-| ``GET studies`` | QIDO: matching on StudyInstanceUID (list), PatientID, PatientName (``*``/``?``), AccessionNumber, StudyDate (``a-b`` ranges), ModalitiesInStudy; ``limit``, ``offset`` |
-| ``GET studies/{study}/series`` | QIDO: Modality, SeriesInstanceUID, SeriesNumber |
-| ``GET studies/{study}/series/{series}/instances`` | QIDO: SOPInstanceUID, InstanceNumber |
-| ``GET studies/{study}/series/{series}`` | WADO: every instance, ``multipart/related; type="application/dicom"`` |
-| ``GET studies/{study}/series/{series}/metadata`` | WADO: DICOM JSON of each instance, pixel data as BulkDataURI |
-| ``GET .../instances/{instance}`` | WADO: the stored file as one ``application/dicom`` part |
-| ``GET .../instances/{instance}/metadata`` | WADO: DICOM JSON of the instance |
-| ``GET .../instances/{instance}/frames/{n[,m...]}`` | WADO: each frame's uncompressed pixel bytes, ``application/octet-stream`` parts |
+Routes (below ``/api/dicomweb/``):
+
+* ``POST studies`` (``multipart/related; type="application/dicom"``, optional ``?site=``):
+  STOW-RS; the store response (DICOM JSON) is 200 when all were stored, 202 when some
+  failed, 409 when none was stored.
+* ``GET studies``: QIDO-RS on StudyInstanceUID (a list), PatientID and PatientName
+  (``*``/``?`` wildcards), AccessionNumber, StudyDate (``a-b``, ``a-``, ``-b`` ranges),
+  ModalitiesInStudy; ``limit`` and ``offset``.
+* ``GET studies/{study}/series`` (Modality, SeriesInstanceUID, SeriesNumber) and
+  ``GET studies/{study}/series/{series}/instances`` (SOPInstanceUID, InstanceNumber).
+* ``GET studies/{study}/series/{series}``: WADO-RS, every instance as
+  ``multipart/related; type="application/dicom"``; ``.../metadata``: DICOM JSON of each
+  instance, pixel data as a BulkDataURI.
+* ``GET .../instances/{instance}``: the stored file as one ``application/dicom`` part;
+  ``.../metadata``: its DICOM JSON; ``.../frames/{n[,m...]}``: each frame's uncompressed
+  pixel bytes as ``application/octet-stream`` parts.
 
 Stored files are returned in their own transfer syntax (``transfer-syntax=*``); frames
 are always the native (uncompressed, little endian) pixel bytes. Opening a series
@@ -84,9 +89,7 @@ class DicomWebApi(ApiAuthMixin, APIView):
 
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(
-        JSONRenderer().render(data), status=status, content_type=DICOM_JSON
-    )
+    return HttpResponse(JSONRenderer().render(data), status=status, content_type=DICOM_JSON)
 
 
 def _multipart(bodies: Iterable[bytes], part_type: str) -> HttpResponse:
@@ -175,9 +178,9 @@ def _wildcard(field: str, value: str) -> Q:
     """DICOM matching: ``*`` any run, ``?`` one character, else exact."""
     if "*" not in value and "?" not in value:
         return Q(**{field: value})
-    pattern = "^" + "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value
-    ) + "$"
+    pattern = (
+        "^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value) + "$"
+    )
     return Q(**{f"{field}__iregex": pattern})
 
 
@@ -232,13 +235,17 @@ def _metadata(request: Request, instance: Instance, redaction: Redaction) -> dic
     """DICOM JSON of the stored instance; pixel data by BulkDataURI (its frames)."""
     study = instance.series.study
     if redaction.hides_patient_of(study.site_id):
-        ds = pydicom.dcmread(io.BytesIO(_instance_bytes(instance, redaction)), stop_before_pixels=True)
+        ds = pydicom.dcmread(
+            io.BytesIO(_instance_bytes(instance, redaction)), stop_before_pixels=True
+        )
     else:
         with instance.file.open("rb") as handle:
             ds = pydicom.dcmread(handle, stop_before_pixels=True)
     data = ds.to_json_dict(bulk_data_threshold=1024 * 1024, bulk_data_element_handler=lambda e: "")
     url = _instance_url(
-        request, study.study_instance_uid, instance.series.series_instance_uid,
+        request,
+        study.study_instance_uid,
+        instance.series.series_instance_uid,
         instance.sop_instance_uid,
     )
     data["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{url}/frames/1"}
@@ -282,7 +289,9 @@ def _sop_class_of(data: bytes) -> str:
         if value:
             return value
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        ds = pydicom.dcmread(
+            io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPClassUID"]
+        )
         return str(ds.get("SOPClassUID", "") or MRImageStorage)
     except Exception:  # noqa: BLE001
         return str(MRImageStorage)
@@ -381,7 +390,9 @@ class StowApi(DicomWebApi):
                     else FAILURE_CANNOT_UNDERSTAND
                 )
                 part = by_name.get(rejected.name)
-                failed.append(_failed_item(rejected.name, part.getvalue() if part else None, reason))
+                failed.append(
+                    _failed_item(rejected.name, part.getvalue() if part else None, reason)
+                )
         answer: dict[str, Any] = {}
         if stored_items and len(report.studies) == 1:
             study_uid = report.studies[0].study_instance_uid
@@ -569,14 +580,21 @@ _WADO_BINARY = {
 
 
 class WadoSeriesApi(DicomWebApi):
-    @extend_schema(operation_id="dicomweb_series_retrieve", responses=_WADO_BINARY, tags=["dicomweb"])
+    @extend_schema(
+        operation_id="dicomweb_series_retrieve", responses=_WADO_BINARY, tags=["dicomweb"]
+    )
     def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
         series = _series_get(request.user, study_uid, series_uid)
         redaction = redaction_for(user=request.user)
-        study_view_record(user=request.user, study=series.study, client_address=client_address(request))
+        study_view_record(
+            user=request.user, study=series.study, client_address=client_address(request)
+        )
         instances = Instance.objects.filter(series=series).select_related("series__study")
         return _multipart(
-            (_instance_bytes(i, redaction) for i in instances.order_by("position", "instance_number", "id")),
+            (
+                _instance_bytes(i, redaction)
+                for i in instances.order_by("position", "instance_number", "id")
+            ),
             "application/dicom",
         )
 
@@ -590,7 +608,9 @@ class WadoSeriesMetadataApi(DicomWebApi):
     def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
         series = _series_get(request.user, study_uid, series_uid)
         redaction = redaction_for(user=request.user)
-        study_view_record(user=request.user, study=series.study, client_address=client_address(request))
+        study_view_record(
+            user=request.user, study=series.study, client_address=client_address(request)
+        )
         instances = (
             Instance.objects.filter(series=series)
             .select_related("series__study")
@@ -600,7 +620,9 @@ class WadoSeriesMetadataApi(DicomWebApi):
 
 
 class WadoInstanceApi(DicomWebApi):
-    @extend_schema(operation_id="dicomweb_instance_retrieve", responses=_WADO_BINARY, tags=["dicomweb"])
+    @extend_schema(
+        operation_id="dicomweb_instance_retrieve", responses=_WADO_BINARY, tags=["dicomweb"]
+    )
     def get(self, request: Request, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:
         instance = _instance_get(request.user, study_uid, series_uid, sop_uid)
         redaction = redaction_for(user=request.user)
@@ -633,11 +655,15 @@ def frame_bytes(data: bytes, numbers: list[int]) -> list[bytes]:
     array = ds.pixel_array
     if frames == 1:
         array = array[None]
-    return [array[n - 1].astype(array.dtype.newbyteorder("<"), copy=False).tobytes() for n in numbers]
+    return [
+        array[n - 1].astype(array.dtype.newbyteorder("<"), copy=False).tobytes() for n in numbers
+    ]
 
 
 class WadoFramesApi(DicomWebApi):
-    @extend_schema(operation_id="dicomweb_frames_retrieve", responses=_WADO_BINARY, tags=["dicomweb"])
+    @extend_schema(
+        operation_id="dicomweb_frames_retrieve", responses=_WADO_BINARY, tags=["dicomweb"]
+    )
     def get(
         self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frames: str
     ) -> HttpResponse:

@@ -35,20 +35,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from pydicom.dataset import Dataset
 from pydicom.uid import (
+    JPEG2000,
     DeflatedExplicitVRLittleEndian,
     EnhancedMRImageStorage,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
-    JPEGLosslessSV1,
     JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     LegacyConvertedEnhancedMRImageStorage,
@@ -70,7 +70,11 @@ from grading.services.ingest import (
 
 logger = logging.getLogger(__name__)
 
-STORAGE_SOP_CLASSES = (MRImageStorage, EnhancedMRImageStorage, LegacyConvertedEnhancedMRImageStorage)
+STORAGE_SOP_CLASSES = (
+    MRImageStorage,
+    EnhancedMRImageStorage,
+    LegacyConvertedEnhancedMRImageStorage,
+)
 TRANSFER_SYNTAXES = [
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -161,7 +165,9 @@ class StorageSCP:
         self.ae.acse_timeout = 30
         self.ae.dimse_timeout = 60
         self.ae.network_timeout = 120
-        self.ae.add_supported_context(Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        self.ae.add_supported_context(
+            Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+        )
         for sop_class in STORAGE_SOP_CLASSES:
             self.ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
         self.handlers = [
@@ -200,10 +206,14 @@ class StorageSCP:
         address = rq.address
         try:
             site = sender_site(calling_ae=calling, address=address, default_site=self.default_site)
-        finally:
-            close_old_connections()
+        except Exception:
+            connection.close()
+            raise
         if site is None:
-            logger.warning("association from %s (%s) rejected: unknown calling AE", calling, address)
+            connection.close()  # this association's thread ends here
+            logger.warning(
+                "association from %s (%s) rejected: unknown calling AE", calling, address
+            )
             assoc.acse.send_reject(*_REJECT_CALLING_AE)
             # As pynetdicom's own rejections do: wait until the A-ASSOCIATE-RJ is out
             # before the connection is closed.
@@ -260,22 +270,39 @@ class StorageSCP:
         return STATUS_SUCCESS
 
     def _on_end(self, event: Any) -> None:
-        sender: Sender | None = getattr(event.assoc, "onfh_sender", None)
-        if sender is None:
+        """Released, aborted, or the connection closed (whichever is seen first). The
+        connection may close (in the network thread) before the association's own thread
+        has marked it released, so the work is done in the association's thread, or
+        after it has ended: then ``is_released`` is final."""
+        assoc = event.assoc
+        if getattr(assoc, "onfh_sender", None) is None:
             return
+        if threading.current_thread() is assoc:
+            self._finish(assoc)
+        else:
+            threading.Thread(
+                target=self._finish_after, args=(assoc,), name="scp-finish", daemon=True
+            ).start()
+
+    def _finish_after(self, assoc: Any) -> None:
+        assoc.join(timeout=120)
+        self._finish(assoc)
+
+    def _finish(self, assoc: Any) -> None:
+        sender: Sender = assoc.onfh_sender
         with self._lock:
             if sender.finished:
                 return
             sender.finished = True
         try:
-            association_finish(sender=sender, how=event.event.name)
+            association_finish(sender=sender, released=bool(assoc.is_released))
         except Exception:  # noqa: BLE001 - logged; the stored rows stay
             logger.exception("could not audit/schedule the association from %s", sender.calling_ae)
         finally:
             connection.close()
 
 
-def association_finish(*, sender: Sender, how: str) -> list[int]:
+def association_finish(*, sender: Sender, released: bool) -> list[int]:
     """One ``study.receive`` audit event per study the association touched, and the
     analysis of each study that got new instances, sent after the commit. Returns the
     ids of the studies whose analysis was sent."""
@@ -299,7 +326,7 @@ def association_finish(*, sender: Sender, how: str) -> list[int]:
                     "calling_ae": sender.calling_ae,
                     "called_ae": sender.called_ae,
                     "peer": f"{sender.address}:{sender.port}",
-                    "association": "released" if how == "EVT_RELEASED" else "aborted or closed",
+                    "association": "released" if released else "aborted or closed",
                     "seconds": seconds,
                 },
                 client_address=sender.address,

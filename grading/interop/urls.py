@@ -24,7 +24,9 @@ urlpatterns = [
     path(f"{_SERIES}/instances", QidoInstancesApi.as_view(), name="dicomweb-instances"),
     path(_INSTANCE, WadoInstanceApi.as_view(), name="dicomweb-instance"),
     path(
-        f"{_INSTANCE}/metadata", WadoInstanceMetadataApi.as_view(), name="dicomweb-instance-metadata"
+        f"{_INSTANCE}/metadata",
+        WadoInstanceMetadataApi.as_view(),
+        name="dicomweb-instance-metadata",
     ),
     path(f"{_INSTANCE}/frames/<str:frames>", WadoFramesApi.as_view(), name="dicomweb-frames"),
 ]

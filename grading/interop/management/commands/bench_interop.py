@@ -209,7 +209,9 @@ class Command(BaseCommand):
         parser.add_argument("--series", type=int, default=4)
         parser.add_argument("--slices", type=int, default=50)
         parser.add_argument("--matrix", type=int, default=352)
-        parser.add_argument("--no-write", action="store_true", help="Do not touch docs/benchmarks.md.")
+        parser.add_argument(
+            "--no-write", action="store_true", help="Do not touch docs/benchmarks.md."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder = Path(tempfile.mkdtemp(prefix="onfh-bench-interop-"))
@@ -233,7 +235,9 @@ class Command(BaseCommand):
     def _run(self, folder: Path, stack: Stack, orthanc: Orthanc, options: dict[str, Any]) -> None:
         self.stdout.write("writing the phantom files")
         source = phantom_files(
-            folder / "source", series=options["series"], slices=options["slices"],
+            folder / "source",
+            series=options["series"],
+            slices=options["slices"],
             matrix=options["matrix"],
         )
         size_mb = sum(p.stat().st_size for p in source) / 1e6
@@ -268,7 +272,9 @@ class Command(BaseCommand):
         )
         wait_for_port(scp_port, scp, 120, "dicom_scp")
         if not orthanc.available:
-            raise RuntimeError("Orthanc is not installed (apt-get install -y orthanc orthanc-dicomweb)")
+            raise RuntimeError(
+                "Orthanc is not installed (apt-get install -y orthanc orthanc-dicomweb)"
+            )
         orthanc.start()
         orthanc_stow = DICOMWEB_PLUGIN.exists()
 
@@ -315,8 +321,9 @@ class Command(BaseCommand):
                     continue
                 rates = [n / s for s in runs]
                 median_s = statistics.median(runs)
+                receiver = "portal" if system == "portal" else f"Orthanc {orthanc.version()}"
                 rows.append(
-                    f"| {protocol} | {'portal' if system == 'portal' else 'Orthanc ' + orthanc.version()} "
+                    f"| {protocol} | {receiver} "
                     f"| {', '.join(f'{x:.0f}' for x in rates)} | **{n / median_s:.0f}** "
                     f"| {size_mb / median_s:.1f} |"
                 )
@@ -337,10 +344,10 @@ class Command(BaseCommand):
         section = f"""
 ## DICOM networking
 
-What: ingest speed of the same {n} phantom MR files ({options['series']} series of
-{options['slices']} slices, {options['matrix']} x {options['matrix']}, 16-bit, Explicit VR
+What: ingest speed of the same {n} phantom MR files ({options["series"]} series of
+{options["slices"]} slices, {options["matrix"]} x {options["matrix"]}, 16-bit, Explicit VR
 Little Endian, {size_mb:.1f} MB) into the portal and into Orthanc, on loopback, one
-system at a time, alternating which goes first, {options['rounds']} rounds; fresh UIDs
+system at a time, alternating which goes first, {options["rounds"]} rounds; fresh UIDs
 for every run (no duplicates) and every instance checked as stored afterwards.
 C-STORE: dcmtk `storescu` (one association, `TCP_NODELAY=1`) to the portal's
 `manage.py dicom_scp` and to Orthanc's DICOM port. STOW-RS: one `multipart/related`
@@ -350,8 +357,8 @@ exit (C-STORE) or to the last byte of the answer (STOW-RS). The portal: embedded
 (SQLite WAL, files on disk), every instance checked and decoded, deduplicated,
 content-addressed, grouped and committed before its C-STORE response.
 
-Machine: {_cpu_model()}, {cores} cores, shared with an ML training run (everything here ran
-under `nice -n 19`, as did the training's neighbours). Date: {datetime.date.today().isoformat()}.
+Machine: {_cpu_model()}, {cores} cores, load average {os.getloadavg()[0]:.1f} at the end
+of the run. Date: {datetime.date.today().isoformat()}.
 Command: `nice -n 19 .venv/bin/python manage.py bench_interop`
 
 {table}
