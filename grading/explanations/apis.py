@@ -27,6 +27,7 @@ from grading.explanations.services import (
     NOTE_MAX_CHARS,
     patient_explanation_create,
     patient_explanation_pdf,
+    patient_explanation_pdf_record,
     share_link_create,
     share_link_revoke,
 )
@@ -148,6 +149,9 @@ class ExplanationPdfApi(ApiAuthMixin, APIView):
     )
     def get(self, request: Request, explanation_id: int) -> HttpResponse:
         explanation = explanation_get_visible(user=request.user, explanation_id=explanation_id)
+        patient_explanation_pdf_record(
+            user=request.user, explanation=explanation, client_address=client_address(request)
+        )
         response = HttpResponse(
             patient_explanation_pdf(explanation=explanation), content_type="application/pdf"
         )

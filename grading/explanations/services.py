@@ -230,6 +230,20 @@ def share_link_view_record(
     )
 
 
+def patient_explanation_pdf_record(
+    *, user: Any, explanation: PatientExplanation, client_address: str | None
+) -> None:
+    """A doctor downloaded the PDF (to print or send it)."""
+    audit_record(
+        actor=user,
+        action="explanation.pdf",
+        object_type="patient_explanation",
+        object_id=explanation.pk,
+        study=explanation.study,
+        client_address=client_address,
+    )
+
+
 def patient_explanation_pdf(*, explanation: PatientExplanation) -> bytes:
     context = explanation_context(explanation=explanation)
     with explanation.image.open("rb") as handle:

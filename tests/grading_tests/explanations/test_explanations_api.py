@@ -216,6 +216,7 @@ def test_unknown_token_answers_404(world: World):
 
 def test_every_step_is_audited(world: World):
     made = make(world)
+    world.client("clinician").get(f"/api/explanations/{made['id']}/pdf/")
     created = link(world, made["id"])
     Client().get(f"/p/{created['token']}/")
     Client().get(f"/p/{created['token']}/pdf/")
@@ -224,6 +225,7 @@ def test_every_step_is_audited(world: World):
     rows = world.client("clinician").get(f"/api/studies/{world.study.pk}/audit/").json()
     seen = [row["action"] for row in rows]
     assert seen.count("explanation.create") == 1
+    assert seen.count("explanation.pdf") == 1
     assert seen.count("explanation.link_create") == 1
     assert seen.count("explanation.link_revoke") == 1
     views = [row["after"] for row in rows if row["action"] == "explanation.link_view"]
