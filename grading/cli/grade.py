@@ -9,7 +9,9 @@ SeriesInstanceUID and each series is graded as a whole (volumes per hip). Writes
      "hips": [{"series_instance_uid", "side", "head_volume_mm3",
       "necrosis_volume_mm3", "proportion", "grade", "flags"}]}
 
-plus ``model_version`` and ``errors`` (one line per unreadable input). ``labelmap`` is
+plus ``model_version`` and ``errors`` (one line per unreadable input), and per image
+``series_instance_uid``, ``instance_number`` and, for a frame of a multi-frame file,
+``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
 background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1.
 
@@ -94,6 +96,14 @@ def _series_hip_json(hip: Any) -> dict[str, Any]:
     }
 
 
+def _path_and_frame(source: str) -> tuple[str, int | None]:
+    """``"a/b.dcm [frame 3]"`` (a frame of a multi-frame file) -> ``("a/b.dcm", 3)``."""
+    head, marker, tail = source.rpartition(" [frame ")
+    if marker and tail.endswith("]") and tail[:-1].isdigit():
+        return head, int(tail[:-1])
+    return source, None
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in ".-" else "_" for c in text)[:80] or "image"
 
@@ -160,14 +170,18 @@ def grade_inputs(
             name = f"{LABELMAP_DIR}/{index:05d}_{_safe(mr_slice.sop_instance_uid)}.png"
             labelmap = np.ascontiguousarray(slice_result.labelmap, dtype=np.uint8)
             Image.fromarray(labelmap).save(out / name)
-            images[index] = {
-                "path": mr_slice.source,
+            path, frame = _path_and_frame(mr_slice.source)
+            entry: dict[str, Any] = {
+                "path": path,
                 "sop_instance_uid": mr_slice.sop_instance_uid,
                 "labelmap": name,
                 "hips": [_hip_json(h) for h in slice_result.hips],
                 "series_instance_uid": mr_slice.series_instance_uid,
                 "instance_number": mr_slice.instance_number,
             }
+            if frame is not None:
+                entry["frame"] = frame
+            images[index] = entry
     document = {
         "images": [image for image in images if image is not None],
         "hips": series_hips,

@@ -233,3 +233,9 @@ def test_grade_with_the_shipped_network(
     sides = {h["side"] for h in document["hips"] if h["series_instance_uid"].endswith(".1.1")}
     assert sides == {"left", "right"}
     assert elapsed < 120
+
+
+def test_frames_of_a_multi_frame_file_keep_the_file_path() -> None:
+    assert grade_cli._path_and_frame("a/b c.dcm [frame 3]") == ("a/b c.dcm", 3)
+    assert grade_cli._path_and_frame("a/b.dcm") == ("a/b.dcm", None)
+    assert grade_cli._path_and_frame("odd [frame x]") == ("odd [frame x]", None)
