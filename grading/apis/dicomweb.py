@@ -389,10 +389,9 @@ class StowApi(DicomWebApi):
                     if "another site" in rejected.reason or "another study" in rejected.reason
                     else FAILURE_CANNOT_UNDERSTAND
                 )
-                part = by_name.get(rejected.name)
-                failed.append(
-                    _failed_item(rejected.name, part.getvalue() if part else None, reason)
-                )
+                upload = by_name.get(rejected.name)
+                sent = upload.getvalue() if upload is not None else None
+                failed.append(_failed_item(rejected.name, sent, reason))
         answer: dict[str, Any] = {}
         if stored_items and len(report.studies) == 1:
             study_uid = report.studies[0].study_instance_uid

@@ -180,3 +180,22 @@ def test_a_multi_frame_mr_is_answered_cannot_understand(receiver, mr_series, tmp
     out = done.stdout + done.stderr
     assert "0xc000" in out.lower(), out[-3000:]
     assert not Instance.objects.exists()
+
+
+def test_dicom_scp_command_refuses_a_bad_ae_title_or_an_unknown_default_site() -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="1 to 16 characters"):
+        call_command("dicom_scp", "--ae-title", "A_TITLE_OF_17_CHR", "--port", "0")
+    with pytest.raises(CommandError, match="no site with code"):
+        call_command("dicom_scp", "--default-site", "nowhere", "--port", "0")
+
+
+def test_remote_ae_title_is_validated() -> None:
+    from django.core.exceptions import ValidationError
+
+    site = SiteFactory()
+    for bad in ("", "A" * 17, "BACK\\SLASH"):
+        with pytest.raises(ValidationError):
+            RemoteAE(ae_title=bad, site=site).full_clean()
+    RemoteAE(ae_title=" CT01 ", site=site, address="10.0.0.7").full_clean()
