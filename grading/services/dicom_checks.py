@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -105,6 +106,12 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _worker_init() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts down and
+    # these workers go with it, without a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _get_pool(processes: int) -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
@@ -119,7 +126,9 @@ def _get_pool(processes: int) -> ProcessPoolExecutor:
                 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [root, *paths] if p)
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([])  # not even __main__
-            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+            _pool = ProcessPoolExecutor(
+                max_workers=processes, mp_context=context, initializer=_worker_init
+            )
         return _pool
 
 
