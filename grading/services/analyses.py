@@ -301,7 +301,15 @@ def analysis_compute(
         if send_store:
             _send_store(analysis_id)  # computed before, the store step was lost
         return True
-    segmenter = segmenter_get()  # before the claim: loading is not analysing
+    try:
+        segmenter = segmenter_get()  # before the claim: loading is not analysing
+    except TRANSIENT_ERRORS + (MemoryError,):
+        raise
+    except Exception as exc:
+        # Missing or broken weights: say so on the analysis instead of retrying for ever.
+        logger.exception("the segmenter could not be loaded")
+        analysis_fail(analysis_id=analysis_id, error=f"the model could not be loaded: {exc}")
+        return False
     analysis = _claim(analysis_id)
     if analysis is None:
         return False

@@ -230,3 +230,18 @@ def test_real_segmenter_grades_a_phantom_series_and_a_rerun_changes_nothing(
         LabelMap.objects.count(),
         AuditEvent.objects.count(),
     )
+
+
+def test_a_model_that_cannot_load_fails_the_analysis_with_the_reason(
+    scenario, phantom_files
+) -> None:
+    study = _uploaded(scenario, phantom_files)
+    analysis = Analysis.objects.create(series=study.series.get(), progress_total=6)
+    with mock.patch.object(
+        analysis_services, "segmenter_get", side_effect=ValueError("weights are corrupt")
+    ):
+        tasks.analyse_series(analysis_id=analysis.pk)
+    analysis.refresh_from_db()
+    assert analysis.status == "failed" and "weights are corrupt" in analysis.error
+    study.refresh_from_db()
+    assert study.status == "failed" and "weights are corrupt" in study.error
