@@ -11,7 +11,7 @@ PIP := $(VENV)/bin/pip
 FRONTEND := viewer/frontend
 PORT ?= 8000
 
-.PHONY: install install-python install-system install-frontend run test test-python test-frontend check bench clean
+.PHONY: install install-bench install-python install-system install-frontend run test test-python test-frontend check bench clean
 
 install: install-python install-system install-frontend
 
@@ -62,9 +62,16 @@ check: install-python
 	$(VENV)/bin/mypy grading/engine grading/dicom
 	cd $(FRONTEND) && npx tsc --noEmit
 
-bench: install
+# Orthanc (and its DICOMweb plugin) is the reference the ingest benchmarks run beside.
+install-bench:
+	@command -v Orthanc >/dev/null 2>&1 && [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null; \
+	  else echo "the ingest benchmarks need: sudo apt-get install orthanc orthanc-dicomweb"; exit 1; fi; }
+
+bench: install install-bench
 	$(VENV)/bin/onfh benchmark --speed
 	$(PY) manage.py bench_portal
+	$(PY) manage.py bench_interop
 
 clean:
 	rm -rf $(VENV) $(FRONTEND)/node_modules static/viewer var
