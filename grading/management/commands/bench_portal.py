@@ -94,6 +94,30 @@ def _write_phantom(
     return paths
 
 
+SECTION = "## Portal"
+SECTION_INTRO = (
+    "Measured by `python manage.py bench_portal` (grading/management/commands/bench_portal.py):"
+    " real daphne and Celery worker processes in the embedded mode, each part in a fresh"
+    " temporary var dir. Each run adds a dated entry below; other sections belong to other"
+    " parts of the project."
+)
+
+
+def _append_to_portal_section(report: str) -> None:
+    """Add ``report`` at the end of the Portal section (made if missing), leaving the
+    other sections as they are."""
+    RESULTS.parent.mkdir(exist_ok=True)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    start = text.find(f"\n{SECTION}\n")
+    if start < 0:
+        RESULTS.write_text(f"{text.rstrip()}\n\n{SECTION}\n\n{SECTION_INTRO}\n\n{report}")
+        return
+    end = text.find("\n## ", start + len(SECTION) + 2)
+    end = len(text) if end < 0 else end + 1
+    head, tail = text[:end].rstrip(), text[end:]
+    RESULTS.write_text(f"{head}\n\n{report.rstrip()}\n" + (f"\n{tail}" if tail else ""))
+
+
 POPULATE = """
 import random, datetime, json
 from django.db import connection
@@ -168,10 +192,8 @@ class Command(BaseCommand):
         report = self._report(rows, notes, started, machine_before, options)
         self.stdout.write(report)
         if not options["no_write"]:
-            RESULTS.parent.mkdir(exist_ok=True)
-            existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-            RESULTS.write_text(existing.rstrip("\n") + "\n\n" + report)
-            self.stdout.write(f"appended to {RESULTS.relative_to(ROOT)}")
+            _append_to_portal_section(report)
+            self.stdout.write(f"appended to the Portal section of {RESULTS.relative_to(ROOT)}")
 
     # -- 1 ---------------------------------------------------------------------------------
 
