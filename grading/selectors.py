@@ -83,9 +83,7 @@ def studies_visible_to(*, user: Any) -> QuerySet[Study]:
     from grading.consults.selectors import consulted_study_ids
 
     consulted = consulted_study_ids(user=user)
-    return qs.filter(
-        Q(site_id__in=member_sites) | Q(pk__in=shared_studies) | Q(pk__in=consulted)
-    )
+    return qs.filter(Q(site_id__in=member_sites) | Q(pk__in=shared_studies) | Q(pk__in=consulted))
 
 
 def study_get_visible(*, user: Any, study_id: int) -> Study:

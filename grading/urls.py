@@ -47,9 +47,6 @@ urlpatterns = [
         LabelmapsRevertApi.as_view(),
         name="api-series-labelmaps-revert",
     ),
-    path("dicomweb/", include("grading.interop.urls")),
-    path("", include("grading.consults.urls")),
-    path("", include("grading.explanations.urls")),
     path(
         "series/<int:series_id>/export/seg/",
         SeriesSegExportApi.as_view(),
@@ -70,7 +67,10 @@ urlpatterns = [
         SiteResultsJsonExportApi.as_view(),
         name="api-site-export-results-json",
     ),
+    path("", include("grading.consults.urls")),
+    path("", include("grading.explanations.urls")),
     path("teaching/", include("grading.teaching.urls")),
+    path("dicomweb/", include("grading.interop.urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]
