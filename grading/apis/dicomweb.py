@@ -80,7 +80,7 @@ class DicomJsonRenderer(JSONRenderer):
 
 class DicomWebApi(ApiAuthMixin, APIView):
     """Answers DICOM JSON, or a multipart body built by the view; never 406 for a
-    DICOMweb Accept header DRF does not know."""
+    DICOMweb Accept header that DRF has no renderer for."""
 
     renderer_classes = [DicomJsonRenderer, JSONRenderer]
 
@@ -425,7 +425,11 @@ class QidoStudiesApi(StowApi):
                 "offset",
             )
         ],
-        responses={(200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT), 400: ErrorSerializer},
+        responses={
+            (200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+        },
         tags=["dicomweb"],
     )
     def get(self, request: Request) -> HttpResponse:
@@ -495,7 +499,11 @@ class QidoSeriesApi(DicomWebApi):
             OpenApiParameter(n, str, required=False)
             for n in ("Modality", "SeriesInstanceUID", "SeriesNumber", "limit", "offset")
         ],
-        responses={(200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT), 404: ErrorSerializer},
+        responses={
+            (200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["dicomweb"],
     )
     def get(self, request: Request, study_uid: str) -> HttpResponse:
@@ -537,7 +545,11 @@ class QidoInstancesApi(DicomWebApi):
             OpenApiParameter(n, str, required=False)
             for n in ("SOPInstanceUID", "InstanceNumber", "limit", "offset")
         ],
-        responses={(200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT), 404: ErrorSerializer},
+        responses={
+            (200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["dicomweb"],
     )
     def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
@@ -574,6 +586,7 @@ class QidoInstancesApi(DicomWebApi):
 
 _WADO_BINARY = {
     (200, "multipart/related"): OpenApiResponse(OpenApiTypes.BINARY),
+    401: ErrorSerializer,
     404: ErrorSerializer,
 }
 
@@ -601,7 +614,11 @@ class WadoSeriesApi(DicomWebApi):
 class WadoSeriesMetadataApi(DicomWebApi):
     @extend_schema(
         operation_id="dicomweb_series_metadata",
-        responses={(200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT), 404: ErrorSerializer},
+        responses={
+            (200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["dicomweb"],
     )
     def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
@@ -631,7 +648,11 @@ class WadoInstanceApi(DicomWebApi):
 class WadoInstanceMetadataApi(DicomWebApi):
     @extend_schema(
         operation_id="dicomweb_instance_metadata",
-        responses={(200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT), 404: ErrorSerializer},
+        responses={
+            (200, DICOM_JSON): OpenApiResponse(OpenApiTypes.OBJECT),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["dicomweb"],
     )
     def get(self, request: Request, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:

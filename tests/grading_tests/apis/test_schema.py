@@ -52,6 +52,17 @@ CONTRACT = {
     "/api/series/{series_id}/export/sr/": {"get"},
     "/api/sites/{site_id}/export/results.csv": {"get"},
     "/api/sites/{site_id}/export/results.json": {"get"},
+    # DICOMweb (PS3.18): STOW-RS, QIDO-RS, WADO-RS.
+    "/api/dicomweb/studies": {"get", "post"},
+    "/api/dicomweb/studies/{study_uid}/series": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}/metadata": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}/instances": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/metadata": {"get"},
+    "/api/dicomweb/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/{frames}": {
+        "get"
+    },
 }
 
 
