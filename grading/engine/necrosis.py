@@ -83,6 +83,10 @@ class NecrosisConfig:
     """Dark pixels this close to a thick necrotic region are its margin (the band)."""
     main_region_fraction: float = 0.1
     """Regions at least this fraction of the largest compete to be the viable marrow."""
+    ring_min_viable: float = 0.1
+    ring_edge_share: float = 0.97
+    """Necrosis covering this share of the head's edge around at least ``ring_min_viable``
+    of viable marrow is a ring (the joint inside the mask), not a lesion."""
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
@@ -504,6 +508,22 @@ def _find_necrosis(
             reason=reason,
         )
     necrosis = fill_holes(necrosis) & core
+    if _is_ring(necrosis, core, config):
+        return NecrosisResult(
+            mask=np.zeros(shape, dtype=bool),
+            threshold=rel_t * ref,
+            relative_threshold=rel_t,
+            reference=ref,
+            otsu_relative=otsu_rel,
+            contrast=0.0,
+            otsu_separation=separation,
+            bimodal=False,
+            ambiguous=True,
+            reason=(
+                "a dark ring surrounds the head's marrow: the head mask probably takes in "
+                "the joint (cartilage, acetabulum); not counted as necrosis"
+            ),
+        )
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
     rim = head & ~core
@@ -533,6 +553,22 @@ def _find_necrosis(
         ambiguous=ambiguous,
         reason=reason,
     )
+
+
+def _is_ring(necrosis: BoolImage, core: BoolImage, config: NecrosisConfig) -> bool:
+    """Whether ``necrosis`` encircles viable marrow that nowhere reaches the core's edge.
+
+    ONFH grows from the subchondral surface: the viable marrow of a section always
+    reaches the head's edge somewhere. "Necrosis" all around a bright centre is the dark
+    joint (cartilage, joint line, acetabular cortex) inside a head mask that is too big,
+    typically at a pole.
+    """
+    viable = core & ~necrosis
+    if int(viable.sum()) < config.ring_min_viable * int(core.sum()):
+        return False
+    edge = core & ~ndimage.binary_erosion(np.pad(core, 1))[1:-1, 1:-1]
+    covered = float((necrosis & edge).sum()) / max(int(edge.sum()), 1)
+    return not bool((viable & edge).any()) or covered >= config.ring_edge_share
 
 
 def anterior_in_image(

@@ -210,3 +210,16 @@ def test_phantom_necrotic_heads(pattern: str) -> None:
         grades.append(grade_from_proportion(result.mask.sum() / head.sum()) == crop.grade)
     assert np.mean(dices) > 0.9, dices
     assert sum(grades) >= 3, grades
+
+
+def test_a_dark_ring_around_bright_marrow_is_the_joint_not_necrosis() -> None:
+    """At a pole a too-big head mask takes in the dark joint around a small bright cap."""
+    y, x = _grid()
+    r = np.hypot(y, x)
+    mask = r <= 19.0
+    pixels = np.where(r <= 8.0, 1000.0, 250.0) + np.random.default_rng(7).normal(0, 40, r.shape)
+    result = find_necrosis(
+        pixels.astype(np.float32), mask, SPACING, reference=1000.0, anterior=ANTERIOR
+    )
+    assert not result.mask.any()
+    assert result.ambiguous and "ring" in result.reason
