@@ -84,6 +84,7 @@ class NecrosisConfig:
     main_region_fraction: float = 0.1
     """Regions at least this fraction of the largest compete to be the viable marrow."""
     ring_min_viable: float = 0.1
+    ring_bright: float = 0.85
     ring_edge_share: float = 0.97
     """Necrosis covering this share of the head's edge around at least ``ring_min_viable``
     of viable marrow is a ring (the joint inside the mask), not a lesion."""
@@ -507,8 +508,7 @@ def _find_necrosis(
             ambiguous=False,
             reason=reason,
         )
-    necrosis = fill_holes(necrosis) & core
-    if _is_ring(necrosis, core, config):
+    if _is_ring(necrosis, core, relative, config):
         return NecrosisResult(
             mask=np.zeros(shape, dtype=bool),
             threshold=rel_t * ref,
@@ -524,6 +524,7 @@ def _find_necrosis(
                 "the joint (cartilage, acetabulum); not counted as necrosis"
             ),
         )
+    necrosis = fill_holes(necrosis) & core
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
     rim = head & ~core
@@ -555,20 +556,26 @@ def _find_necrosis(
     )
 
 
-def _is_ring(necrosis: BoolImage, core: BoolImage, config: NecrosisConfig) -> bool:
-    """Whether ``necrosis`` encircles viable marrow that nowhere reaches the core's edge.
+def _is_ring(
+    necrosis: BoolImage, core: BoolImage, relative: FloatImage, config: NecrosisConfig
+) -> bool:
+    """Whether ``necrosis`` (before its holes are filled) encircles bright viable marrow.
 
-    ONFH grows from the subchondral surface: the viable marrow of a section always
-    reaches the head's edge somewhere. "Necrosis" all around a bright centre is the dark
-    joint (cartilage, joint line, acetabular cortex) inside a head mask that is too big,
-    typically at a pole.
+    ONFH grows from the subchondral surface: the viable marrow of a section reaches the
+    head's edge somewhere. "Necrosis" all around the core's edge that encloses a region
+    as bright as marrow (at least ``ring_min_viable`` of the core, median at least
+    ``ring_bright``) is the dark joint (cartilage, joint line, acetabulum) or a thick
+    cortex inside a head mask that is too big, typically at a pole. A section that lies
+    wholly in a lesion has no such bright centre (a mixed interior's patches are darker).
     """
-    viable = core & ~necrosis
-    if int(viable.sum()) < config.ring_min_viable * int(core.sum()):
+    holes = (fill_holes(necrosis) & core) & ~necrosis
+    if int(holes.sum()) < config.ring_min_viable * int(core.sum()):
+        return False
+    if float(np.median(relative[holes])) < config.ring_bright:
         return False
     edge = core & ~ndimage.binary_erosion(np.pad(core, 1))[1:-1, 1:-1]
     covered = float((necrosis & edge).sum()) / max(int(edge.sum()), 1)
-    return not bool((viable & edge).any()) or covered >= config.ring_edge_share
+    return covered >= config.ring_edge_share
 
 
 def anterior_in_image(
