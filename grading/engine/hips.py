@@ -11,9 +11,10 @@ Method (pure numpy/scipy except for the ``segmenter.predict`` calls):
    cosine with the larger x component, LPS: +x is the patient's left). A slice whose
    physical width along that axis is below ``crop_max_fov_mm`` (or that carries a
    laterality "L"/"R") is a single-hip crop: one region, the whole image, side from the
-   laterality or "unknown". Otherwise the body is found (Otsu on a down-sampled copy,
-   largest component, holes filled) and split at its midline into two halves, one hip
-   each; the side of each half follows the sign of the direction cosine.
+   laterality or "unknown". Otherwise the body is found (half of Otsu's level on a
+   down-sampled copy, largest component) and split at the midpoint of its left-right
+   extent into two halves, one hip each; the side of each half follows the sign of the
+   direction cosine.
 2. **Coarse pass** (:func:`coarse_windows`, :func:`locate_head`). Each region (a half
    of the body, or the whole crop) goes to the network as it is; the predictor resizes
    it to its square input (the network is trained on windows from tight crops to whole
@@ -23,9 +24,12 @@ Method (pure numpy/scipy except for the ``segmenter.predict`` calls):
    diameter.
 3. **Fine pass** (:func:`fine_window`, :func:`head_from_probability`). A window of fixed
    physical size (``fine_window_factor`` x the head diameter, clamped, in the paper's crop
-   style) is centred on the head and segmented again. Windows are taken from the slice's
-   own pixel grid (zero outside the image) and the predictor answers on the same grid,
-   so pasting the mask back is plain slicing: no resampling here, no off-by-one.
+   style; in a series one diameter per side) is centred on the head and segmented
+   again; the component at the head's centre, holes filled, completed to its convex
+   hull when that adds little (a network tends to leave out a dark subchondral lesion),
+   is the head. Windows are taken from the slice's own pixel grid (zero outside the
+   image) and the predictor answers on the same grid, so pasting the mask back is plain
+   slicing: no resampling here, no off-by-one.
 
 No head found on a side => no hip for that side.
 
