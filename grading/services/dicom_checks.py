@@ -3,6 +3,11 @@
 ``dicom_file_check`` reads one file with the DICOM layer (``read_mr_slice``: DICOM? MR?
 greyscale pixel data that decodes? pixel spacing? single frame?) and returns what the
 portal stores about it, without the pixels, or the reason it is refused.
+
+``items_check`` runs it over a stream of uploaded files and zip entries, in a small pool
+of worker processes for large uploads: a zip entry is inflated in the worker itself
+(from the archive's file), with its real size and compression ratio checked while it
+streams, so that inflating, parsing and hashing all run beside the server process.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
+
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,33 @@ class CheckedFile:
 @dataclass(frozen=True)
 class RefusedFile:
     reason: str
+
+
+@dataclass(frozen=True)
+class ArchiveProblem:
+    """The zip entry broke the archive's bounds: the whole archive is refused."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileItem:
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ZipEntryItem:
+    """An entry of a zip archive on disk whose central directory was already checked."""
+
+    name: str  # "<archive>/<entry>", for messages
+    path: str
+    entry: str
+    max_ratio: float
+
+
+Item = FileItem | ZipEntryItem
+Result = CheckedFile | RefusedFile | ArchiveProblem
 
 
 def _geometry(image_position: object, image_orientation: object) -> tuple[float | None, str]:
@@ -91,13 +126,75 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
     )
 
 
-def _check_pair(item: tuple[str, bytes]) -> CheckedFile | RefusedFile:
+# --- zip entries ------------------------------------------------------------------------------
+
+_open_zip: tuple[tuple[str, int, int, int], zipfile.ZipFile] | None = None
+
+
+def _zip(path: str) -> zipfile.ZipFile:
+    """The archive, kept open between its entries (keyed by inode, size and mtime, so a
+    reused temporary file name is never mistaken for the previous archive)."""
+    global _open_zip
+    stat = os.stat(path)
+    key = (path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if _open_zip is None or _open_zip[0] != key:
+        if _open_zip is not None:
+            _open_zip[1].close()
+        _open_zip = (key, zipfile.ZipFile(path))
+    return _open_zip[1]
+
+
+def zip_entry_read(item: ZipEntryItem) -> bytes | ArchiveProblem:
+    """Inflate one entry, counting the real bytes: never more than its declared size,
+    never more than ``max_ratio`` times its compressed size."""
     try:
-        return dicom_file_check(*item)
+        archive = _zip(item.path)
+        info = archive.getinfo(item.entry)
+        chunks: list[bytes] = []
+        total = 0
+        with archive.open(info) as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > info.file_size:
+                    return ArchiveProblem(f"entry {item.entry!r} inflates past its declared size")
+                if info.compress_size and total / info.compress_size > item.max_ratio:
+                    return ArchiveProblem(
+                        f"entry {item.entry!r} inflates more than {item.max_ratio:.0f}:1"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        KeyError,
+    ) as exc:
+        return ArchiveProblem(f"entry {item.entry!r} cannot be read ({exc})")
+
+
+def item_check(item: Item) -> tuple[Result, bytes | None]:
+    """Check one uploaded file or zip entry; the bytes come back only for a good file."""
+    if isinstance(item, ZipEntryItem):
+        data = zip_entry_read(item)
+        if isinstance(data, ArchiveProblem):
+            return data, None
+    else:
+        data = item.data
+    try:
+        result = dicom_file_check(item.name, data)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - one odd file never stops the others
-        return RefusedFile(f"unreadable ({type(exc).__name__}: {exc})")
+        return RefusedFile(f"unreadable ({type(exc).__name__}: {exc})"), None
+    return result, (data if isinstance(result, CheckedFile) else None)
+
+
+def _item_check_in_worker(item: Item) -> tuple[Result, bytes | None]:
+    # A file item's bytes are already in the parent: only send back what it lacks.
+    result, data = item_check(item)
+    return result, (data if isinstance(item, ZipEntryItem) else None)
 
 
 # --- a small pool of check processes --------------------------------------------------------
@@ -118,8 +215,8 @@ def _get_pool(processes: int) -> ProcessPoolExecutor:
         if _pool is None:
             # forkserver: children fork from a clean helper process, not from this
             # (threaded) server process. Nothing preloaded: by default the helper would
-            # import the parent's __main__ script. The children import this module by name, so
-            # the project must be on their path.
+            # import the parent's __main__ script. The children import this module by
+            # name, so the project must be on their path.
             root = str(Path(__file__).resolve().parents[2])
             paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
             if root not in paths:
@@ -140,54 +237,51 @@ def _drop_pool() -> None:
         _pool = None
 
 
-def dicom_files_check(
-    items: Iterable[tuple[str, bytes]],
-    *,
-    processes: int,
-    window: int = 32,
-    min_for_pool: int = 8,
-) -> Iterator[tuple[tuple[str, bytes], CheckedFile | RefusedFile]]:
-    """Check ``(name, bytes)`` items and yield ``(item, result)`` in input order; in
-    ``processes`` worker processes when that is more than 0 (pydicom holds the GIL, so
-    threads would not help), at most ``window`` files in flight."""
+def items_check(
+    items: Iterable[Item], *, processes: int, window: int = 32, min_for_pool: int = 8
+) -> Iterator[tuple[Item, Result, bytes | None]]:
+    """Check uploaded files and zip entries; yield ``(item, result, bytes of a good
+    file)`` in input order; in ``processes`` worker processes (pydicom holds the GIL, so
+    threads would not help) when there are at least ``min_for_pool`` items, with at most
+    ``window`` in flight."""
     items = iter(items)
     head = list(itertools.islice(items, min_for_pool))
     if processes <= 0 or len(head) < min_for_pool:
         # A few files are checked here: not worth a hop to another process.
         for item in itertools.chain(head, items):
-            yield item, _check_pair(item)
+            yield (item, *item_check(item))
         return
-    items = itertools.chain(head, items)
     pool = _get_pool(processes)
-    pending: deque[tuple[tuple[str, bytes], Future[CheckedFile | RefusedFile] | None]] = deque()
+    pending: deque[tuple[Item, Future[tuple[Result, bytes | None]] | None]] = deque()
     broken = False
 
-    def result(
-        entry: tuple[tuple[str, bytes], Future[CheckedFile | RefusedFile] | None],
-    ) -> tuple[tuple[str, bytes], CheckedFile | RefusedFile]:
+    def collect(
+        entry: tuple[Item, Future[tuple[Result, bytes | None]] | None],
+    ) -> tuple[Item, Result, bytes | None]:
         nonlocal broken
         item, future = entry
         if future is not None:
             try:
-                return item, future.result()
+                result, data = future.result()
+                if data is None and isinstance(item, FileItem) and isinstance(result, CheckedFile):
+                    data = item.data
+                return item, result, data
             except BrokenProcessPool:
                 broken = True
                 _drop_pool()
-        return item, _check_pair(item)
+        return (item, *item_check(item))
 
-    for item in items:
+    for item in itertools.chain(head, items):
         pending.append((item, None if broken else _submit(pool, item)))
         while len(pending) >= window:
-            yield result(pending.popleft())
+            yield collect(pending.popleft())
     while pending:
-        yield result(pending.popleft())
+        yield collect(pending.popleft())
 
 
-def _submit(
-    pool: ProcessPoolExecutor, item: tuple[str, bytes]
-) -> Future[CheckedFile | RefusedFile] | None:
+def _submit(pool: ProcessPoolExecutor, item: Item) -> Future[tuple[Result, bytes | None]] | None:
     try:
-        return pool.submit(_check_pair, item)
+        return pool.submit(_item_check_in_worker, item)
     except (BrokenProcessPool, RuntimeError):
         _drop_pool()
         return None

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
 import re
-import threading
+import tempfile
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
@@ -40,11 +41,14 @@ from grading.models import Instance, Series, Site, Study
 from grading.models.studies import instance_upload_to
 from grading.services.audit import audit_record
 from grading.services.dicom_checks import (
+    ArchiveProblem,
     CheckedFile,
+    FileItem,
     RefusedFile,
+    ZipEntryItem,
     default_processes,
     dicom_file_check,
-    dicom_files_check,
+    items_check,
 )
 
 logger = logging.getLogger(__name__)
@@ -218,100 +222,46 @@ def _archive_members(archive: zipfile.ZipFile, archive_size: int) -> list[zipfil
     return [i for i in infos if not i.is_dir()]
 
 
-def _expand_archive(name: str, upload: IO[bytes], size: int) -> Iterator[_Candidate]:
-    """Yield the archive's files one by one, or raise ArchiveRefused (possibly after some
-    were yielded: the caller then drops them). The real decompressed bytes are counted
-    while they stream, whatever the headers said."""
-    max_total = settings.ONFH_MAX_ZIP_UNCOMPRESSED_BYTES
-    max_ratio = settings.ONFH_MAX_ZIP_RATIO
+def _archive_path(upload: Any, cleanup: ExitStack) -> str:
+    """A path to the archive on disk, for the check workers to read entries from."""
+    path = getattr(upload, "temporary_file_path", None)
+    if callable(path):
+        return str(path())
+    copy = cleanup.enter_context(tempfile.NamedTemporaryFile(suffix=".zip"))
     upload.seek(0)
+    while chunk := upload.read(_CHUNK):
+        copy.write(chunk)
+    copy.flush()
+    return copy.name
+
+
+def _archive_items(name: str, upload: Any, cleanup: ExitStack) -> Iterator[ZipEntryItem]:
+    """Check the archive's own description of itself (names, counts, declared sizes and
+    ratios) and yield one item per file; the check workers inflate them, counting the
+    real bytes (each entry at most its declared size, at most ``ONFH_MAX_ZIP_RATIO``)."""
+    path = _archive_path(upload, cleanup)
     try:
-        archive = zipfile.ZipFile(upload)
+        with zipfile.ZipFile(path) as archive:
+            members = _archive_members(archive, _size_of(upload))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ArchiveRefused(f"not a readable zip archive ({exc})") from exc
-    total = 0
-    with archive:
-        for info in _archive_members(archive, size):
-            buffer = io.BytesIO()
-            entry_total = 0
-            try:
-                with archive.open(info) as stream:
-                    while chunk := stream.read(_CHUNK):
-                        entry_total += len(chunk)
-                        total += len(chunk)
-                        if total > max_total:
-                            raise ArchiveRefused(
-                                f"decompresses to more than the limit of {max_total} bytes"
-                            )
-                        if entry_total > info.file_size:
-                            raise ArchiveRefused(
-                                f"entry {info.filename!r} inflates past its declared size"
-                            )
-                        if info.compress_size and entry_total / info.compress_size > max_ratio:
-                            raise ArchiveRefused(
-                                f"entry {info.filename!r} inflates more than {max_ratio:.0f}:1"
-                            )
-                        buffer.write(chunk)
-            except ArchiveRefused:
-                raise
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-                raise ArchiveRefused(f"entry {info.filename!r} cannot be read ({exc})") from exc
-            if size and total / size > max_ratio:
-                raise ArchiveRefused(
-                    f"compression ratio over {max_ratio:.0f}:1: refused as a possible zip bomb"
-                )
-            yield _Candidate(f"{name}/{info.filename}", buffer.getvalue())
+    ratio = settings.ONFH_MAX_ZIP_RATIO
+    for info in members:
+        yield ZipEntryItem(f"{name}/{info.filename}", path, info.filename, ratio)
 
 
-_DONE = object()
-
-
-def _prefetched(items: Iterator[_Candidate], depth: int = 16) -> Iterator[_Candidate]:
-    """Run ``items`` in a helper thread, ``depth`` ahead: inflating (zlib releases the
-    GIL) overlaps with checking the previous files. Exceptions come through in order."""
-    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            box.put(exc)
-
-    thread = threading.Thread(target=produce, name="zip-inflate", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
-def _upload_groups(files: Sequence[Any]) -> Iterator[tuple[str, Iterator[_Candidate]]]:
-    """(name, candidates) for each uploaded file: itself, or an archive's files."""
+def _upload_groups(
+    files: Sequence[Any], cleanup: ExitStack
+) -> Iterator[tuple[str, Iterator[FileItem | ZipEntryItem]]]:
+    """(name, items) for each uploaded file: itself, or an archive's files."""
     for index, upload in enumerate(files):
         name = str(getattr(upload, "name", "") or f"file-{index + 1}")
         if hasattr(upload, "seek"):
             upload.seek(0)
         if _is_zip(upload):
-            yield name, _prefetched(_expand_archive(name, upload, _size_of(upload)))
+            yield name, _archive_items(name, upload, cleanup)
         else:
-            yield name, iter([_Candidate(name, upload.read())])
+            yield name, iter([FileItem(name, upload.read())])
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -372,52 +322,66 @@ def upload_ingest(
     report = IngestReport()
     groups: list[str] = []
     refused: dict[int, str] = {}
+    tags: list[int] = []
 
-    def stream() -> Iterator[tuple[str, bytes]]:
-        # Every file of every upload, in order, tagged with its upload (group); a refused
-        # archive is noted and its files are dropped below.
-        for group, (name, candidates) in enumerate(_upload_groups(files)):
+    def stream(cleanup: ExitStack) -> Iterator[FileItem | ZipEntryItem]:
+        # Every file of every upload, in order, tagged with its upload (group).
+        for group, (name, items) in enumerate(_upload_groups(files, cleanup)):
             groups.append(name)
             try:
-                for candidate in candidates:
+                for item in items:
                     tags.append(group)
-                    yield candidate.name, candidate.data
+                    yield item
             except ArchiveRefused as exc:
                 refused[group] = str(exc)
 
-    tags: list[int] = []
-    results = list(dicom_files_check(stream(), processes=_check_processes()))
+    started = time.perf_counter()
+    with ExitStack() as cleanup:
+        results = list(items_check(stream(cleanup), processes=_check_processes()))
+    checked_s = time.perf_counter() - started
+    for group, (_, result, _) in zip(tags, results, strict=True):
+        if isinstance(result, ArchiveProblem):
+            refused.setdefault(group, result.reason)
 
     checked: list[_Checked] = []
     seen: dict[str, str] = {}
-    for group, ((name, data), result) in zip(tags, results, strict=True):
+    for group, (item, result, data) in zip(tags, results, strict=True):
         if group in refused:
             continue  # nothing from a refused archive goes on, not even its good files
-        try:
-            item = _checked(_Candidate(name, data), result)
-        except DicomReadError as exc:
-            report.rejected.append(RejectedFile(name, exc.reason))
+        if isinstance(result, RefusedFile):
+            report.rejected.append(RejectedFile(item.name, result.reason))
             continue
-        uid = item.sop_instance_uid
+        assert isinstance(result, CheckedFile) and data is not None
+        entry = _Checked(name=item.name, data=data, info=result)
+        uid = entry.sop_instance_uid
         if uid in seen:
-            if seen[uid] == item.sha256:
+            if seen[uid] == entry.sha256:
                 report.duplicates += 1
                 report.accepted += 1
             else:
                 report.rejected.append(
                     RejectedFile(
-                        name,
+                        item.name,
                         f"SOPInstanceUID {uid} appears twice with different content in this upload",
                     )
                 )
             continue
-        seen[uid] = item.sha256
-        checked.append(item)
+        seen[uid] = entry.sha256
+        checked.append(entry)
     for group, reason in sorted(refused.items()):
         report.rejected.append(RejectedFile(groups[group], f"archive refused: {reason}"))
 
     checked_store(
         user=user, site=site, checked=checked, report=report, client_address=client_address
+    )
+    logger.info(
+        "upload of %d files: %d stored, %d already there, %d refused; checks %.2f s, store %.2f s",
+        len(results),
+        report.stored,
+        report.duplicates,
+        len(report.rejected),
+        checked_s,
+        time.perf_counter() - started - checked_s,
     )
     return report
 

@@ -168,7 +168,7 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=3, help="timed uploads (part 1)")
         parser.add_argument("--studies", type=int, default=1000)
         parser.add_argument("--requests", type=int, default=50, help="per list variant")
-        parser.add_argument("--rounds", type=int, default=2, help="ingest rounds (part 3)")
+        parser.add_argument("--rounds", type=int, default=3, help="ingest rounds (part 3)")
         parser.add_argument("--no-write", action="store_true")
         parser.add_argument("--keep", action="store_true", help="keep the temp folder")
 
@@ -361,6 +361,9 @@ class Command(BaseCommand):
                         if code != 201 or body.get("stored") != count:
                             raise RuntimeError(f"portal ingest: {code} {str(body)[:300]}")
                         ours.append((seconds, cpu))
+                        server = [x for x in stack.log("daphne").splitlines() if "upload of" in x]
+                        if server:
+                            self.stdout.write(f"    server: {server[-1].split(': ', 1)[-1]}")
                     elif orthanc.available:
                         orthanc.start()
                         try:
