@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "or, with --speed, ms per 256x256 hip.")
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
+    p.add_argument("--shipped-only", action="store_true",
+                   help="measure only the shipped weights (no training)")
+    p.add_argument("--no-shipped", action="store_true",
+                   help="do not add a row for the shipped weights")
     p.add_argument("--minutes-per-model", type=float, default=3.0)
     p.add_argument("--n-train", type=int, default=1024)
     p.add_argument("--n-test", type=int, default=192, help="held-out crops for head metrics")
@@ -50,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             n_test=args.n_test, n_series=args.n_series, device=args.device)
         if args.models:
             cfg.models = tuple(args.models)
+        if args.shipped_only:
+            cfg.models = ()
+        cfg.shipped = not args.no_shipped
         report = benchmark.run_accuracy(cfg, out=args.out / "models",
                                         progress=not args.no_progress)
         markdown = benchmark.accuracy_markdown(report)

@@ -48,6 +48,8 @@ from grading.engine.predictor import (
 from grading.engine.training import CropSet, TrainConfig, _machine, load_crops, train
 
 GRADES = ("none", "mild", "moderate", "severe")
+MISSED = 4
+"""Confusion matrices have a fifth column: no femoral head found where the truth has one."""
 
 
 # ------------------------------------------------------------------ head metrics
@@ -122,7 +124,8 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
 
     ``series_list``: :class:`grading.engine.phantoms.PhantomSeries`. Per slice: every
     (slice, side) where the truth shows a femoral head; a head the pipeline missed
-    counts as a wrong grade and a proportion error of the true proportion. Per hip:
+    counts as a wrong grade (confusion column "no head") and a proportion error of the
+    true proportion. Per hip:
     the series' volumetric proportion and grade for each true hip. Necrosis Dice is
     pooled over all pixels of all slices. Returns ``{"available": False}`` while
     ``grading.engine.pipeline`` does not exist.
@@ -131,8 +134,8 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
     if pipeline is None or not hasattr(pipeline, "grade_series"):
         return {"available": False, "reason": "grading.engine.pipeline.grade_series missing"}
     index = {g: i for i, g in enumerate(GRADES)}
-    slice_conf = np.zeros((4, 4), np.int64)
-    hip_conf = np.zeros((4, 4), np.int64)
+    slice_conf = np.zeros((4, 5), np.int64)
+    hip_conf = np.zeros((4, 5), np.int64)
     slice_err: list[float] = []
     hip_err: list[float] = []
     necrosis = Confusion()
@@ -157,7 +160,7 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
                 h = found.get(t.side)
                 if h is None:
                     missed += 1
-                    slice_conf[index[str(t.grade)], 0] += 1
+                    slice_conf[index[str(t.grade)], MISSED] += 1
                     slice_err.append(float(t.proportion))
                     continue
                 slice_conf[index[str(t.grade)], index[str(h.grade)]] += 1
@@ -165,7 +168,7 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
         found_hips = {h.side: h for h in result.hips}
         for side, t in series.truth.items():
             h = found_hips.get(side)
-            hip_conf[index[str(t.grade)], index[str(h.grade)] if h else 0] += 1
+            hip_conf[index[str(t.grade)], index[str(h.grade)] if h else MISSED] += 1
             hip_err.append(abs(float(h.proportion) - float(t.proportion)) if h
                            else float(t.proportion))
     return {
@@ -203,6 +206,8 @@ class AccuracyConfig:
     series_seed: int = 800_001
     device: str = "cpu"
     input_size: int = 128
+    shipped: bool = True
+    """Also measure the shipped weights (``HeadSegmenter.load()``) on the same test data."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -211,10 +216,11 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
     """Train each model on the same crops for the same time; measure on held-out data."""
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    train_set = load_crops(cfg.n_train, cfg.train_seed, 256, cfg.input_size, workers=threads,
-                           desc="training phantoms")
-    val_set = load_crops(cfg.n_val, cfg.val_seed, 256, cfg.input_size, workers=threads,
-                         desc="validation phantoms")
+    if cfg.models:
+        train_set = load_crops(cfg.n_train, cfg.train_seed, 256, cfg.input_size,
+                               workers=threads, desc="training phantoms")
+        val_set = load_crops(cfg.n_val, cfg.val_seed, 256, cfg.input_size, workers=threads,
+                             desc="validation phantoms")
     test_set = load_crops(cfg.n_test, cfg.test_seed, 256, cfg.input_size, workers=threads,
                           desc="test phantoms")
     series_list: list[Any] = []
@@ -223,6 +229,14 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
 
         series_list = grade_balanced_series(cfg.series_seed, cfg.n_series)
     rows: dict[str, Any] = {}
+    if cfg.shipped:
+        seg = HeadSegmenter.load(device=cfg.device)
+        steps = int(seg.metadata.get("training", {}).get("steps", 0))
+        minutes = float(seg.metadata.get("training", {}).get("train_seconds", 0.0)) / 60
+        rows[f"ours, shipped weights ({seg.model_version})"] = {
+            "steps": steps, "train_minutes": round(minutes, 2),
+            "head": head_metrics(seg, test_set), "grading": grading_metrics(seg, series_list)}
+        log(f"shipped: head Dice {next(iter(rows.values()))['head']['dice']:.4f}")
     for name in cfg.models:
         tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model, device=cfg.device,
                            input_size=cfg.input_size, n_train=cfg.n_train,
@@ -281,8 +295,8 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
         for name, g in graded.items():
             for level in ("slice", "hip"):
                 lines += ["", f"Confusion ({name}, per {level}; rows truth, columns predicted):",
-                          "", "| truth \\ predicted | " + " | ".join(GRADES) + " |",
-                          "|---|---|---|---|---|"]
+                          "", "| truth \\ predicted | " + " | ".join(GRADES) + " | no head |",
+                          "|---|---|---|---|---|---|"]
                 for g_name, row in zip(GRADES, g[f"{level}_confusion"], strict=True):
                     lines.append(f"| {g_name} | " + " | ".join(str(v) for v in row) + " |")
     else:

@@ -302,6 +302,7 @@ class TrainResult:
     steps: int
     train_seconds: float
     val_dice: float
+    cpu_seconds: float
     history: list[dict[str, float]]
 
 
@@ -322,13 +323,17 @@ def _rng_state() -> dict[str, Any]:
 
 def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                     cfg: TrainConfig, step: int, elapsed: float, gen: torch.Generator,
-                    history: list[dict[str, float]]) -> None:
-    """A resumable checkpoint: weights, optimizer state, step, elapsed time, RNG states."""
+                    history: list[dict[str, float]], cpu_seconds: float = math.nan) -> None:
+    """A resumable checkpoint: weights, optimizer state, step, elapsed time, RNG states.
+
+    ``elapsed``: training wall-clock seconds; ``cpu_seconds``: process CPU seconds (all
+    threads) spent training, the fairer figure on a machine shared with other jobs.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "config": asdict(cfg), "step": step, "elapsed": elapsed,
+        "config": asdict(cfg), "step": step, "elapsed": elapsed, "cpu_seconds": cpu_seconds,
         "generator": gen.get_state(), "rng": _rng_state(), "history": history,
     }, tmp)
     tmp.replace(path)
@@ -399,12 +404,13 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     loss_fn = SegmentationLoss()
     geometric = has_geometric_path(model)
     gen = torch.Generator().manual_seed(cfg.train_seed)
-    step, elapsed = 0, 0.0
+    step, elapsed, cpu_seconds = 0, 0.0, 0.0
     history: list[dict[str, float]] = []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
+        cpu_seconds = float(state.get("cpu_seconds", 0.0))  # older checkpoints: from here on
         gen.set_state(state["generator"])
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
@@ -422,6 +428,7 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
                desc=f"train {cfg.model}", disable=not progress, dynamic_ncols=True)
     ema_loss: float | None = None
     t_last = time.perf_counter()
+    cpu_last = time.process_time()
     rate_steps, rate_t = 0, 0.0
     model.train()
     while elapsed < budget:
@@ -451,6 +458,9 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
         dt_s = now - t_last
         t_last = now
         elapsed += dt_s
+        cpu_now = time.process_time()
+        cpu_seconds += cpu_now - cpu_last
+        cpu_last = cpu_now
         rate_steps, rate_t = rate_steps + 1, rate_t + dt_s
         value = float(loss.detach())
         ema_loss = value if ema_loss is None else 0.95 * ema_loss + 0.05 * value
@@ -459,13 +469,16 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
             val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
                                          channels_last=channels_last)
             history.append({"step": step, "elapsed_s": round(elapsed, 1),
+                            "cpu_s": round(cpu_seconds, 1),
                             "loss": round(ema_loss, 5), "val_head_dice": round(val_dice, 5),
                             **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
             last_val = elapsed
             if out is not None:
                 save_checkpoint(out / "checkpoint.pt", model=model, optimizer=optimizer,
-                                cfg=cfg, step=step, elapsed=elapsed, gen=gen, history=history)
+                                cfg=cfg, step=step, elapsed=elapsed, gen=gen, history=history,
+                                cpu_seconds=cpu_seconds)
             t_last += time.perf_counter() - t0  # validation is not training time
+            cpu_last = time.process_time()
             if not progress:
                 log(f"step {step} {elapsed:.0f}s loss {ema_loss:.4f} val dice {val_dice:.4f}")
         bar.n = int(min(elapsed, budget))
@@ -479,7 +492,7 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
                                      channels_last=channels_last)
     model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     result = TrainResult(model=model, config=cfg, steps=step, train_seconds=elapsed,
-                         val_dice=val_dice, history=history)
+                         val_dice=val_dice, cpu_seconds=cpu_seconds, history=history)
     if out is not None:
         meta = training_metadata(result, data_seconds=data_seconds)
         export_weights(model, out / f"{cfg.model}.pt", meta)
@@ -514,6 +527,7 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None
         },
         "training": {
             "steps": result.steps, "train_seconds": round(result.train_seconds, 1),
+            "train_cpu_seconds": round(result.cpu_seconds, 1),
             "data_seconds": None if data_seconds is None else round(data_seconds, 1),
             "batch_size": cfg.batch_size, "lr": cfg.lr, "minutes": cfg.minutes,
             "device": cfg.device, "machine": _machine(), "torch": torch.__version__,
