@@ -165,9 +165,13 @@ class Series(models.Model):
         return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
 
 
+def dicom_file_name(sha256: str) -> str:
+    """Content-addressed: the same bytes always land at the same name."""
+    return f"dicom/{sha256[:2]}/{sha256}.dcm"
+
+
 def instance_upload_to(instance: Instance, filename: str) -> str:
-    # Content-addressed: the same bytes always land at the same name.
-    return f"dicom/{instance.sha256[:2]}/{instance.sha256}.dcm"
+    return dicom_file_name(instance.sha256)
 
 
 class Instance(models.Model):

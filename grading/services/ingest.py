@@ -38,7 +38,7 @@ from django.db import transaction
 
 from grading.dicom.reader import DicomReadError, inspect_dicom
 from grading.models import Instance, Series, Site, Study
-from grading.models.studies import instance_upload_to
+from grading.models.studies import dicom_file_name, instance_upload_to
 from grading.services.audit import audit_record
 from grading.services.dicom_checks import (
     ArchiveProblem,
@@ -128,6 +128,9 @@ class _Checked:
     data: bytes
     info: CheckedFile
     _header: Any = None
+    # Its file is already at its content-addressed name (written while others were
+    # still being checked).
+    prewritten: bool = False
 
     @property
     def header(self) -> Any:
@@ -336,44 +339,65 @@ def upload_ingest(
                 refused[group] = str(exc)
 
     started = time.perf_counter()
-    with ExitStack() as cleanup:
-        results = list(items_check(stream(cleanup), processes=_check_processes()))
+    results: list[tuple[FileItem | ZipEntryItem, Any, bytes | None]] = []
+    # Each good file is written while the next ones are still being checked; whatever
+    # does not become an instance in the end is deleted again.
+    early: dict[str, Future[str | None]] = {}
+    with ExitStack() as cleanup, ThreadPoolExecutor(2, "ingest-early") as writer:
+        try:
+            for result in items_check(stream(cleanup), processes=_check_processes()):
+                results.append(result)
+                _, outcome, data = result
+                if isinstance(outcome, CheckedFile) and data is not None:
+                    name = dicom_file_name(outcome.sha256)
+                    if name not in early:
+                        early[name] = writer.submit(_file_write, name, data)
+        finally:
+            written_early = _finished_writes(early)
     checked_s = time.perf_counter() - started
-    for group, (_, result, _) in zip(tags, results, strict=True):
-        if isinstance(result, ArchiveProblem):
-            refused.setdefault(group, result.reason)
+    try:
+        for group, (_, outcome, _) in zip(tags, results, strict=True):
+            if isinstance(outcome, ArchiveProblem):
+                refused.setdefault(group, outcome.reason)
 
-    checked: list[_Checked] = []
-    seen: dict[str, str] = {}
-    for group, (item, result, data) in zip(tags, results, strict=True):
-        if group in refused:
-            continue  # nothing from a refused archive goes on, not even its good files
-        if isinstance(result, RefusedFile):
-            report.rejected.append(RejectedFile(item.name, result.reason))
-            continue
-        assert isinstance(result, CheckedFile) and data is not None
-        entry = _Checked(name=item.name, data=data, info=result)
-        uid = entry.sop_instance_uid
-        if uid in seen:
-            if seen[uid] == entry.sha256:
-                report.duplicates += 1
-                report.accepted += 1
-            else:
-                report.rejected.append(
-                    RejectedFile(
-                        item.name,
-                        f"SOPInstanceUID {uid} appears twice with different content in this upload",
+        checked: list[_Checked] = []
+        seen: dict[str, str] = {}
+        for group, (item, outcome, data) in zip(tags, results, strict=True):
+            if group in refused:
+                continue  # nothing from a refused archive goes on, not even its good files
+            if isinstance(outcome, RefusedFile):
+                report.rejected.append(RejectedFile(item.name, outcome.reason))
+                continue
+            assert isinstance(outcome, CheckedFile) and data is not None
+            entry = _Checked(name=item.name, data=data, info=outcome, prewritten=True)
+            uid = entry.sop_instance_uid
+            if uid in seen:
+                if seen[uid] == entry.sha256:
+                    report.duplicates += 1
+                    report.accepted += 1
+                else:
+                    report.rejected.append(
+                        RejectedFile(
+                            item.name,
+                            f"SOPInstanceUID {uid} appears twice with different content "
+                            "in this upload",
+                        )
                     )
-                )
-            continue
-        seen[uid] = entry.sha256
-        checked.append(entry)
-    for group, reason in sorted(refused.items()):
-        report.rejected.append(RejectedFile(groups[group], f"archive refused: {reason}"))
+                continue
+            seen[uid] = entry.sha256
+            checked.append(entry)
+        for group, reason in sorted(refused.items()):
+            report.rejected.append(RejectedFile(groups[group], f"archive refused: {reason}"))
 
-    checked_store(
-        user=user, site=site, checked=checked, report=report, client_address=client_address
-    )
+        checked_store(
+            user=user, site=site, checked=checked, report=report, client_address=client_address
+        )
+    except BaseException:
+        _delete_unreferenced(written_early)
+        raise
+    sha_of = {c.sop_instance_uid: c.sha256 for c in checked}
+    kept = {dicom_file_name(sha_of[f.sop_instance_uid]) for f in report.files if f.stored}
+    _delete_unreferenced([name for name in written_early if name not in kept])
     logger.info(
         "upload of %d files: %d stored, %d already there, %d refused; checks %.2f s, store %.2f s",
         len(results),
@@ -384,6 +408,42 @@ def upload_ingest(
         time.perf_counter() - started - checked_s,
     )
     return report
+
+
+def _finished_writes(writes: dict[str, Future[str | None]]) -> list[str]:
+    """Wait for the writes; the names newly written. If any write failed, the others
+    are deleted and the error is raised."""
+    written: list[str] = []
+    error: BaseException | None = None
+    for future in writes.values():
+        try:
+            name = future.result()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the clean-up
+            error = error or exc
+            continue
+        if name:
+            written.append(name)
+    if error is not None:
+        _delete(written)
+        raise error
+    return written
+
+
+def _delete_unreferenced(names: list[str]) -> None:
+    """Delete files this request wrote but did not use, unless an instance (of a
+    concurrent upload of the same bytes) has come to use them meanwhile."""
+    if not names:
+        return
+    used = set(Instance.objects.filter(file__in=names).values_list("file", flat=True))
+    _delete([name for name in names if name not in used])
+
+
+def _delete(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001
+            logger.exception("could not remove %s after a failed upload", name)
 
 
 def checked_store(
@@ -610,7 +670,8 @@ def _store_rows(
             slice_thickness_mm=info.slice_thickness_mm,
         )
         instance.file.name = instance_upload_to(instance, item.name)
-        pending.append(writer.submit(_file_write, instance.file.name, item.data))
+        if not item.prewritten:
+            pending.append(writer.submit(_file_write, instance.file.name, item.data))
         new_instances.append(instance)
         summaries[study.pk]["stored"] += 1
         report.stored += 1
