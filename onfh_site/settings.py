@@ -221,6 +221,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Model work on `gpu` (one worker process per GPU); storing, notifying, sweeping on `default`.
 CELERY_TASK_ROUTES = {"grading.tasks.analyse_series": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that sends a task does not hang for long when the broker is away (the
+# workers' sweep sends what could not be sent).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 

@@ -72,16 +72,25 @@ def worker_name() -> str:
 
 
 def _send_compute(analysis_id: int) -> None:
+    """Send the gpu task. Runs after a commit: if the broker is away, the analysis stays
+    queued and the sweep (``analysis_requeue_stale``) sends it again later."""
     from grading import tasks
 
-    result = tasks.analyse_series.apply_async(kwargs={"analysis_id": analysis_id})
+    try:
+        result = tasks.analyse_series.apply_async(kwargs={"analysis_id": analysis_id})
+    except Exception:  # noqa: BLE001 - the committed request must not fail for this
+        logger.exception("could not send analysis %s; the sweep will send it again", analysis_id)
+        return
     Analysis.objects.filter(pk=analysis_id).update(sent=timezone.now(), celery_task_id=result.id)
 
 
 def _send_store(analysis_id: int) -> None:
     from grading import tasks
 
-    tasks.analysis_store.apply_async(kwargs={"analysis_id": analysis_id})
+    try:
+        tasks.analysis_store.apply_async(kwargs={"analysis_id": analysis_id})
+    except Exception:  # noqa: BLE001 - the heartbeat goes stale and the sweep resends it
+        logger.exception("could not send the store step of analysis %s", analysis_id)
 
 
 def analysis_request(
@@ -554,6 +563,15 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
             study_status_refresh(study_id=analysis.series.study_id)
             sent.append(analysis_id)
     resend_before = now - timedelta(seconds=settings.ONFH_RESEND_QUEUED_AFTER_S)
+    # Uploads whose ingest message was lost: analysable series that never got an analysis.
+    for study_id in set(
+        Series.objects.filter(
+            analyses__isnull=True, instances__isnull=False, created__lt=resend_before
+        )
+        .exclude(plane__in=["coronal", "sagittal"])
+        .values_list("study_id", flat=True)
+    ):
+        sent += [a.pk for a in study_analyses_request(study_id=study_id)]
     for analysis_id in list(
         Analysis.objects.filter(status=AnalysisStatus.QUEUED)
         .filter(Q(sent__lt=resend_before) | Q(sent__isnull=True, created__lt=resend_before))

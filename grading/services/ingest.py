@@ -512,10 +512,19 @@ def _check_processes() -> int:
 
 
 def _schedule_ingest(study_ids: Iterable[int]) -> None:
+    for study_id in study_ids:
+        transaction.on_commit(lambda sid=study_id: _send_ingest(sid))
+
+
+def _send_ingest(study_id: int) -> None:
+    """After the commit. If the broker is away the upload still succeeds: the workers'
+    sweep finds series that never got an analysis and requests one."""
     from grading import tasks
 
-    for study_id in study_ids:
-        transaction.on_commit(lambda sid=study_id: tasks.study_ingest.delay(study_id=sid))
+    try:
+        tasks.study_ingest.delay(study_id=study_id)
+    except Exception:  # noqa: BLE001 - the committed upload must not fail for this
+        logger.exception("could not send the ingest of study %s; the sweep will", study_id)
 
 
 def _store(

@@ -245,3 +245,26 @@ def test_a_model_that_cannot_load_fails_the_analysis_with_the_reason(
     assert analysis.status == "failed" and "weights are corrupt" in analysis.error
     study.refresh_from_db()
     assert study.status == "failed" and "weights are corrupt" in study.error
+
+
+def test_broker_away_after_commit_does_not_fail_the_upload_and_the_sweep_catches_up(
+    scenario, phantom_files, settings, django_capture_on_commit_callbacks
+) -> None:
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    with (
+        mock.patch.object(tasks.study_ingest, "delay", side_effect=BrokerDown("no broker")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        study = _uploaded(scenario, phantom_files)
+    assert study.pk and not Analysis.objects.exists()
+    settings.ONFH_RESEND_QUEUED_AFTER_S = 0
+    with (
+        mock.patch.object(tasks.analyse_series, "apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send.return_value.id = "task-3"
+        sent = analysis_services.analysis_requeue_stale()
+    analysis = Analysis.objects.get()
+    assert analysis.pk in sent and analysis.status == "queued"
+    send.assert_called_with(kwargs={"analysis_id": analysis.pk})
