@@ -24,12 +24,10 @@ def _up(address: tuple[str, int]) -> bool:
         return False
 
 
-pytestmark = [
-    pytest.mark.production,
-    pytest.mark.slow,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(not (_up(PG) and _up(REDIS)), reason="needs PostgreSQL and Redis"),
-]
+pytestmark = [pytest.mark.production, pytest.mark.timeout(900)]
+needs_servers = pytest.mark.skipif(
+    not (_up(PG) and _up(REDIS)), reason="needs PostgreSQL and Redis"
+)
 needs_weights = pytest.mark.skipif(not weights_available(), reason="no trained weights shipped yet")
 
 
@@ -49,6 +47,8 @@ def _admin_connect():
 
 @pytest.fixture
 def postgres_url():
+    if not _up(PG):
+        pytest.skip("needs PostgreSQL")
     conn, user = _admin_connect()
     name = f"onfh_prod_{uuid.uuid4().hex[:10]}"
     conn.execute(f'CREATE DATABASE "{name}"')
@@ -72,7 +72,9 @@ def redis_prefix():
         client.delete(key)
 
 
+@needs_servers
 @needs_weights
+@pytest.mark.slow
 def test_upload_analyse_result_on_postgres_and_redis(postgres_url, redis_prefix, tmp_path):
     var = tmp_path / "var"
     var.mkdir()
@@ -120,6 +122,7 @@ def test_upload_analyse_result_on_postgres_and_redis(postgres_url, redis_prefix,
         portal.stop_all()
 
 
+@pytest.mark.slow
 def test_seed_demo_refuses_postgres(postgres_url, tmp_path: Path) -> None:
     var = tmp_path / "var"
     var.mkdir()
@@ -127,3 +130,66 @@ def test_seed_demo_refuses_postgres(postgres_url, tmp_path: Path) -> None:
     portal.manage("migrate", "--noinput", "-v", "0")
     with pytest.raises(AssertionError, match="not SQLite"):
         portal.manage("seed_demo", "--studies", "0")
+
+
+def _settings_under(env: dict[str, str], tmp_path: Path) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import _MODE_VARS, ROOT
+
+    child_env = {k: v for k, v in os.environ.items() if k not in _MODE_VARS}
+    child_env.update({"ONFH_VAR_DIR": str(tmp_path / "var"), **env})
+    code = (
+        "import json; from onfh_site import settings as s\n"
+        "print(json.dumps({'db': s.DATABASES['default']['ENGINE'],"
+        " 'broker': s.CELERY_BROKER_URL, 'layer': s.CHANNEL_LAYERS['default']['BACKEND'],"
+        " 'storage': s.STORAGES['default']['BACKEND'], 'debug': s.DEBUG,"
+        " 'hosts': s.ALLOWED_HOSTS, 'max_upload': s.ONFH_MAX_UPLOAD_BYTES,"
+        " 'device': s.ONFH_DEVICE, 'secret': s.SECRET_KEY}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_one_settings_module_switches_modes_from_the_environment(tmp_path: Path) -> None:
+    embedded = _settings_under({}, tmp_path)
+    assert embedded["db"] == "django.db.backends.sqlite3"
+    assert embedded["broker"].startswith("filesystem://")
+    assert embedded["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert embedded["storage"] == "django.core.files.storage.FileSystemStorage"
+    assert embedded["debug"] is False and embedded["device"] == "auto"
+    # The embedded secret key is generated once and then read back.
+    assert _settings_under({}, tmp_path)["secret"] == embedded["secret"]
+
+    production = _settings_under(
+        {
+            "DATABASE_URL": "postgres://onfh@db.example:5432/onfh",
+            "CELERY_BROKER_URL": "amqp://guest:guest@rabbit.example:5672//",
+            "REDIS_URL": "redis://redis.example:6379/1",
+            "ONFH_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": "onfh",
+            "SECRET_KEY": "x" * 50,
+            "DEBUG": "true",
+            "ALLOWED_HOSTS": "portal.example.org",
+            "ONFH_MAX_UPLOAD_BYTES": "1000",
+            "ONFH_DEVICE": "cuda",
+        },
+        tmp_path,
+    )
+    assert production["db"] == "django.db.backends.postgresql"
+    assert production["broker"].startswith("amqp://")
+    assert production["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert production["storage"] == "storages.backends.s3.S3Storage"
+    assert production["debug"] is True and production["hosts"] == ["portal.example.org"]
+    assert production["max_upload"] == 1000 and production["device"] == "cuda"
+    assert production["secret"] == "x" * 50
