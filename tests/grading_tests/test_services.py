@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -333,3 +335,31 @@ def test_view_share_and_export_are_audited(study, scenario) -> None:
 )
 def test_study_status_from_its_analyses(statuses, expected) -> None:
     assert _status_of(statuses) == expected
+
+
+def test_seed_demo_makes_sites_users_of_every_role_and_phantom_studies(
+    settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    from unittest import mock
+
+    from django.contrib.auth import authenticate
+    from django.core.management import call_command
+
+    from grading import tasks
+    from grading.models import Membership
+
+    settings.ONFH_DEMO_PASSWORD = "demo-pass-123"
+    with (
+        mock.patch.object(tasks.study_ingest, "delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
+        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
+    assert authenticate(username="demo", password="demo-pass-123") is not None
+    roles = set(Membership.objects.values_list("role", flat=True))
+    assert roles == {"clinician", "radiologist", "teacher", "student", "site_admin"}
+    assert Membership.objects.get(user__username="demo").role == "clinician"
+    study = Study.objects.get()
+    assert study.site.code == "demo" and study.patient_id == "DEMO-001"
+    assert Instance.objects.count() == 4
+    delay.assert_called_once_with(study_id=study.pk)  # the second run loaded nothing

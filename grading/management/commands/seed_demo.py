@@ -22,7 +22,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from grading.models import Membership, Role, Site
+from grading.models import Membership, Role, Series, Site
 
 DEMO_SITE = ("Demo Hospital", "demo")
 SECOND_SITE = ("Second Opinion Clinic", "second")
@@ -110,6 +110,9 @@ class Command(BaseCommand):
         for seed, necrosis, patient_id in DEMO_STUDIES[:count]:
             study_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-study", str(seed)])
             series_uid = pydicom.uid.generate_uid(entropy_srcs=["onfh-demo-series", str(seed)])
+            if Series.objects.filter(series_instance_uid=series_uid).exists():
+                self.stdout.write(f"  phantom study {patient_id}: already loaded")
+                continue
             with tempfile.TemporaryDirectory(prefix="onfh-demo-") as tmp:
                 phantom = make_bilateral_series(
                     seed, n_slices=slices, matrix=(256, 256), necrosis=necrosis
