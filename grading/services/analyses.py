@@ -508,6 +508,21 @@ def analysis_run(*, analysis_id: int, progress_cb: ProgressCallback | None = Non
 # --- recovery ------------------------------------------------------------------------------
 
 
+def _local_process_gone(worker: str) -> bool:
+    """True when ``worker`` ("host:pid") names a process of this host that no longer
+    exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     """Send again what a dead worker left behind; returns the analysis ids sent.
 
@@ -522,27 +537,34 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     now = timezone.now()
     sent: list[int] = []
     # A process never takes its own running analysis for a dead worker's.
-    stale_running = (
-        Analysis.objects.filter(
-            status=AnalysisStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale)
+    running = Analysis.objects.filter(status=AnalysisStatus.RUNNING).exclude(worker=worker_name())
+    reasons: dict[int, str] = {
+        pk: f"no heartbeat for over {stale:.0f} s (the worker stopped)"
+        for pk in running.filter(heartbeat__lt=now - timedelta(seconds=stale)).values_list(
+            "pk", flat=True
         )
-        .exclude(worker=worker_name())
-        .values_list("pk", flat=True)
-    )
-    for analysis_id in list(stale_running):
+    }
+    # A worker of this machine whose process is gone is known dead at once (a restart
+    # after a crash picks its analysis up without waiting for the heartbeat to go stale).
+    for pk, worker in running.values_list("pk", "worker"):
+        if pk not in reasons and _local_process_gone(worker):
+            reasons[pk] = f"its worker process ({worker}) is gone"
+    for analysis_id, reason in reasons.items():
         with transaction.atomic():
             analysis = (
                 Analysis.objects.select_for_update()
                 .select_related("series__study")
-                .filter(
-                    pk=analysis_id,
-                    status=AnalysisStatus.RUNNING,
-                    heartbeat__lt=now - timedelta(seconds=stale),
-                )
+                .filter(pk=analysis_id, status=AnalysisStatus.RUNNING)
+                .exclude(worker=worker_name())
                 .first()
             )
             if analysis is None:
                 continue
+            beat_stale = analysis.heartbeat is None or analysis.heartbeat < now - timedelta(
+                seconds=stale
+            )
+            if not beat_stale and not _local_process_gone(analysis.worker):
+                continue  # it came back to life meanwhile
             if analysis.result_file:
                 analysis.heartbeat = now
                 analysis.save(update_fields=["heartbeat"])
@@ -558,7 +580,7 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
                 object_type="analysis",
                 object_id=analysis.pk,
                 study=analysis.series.study,
-                reason=f"no heartbeat for over {stale:.0f} s (the worker stopped)",
+                reason=reason,
             )
             study_status_refresh(study_id=analysis.series.study_id)
             sent.append(analysis_id)

@@ -3,6 +3,7 @@ analyses left by dead workers, and the real segmenter on a small phantom series.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from unittest import mock
 
@@ -268,3 +269,26 @@ def test_broker_away_after_commit_does_not_fail_the_upload_and_the_sweep_catches
     analysis = Analysis.objects.get()
     assert analysis.pk in sent and analysis.status == "queued"
     send.assert_called_with(kwargs={"analysis_id": analysis.pk})
+
+
+def test_analysis_of_a_dead_local_worker_is_requeued_without_waiting(
+    scenario, phantom_files, django_capture_on_commit_callbacks
+) -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    analysis = _stale_running(scenario, phantom_files)
+    Analysis.objects.filter(pk=analysis.pk).update(
+        heartbeat=timezone.now(), worker=f"{socket.gethostname()}:{gone.pid}"
+    )
+    with (
+        mock.patch.object(tasks.analyse_series, "apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send.return_value.id = "task-4"
+        assert analysis_services.analysis_requeue_stale() == [analysis.pk]
+    assert "is gone" in AuditEvent.objects.get(action="analysis.requeue").reason
+    # A live local worker (this very process, seen from elsewhere) is left alone.
+    assert not analysis_services._local_process_gone(f"{socket.gethostname()}:{os.getpid()}")
