@@ -7,7 +7,8 @@ portal stores about it, without the pixels, or the reason it is refused.
 ``items_check`` runs it over a stream of uploaded files and zip entries, in a small pool
 of worker processes for large uploads: a zip entry is inflated in the worker itself
 (from the archive's file), with its real size and compression ratio checked while it
-streams, so that inflating, parsing and hashing all run beside the server process.
+streams, and a good file is stored there too (Django's storage API), so that inflating,
+parsing, hashing and writing all run beside the server process, which only records rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
 
@@ -46,6 +48,7 @@ class CheckedFile:
     slice_thickness_mm: float | None
     position: float | None  # along the slice normal
     plane: str  # axial | coronal | sagittal | unknown
+    size: int = 0  # bytes
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
         slice_thickness_mm=mr_slice.slice_thickness_mm,
         position=position,
         plane=plane,
+        size=len(data),
     )
 
 
@@ -174,6 +178,21 @@ def zip_entry_read(item: ZipEntryItem) -> bytes | ArchiveProblem:
         return ArchiveProblem(f"entry {item.entry!r} cannot be read ({exc})")
 
 
+def stored_file_write(name: str, data: bytes) -> str | None:
+    """Store the bytes under ``name`` through Django's default storage; None when they
+    are already there. (Needs Django set up: the web process, or a check worker started
+    with ``store_files``.)"""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    if default_storage.exists(name):
+        return None
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:
+        raise OSError(f"storage stored {name} as {saved}")
+    return saved
+
+
 def item_check(item: Item) -> tuple[Result, bytes | None]:
     """Check one uploaded file or zip entry; the bytes come back only for a good file."""
     if isinstance(item, ZipEntryItem):
@@ -191,10 +210,27 @@ def item_check(item: Item) -> tuple[Result, bytes | None]:
     return result, (data if isinstance(result, CheckedFile) else None)
 
 
-def _item_check_in_worker(item: Item) -> tuple[Result, bytes | None]:
-    # A file item's bytes are already in the parent: only send back what it lacks.
+def _item_check_in_worker(item: Item) -> tuple[Result, bytes | None, str | None]:
+    """In a worker that stores files: check, then write a good file through Django's
+    storage, and send back only the result and the name if this call wrote it (the bytes
+    stay here)."""
+    from grading.models.studies import dicom_file_name  # Django is set up in workers
+
     result, data = item_check(item)
-    return result, (data if isinstance(item, ZipEntryItem) else None)
+    written = None
+    if isinstance(result, CheckedFile) and data is not None:
+        try:
+            written = stored_file_write(dicom_file_name(result.sha256), data)
+        except Exception as exc:  # noqa: BLE001 - the parent raises it after its clean-up
+            return StoreFailed(f"{type(exc).__name__}: {exc}"), None, None
+    return result, None, written
+
+
+@dataclass(frozen=True)
+class StoreFailed:
+    """Writing a good file failed in a check worker; the upload is aborted."""
+
+    error: str
 
 
 # --- a small pool of check processes --------------------------------------------------------
@@ -203,14 +239,23 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _worker_init() -> None:
+def _worker_init(storages: dict[str, Any] | None) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the server shuts down and
     # these workers go with it, without a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Django (DJANGO_SETTINGS_MODULE is inherited) for the storage API, with the
+    # parent's storage configuration as it is at run time.
+    import django
+    from django.conf import settings
+
+    django.setup()
+    if storages is not None:
+        settings.STORAGES = storages
 
 
 def _get_pool(processes: int) -> ProcessPoolExecutor:
     global _pool
+    storages = _parent_storages()
     with _pool_lock:
         if _pool is None:
             # forkserver: children fork from a clean helper process, not from this
@@ -224,9 +269,21 @@ def _get_pool(processes: int) -> ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([])  # not even __main__
             _pool = ProcessPoolExecutor(
-                max_workers=processes, mp_context=context, initializer=_worker_init
+                max_workers=processes,
+                mp_context=context,
+                initializer=_worker_init,
+                initargs=(storages,),
             )
         return _pool
+
+
+def _parent_storages() -> dict[str, Any] | None:
+    try:
+        from django.conf import settings
+
+        return dict(settings.STORAGES) if settings.configured else None
+    except Exception:  # noqa: BLE001 - no Django here: the workers use their own settings
+        return None
 
 
 def _drop_pool() -> None:
@@ -239,37 +296,41 @@ def _drop_pool() -> None:
 
 def items_check(
     items: Iterable[Item], *, processes: int, window: int = 32, min_for_pool: int = 8
-) -> Iterator[tuple[Item, Result, bytes | None]]:
-    """Check uploaded files and zip entries; yield ``(item, result, bytes of a good
-    file)`` in input order; in ``processes`` worker processes (pydicom holds the GIL, so
-    threads would not help) when there are at least ``min_for_pool`` items, with at most
-    ``window`` in flight."""
+) -> Iterator[tuple[Item, Result | StoreFailed, bytes | None, str | None]]:
+    """Check uploaded files and zip entries, in input order.
+
+    Yields ``(item, result, data, written)``. Checked here (fewer than ``min_for_pool``
+    items, or ``processes`` 0): ``data`` holds a good file's bytes and nothing is stored.
+    Checked in the ``processes`` worker processes (pydicom holds the GIL, so threads
+    would not help; at most ``window`` items in flight): the worker has already stored a
+    good file at ``dicom_file_name(sha256)``; ``data`` is None and ``written`` is that
+    name when this call wrote it (None when the bytes were already there).
+    """
     items = iter(items)
     head = list(itertools.islice(items, min_for_pool))
     if processes <= 0 or len(head) < min_for_pool:
         # A few files are checked here: not worth a hop to another process.
         for item in itertools.chain(head, items):
-            yield (item, *item_check(item))
+            yield (item, *item_check(item), None)
         return
     pool = _get_pool(processes)
-    pending: deque[tuple[Item, Future[tuple[Result, bytes | None]] | None]] = deque()
+    pending: deque[
+        tuple[Item, Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None]
+    ] = deque()
     broken = False
 
     def collect(
-        entry: tuple[Item, Future[tuple[Result, bytes | None]] | None],
-    ) -> tuple[Item, Result, bytes | None]:
+        entry: tuple[Item, Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None],
+    ) -> tuple[Item, Result | StoreFailed, bytes | None, str | None]:
         nonlocal broken
         item, future = entry
         if future is not None:
             try:
-                result, data = future.result()
-                if data is None and isinstance(item, FileItem) and isinstance(result, CheckedFile):
-                    data = item.data
-                return item, result, data
+                return (item, *future.result())
             except BrokenProcessPool:
                 broken = True
                 _drop_pool()
-        return (item, *item_check(item))
+        return (item, *item_check(item), None)
 
     for item in itertools.chain(head, items):
         pending.append((item, None if broken else _submit(pool, item)))
@@ -279,7 +340,9 @@ def items_check(
         yield collect(pending.popleft())
 
 
-def _submit(pool: ProcessPoolExecutor, item: Item) -> Future[tuple[Result, bytes | None]] | None:
+def _submit(
+    pool: ProcessPoolExecutor, item: Item
+) -> Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None:
     try:
         return pool.submit(_item_check_in_worker, item)
     except (BrokenProcessPool, RuntimeError):

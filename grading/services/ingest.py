@@ -45,6 +45,7 @@ from grading.services.dicom_checks import (
     CheckedFile,
     FileItem,
     RefusedFile,
+    StoreFailed,
     ZipEntryItem,
     default_processes,
     dicom_file_check,
@@ -125,7 +126,7 @@ class _Candidate:
 @dataclass
 class _Checked:
     name: str
-    data: bytes
+    data: bytes | None  # None: stored already, by a check worker
     info: CheckedFile
     _header: Any = None
     # Its file is already at its content-addressed name (written while others were
@@ -137,7 +138,11 @@ class _Checked:
         """Patient, study and series attributes (``inspect_dicom``): read only for the first
         file of a new study or series, which keeps ingest to one parse per file."""
         if self._header is None:
-            self._header = inspect_dicom(self.data, name=self.name)
+            data = self.data
+            if data is None:
+                with default_storage.open(dicom_file_name(self.sha256), "rb") as handle:
+                    data = handle.read()
+            self._header = inspect_dicom(data, name=self.name)
         return self._header
 
     @property
@@ -340,20 +345,32 @@ def upload_ingest(
 
     started = time.perf_counter()
     results: list[tuple[FileItem | ZipEntryItem, Any, bytes | None]] = []
-    # Each good file is written while the next ones are still being checked; whatever
-    # does not become an instance in the end is deleted again.
+    # Each good file is stored while the next ones are still being checked (by the check
+    # worker itself, or here in a thread); whatever does not become an instance in the
+    # end is deleted again.
     early: dict[str, Future[str | None]] = {}
+    by_workers: list[str] = []
+    store_error: str | None = None
     with ExitStack() as cleanup, ThreadPoolExecutor(2, "ingest-early") as writer:
         try:
-            for result in items_check(stream(cleanup), processes=_check_processes()):
-                results.append(result)
-                _, outcome, data = result
+            for item, outcome, data, written in items_check(
+                stream(cleanup), processes=_check_processes()
+            ):
+                if isinstance(outcome, StoreFailed):
+                    store_error = store_error or outcome.error
+                    continue
+                results.append((item, outcome, data))
+                if written:
+                    by_workers.append(written)
                 if isinstance(outcome, CheckedFile) and data is not None:
                     name = dicom_file_name(outcome.sha256)
                     if name not in early:
                         early[name] = writer.submit(_file_write, name, data)
         finally:
-            written_early = _finished_writes(early)
+            written_early = by_workers + _finished_writes(early)
+    if store_error is not None:
+        _delete(written_early)
+        raise OSError(f"a file could not be stored: {store_error}")
     checked_s = time.perf_counter() - started
     try:
         for group, (_, outcome, _) in zip(tags, results, strict=True):
@@ -368,7 +385,7 @@ def upload_ingest(
             if isinstance(outcome, RefusedFile):
                 report.rejected.append(RejectedFile(item.name, outcome.reason))
                 continue
-            assert isinstance(outcome, CheckedFile) and data is not None
+            assert isinstance(outcome, CheckedFile)
             entry = _Checked(name=item.name, data=data, info=outcome, prewritten=True)
             uid = entry.sop_instance_uid
             if uid in seen:
@@ -668,7 +685,7 @@ def _store_rows(
             series=series,
             sop_instance_uid=info.sop_instance_uid,
             sha256=info.sha256,
-            size_bytes=len(item.data),
+            size_bytes=info.size,
             original_name=item.name[-255:],
             instance_number=info.instance_number,
             position=info.position,
@@ -680,6 +697,7 @@ def _store_rows(
         )
         instance.file.name = instance_upload_to(instance, item.name)
         if not item.prewritten:
+            assert item.data is not None
             pending.append(writer.submit(_file_write, instance.file.name, item.data))
         new_instances.append(instance)
         summaries[study.pk]["stored"] += 1

@@ -255,3 +255,55 @@ def test_large_upload_checked_in_worker_processes_gives_the_same_answer(
     positions = list(Instance.objects.order_by("position").values_list("position", flat=True))
     assert len(set(positions)) == 10
     assert set(Series.objects.values_list("plane", flat=True)) == {"axial"}
+
+
+def _zip_with_a_liar(entries: dict[str, bytes], liar: str, declared: int) -> SimpleUploadedFile:
+    """A zip whose entry ``liar`` declares ``declared`` bytes but inflates to more."""
+    archive = _zip(entries, name="liar.zip")
+    raw = bytearray(archive.read())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo(liar)
+    raw[info.header_offset + 22 : info.header_offset + 26] = declared.to_bytes(4, "little")
+    name = liar.encode()
+    position = 0
+    while True:
+        position = raw.find(b"PK\x01\x02", position + 1)
+        if raw[position + 46 : position + 46 + len(name)] == name:
+            break
+    raw[position + 24 : position + 28] = declared.to_bytes(4, "little")
+    return SimpleUploadedFile("liar.zip", bytes(raw))
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_archive_refused_half_way_leaves_no_files_even_from_check_workers(
+    scenario, tmp_path, settings, media_root, processes
+) -> None:
+    settings.ONFH_INGEST_PROCESSES = processes
+    many = write_phantom_series(tmp_path, seed=14, n_slices=10, matrix=(128, 128))
+    entries = {p.name: p.read_bytes() for p in many.paths}
+    entries["zz-last.dcm"] = bytes(400_000)
+    before = _stored_files(media_root)
+    report = _ingest(scenario, [_zip_with_a_liar(entries, "zz-last.dcm", 1000)])
+    assert report.accepted == 0 and report.rejected[0].name == "liar.zip"
+    assert "zz-last.dcm" in report.rejected[0].reason  # zipfile stops at the declared size
+    assert not Instance.objects.exists()
+    assert _stored_files(media_root) == before
+
+
+def test_files_stored_by_check_workers_are_in_the_portal_storage(
+    scenario, tmp_path, settings
+) -> None:
+    import hashlib
+
+    from django.core.files.storage import default_storage
+
+    settings.ONFH_INGEST_PROCESSES = 2
+    many = write_phantom_series(tmp_path, seed=15, n_slices=10, matrix=(128, 128))
+    report = _ingest(scenario, [_zip({p.name: p.read_bytes() for p in many.paths})])
+    assert report.stored == 10
+    originals = {hashlib.sha256(p.read_bytes()).hexdigest() for p in many.paths}
+    for instance in Instance.objects.all():
+        with default_storage.open(instance.file.name, "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == instance.sha256
+        assert instance.size_bytes > 0
+    assert {i.sha256 for i in Instance.objects.all()} == originals
+    assert Study.objects.get().patient_id == "PHANTOM"
