@@ -49,10 +49,33 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, w
     raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its reaped children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])
+    """User + system CPU time of a process and all its descendants (live ones, and the
+    reaped ones they waited for), from /proc: the server's check workers count too."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            parents[int(entry.name)] = int(fields[1])
+    family = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in family and child not in family:
+                family.add(child)
+                grew = True
+    ticks = 0
+    for member in family:
+        fields = _stat(member)
+        if fields:
+            ticks += sum(int(v) for v in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -395,7 +395,7 @@ class Command(BaseCommand):
             return (
                 f"{statistics.median(rates):.0f} files/s (runs: "
                 + ", ".join(f"{x:.0f}" for x in rates)
-                + "), server CPU "
+                + "), server CPU (process tree) "
                 + ", ".join(f"{c:.1f}" for _, c in results)
                 + " s"
             )
