@@ -1,29 +1,15 @@
-"""Fixtures for the DICOM networking tests: a phantom series whose stored values carry
-the true femoral head in their lowest bit (so a stand-in segmenter grades it without
-the trained network), sites, users and tokens."""
+"""Fixtures for the DICOM networking tests: a phantom series (graded by the shipped
+network where a test runs the analysis), sites, users and tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 import pydicom
 import pydicom.uid
 import pytest
-
-
-class TruthSegmenter:
-    """Stand-in network: probability 1 on odd stored values (the encoded true head)."""
-
-    model_version = "truth-double"
-
-    def predict(
-        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
-    ) -> list[npt.NDArray[np.float32]]:
-        return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
 
 
 class Series(NamedTuple):
