@@ -138,8 +138,8 @@ def test_a_few_steps_reduce_the_loss() -> None:
     first = None
     for _ in range(15):
         loss, _ = loss_fn(model(x), head, sdf)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.8 * first
+    assert float(loss.detach()) < 0.8 * first
