@@ -1,16 +1,21 @@
-// Cornerstone3D wiring: one stack viewport, its tools, and a two-label labelmap
-// segmentation (1 femoral head, 2 necrosis) decoded from the portal's PNGs.
-// Facts this relies on are in shared/VIEWER-NOTES.md (init order, load before deriving
-// labelmaps, BrushTool instances per strategy).
+// Cornerstone3D wiring: one stack viewport and its navigation tools. The head (1) and
+// necrosis (2) label maps decoded from the portal's PNGs are kept here, drawn over each
+// render by the viewer (overlay.ts) and edited by its own brush (brush.ts), so that they
+// work on Cornerstone's CPU rendering path as well as on WebGL (see rendering.ts).
+// Facts this relies on are in shared/VIEWER-NOTES.md (init order).
 import * as core from '@cornerstonejs/core';
 import type * as ToolsModule from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { stampDisc, stampSegment, type BrushShape } from './brush';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
+import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle } from './overlay';
+import { chooseRenderPath, type RenderPath } from './rendering';
 import { PRESETS, voiRangeFromWindow, windowFromVoiRange, type WindowLevel } from './windowing';
 
-const { RenderingEngine, Enums: CoreEnums, imageLoader, cache, utilities: coreUtils } = core;
+const { RenderingEngine, Enums: CoreEnums, imageLoader, utilities: coreUtils } = core;
 // The tools package is most of the bundle; it is loaded after the first image is drawn
-// so that the image appears sooner.
+// so that the image appears sooner. The viewer uses it for window/level, pan, zoom and
+// wheel scrolling only.
 type Tools = typeof ToolsModule;
 let toolsModule: Promise<Tools> | null = null;
 
@@ -18,7 +23,7 @@ function loadTools(): Promise<Tools> {
   if (!toolsModule) {
     toolsModule = import('@cornerstonejs/tools').then((tools) => {
       tools.init();
-      for (const T of [tools.WindowLevelTool, tools.PanTool, tools.ZoomTool, tools.StackScrollTool, tools.BrushTool]) tools.addTool(T);
+      for (const T of [tools.WindowLevelTool, tools.PanTool, tools.ZoomTool, tools.StackScrollTool]) tools.addTool(T);
       return tools;
     });
   }
@@ -32,16 +37,19 @@ export type NavTool = 'wl' | 'pan' | 'zoom';
 export type ActiveTool = NavTool | EditTool;
 
 const TOOL_GROUP_ID = 'onfh-tools';
-const HEAD_BRUSH = 'HeadBrush';
-const NECROSIS_BRUSH = 'NecrosisBrush';
-const ERASER = 'Eraser';
 
 let initialised: Promise<void> | null = null;
+let renderPath: RenderPath = 'gpu';
 
 export function initCornerstone(): Promise<void> {
   if (!initialised) {
     initialised = (async () => {
-      core.init();
+      // One WebGL context is all a single viewport uses (the default creates 7 up front).
+      const defaults = core.getConfiguration();
+      core.init({ ...defaults, rendering: { ...defaults.rendering, webGlContextCount: 1 } });
+      // init() has probed WebGL already; a software rasterizer means the CPU path.
+      renderPath = chooseRenderPath(core.getRenderingCapabilities(), new URLSearchParams(window.location.search).get('render'));
+      if (renderPath === 'cpu') core.setUseCPURendering(true, false);
       // Two cores on the lab machines: one decode worker is enough and leaves room.
       dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(2, Math.floor((navigator.hardwareConcurrency || 2) / 2))) });
     })();
@@ -49,9 +57,33 @@ export function initCornerstone(): Promise<void> {
   return initialised;
 }
 
+/** 'cpu' or 'gpu': how Cornerstone draws the images on this machine (after initCornerstone). */
+export function currentRenderPath(): RenderPath {
+  return renderPath;
+}
+
 export interface StrokeResult {
   sliceIndex: number;
   corrected: number;
+}
+
+/** One slice's label map: values 0/1/2, row-major, `columns` x `rows`. */
+interface SliceLabels {
+  columns: number;
+  rows: number;
+  data: Uint8Array;
+  /** The slice's overlay as drawn last, rebuilt when `drawnVersion` falls behind. */
+  overlay: HTMLCanvasElement | null;
+  version: number;
+  drawnVersion: number;
+}
+
+interface Stroke {
+  sliceIndex: number;
+  before: Uint8Array;
+  last: [number, number];
+  tool: EditTool;
+  label: EditLabel;
 }
 
 /** Everything the page needs from Cornerstone, behind a small surface. */
@@ -61,13 +93,16 @@ export class StackViewer {
   readonly history = new EditHistory();
   /** Slices whose label map differs from what the server has. */
   readonly dirty = new Set<number>();
-  segmentationId: string | null = null;
-  labelmapImageIds: string[] = [];
   imageIds: string[] = [];
   activeTool: ActiveTool = 'wl';
   editLabel: EditLabel = 1;
   brushSizeMm = 6;
-  private strokeBefore: { sliceIndex: number; data: Uint8Array } | null = null;
+  private labels: (SliceLabels | null)[] = [];
+  private hasLabels = false;
+  private styleVersion = 0;
+  private stroke: Stroke | null = null;
+  private pointer: [number, number] | null = null;
+  private readonly cursor: HTMLDivElement;
   private storedRange: { min: number; max: number } | null = null;
   private defaultVoi: { lower: number; upper: number } | null = null;
   private t: Tools | null = null;
@@ -84,9 +119,23 @@ export class StackViewer {
       element,
       defaultOptions: { background: [0, 0, 0] },
     });
+    // Drawn after every render, before the browser paints: the overlay is part of the frame.
+    element.addEventListener(CoreEnums.Events.IMAGE_RENDERED, this.drawOverlay);
     element.addEventListener('contextmenu', (e) => e.preventDefault());
-    element.addEventListener('mousedown', this.onStrokeStart, true);
-    window.addEventListener('mouseup', this.onStrokeEnd, true);
+    element.addEventListener('mousedown', this.onMouseDown, true);
+    element.addEventListener('mousemove', this.onHover);
+    element.addEventListener('mouseleave', this.onLeave);
+    window.addEventListener('mousemove', this.onMouseMove, true);
+    window.addEventListener('mouseup', this.onMouseUp, true);
+    this.cursor = document.createElement('div');
+    this.cursor.className = 'brush-cursor';
+    this.cursor.hidden = true;
+    element.appendChild(this.cursor);
+  }
+
+  /** 'cpu' or 'gpu' (see rendering.ts). */
+  get renderPath(): RenderPath {
+    return renderPath;
   }
 
   /** Load the tools package and bind the mouse (after the first image is on screen). */
@@ -105,9 +154,6 @@ export class StackViewer {
     group.addTool(t.PanTool.toolName);
     group.addTool(t.ZoomTool.toolName);
     group.addTool(t.StackScrollTool.toolName);
-    group.addToolInstance(HEAD_BRUSH, t.BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
-    group.addToolInstance(NECROSIS_BRUSH, t.BrushTool.toolName, { activeStrategy: 'FILL_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
-    group.addToolInstance(ERASER, t.BrushTool.toolName, { activeStrategy: 'ERASE_INSIDE_CIRCLE', brushSize: this.brushSizeMm });
     group.addViewport(this.viewportId, this.engine.id);
     this.t = t;
     this.toolGroup = group;
@@ -129,6 +175,8 @@ export class StackViewer {
   /** Show the stack; resolves when the first image is on screen. */
   async setStack(imageIds: string[], startIndex: number): Promise<void> {
     this.imageIds = imageIds;
+    this.labels = [];
+    this.hasLabels = false;
     this.history.clear();
     this.dirty.clear();
     await this.viewport.setStack(imageIds, Math.min(Math.max(0, startIndex), imageIds.length - 1));
@@ -137,7 +185,7 @@ export class StackViewer {
     this.defaultVoi = props.voiRange ? { ...props.voiRange } : null;
   }
 
-  /** Load every slice (needed before labelmaps can be derived) and note the stored-value range. */
+  /** Load every slice ahead of scrolling and note the stored-value range (for the presets). */
   async loadAll(onProgress?: (done: number, total: number) => void): Promise<void> {
     let done = 0;
     let min = Infinity;
@@ -153,91 +201,146 @@ export class StackViewer {
     if (Number.isFinite(min) && Number.isFinite(max)) this.storedRange = { min, max };
   }
 
-  /** Create the segmentation; `labelmaps[i]` fills slice i (null: empty). */
-  async setLabelmaps(labelmaps: (Uint8Array | null)[]): Promise<void> {
-    await this.enableTools();
-    const t = this.t;
-    if (!t) return;
-    const { segmentation } = t;
-    const segId = `onfh-seg-${Date.now()}`;
-    if (this.segmentationId) {
-      segmentation.removeSegmentationRepresentations(this.viewportId, { segmentationId: this.segmentationId });
-      segmentation.removeSegmentation(this.segmentationId);
-    }
-    const derived = imageLoader.createAndCacheDerivedLabelmapImages(this.imageIds);
-    this.labelmapImageIds = derived.map((img) => img.imageId);
-    derived.forEach((img, i) => {
-      const values = labelmaps[i];
-      if (values) this.writeSlice(i, values, false);
+  /** Set every slice's label map; `labelmaps[i]` fills slice i (null: none, shown empty). */
+  setLabelmaps(labelmaps: ({ columns: number; rows: number; data: Uint8Array } | null)[]): void {
+    this.labels = this.imageIds.map((_, i) => {
+      const lm = labelmaps[i];
+      if (!lm || lm.data.length !== lm.columns * lm.rows) return null;
+      return { columns: lm.columns, rows: lm.rows, data: lm.data.slice(), overlay: null, version: 0, drawnVersion: -1 };
     });
-    segmentation.addSegmentations([
-      {
-        segmentationId: segId,
-        representation: {
-          type: t.Enums.SegmentationRepresentations.Labelmap,
-          data: { imageIds: this.labelmapImageIds },
-        },
-        config: {
-          label: 'ONFH',
-          segments: {
-            1: { label: 'Femoral head', active: true },
-            2: { label: 'Necrosis' },
-          },
-        },
-      },
-    ]);
-    await segmentation.addLabelmapRepresentationToViewport(this.viewportId, [{ segmentationId: segId }]);
-    this.segmentationId = segId;
-    segmentation.config.color.setSegmentIndexColor(this.viewportId, segId, 1, HEAD_COLOUR);
-    segmentation.config.color.setSegmentIndexColor(this.viewportId, segId, 2, NECROSIS_COLOUR);
-    this.applyStyle();
-    this.setEditLabel(this.editLabel);
+    this.hasLabels = true;
     this.history.clear();
     this.dirty.clear();
     this.viewport.render();
+  }
+
+  /** Whether label maps are loaded (overlays and editing are available). */
+  get overlaysLoaded(): boolean {
+    return this.hasLabels;
   }
 
   /** Replace every slice's values (after a revert or a reload from the server). */
-  replaceLabelmaps(labelmaps: (Uint8Array | null)[]): void {
-    labelmaps.forEach((values, i) => this.writeSlice(i, values ?? new Uint8Array(this.sliceData(i)?.length ?? 0), false));
+  replaceLabelmaps(labelmaps: ({ columns: number; rows: number; data: Uint8Array } | null)[]): void {
+    labelmaps.forEach((lm, i) => {
+      const slice = this.slice(i);
+      if (!slice) return;
+      if (lm && lm.data.length === slice.data.length) slice.data.set(lm.data);
+      else slice.data.fill(0);
+      slice.version++;
+    });
     this.history.clear();
     this.dirty.clear();
-    this.modified();
+    this.viewport.render();
   }
 
-  /** The live label values of slice i (Cornerstone's own array: copy before keeping). */
+  /** The live label values of slice i (the viewer's own array: copy before keeping). */
   sliceData(i: number): Uint8Array | null {
-    const id = this.labelmapImageIds[i];
-    if (!id) return null;
-    const image = cache.getImage(id);
-    if (!image) return null;
-    return image.voxelManager?.getScalarData() as Uint8Array;
+    return this.slice(i)?.data ?? null;
   }
 
   sliceSize(i: number): { rows: number; columns: number } | null {
-    const id = this.labelmapImageIds[i];
-    const image = id ? cache.getImage(id) : undefined;
-    return image ? { rows: image.rows, columns: image.columns } : null;
+    const s = this.slice(i);
+    return s ? { rows: s.rows, columns: s.columns } : null;
   }
 
-  private writeSlice(i: number, values: Uint8Array, notify = true): void {
-    const data = this.sliceData(i);
-    if (!data) return;
-    if (values.length === data.length) data.set(values);
-    else data.fill(0);
-    if (notify) this.modified([i]);
+  /** Slice i's label map, created empty at the image's size when the server had none. */
+  private slice(i: number): SliceLabels | null {
+    if (!this.hasLabels || i < 0 || i >= this.imageIds.length) return null;
+    let s = this.labels[i] ?? null;
+    if (!s) {
+      const id = this.imageIds[i];
+      const plane = id ? (core.metaData.get('imagePlaneModule', id) as { rows?: number; columns?: number } | undefined) : undefined;
+      if (!plane?.rows || !plane.columns) return null;
+      s = { columns: plane.columns, rows: plane.rows, data: new Uint8Array(plane.columns * plane.rows), overlay: null, version: 0, drawnVersion: -1 };
+      this.labels[i] = s;
+    }
+    return s;
   }
 
-  private modified(slices?: number[]): void {
-    if (!this.segmentationId || !this.t) return;
-    this.t.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId, slices);
-    this.viewport.render();
+  private writeSlice(i: number, values: Uint8Array): void {
+    const s = this.slice(i);
+    if (!s) return;
+    if (values.length === s.data.length) s.data.set(values);
+    else s.data.fill(0);
+    this.modified(i);
+  }
+
+  private modified(i: number): void {
+    const s = this.labels[i];
+    if (s) s.version++;
+    if (i === this.sliceIndex) this.viewport.render();
   }
 
   countsOnSlice(i: number): { head: number; necrosis: number } {
     const data = this.sliceData(i);
     return data ? countLabels(data) : { head: 0, necrosis: 0 };
   }
+
+  // --- overlay ------------------------------------------------------------------------
+
+  /** Image (column, row) to canvas CSS pixels on the current slice; null before an image is shown. */
+  private imageToCanvas(): Affine | null {
+    const id = this.imageIds[this.sliceIndex];
+    const s = this.labels[this.sliceIndex];
+    const plane = id ? (core.metaData.get('imagePlaneModule', id) as { rows?: number; columns?: number } | undefined) : undefined;
+    const columns = s?.columns ?? plane?.columns;
+    const rows = s?.rows ?? plane?.rows;
+    if (!id || !columns || !rows) return null;
+    try {
+      const at = (c: number, r: number): [number, number] => {
+        const p = this.viewport.worldToCanvas(coreUtils.imageToWorldCoords(id, [c, r]) as core.Types.Point3);
+        return [p[0], p[1]];
+      };
+      return imageToCanvasAffine(at(0, 0), at(columns, 0), at(0, rows), columns, rows);
+    } catch {
+      return null;
+    }
+  }
+
+  private style(): OverlayStyle {
+    return {
+      headColour: HEAD_COLOUR,
+      necrosisColour: NECROSIS_COLOUR,
+      fillAlpha: this.opacity,
+      outlineAlpha: 0.9,
+      showHead: this.visible.head,
+      showNecrosis: this.visible.necrosis,
+    };
+  }
+
+  private overlayCanvas(s: SliceLabels): HTMLCanvasElement {
+    const version = s.version * 65536 + this.styleVersion;
+    if (s.overlay && s.drawnVersion === version) return s.overlay;
+    const canvas = s.overlay ?? document.createElement('canvas');
+    canvas.width = s.columns;
+    canvas.height = s.rows;
+    const ctx = canvas.getContext('2d');
+    if (ctx) {
+      const img = ctx.createImageData(s.columns, s.rows);
+      labelmapToRgba(s.data, s.columns, s.rows, this.style(), img.data);
+      ctx.putImageData(img, 0, 0);
+    }
+    s.overlay = canvas;
+    s.drawnVersion = version;
+    return canvas;
+  }
+
+  private drawOverlay = (): void => {
+    if (!this.hasLabels) return;
+    const s = this.labels[this.sliceIndex];
+    const canvas = this.viewport.canvas;
+    if (!s || !canvas.clientWidth) return;
+    const m = this.imageToCanvas();
+    const ctx = canvas.getContext('2d');
+    if (!m || !ctx) return;
+    const overlay = this.overlayCanvas(s);
+    ctx.save();
+    ctx.setTransform(...scaleAffine(m, canvas.width / canvas.clientWidth));
+    // Label pixels stay square at any zoom, as a labelmap does.
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(overlay, 0, 0);
+    ctx.restore();
+  };
 
   // --- navigation -------------------------------------------------------------------
 
@@ -282,12 +385,15 @@ export class StackViewer {
     return range ? windowFromVoiRange(range) : null;
   }
 
+  /** Magnification in % of the image fitting the viewport, the same on both rendering paths. */
   zoomPercent(): number {
-    try {
-      return Math.round(this.viewport.getZoom() * 100);
-    } catch {
-      return 100;
-    }
+    const m = this.imageToCanvas();
+    const id = this.imageIds[this.sliceIndex];
+    const plane = id ? (core.metaData.get('imagePlaneModule', id) as { rows?: number; columns?: number } | undefined) : undefined;
+    const spacing = this.pixelSpacing();
+    if (!m || !plane?.rows || !plane.columns || !spacing) return 100;
+    const zoom = zoomRelativeToFit(m, plane.columns, plane.rows, spacing.mmPerColumn, spacing.mmPerRow, this.element.clientWidth, this.element.clientHeight);
+    return Math.round(zoom * 100);
   }
 
   // --- tools ------------------------------------------------------------------------
@@ -298,7 +404,6 @@ export class StackViewer {
     if (!g || !t) return;
     const { MouseBindings } = t.Enums;
     const names: Record<NavTool, string> = { wl: t.WindowLevelTool.toolName, pan: t.PanTool.toolName, zoom: t.ZoomTool.toolName };
-    for (const name of [HEAD_BRUSH, NECROSIS_BRUSH, ERASER]) g.setToolDisabled(name);
     // Middle drag pans and right drag zooms whatever the left button does, as in OHIF.
     const bindings: Record<NavTool, { mouseButton: number }[]> = {
       wl: [],
@@ -315,62 +420,39 @@ export class StackViewer {
 
   setTool(tool: ActiveTool): void {
     this.activeTool = tool;
-    if (tool === 'wl' || tool === 'pan' || tool === 'zoom') {
-      this.bindNavigation(tool);
-      return;
-    }
-    this.bindNavigation(null);
-    if (!this.toolGroup || !this.t) return;
-    const name = tool === 'eraser' ? ERASER : this.editLabel === 2 ? NECROSIS_BRUSH : HEAD_BRUSH;
-    this.toolGroup.setToolActive(name, { bindings: [{ mouseButton: this.t.Enums.MouseBindings.Primary }] });
-    this.setEditLabel(this.editLabel);
-    this.setBrushSize(this.brushSizeMm);
+    // The brush and eraser take the left button; navigation keeps the others.
+    this.bindNavigation(tool === 'wl' || tool === 'pan' || tool === 'zoom' ? tool : null);
+    this.updateCursor();
   }
 
   setEditLabel(label: EditLabel): void {
     this.editLabel = label;
-    const t = this.t;
-    if (!t) return;
-    if (this.segmentationId) t.segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, label);
-    if (this.activeTool === 'brush' && this.toolGroup) {
-      this.toolGroup.setToolDisabled(label === 2 ? HEAD_BRUSH : NECROSIS_BRUSH);
-      this.toolGroup.setToolActive(label === 2 ? NECROSIS_BRUSH : HEAD_BRUSH, {
-        bindings: [{ mouseButton: t.Enums.MouseBindings.Primary }],
-      });
-    }
   }
 
   setBrushSize(mm: number): void {
     this.brushSizeMm = Math.min(40, Math.max(1, mm));
-    this.t?.utilities.segmentation.setBrushSizeForToolGroup(TOOL_GROUP_ID, this.brushSizeMm);
+    this.updateCursor();
   }
 
   // --- overlay style ------------------------------------------------------------------
 
   setOpacity(alpha: number): void {
-    this.opacity = Math.min(1, Math.max(0, alpha));
-    this.applyStyle();
+    const opacity = Math.min(1, Math.max(0, alpha));
+    if (opacity === this.opacity) return;
+    this.opacity = opacity;
+    this.restyle();
   }
 
   setLabelVisible(label: EditLabel, visible: boolean): void {
-    if (label === 1) this.visible.head = visible;
-    else this.visible.necrosis = visible;
-    this.applyStyle();
+    const key = label === 1 ? 'head' : 'necrosis';
+    if (this.visible[key] === visible) return;
+    this.visible[key] = visible;
+    this.restyle();
   }
 
-  private applyStyle(): void {
-    const t = this.t;
-    if (!this.segmentationId || !t) return;
-    const { segmentation } = t;
-    const type = t.Enums.SegmentationRepresentations.Labelmap;
-    segmentation.config.style.setStyle(
-      { type, viewportId: this.viewportId, segmentationId: this.segmentationId },
-      { fillAlpha: this.opacity, fillAlphaInactive: this.opacity, outlineOpacity: 0.9, outlineWidth: 1, renderOutline: true },
-    );
-    const spec = { segmentationId: this.segmentationId, type };
-    segmentation.config.visibility.setSegmentIndexVisibility(this.viewportId, spec, 1, this.visible.head);
-    segmentation.config.visibility.setSegmentIndexVisibility(this.viewportId, spec, 2, this.visible.necrosis);
-    this.viewport.render();
+  private restyle(): void {
+    this.styleVersion = (this.styleVersion + 1) % 65536;
+    if (this.hasLabels) this.viewport.render();
   }
 
   // --- editing ------------------------------------------------------------------------
@@ -379,35 +461,114 @@ export class StackViewer {
     return this.activeTool === 'brush' || this.activeTool === 'eraser';
   }
 
-  private onStrokeStart = (e: MouseEvent): void => {
-    if (!this.isEditing() || e.button !== 0) return;
+  /** Pixel size (mm) of the current slice along a row and along a column. */
+  private pixelSpacing(): { mmPerColumn: number; mmPerRow: number } | null {
+    const id = this.imageIds[this.sliceIndex];
+    if (!id) return null;
+    try {
+      const world = (c: number, r: number): number[] => coreUtils.imageToWorldCoords(id, [c, r]) ?? [0, 0, 0];
+      const origin = world(0, 0);
+      const dist = (p: number[]): number => Math.hypot(p[0]! - origin[0]!, p[1]! - origin[1]!, p[2]! - origin[2]!);
+      return { mmPerColumn: dist(world(1, 0)) || 1, mmPerRow: dist(world(0, 1)) || 1 };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Brush radii in pixels of the current slice, and the slice's size. */
+  private brushShape(s: SliceLabels): BrushShape | null {
+    const spacing = this.pixelSpacing();
+    if (!spacing) return null;
+    return { columns: s.columns, rows: s.rows, radiusX: this.brushSizeMm / spacing.mmPerColumn, radiusY: this.brushSizeMm / spacing.mmPerRow };
+  }
+
+  /** The image point (column, row) under a mouse event, on the current slice. */
+  private eventToImage(e: MouseEvent): [number, number] | null {
+    const m = this.imageToCanvas();
+    const inv = m ? invertAffine(m) : null;
+    if (!inv) return null;
+    const rect = this.element.getBoundingClientRect();
+    return applyAffine(inv, e.clientX - rect.left, e.clientY - rect.top);
+  }
+
+  private onMouseDown = (e: MouseEvent): void => {
+    if (!this.isEditing() || e.button !== 0 || !this.hasLabels) return;
     const i = this.sliceIndex;
-    const data = this.sliceData(i);
-    if (data) this.strokeBefore = { sliceIndex: i, data: data.slice() };
+    const s = this.slice(i);
+    const p = this.eventToImage(e);
+    const shape = s ? this.brushShape(s) : null;
+    if (!s || !p || !shape) return;
+    e.preventDefault();
+    const tool: EditTool = this.activeTool === 'eraser' ? 'eraser' : 'brush';
+    this.stroke = { sliceIndex: i, before: s.data.slice(), last: p, tool, label: this.editLabel };
+    if (stampDisc(s.data, this.stroke.before, shape, p[0], p[1], tool, this.editLabel)) this.modified(i);
   };
 
-  private onStrokeEnd = (): void => {
-    const before = this.strokeBefore;
-    if (!before) return;
-    this.strokeBefore = null;
-    // Let the brush finish its own mouse-up work first.
-    window.setTimeout(() => this.finishStroke(before), 0);
+  private onMouseMove = (e: MouseEvent): void => {
+    const stroke = this.stroke;
+    if (!stroke) return;
+    if (stroke.sliceIndex !== this.sliceIndex) return;
+    const s = this.slice(stroke.sliceIndex);
+    const p = this.eventToImage(e);
+    const shape = s ? this.brushShape(s) : null;
+    if (!s || !p || !shape) return;
+    if (stampSegment(s.data, stroke.before, shape, stroke.last, p, stroke.tool, stroke.label)) this.modified(stroke.sliceIndex);
+    stroke.last = p;
   };
 
-  private finishStroke(before: { sliceIndex: number; data: Uint8Array }): void {
-    const live = this.sliceData(before.sliceIndex);
+  private onMouseUp = (): void => {
+    const stroke = this.stroke;
+    if (!stroke) return;
+    this.stroke = null;
+    this.finishStroke(stroke);
+  };
+
+  private finishStroke(stroke: Stroke): void {
+    const live = this.sliceData(stroke.sliceIndex);
     if (!live) return;
     const after = live.slice();
-    const tool: EditTool = this.activeTool === 'eraser' ? 'eraser' : 'brush';
-    const corrected = applyStrokeRules(before.data, after, tool, this.editLabel);
+    // The brush already paints by these rules; this is the guard before anything is kept.
+    const corrected = applyStrokeRules(stroke.before, after, stroke.tool, stroke.label);
     if (corrected > 0) {
       live.set(after);
-      this.modified([before.sliceIndex]);
+      this.modified(stroke.sliceIndex);
     }
-    if (sameLabels(before.data, after)) return;
-    this.history.push({ sliceIndex: before.sliceIndex, before: before.data, after });
-    this.dirty.add(before.sliceIndex);
-    this.onStroke({ sliceIndex: before.sliceIndex, corrected });
+    if (sameLabels(stroke.before, after)) return;
+    this.history.push({ sliceIndex: stroke.sliceIndex, before: stroke.before, after });
+    this.dirty.add(stroke.sliceIndex);
+    this.onStroke({ sliceIndex: stroke.sliceIndex, corrected });
+  }
+
+  // The brush outline follows the mouse (a DOM circle: no re-render on hover).
+  private onHover = (e: MouseEvent): void => {
+    const rect = this.element.getBoundingClientRect();
+    this.pointer = [e.clientX - rect.left, e.clientY - rect.top];
+    this.updateCursor();
+  };
+
+  private onLeave = (): void => {
+    this.pointer = null;
+    this.updateCursor();
+  };
+
+  private updateCursor(): void {
+    const s = this.hasLabels ? this.slice(this.sliceIndex) : null;
+    const shape = s ? this.brushShape(s) : null;
+    const m = shape ? this.imageToCanvas() : null;
+    if (!this.isEditing() || !this.pointer || !shape || !m) {
+      this.cursor.hidden = true;
+      return;
+    }
+    // Radii on screen: the image axes' lengths per pixel times the radii in pixels.
+    const rx = Math.hypot(m[0], m[1]) * shape.radiusX;
+    const ry = Math.hypot(m[2], m[3]) * shape.radiusY;
+    const style = this.cursor.style;
+    style.left = `${this.pointer[0] - rx}px`;
+    style.top = `${this.pointer[1] - ry}px`;
+    style.width = `${2 * rx}px`;
+    style.height = `${2 * ry}px`;
+    this.cursor.dataset.tool = this.activeTool;
+    this.cursor.hidden = false;
   }
 
   /** Undo or redo one stroke; returns the slice it touched (the view jumps there). */

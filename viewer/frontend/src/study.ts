@@ -32,6 +32,12 @@ interface PageConfig {
 }
 
 const SIDE_COLOURS: Record<string, string> = { right: '#4fc3f7', left: '#ffb74d', unknown: '#ce93d8' };
+interface LabelSlice {
+  columns: number;
+  rows: number;
+  data: Uint8Array;
+}
+
 const sideOrder = (s: string): number => (s === 'right' ? 0 : s === 'left' ? 1 : 2);
 
 class StudyPage {
@@ -45,6 +51,8 @@ class StudyPage {
   ready = false;
   private busy = false;
   private overlaysReady = false;
+  private firstImageShown: () => void = () => {};
+  private readonly firstImage = new Promise<void>((resolve) => (this.firstImageShown = resolve));
 
   constructor(private readonly config: PageConfig) {}
 
@@ -68,7 +76,8 @@ class StudyPage {
       this.detail = detail;
       this.renderHeader();
       this.pickSeries(this.defaultSeries(detail));
-      void this.loadAudit();
+      // The audit trail waits for the first image (or 3 s), which it would otherwise slow down.
+      void Promise.race([this.firstImage, new Promise((r) => window.setTimeout(r, 3000))]).then(() => this.loadAudit());
     } catch (err) {
       this.fatal(err);
     }
@@ -223,6 +232,7 @@ class StudyPage {
       new ResizeObserver(() => this.viewer?.resize()).observe(element);
       const firstRender = (): void => {
         mark('viewer:first-image');
+        this.firstImageShown();
         element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', firstRender);
       };
       element.addEventListener('CORNERSTONE_IMAGE_RENDERED', firstRender);
@@ -233,26 +243,39 @@ class StudyPage {
     document.body.dataset.viewerReady = 'false';
     const origin = window.location.origin;
     const imageIds = this.stack.map((inst) => `wadouri:${new URL(inst.image_url, origin).href}`);
+    // The opening slice alone first: nothing else is requested until it is on screen.
     await viewer.setStack(imageIds, this.startIndex());
-    const toolsReady = viewer.enableTools().then(() => mark('viewer:tools'));
+    document.body.dataset.renderPath = viewer.renderPath;
     this.renderPanel();
     this.onSlice();
-    // All slices must be loaded before labelmaps can be derived from them.
     const loading = byId('viewer-loading');
     loading.hidden = false;
+    loading.textContent = 'Loading masks…';
+    // Then the masks (small PNGs, drawn by the viewer over any loaded slice), the rest of the
+    // stack for scrolling, and the tools package for the mouse, side by side.
+    const toolsReady = viewer.enableTools().then(() => mark('viewer:tools'));
+    const labelmaps = this.fetchLabelmaps('current');
+    const slices = viewer
+      .loadAll((done, total) => {
+        if (this.overlaysReady) loading.textContent = `Loading slices ${done}/${total}`;
+      })
+      .then(() => mark('viewer:all-slices'));
     try {
-      await viewer.loadAll((done, total) => {
-        loading.textContent = `Loading slices ${done}/${total}`;
-      });
-      mark('viewer:all-slices');
-      loading.textContent = 'Loading masks…';
-      const [labelmaps] = await Promise.all([this.fetchLabelmaps('current'), toolsReady]);
-      await viewer.setLabelmaps(labelmaps);
+      viewer.setLabelmaps(await labelmaps);
       this.overlaysReady = true;
       mark('viewer:overlays');
+      this.applyControls();
+      this.renderEditState();
+      this.renderSlice();
     } catch (err) {
       console.error(err);
       toast(`Overlays could not be loaded: ${err instanceof Error ? err.message : err}`, 'error', 8000);
+    }
+    try {
+      await Promise.all([slices, toolsReady]);
+    } catch (err) {
+      console.error(err);
+      toast(`The viewer could not load everything: ${err instanceof Error ? err.message : err}`, 'error', 8000);
     } finally {
       loading.hidden = true;
     }
@@ -263,7 +286,7 @@ class StudyPage {
     document.body.dataset.viewerReady = 'true';
   }
 
-  private async fetchLabelmaps(version: 'current' | 'ai'): Promise<(Uint8Array | null)[]> {
+  private async fetchLabelmaps(version: 'current' | 'ai'): Promise<(LabelSlice | null)[]> {
     const analysed = this.detail?.status === 'done' || this.stackSlices.some((s) => s !== null);
     if (!analysed) return this.stack.map(() => null);
     return Promise.all(
@@ -273,7 +296,7 @@ class StudyPage {
         const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
         if (!response.ok) return null;
         const image = await decodeLabelPng(new Uint8Array(await response.arrayBuffer()));
-        return image.data;
+        return { columns: image.width, rows: image.height, data: image.data };
       }),
     );
   }
