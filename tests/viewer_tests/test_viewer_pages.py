@@ -348,16 +348,63 @@ def test_scroll_changes_slice_and_proportion(
             "max": round(max(times), 1),
         },
     )
-    # A software WebGL (SwiftShader on machines without a GPU) draws a whole viewport in a few
-    # hundred milliseconds; with a real GPU a step is a frame or two.
+    # On a software WebGL (SwiftShader on machines without a GPU) the viewer uses
+    # Cornerstone's CPU rendering ('cpu'); with a real GPU, WebGL ('gpu').
     renderer = page.evaluate(GL_RENDERER_JS)
     software = any(w in renderer.lower() for w in ("swiftshader", "llvmpipe", "software"))
+    render_path = page.evaluate("document.body.dataset.renderPath")
     bench.record("webgl_renderer", renderer)
     bench.record("software_webgl", software)
+    bench.record("render_path", render_path)
+    assert render_path == ("cpu" if software else "gpu"), (renderer, render_path)
     # The figures go to docs/benchmarks.md; the bounds here only catch a stalled viewer
     # (a step that never finishes), not a slow machine.
     assert statistics.median(times) < 5_000, times
     assert max(times) < 20_000, times
+    page.close()
+
+
+def test_window_level_zoom_pan_wheel_and_the_overlay_follows(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
+    """The mouse tools on whichever rendering path this machine gets, and the viewer's own
+    overlay staying on the femoral head when the image is zoomed and moved."""
+    page = _open_study(demo, portal, uploaded.study_id)
+    box = page.locator("#viewport").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    wl_before = page.inner_text("#ov-bl").split("\n")[0]
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 40, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        f"!document.getElementById('ov-bl').textContent.startsWith({wl_before!r})"
+    )
+    # Right drag zooms, middle drag pans (whatever the left button does).
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="right")
+    page.mouse.move(cx, cy + 60, steps=5)
+    page.mouse.up(button="right")
+    page.wait_for_function("!/Zoom 100 %/.test(document.getElementById('ov-bl').textContent)")
+    centre = page.evaluate("window.onfhViewer.viewer.imagePointToCanvas(128, 128)")
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="middle")
+    page.mouse.move(cx + 60, cy + 30, steps=5)
+    page.mouse.up(button="middle")
+    page.wait_for_timeout(200)
+    moved = page.evaluate("window.onfhViewer.viewer.imagePointToCanvas(128, 128)")
+    shift = (moved[0] - centre[0], moved[1] - centre[1])
+    assert abs(shift[0] - 60) < 3 and abs(shift[1] - 30) < 3, (centre, moved)
+    head = page.evaluate(DEEP_PIXEL_JS, 1)
+    assert head is not None
+    r, g, b, _ = page.evaluate(PIXEL_JS, head["canvas"])
+    assert g - r > 25 and g - b > 10, (r, g, b)
+    index = page.evaluate("window.onfhViewer.viewer.sliceIndex")
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function(f"window.onfhViewer.viewer.sliceIndex !== {index}")
+    page.keyboard.press("r")
+    page.wait_for_function("/Zoom 100 %/.test(document.getElementById('ov-bl').textContent)")
     page.close()
 
 

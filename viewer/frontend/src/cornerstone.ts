@@ -5,7 +5,9 @@
 // Facts this relies on are in shared/VIEWER-NOTES.md (init order).
 import * as core from '@cornerstonejs/core';
 import type * as ToolsModule from '@cornerstonejs/tools';
-import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+// The loader's imageLoader entry: its main index also bundles every codec's decoder for the
+// main thread, which the page never uses (decoding runs in the loader's worker).
+import dicomImageLoader from '@cornerstonejs/dicom-image-loader/imageLoader';
 import { stampDisc, stampSegment, type BrushShape } from './brush';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
 import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle } from './overlay';
