@@ -39,6 +39,7 @@ export type NavTool = 'wl' | 'pan' | 'zoom';
 export type ActiveTool = NavTool | EditTool;
 
 const TOOL_GROUP_ID = 'onfh-tools';
+const OVERLAY_CACHE_SLICES = 24;
 
 let initialised: Promise<void> | null = null;
 let renderPath: RenderPath = 'gpu';
@@ -102,6 +103,8 @@ export class StackViewer {
   private labels: (SliceLabels | null)[] = [];
   private hasLabels = false;
   private styleVersion = 0;
+  /** Slices whose overlay canvas is kept, oldest first. */
+  private overlayCache: SliceLabels[] = [];
   private stroke: Stroke | null = null;
   private pointer: [number, number] | null = null;
   private readonly cursor: HTMLDivElement;
@@ -178,6 +181,7 @@ export class StackViewer {
   async setStack(imageIds: string[], startIndex: number): Promise<void> {
     this.imageIds = imageIds;
     this.labels = [];
+    this.overlayCache = [];
     this.hasLabels = false;
     this.history.clear();
     this.dirty.clear();
@@ -205,6 +209,7 @@ export class StackViewer {
 
   /** Set every slice's label map; `labelmaps[i]` fills slice i (null: none, shown empty). */
   setLabelmaps(labelmaps: ({ columns: number; rows: number; data: Uint8Array } | null)[]): void {
+    this.overlayCache = [];
     this.labels = this.imageIds.map((_, i) => {
       const lm = labelmaps[i];
       if (!lm || lm.data.length !== lm.columns * lm.rows) return null;
@@ -313,7 +318,21 @@ export class StackViewer {
   private overlayCanvas(s: SliceLabels): HTMLCanvasElement {
     const version = s.version * 65536 + this.styleVersion;
     if (s.overlay && s.drawnVersion === version) return s.overlay;
-    const canvas = s.overlay ?? document.createElement('canvas');
+    let canvas = s.overlay;
+    if (!canvas) {
+      // Keep only the last slices' overlays built: a long series of large images
+      // would otherwise hold an RGBA copy of every slice.
+      this.overlayCache.push(s);
+      while (this.overlayCache.length > OVERLAY_CACHE_SLICES) {
+        const old = this.overlayCache.shift();
+        if (old && old !== s) {
+          canvas = old.overlay;
+          old.overlay = null;
+          old.drawnVersion = -1;
+        }
+      }
+      canvas ??= document.createElement('canvas');
+    }
     canvas.width = s.columns;
     canvas.height = s.rows;
     const ctx = canvas.getContext('2d');
