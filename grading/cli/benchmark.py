@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-
-# See grading/cli/train.py: passive OpenMP waiting on a shared machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--n-series", type=int, default=8,
                    help="held-out bilateral series for necrosis and grade metrics")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=16, help="training batch size")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak training learning rate")
     p.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
                    choices=["float32", "bfloat16"])
     p.add_argument("--out", type=Path, default=Path("out/benchmark"),
@@ -51,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = benchmark.AccuracyConfig(
             minutes_per_model=args.minutes_per_model, n_train=args.n_train,
-            n_test=args.n_test, n_series=args.n_series, device=args.device)
+            n_test=args.n_test, n_series=args.n_series, device=args.device,
+            batch_size=args.batch_size, lr=args.lr)
         if args.models:
             cfg.models = tuple(args.models)
         if args.shipped_only:

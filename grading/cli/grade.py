@@ -31,9 +31,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# Passive OpenMP waiting: spinning threads slow everything down on a shared machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 RESULTS_NAME = "results.json"
 LABELMAP_DIR = "labelmaps"
 

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-
-# With more runnable threads than cores (other jobs on a shared machine), OpenMP's
-# default spin-waiting made training steps 3-8x slower here; passive waiting does not.
-# Only effective when this module is imported before torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from grading.engine.networks import MODEL_NAMES
 

@@ -206,6 +206,8 @@ class AccuracyConfig:
     series_seed: int = 800_001
     device: str = "cpu"
     input_size: int = 128
+    batch_size: int = 16
+    lr: float = 3e-3
     shipped: bool = True
     """Also measure the shipped weights (``HeadSegmenter.load()``) on the same test data."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -240,7 +242,8 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
     for name in cfg.models:
         tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model, device=cfg.device,
                            input_size=cfg.input_size, n_train=cfg.n_train,
-                           train_seed=cfg.train_seed, n_val=cfg.n_val, val_seed=cfg.val_seed)
+                           train_seed=cfg.train_seed, n_val=cfg.n_val, val_seed=cfg.val_seed,
+                           batch_size=cfg.batch_size, lr=cfg.lr)
         result = train(tcfg, out=None if out is None else out / name, train_set=train_set,
                        val_set=val_set, progress=progress, log=log)
         seg = HeadSegmenter(result.model, input_size=cfg.input_size,

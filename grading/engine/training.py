@@ -175,15 +175,27 @@ class CropSet:
         return int(self.images.shape[0])
 
 
-def prepare_crops(images: F32, labels: U8, input_size: int) -> CropSet:
-    """Resize rendered crops and their targets to the network input (predictor's resize)."""
+def _signed_distances(labels: U8) -> F32:
+    return np.stack([signed_distance(lab > 0) for lab in labels])
+
+
+def prepare_crops(images: F32, labels: U8, input_size: int, *, workers: int = 1) -> CropSet:
+    """Resize rendered crops and their targets to the network input (predictor's resize).
+
+    The signed distances are computed in ``workers`` processes."""
     s = (input_size, input_size)
     x = resize(torch.from_numpy(images)[:, None], s).contiguous()
     head_src = torch.from_numpy((labels > 0).astype(np.float32))[:, None]
     head = F.interpolate(head_src, size=s, mode="area") if head_src.shape[-1] != input_size \
         else head_src
     scale = input_size / labels.shape[-1]
-    sdf_src = np.stack([signed_distance(lab > 0) for lab in labels])[:, None] * scale
+    if workers > 1 and len(labels) > CHUNK:
+        parts = [labels[k:k + CHUNK] for k in range(0, len(labels), CHUNK)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            sdf_np = np.concatenate(list(pool.map(_signed_distances, parts)))
+    else:
+        sdf_np = _signed_distances(labels)
+    sdf_src = sdf_np[:, None] * scale
     sdf_t = torch.from_numpy(np.clip(sdf_src, -8 * SDF_TAU_PX, 8 * SDF_TAU_PX))
     sdf_t = F.interpolate(sdf_t, size=s, mode="area") if sdf_t.shape[-1] != input_size else sdf_t
     return CropSet(x, head.contiguous(), torch.tanh(sdf_t / SDF_TAU_PX).contiguous(), labels)
@@ -215,15 +227,20 @@ def load_crops(n: int, seed: int, source_size: int, input_size: int, *, workers:
             tmp.replace(path)
         except OSError:
             pass
-    return prepare_crops(images, labels, input_size)
+    return prepare_crops(images, labels, input_size, workers=workers)
 
 
 # ------------------------------------------------------------------ augmentation
 
 
-def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.Generator
+def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.Generator,
+            noise_gen: torch.Generator | None = None
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random training variants of a ``(B, 1, S, S)`` batch (stored values) and its targets.
+
+    The batch may live on any device. ``gen`` is a CPU generator for the per-sample
+    choices (moved to the batch's device, a few numbers each); ``noise_gen`` draws the
+    full-size noise on the batch's device (default ``gen``, which must then be on it).
 
     Left-right flips (both hips look alike mirrored), gamma 0.7-1.4, a smooth
     multiplicative bias field, Gaussian noise, and in 15 % of samples a band at one
@@ -231,19 +248,20 @@ def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.G
     Returns contiguous normalised images and the matching targets.
     """
     b, _, s, _ = x.shape
-    flip = torch.rand(b, generator=gen) < 0.5
-    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-    head = torch.where(flip.view(-1, 1, 1, 1), head.flip(-1), head)
-    sdf = torch.where(flip.view(-1, 1, 1, 1), sdf.flip(-1), sdf)
+    dev = x.device
+    flip = (torch.rand(b, generator=gen) < 0.5).to(dev).view(-1, 1, 1, 1)
+    x = torch.where(flip, x.flip(-1), x)
+    head = torch.where(flip, head.flip(-1), head)
+    sdf = torch.where(flip, sdf.flip(-1), sdf)
 
     x = normalise_intensity(x).clamp(-0.5, 3.0)
     gamma = torch.exp(torch.empty(b, 1, 1, 1).uniform_(math.log(0.7), math.log(1.4),
-                                                       generator=gen))
+                                                       generator=gen)).to(dev)
     x = torch.sign(x) * x.abs() ** gamma
-    coarse = 1.0 + 0.25 * torch.randn(b, 1, 3, 3, generator=gen)
+    coarse = (1.0 + 0.25 * torch.randn(b, 1, 3, 3, generator=gen)).to(dev)
     x = x * F.interpolate(coarse, size=(s, s), mode="bicubic", align_corners=False)
-    x = x + torch.randn(b, 1, 1, 1, generator=gen).abs() * 0.03 * torch.randn(
-        x.shape, generator=gen)
+    scale = torch.randn(b, 1, 1, 1, generator=gen).abs().to(dev) * 0.03
+    x = x + scale * torch.randn(x.shape, generator=noise_gen or gen, device=dev)
 
     cut = torch.rand(b, generator=gen) < 0.15
     if bool(cut.any()):
@@ -313,7 +331,10 @@ def _machine() -> str:
                      if ln.startswith("Model name")), platform.processor())
     except (OSError, subprocess.SubprocessError):
         name = platform.processor()
-    return f"{name}, {os.cpu_count()} cores"
+    machine = f"{name}, {os.cpu_count()} cores"
+    if torch.cuda.is_available():
+        machine += f"; GPU: {torch.cuda.get_device_name(0)}"
+    return machine
 
 
 def _rng_state() -> dict[str, Any]:
@@ -323,7 +344,8 @@ def _rng_state() -> dict[str, Any]:
 
 def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                     cfg: TrainConfig, step: int, elapsed: float, gen: torch.Generator,
-                    history: list[dict[str, float]], cpu_seconds: float = math.nan) -> None:
+                    history: list[dict[str, float]], cpu_seconds: float = math.nan,
+                    noise_gen: torch.Generator | None = None) -> None:
     """A resumable checkpoint: weights, optimizer state, step, elapsed time, RNG states.
 
     ``elapsed``: training wall-clock seconds; ``cpu_seconds``: process CPU seconds (all
@@ -335,6 +357,7 @@ def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "config": asdict(cfg), "step": step, "elapsed": elapsed, "cpu_seconds": cpu_seconds,
         "generator": gen.get_state(), "rng": _rng_state(), "history": history,
+        **({"noise_generator": noise_gen.get_state()} if noise_gen is not None else {}),
     }, tmp)
     tmp.replace(path)
 
@@ -404,6 +427,12 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     loss_fn = SegmentationLoss()
     geometric = has_geometric_path(model)
     gen = torch.Generator().manual_seed(cfg.train_seed)
+    noise_gen = gen if device.type == "cpu" else \
+        torch.Generator(device=device).manual_seed(cfg.train_seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     step, elapsed, cpu_seconds = 0, 0.0, 0.0
     history: list[dict[str, float]] = []
     if state is not None:
@@ -412,6 +441,8 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
         step, elapsed = int(state["step"]), float(state["elapsed"])
         cpu_seconds = float(state.get("cpu_seconds", 0.0))  # older checkpoints: from here on
         gen.set_state(state["generator"])
+        if noise_gen is not gen and "noise_generator" in state:
+            noise_gen.set_state(state["noise_generator"])
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
@@ -420,6 +451,10 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
 
     budget = cfg.minutes * 60.0
     n = len(train_set)
+    # the whole training set on the device once (a few hundred MB on a GPU), so a step
+    # moves no images between host and device
+    images, heads, sdfs = (t.to(device) for t in (train_set.images, train_set.head,
+                                                  train_set.sdf))
     order = torch.randperm(n, generator=gen)
     cursor = (step * cfg.batch_size) % n
     last_val = elapsed
@@ -436,9 +471,8 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor:cursor + cfg.batch_size]
         cursor += cfg.batch_size
-        x, head, sdf = augment(train_set.images[idx], train_set.head[idx],
-                               train_set.sdf[idx], gen)
-        x, head, sdf = x.to(device), head.to(device), sdf.to(device)
+        dev_idx = idx.to(device)
+        x, head, sdf = augment(images[dev_idx], heads[dev_idx], sdfs[dev_idx], gen, noise_gen)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         frac = elapsed / budget
@@ -476,7 +510,8 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
             if out is not None:
                 save_checkpoint(out / "checkpoint.pt", model=model, optimizer=optimizer,
                                 cfg=cfg, step=step, elapsed=elapsed, gen=gen, history=history,
-                                cpu_seconds=cpu_seconds)
+                                cpu_seconds=cpu_seconds,
+                                noise_gen=None if noise_gen is gen else noise_gen)
             t_last += time.perf_counter() - t0  # validation is not training time
             cpu_last = time.process_time()
             if not progress:

@@ -239,3 +239,28 @@ def test_frames_of_a_multi_frame_file_keep_the_file_path() -> None:
     assert grade_cli._path_and_frame("a/b c.dcm [frame 3]") == ("a/b c.dcm", 3)
     assert grade_cli._path_and_frame("a/b.dcm") == ("a/b.dcm", None)
     assert grade_cli._path_and_frame("odd [frame x]") == ("odd [frame x]", None)
+
+
+def test_a_sub_command_that_cannot_import_leaves_the_others_working(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from grading import cli
+
+    real_import = importlib.import_module
+
+    def import_module(name: str, package: str | None = None) -> object:
+        if name == "grading.cli.phantoms":
+            raise ImportError("No module named 'pydicom'")
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    # a working sub-command still parses and runs its own arguments
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--minutes", "1"])
+    assert args.command == "train" and args.minutes == 1.0
+    # the broken one says why, on one line, with a non-zero status
+    assert cli.main(["phantoms", "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["onfh phantoms is unavailable: No module named 'pydicom'"]
