@@ -20,6 +20,8 @@ Quality flags are ``"code: reason"`` strings; a hip without flags needs no extra
 ``not_bimodal``    the intensity threshold inside the head was not clearly bimodal: necrosis
                    claimed with a weak contrast, or a contrast close to the decision limit
 ``one_side_only``  a bilateral slice (series) with a femoral head on one side only
+``continued``      (slice) necrosis carried up from the slice below: the section lies inside
+                   that slice's lesion and shows no band of its own (3-D continuity)
 =================  ===========================================================================
 """
 
@@ -155,6 +157,8 @@ def measure_hip(
             )
     if necrosis is not None and necrosis.ambiguous:
         flags.append(_flag("not_bimodal", necrosis.reason))
+    if necrosis is not None and necrosis.continued:
+        flags.append(_flag("continued", necrosis.reason))
     rows, cols = np.nonzero(head_mask)
     bbox = (
         (

@@ -20,21 +20,25 @@ behaves the same; levels relative to the viable-marrow signal):
    whose darkest 5 % lie below ``seed_relative`` (45 %) are necrotic interiors; dark
    pixels within ``margin_mm`` of them are their band.
 6. Thin dark lines (the reactive band of a lesion with a fat-like interior, or a physeal
-   scar) are never necrosis by themselves. They and the lesions split the core into
-   regions; the viable marrow is the most posterior large region, and a region cut off
-   from it **towards the front** (within ``max_angle_deg`` of anterior -- ONFH is
-   anterosuperior) is necrosis with the lines that border it. A region cut off sideways
-   (a scar at the old physis runs anteroposteriorly and cuts off a lateral segment) is
-   not. Without a known anterior direction the largest region is viable and every
-   cut-off region counts.
+   scar) are never necrosis by themselves, with one exception: a dark group at the
+   core's outer edge in front (a compact patch, or a very dark line along the articular
+   surface) is the deep part of a shallow subchondral lesion whose rest lies in the rim.
+   Lines and lesions split the core into regions; the viable marrow is the most
+   posterior large region, and a region cut off from it **towards the front** (within
+   ``max_angle_deg`` of anterior -- ONFH is anterosuperior) is necrosis with the lines
+   that border it. A region cut off sideways (a scar at the old physis runs
+   anteroposteriorly and cuts off a lateral segment) is not. Without a known anterior
+   direction the largest region is viable and every cut-off region counts.
 7. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
    by radial projection. Necrosis is always inside the head.
 
 No necrosis on a normal head therefore means: nothing in the core is below 70 % of the
-marrow signal with a darkest 5 % below 45 % as a thick region, and no dark line cuts off
-a region towards the front. Necrosis claimed while its darkest pixels stay above
-``clear_relative`` (35 %) is returned ``ambiguous`` (measurement flags it
-``not_bimodal``). See ``docs/grading.md`` for the numbers on phantoms.
+marrow signal with a darkest 5 % below 45 % as a thick region, no dark line cuts off
+a region towards the front, and nothing very dark sits at the front of the core's edge.
+Over a series, ``pipeline.continue_lesions`` carries a lesion upwards into sections that
+lie inside it without a band of their own (flagged ``continued``). Necrosis claimed
+while its darkest pixels stay above ``clear_relative`` (35 %) is returned ``ambiguous``
+(measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the numbers on phantoms.
 """
 
 from __future__ import annotations
@@ -88,6 +92,15 @@ class NecrosisConfig:
     ring_edge_share: float = 0.97
     """Necrosis covering this share of the head's edge around at least ``ring_min_viable``
     of viable marrow is a ring (the joint inside the mask), not a lesion."""
+    surface_line_relative: float = 0.2
+    """A line along the surface (step 2b) must be this dark (darkest pixels, relative to
+    marrow): the reactive band is at 7-17 %, the oblique cortex at a pole ~30 %. A compact
+    patch there needs ``clear_relative``."""
+    surface_mm: float = 2.0
+    surface_share: float = 0.6
+    """A dark line at the core's edge in front with at least this share of its pixels
+    within ``surface_mm`` of that edge runs along the articular surface: the deep border
+    of a shallow subchondral lesion (step 2b), not a line through the head."""
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
@@ -120,6 +133,8 @@ class NecrosisResult:
     bimodal: bool
     ambiguous: bool
     reason: str
+    continued: bool = False
+    """Necrosis added from the slice below (see ``pipeline.continue_lesions``)."""
 
     @property
     def area_pixels(self) -> int:
@@ -314,6 +329,58 @@ def group_features(
     return DarkGroups(darkest, minor, major, n * spacing[0] * spacing[1])
 
 
+def subchondral_patches(
+    labels: npt.NDArray[np.integer],
+    count: int,
+    features: DarkGroups,
+    core: BoolImage,
+    head: BoolImage,
+    spacing: tuple[float, float],
+    anterior: tuple[float, float],
+    config: NecrosisConfig,
+) -> npt.NDArray[np.bool_]:
+    """Which dark groups (``labels`` 1..count, step 2) are subchondral lesions (step 2b).
+
+    ONFH starts under the articular surface, so a shallow lesion lies mostly in the rim
+    that the core leaves out; only its deep part shows in the core, as a dark group at
+    the core's outer edge. Such a group counts when it is in front of the head's centre
+    (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 2,
+    and either compact with its darkest pixels below ``clear_relative``, or a line
+    running along the surface (``surface_share`` of it within ``surface_mm`` of the
+    core's edge) below ``surface_line_relative``. A line running into the head (a scar)
+    and anything sideways or behind are left to step 3. Returns ``(count + 1,)`` bool.
+    """
+    f = features
+    shape = labels.shape
+    closing = _disk(_radius_px(config.closing_mm, spacing))
+    edge = core & ~ndimage.binary_erosion(core, structure=closing, border_value=0)
+    grouped = labels > 0
+    at_edge = np.zeros(count + 1, dtype=bool)
+    at_edge[labels[edge & grouped]] = True
+    flat = labels.ravel()
+    n_px = np.maximum(np.bincount(flat, minlength=count + 1), 1)
+    rows, cols = np.indices(shape)
+    gy = np.bincount(flat, (rows * spacing[0]).ravel(), count + 1) / n_px
+    gx = np.bincount(flat, (cols * spacing[1]).ravel(), count + 1) / n_px
+    head_rows, head_cols = np.nonzero(head)
+    dy, dx = gy - head_rows.mean() * spacing[0], gx - head_cols.mean() * spacing[1]
+    cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(np.hypot(dy, dx), 1e-9)
+    in_front = cosine >= math.cos(math.radians(config.max_angle_deg))
+    along_line = (f.minor_sd_mm <= config.line_max_minor_sd_mm) & (
+        f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
+    )
+    edge_mm = ndimage.distance_transform_edt(core, sampling=spacing)
+    superficial = np.bincount(labels[grouped & (edge_mm <= config.surface_mm)],
+                              minlength=count + 1) / n_px
+    line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
+    compact = ~along_line & (f.darkest < config.clear_relative)
+    surface_line = (along_line & (superficial >= config.surface_share)
+                    & (f.darkest < config.surface_line_relative))
+    patch = line_ok & at_edge & in_front & (compact | surface_line)
+    patch[0] = False
+    return np.asarray(patch, dtype=bool)
+
+
 def find_necrosis(
     pixels: FloatImage,
     head_mask: BoolImage,
@@ -430,6 +497,14 @@ def _find_necrosis(
     line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
     line_ok[0] = False
     lines = line_ok[labels]
+
+    # 2b. Subchondral patches: the deep part of a shallow lesion under the surface.
+    if anterior is not None and count:
+        patch = subchondral_patches(labels, count, f, core, head, spacing, anterior, config)
+        if patch.any():
+            lesion |= patch[labels]
+            lines &= ~patch[labels]
+            levels += [float(v) for v in f.darkest[patch]]
 
     # 3. Regions of the core cut off by lesions and lines. The viable marrow is the most
     #    posterior large region (the largest when the anterior direction is unknown); a

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from grading.engine.hips import (
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
+    slice_normal,
     slice_order,
     summarise_series,
     with_one_side_only,
@@ -57,6 +58,9 @@ from grading.engine.types import (
 Progress = Callable[[int, int], None]
 
 REFERENCE_PERCENTILE = 80.0
+CONTINUE_MIN_OVERLAP = 0.5
+"""A section lying at least this much inside the necrosis of the slice below it is
+inside the lesion (see :func:`continue_lesions`)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,87 @@ def grade_heads(
             config=config,
         )
         out.append(GradedHead(head, necrosis))
+    return out
+
+
+def _superior_step(ordered: Sequence[MRSlice]) -> int:
+    """+1 when the slices (sorted along their normal) run inferior to superior, -1 when
+    they run the other way, 0 when that is unknown (no orientation, not axial)."""
+    normal = slice_normal(ordered[0])
+    if normal is None or abs(float(normal[2])) < 0.5:
+        return 0
+    return 1 if normal[2] > 0 else -1
+
+
+def _same_grid(a: MRSlice, b: MRSlice) -> bool:
+    """Whether two slices of a series share their pixel grid in the plane (same matrix,
+    spacing and orientation, origins within half a pixel in the plane)."""
+    if a.shape != b.shape or a.image_orientation != b.image_orientation:
+        return False
+    if not np.allclose(a.pixel_spacing_mm, b.pixel_spacing_mm, rtol=1e-4):
+        return False
+    if a.image_position is None or b.image_position is None or a.image_orientation is None:
+        return False
+    offset = np.subtract(b.image_position, a.image_position)
+    cosines = np.asarray(a.image_orientation, dtype=np.float64)
+    along_row = float(np.dot(offset, cosines[:3])) / a.pixel_spacing_mm[1]
+    along_col = float(np.dot(offset, cosines[3:])) / a.pixel_spacing_mm[0]
+    return abs(along_row) <= 0.5 and abs(along_col) <= 0.5
+
+
+def _full(mask: np.ndarray, head: FemoralHead, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    out[head.box.slices] = mask
+    return out
+
+
+def continue_lesions(
+    ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
+) -> list[list[GradedHead]]:
+    """Carry necrosis upwards into sections that lie inside the lesion below them.
+
+    ONFH is anterosuperior: towards the top of the head a section can lie wholly inside
+    a lesion whose interior keeps a fat-like signal, with the reactive band that shows
+    the lesion on lower slices now below it, so the slice alone shows nothing. Going
+    from the inferior to the superior slices (``ordered`` along the normal), a head
+    section that lies at least :data:`CONTINUE_MIN_OVERLAP` inside the (clear) necrosis
+    of the same hip on the slice below, while its own necrosis covers less than half of
+    that, takes the overlap as necrosis (added to its own), flagged ``continued``.
+    Needs axial slices on one pixel grid; otherwise nothing changes.
+    """
+    out = [list(items) for items in graded]
+    step = _superior_step(ordered) if len(ordered) > 1 else 0
+    if step == 0:
+        return out
+    indices = range(len(ordered)) if step > 0 else range(len(ordered) - 1, -1, -1)
+    previous: int | None = None
+    for index in indices:
+        below = previous
+        previous = index
+        if below is None or not _same_grid(ordered[below], ordered[index]):
+            continue
+        shape = ordered[index].shape
+        lower = {g.head.side: g for g in out[below]}
+        for position, item in enumerate(out[index]):
+            under = lower.get(item.head.side)
+            if under is None or under.necrosis.ambiguous or not under.necrosis.mask.any():
+                continue
+            footprint = _full(under.necrosis.mask & under.head.mask, under.head, shape)
+            head = item.head.mask
+            inside = footprint[item.head.box.slices] & head
+            head_pixels = max(int(head.sum()), 1)
+            overlap = int(inside.sum()) / head_pixels
+            own = int((item.necrosis.mask & head).sum()) / head_pixels
+            if overlap < CONTINUE_MIN_OVERLAP or own >= 0.5 * overlap:
+                continue
+            reason = (
+                f"{100 * overlap:.0f} % of this section lies inside the necrosis of the slice "
+                "below and it shows no band of its own: the lesion is taken to continue "
+                "upwards (3-D continuity)"
+            )
+            necrosis = replace(item.necrosis, mask=item.necrosis.mask | inside,
+                               continued=True, reason=reason)
+            out[index][position] = GradedHead(item.head, necrosis)
     return out
 
 
@@ -205,11 +290,15 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
+    graded = continue_lesions(ordered, [
+        grade_heads(mr_slice, slice_heads, references, config.necrosis)
+        for mr_slice, slice_heads in zip(ordered, heads, strict=True)
+    ])
     results: list[SliceResult] = []
     per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []
-    for mr_slice, slice_heads, coarse_result in zip(ordered, heads, coarse, strict=True):
-        graded = grade_heads(mr_slice, slice_heads, references, config.necrosis)
-        result = slice_result(mr_slice, graded, bilateral=coarse_result.layout.kind == "bilateral")
+    for mr_slice, slice_graded, coarse_result in zip(ordered, graded, coarse, strict=True):
+        result = slice_result(mr_slice, slice_graded,
+                              bilateral=coarse_result.layout.kind == "bilateral")
         results.append(result)
         per_slice.append((mr_slice, result.hips))
     hips = summarise_series(ordered[0].series_instance_uid, per_slice)

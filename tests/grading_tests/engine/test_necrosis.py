@@ -94,6 +94,41 @@ def test_necrotic_heads_are_found(kind: str, snr: float) -> None:
     assert 0.0 < result.relative_threshold <= 0.7
 
 
+
+def _subchondral_head(angle_deg: float, seed: int = 5) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]
+]:
+    """A normal head with a shallow dark lesion under the surface (4.5 mm deep, 60 degrees
+    of arc) centred ``angle_deg`` from anterior; most of it lies in the cortical rim."""
+    pixels, head, _ = analytic_head("normal", seed=seed)
+    y, x = _grid()
+    r = np.hypot(y, x)
+    # angle of each pixel from the anterior direction (-row)
+    angle = np.degrees(np.arctan2(x, -y)) - angle_deg
+    angle = (angle + 180.0) % 360.0 - 180.0
+    lesion = head & (r > RADIUS_MM - 4.5) & (np.abs(angle) <= 30.0)
+    noisy = pixels.copy()
+    noisy[lesion] = pixels[lesion] * 0.12
+    return noisy, head, lesion
+
+
+def test_a_shallow_subchondral_lesion_in_front_is_found() -> None:
+    """The deep part of a shallow anterior lesion shows at the core's edge (step 2b)."""
+    pixels, head, truth = _subchondral_head(0.0)
+    result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
+    assert dice(result.mask, truth) > 0.75, result.reason
+    assert grade_from_proportion(result.mask.sum() / head.sum()) == grade_from_proportion(
+        truth.sum() / head.sum()
+    )
+    assert not (result.mask & ~head).any()
+
+
+def test_the_same_patch_sideways_or_behind_is_not_a_lesion() -> None:
+    for angle in (90.0, 180.0):
+        pixels, head, _ = _subchondral_head(angle)
+        result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
+        assert not result.mask.any(), (angle, result.reason)
+
 def test_a_scar_sideways_is_not_a_lesion_but_in_front_it_cuts_one_off() -> None:
     """The same dark line: lateral of the centre it is a physeal scar; turned so that it
     cuts off the front of the head it bounds a region like a lesion's band."""

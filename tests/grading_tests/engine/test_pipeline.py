@@ -119,6 +119,40 @@ def test_series_grades_match_the_truth(seed: int, right: str, left: str) -> None
     assert result.model_version == "truth-double"
 
 
+
+def test_a_lesion_continues_into_the_sections_above_it() -> None:
+    """Seed 14001's right hip is severe with a fat-like interior: towards the top pole its
+    sections lie wholly inside the lesion, with the band that shows it below them. The
+    slice alone shows nothing there; over the series the lesion is carried upwards and
+    those slices say so (``continued``). It never adds necrosis where there is none."""
+    from grading.engine.phantoms import make_bilateral_series
+
+    series = make_bilateral_series(14001, n_slices=20)
+    result = grade_series(phantom_slices(series), TruthSegmenter())
+    continued = []
+    for k, slice_result in enumerate(result.slices):
+        truth = {t.side: t for t in series.slice_truth[k]}
+        for hip in slice_result.hips:
+            if "continued" in {flag_code(f) for f in hip.flags}:
+                continued.append(k)
+                assert truth[hip.side].proportion > 0.5, (k, hip)
+                assert hip.grade is truth[hip.side].grade, (k, hip)
+    assert len(continued) >= 3, continued
+    right = next(h for h in result.hips if h.side == "right")
+    assert right.grade is series.truth["right"].grade
+    assert right.proportion == pytest.approx(series.truth["right"].proportion, abs=0.05)
+
+
+def test_no_continuation_without_an_axial_orientation() -> None:
+    """Which way is up is unknown without ImageOrientationPatient: nothing is carried."""
+    from grading.engine.phantoms import make_bilateral_series
+
+    series = make_bilateral_series(14001, n_slices=20)
+    slices = [replace(m, image_orientation=None) for m in phantom_slices(series)]
+    result = grade_series(slices, TruthSegmenter())
+    flags = {flag_code(f) for r in result.slices for h in r.hips for f in h.flags}
+    assert "continued" not in flags
+
 def test_input_order_is_kept_and_sorting_is_internal() -> None:
     series = phantom(9000, "none", "mild")
     slices = phantom_slices(series)

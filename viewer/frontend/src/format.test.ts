@@ -61,6 +61,7 @@ describe('other display helpers', () => {
     expect(parseFlag('small_head: head under 80 mm²')).toEqual({ code: 'small_head', reason: 'head under 80 mm²' });
     expect(parseFlag('edited')).toEqual({ code: 'edited', reason: '' });
     expect(flagTitle('low_confidence')).toBe('Low confidence');
+    expect(flagTitle('continued')).toBe('Continued from the slice below');
     expect(flagTitle('new_code')).toBe('new code');
   });
 

@@ -86,6 +86,7 @@ export function flagTitle(code: string): string {
     partial_head: 'Partial head',
     low_confidence: 'Low confidence',
     not_bimodal: 'Not bimodal',
+    continued: 'Continued from the slice below',
     one_side_only: 'One side only',
     edited: 'Edited',
   };
