@@ -17,6 +17,7 @@ export default defineConfig({
     rollupOptions: {
       input: {
         study: fileURLToPath(new URL('./src/study.ts', import.meta.url)),
+        studyPrefetch: fileURLToPath(new URL('./src/study-prefetch.ts', import.meta.url)),
         worklist: fileURLToPath(new URL('./src/worklist.ts', import.meta.url)),
         upload: fileURLToPath(new URL('./src/upload.ts', import.meta.url)),
       },

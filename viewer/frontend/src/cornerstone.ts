@@ -8,6 +8,7 @@ import type * as ToolsModule from '@cornerstonejs/tools';
 // The loader's imageLoader entry: its main index also bundles every codec's decoder for the
 // main thread, which the page never uses (decoding runs in the loader's worker).
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader/imageLoader';
+import { utilities as metadataUtilities } from '@cornerstonejs/metadata';
 import { stampDisc, stampSegment, type BrushShape } from './brush';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
 import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle } from './overlay';
@@ -189,6 +190,21 @@ export class StackViewer {
     this.viewport.render();
     const props = this.viewport.getProperties();
     this.defaultVoi = props.voiRange ? { ...props.voiRange } : null;
+  }
+
+  /**
+   * Hand the image loader a DICOM file fetched already (the opening slice, see
+   * study-prefetch.ts): the `wadouri:` image of this URL is then read from these bytes (the
+   * loader's naturalized-metadata cache, where it would put the file itself) instead of
+   * being requested again.
+   */
+  async provideFile(url: string, bytes: ArrayBuffer): Promise<void> {
+    try {
+      await metadataUtilities.addDicomPart10Instance(`wadouri:${url}`, bytes);
+    } catch (err) {
+      // Not a file the loader can read: it requests the URL itself and reports the error.
+      console.warn('prefetched DICOM file not used', err);
+    }
   }
 
   /** Load every slice ahead of scrolling and note the stored-value range (for the presets). */

@@ -23,6 +23,8 @@ import {
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
+import { defaultSeries, stackOrder, startIndex } from './stack';
+import type { EarlyStudyWindow } from './study-prefetch';
 import { PRESETS } from './windowing';
 import { mark } from './perf';
 
@@ -75,7 +77,7 @@ class StudyPage {
       mark('viewer:detail');
       this.detail = detail;
       this.renderHeader();
-      this.pickSeries(this.defaultSeries(detail));
+      this.pickSeries(defaultSeries(detail));
       // The audit trail waits for the first image (or 3 s), which it would otherwise slow down.
       void Promise.race([this.firstImage, new Promise((r) => window.setTimeout(r, 3000))]).then(() => this.loadAudit());
     } catch (err) {
@@ -89,7 +91,11 @@ class StudyPage {
 
   /** The first load uses the request the page started before this bundle was parsed. */
   private async firstDetail(): Promise<StudyDetail> {
-    const w = window as unknown as { onfhStudyDetail?: Promise<Response> };
+    const w = window as unknown as EarlyStudyWindow;
+    const json = w.onfhStudyDetailJson;
+    delete w.onfhStudyDetailJson;
+    const fromEarlyScript = json ? await json : null;
+    if (fromEarlyScript) return fromEarlyScript;
     const early = w.onfhStudyDetail;
     delete w.onfhStudyDetail;
     if (early) {
@@ -110,12 +116,6 @@ class StudyPage {
     el.textContent = `Could not open the study: ${msg}`;
     el.hidden = false;
     el.classList.add('error');
-  }
-
-  private defaultSeries(d: StudyDetail): Series | null {
-    const usable = d.series.filter((s) => s.instances.length > 0 && (!s.plane || s.plane === 'axial' || s.plane === 'unknown'));
-    const withHips = usable.filter((s) => d.hips.some((hp) => hp.series_instance_uid === s.series_instance_uid));
-    return withHips[0] ?? usable[0] ?? d.series[0] ?? null;
   }
 
   // --- header and series ----------------------------------------------------------------
@@ -165,45 +165,8 @@ class StudyPage {
       this.detail = await this.fetchDetail();
       this.renderHeader();
       const id = this.series?.id;
-      this.pickSeries(this.detail.series.find((s) => s.id === id) ?? this.defaultSeries(this.detail));
+      this.pickSeries(this.detail.series.find((s) => s.id === id) ?? defaultSeries(this.detail));
     }
-  }
-
-  private stackOrder(d: StudyDetail, s: Series): { stack: Instance[]; slices: (SliceInfo | null)[] } {
-    const bySop = new Map(s.instances.map((i) => [i.sop_instance_uid, i]));
-    const stack: Instance[] = [];
-    const slices: (SliceInfo | null)[] = [];
-    for (const sl of d.slices) {
-      if (sl.series_instance_uid !== s.series_instance_uid) continue;
-      const inst = bySop.get(sl.sop_instance_uid);
-      if (!inst) continue;
-      stack.push(inst);
-      slices.push(sl);
-      bySop.delete(sl.sop_instance_uid);
-    }
-    // Slices the analysis has not covered (yet): by instance number, then location.
-    const rest = [...bySop.values()].sort(
-      (a, b) => (a.instance_number ?? 0) - (b.instance_number ?? 0) || (a.slice_location ?? 0) - (b.slice_location ?? 0),
-    );
-    for (const inst of rest) {
-      stack.push(inst);
-      slices.push(null);
-    }
-    return { stack, slices };
-  }
-
-  /** Open on the slice with the most femoral head: where a reader starts looking. */
-  private startIndex(): number {
-    let best = Math.floor(this.stack.length / 2);
-    let bestArea = 0;
-    this.stackSlices.forEach((sl, i) => {
-      const area = (sl?.hips ?? []).reduce((a, hp) => a + (hp.head_area_mm2 ?? 0), 0);
-      if (area > bestArea) {
-        bestArea = area;
-        best = i;
-      }
-    });
-    return best;
   }
 
   private pickSeries(s: Series | null): void {
@@ -213,7 +176,7 @@ class StudyPage {
     }
     if (this.viewer?.dirty.size && !window.confirm('Discard unsaved mask edits?')) return;
     this.series = s;
-    const { stack, slices } = this.stackOrder(this.detail, s);
+    const { stack, slices } = stackOrder(this.detail, s);
     this.stack = stack;
     this.stackSlices = slices;
     void this.openStack();
@@ -243,8 +206,15 @@ class StudyPage {
     document.body.dataset.viewerReady = 'false';
     const origin = window.location.origin;
     const imageIds = this.stack.map((inst) => `wadouri:${new URL(inst.image_url, origin).href}`);
-    // The opening slice alone first: nothing else is requested until it is on screen.
-    await viewer.setStack(imageIds, this.startIndex());
+    // The opening slice alone first: nothing else is requested until it is on screen. Its
+    // file may be on its way already (study-prefetch.ts).
+    const start = startIndex(this.stackSlices);
+    const w = window as unknown as EarlyStudyWindow;
+    const opening = w.onfhOpeningSlice;
+    delete w.onfhOpeningSlice;
+    const prefetched = opening ? await opening : null;
+    if (prefetched && imageIds[start] === `wadouri:${prefetched.url}`) await viewer.provideFile(prefetched.url, prefetched.bytes);
+    await viewer.setStack(imageIds, start);
     document.body.dataset.renderPath = viewer.renderPath;
     this.renderPanel();
     this.onSlice();
@@ -487,7 +457,7 @@ class StudyPage {
     const s = this.detail.series.find((x) => x.id === this.series?.id);
     if (s) {
       this.series = s;
-      const { stack, slices } = this.stackOrder(this.detail, s);
+      const { stack, slices } = stackOrder(this.detail, s);
       // The stack itself does not change on a refresh; only its results do.
       if (stack.length === this.stack.length) {
         this.stack = stack;
