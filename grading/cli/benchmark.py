@@ -19,9 +19,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
     p.add_argument("--shipped-only", action="store_true",
                    help="measure only the shipped weights (no training)")
+    p.add_argument("--weights", nargs="+", type=Path, default=[], metavar="PT",
+                   help="also measure these exported weights (each beside its .json) "
+                        "as they are; with --shipped-only, no model is trained")
     p.add_argument("--no-shipped", action="store_true",
                    help="do not add a row for the shipped weights")
     p.add_argument("--minutes-per-model", type=float, default=3.0)
+    p.add_argument("--steps-per-model", type=int, default=None,
+                   help="equal steps: each model also stops after this many")
     p.add_argument("--n-train", type=int, default=1024)
     p.add_argument("--n-test", type=int, default=192, help="held-out crops for head metrics")
     p.add_argument("--n-series", type=int, default=8,
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         benchmark.write_report(report, args.out / "speed", markdown)
     else:
         cfg = benchmark.AccuracyConfig(
-            minutes_per_model=args.minutes_per_model, n_train=args.n_train,
+            minutes_per_model=args.minutes_per_model, steps_per_model=args.steps_per_model,
+            n_train=args.n_train,
             n_test=args.n_test, n_series=args.n_series, device=args.device,
             batch_size=args.batch_size, lr=args.lr)
         if args.models:
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.shipped_only:
             cfg.models = ()
         cfg.shipped = not args.no_shipped
+        cfg.weights = tuple(args.weights)
         report = benchmark.run_accuracy(cfg, out=args.out / "models",
                                         progress=not args.no_progress)
         markdown = benchmark.accuracy_markdown(report)

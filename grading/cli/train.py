@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--model", choices=MODEL_NAMES, default="ours")
     p.add_argument("--minutes", type=float, default=15.0,
                    help="training wall-clock budget (data preparation not counted)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="also stop after this many steps (schedule follows the steps)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (or cuda:N)")
     p.add_argument("--out", type=Path, default=Path("out/train"))
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue")
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from grading.engine.training import TrainConfig, train
 
     cfg = TrainConfig(
-        model=args.model, minutes=args.minutes, device=args.device,
+        model=args.model, minutes=args.minutes, max_steps=args.steps, device=args.device,
         input_size=args.input_size, n_train=args.n_train, n_val=args.n_val,
         train_seed=args.seed, val_seed=args.val_seed, batch_size=args.batch_size,
         lr=args.lr, bf16=args.bf16, channels_last=args.channels_last, threads=args.threads,

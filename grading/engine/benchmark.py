@@ -196,6 +196,8 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
 class AccuracyConfig:
     models: tuple[str, ...] = MODEL_NAMES
     minutes_per_model: float = 3.0
+    steps_per_model: int | None = None
+    """Equal steps instead of (or as well as) equal time: each model stops at this many."""
     n_train: int = 1024
     train_seed: int = 1
     n_val: int = 64
@@ -210,6 +212,8 @@ class AccuracyConfig:
     lr: float = 3e-3
     shipped: bool = True
     """Also measure the shipped weights (``HeadSegmenter.load()``) on the same test data."""
+    weights: tuple[Path, ...] = ()
+    """Exported weights files (each with its JSON) to measure as they are, no training."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -239,8 +243,16 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
             "steps": steps, "train_minutes": round(minutes, 2),
             "head": head_metrics(seg, test_set), "grading": grading_metrics(seg, series_list)}
         log(f"shipped: head Dice {next(iter(rows.values()))['head']['dice']:.4f}")
+    for path in cfg.weights:
+        seg = HeadSegmenter.load(path, device=cfg.device)
+        training = seg.metadata.get("training", {})
+        rows[f"{seg.metadata['model']} ({path.name})"] = {
+            "steps": int(training.get("steps", 0)),
+            "train_minutes": round(float(training.get("train_seconds", 0.0)) / 60, 2),
+            "head": head_metrics(seg, test_set), "grading": grading_metrics(seg, series_list)}
     for name in cfg.models:
-        tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model, device=cfg.device,
+        tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model,
+                           max_steps=cfg.steps_per_model, device=cfg.device,
                            input_size=cfg.input_size, n_train=cfg.n_train,
                            train_seed=cfg.train_seed, n_val=cfg.n_val, val_seed=cfg.val_seed,
                            batch_size=cfg.batch_size, lr=cfg.lr)

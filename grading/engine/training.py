@@ -66,6 +66,9 @@ class TrainConfig:
 
     model: str = "ours"
     minutes: float = 15.0
+    max_steps: int | None = None
+    """Stop after this many steps as well (the learning-rate schedule then follows the
+    steps): an equal-steps budget, the same on any machine."""
     device: str = "cpu"
     input_size: int = 128
     source_size: int = 256
@@ -466,7 +469,10 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     cpu_last = time.process_time()
     rate_steps, rate_t = 0, 0.0
     model.train()
-    while elapsed < budget:
+    def finished() -> bool:
+        return elapsed >= budget or (cfg.max_steps is not None and step >= cfg.max_steps)
+
+    while not finished():
         if cursor + cfg.batch_size > n:
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor:cursor + cfg.batch_size]
@@ -476,6 +482,8 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         frac = elapsed / budget
+        if cfg.max_steps is not None:
+            frac = max(frac, step / cfg.max_steps)
         warm = min(1.0, (elapsed + 1.0) / cfg.warmup_s)
         lr = cfg.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
         for group in optimizer.param_groups:
@@ -498,7 +506,7 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
         rate_steps, rate_t = rate_steps + 1, rate_t + dt_s
         value = float(loss.detach())
         ema_loss = value if ema_loss is None else 0.95 * ema_loss + 0.05 * value
-        if elapsed - last_val >= cfg.val_every_s or elapsed >= budget:
+        if elapsed - last_val >= cfg.val_every_s or finished():
             t0 = time.perf_counter()
             val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
                                          channels_last=channels_last)
