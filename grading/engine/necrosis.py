@@ -96,6 +96,9 @@ class NecrosisConfig:
     """A line along the surface (step 2b) must be this dark (darkest pixels, relative to
     marrow): the reactive band is at 7-17 %, the oblique cortex at a pole ~30 %. A compact
     patch there needs ``clear_relative``."""
+    surface_line_min_mm2: float = 10.0
+    """... and this large: a band under a lesion runs for a centimetre or more; a few dark
+    pixels at the edge of a section near a pole are the oblique cortex."""
     surface_mm: float = 2.0
     surface_share: float = 0.6
     """A dark line at the core's edge in front with at least this share of its pixels
@@ -347,8 +350,9 @@ def subchondral_patches(
     (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 2,
     and either compact with its darkest pixels below ``clear_relative``, or a line
     running along the surface (``surface_share`` of it within ``surface_mm`` of the
-    core's edge) below ``surface_line_relative``. A line running into the head (a scar)
-    and anything sideways or behind are left to step 3. Returns ``(count + 1,)`` bool.
+    core's edge) below ``surface_line_relative`` and at least ``surface_line_min_mm2``.
+    A line running into the head (a scar) and anything sideways or behind are left to
+    step 3. Returns ``(count + 1,)`` bool.
     """
     f = features
     shape = labels.shape
@@ -375,7 +379,8 @@ def subchondral_patches(
     line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
     compact = ~along_line & (f.darkest < config.clear_relative)
     surface_line = (along_line & (superficial >= config.surface_share)
-                    & (f.darkest < config.surface_line_relative))
+                    & (f.darkest < config.surface_line_relative)
+                    & (f.area_mm2 >= config.surface_line_min_mm2))
     patch = line_ok & at_edge & in_front & (compact | surface_line)
     patch[0] = False
     return np.asarray(patch, dtype=bool)

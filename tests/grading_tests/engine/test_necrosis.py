@@ -123,6 +123,20 @@ def test_a_shallow_subchondral_lesion_in_front_is_found() -> None:
     assert not (result.mask & ~head).any()
 
 
+def test_a_few_dark_pixels_along_the_front_edge_are_not_a_lesion() -> None:
+    """A short dark line just inside the rim (the oblique cortex near a pole) is too small
+    to be the band under a lesion."""
+    pixels, head, _ = analytic_head("normal", seed=6)
+    y, x = _grid()
+    r = np.hypot(y, x)
+    angle = np.degrees(np.arctan2(x, -y))
+    line = head & (r > RADIUS_MM - 3.0) & (r <= RADIUS_MM - 1.6) & (np.abs(angle) <= 12.0)
+    pixels = pixels.copy()
+    pixels[line] = pixels[line] * 0.1
+    assert line.sum() * SPACING[0] * SPACING[1] < 12.0  # about 1.4 x 8.5 mm
+    result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
+    assert not result.mask.any(), result.reason
+
 def test_the_same_patch_sideways_or_behind_is_not_a_lesion() -> None:
     for angle in (90.0, 180.0):
         pixels, head, _ = _subchondral_head(angle)
