@@ -433,6 +433,15 @@ def run_speed(models: Sequence[str] = ("ours", "unet", "linknet"), *, input_size
     }
 
 
+def _cell(row: dict[str, Any], key: str, digits: int) -> str:
+    """A table cell: the value with ``digits`` decimals, or "-" when not measured (the
+    floor needs the CPU throughput, which a CUDA run does not measure)."""
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
 def speed_markdown(report: dict[str, Any]) -> str:
     """A markdown table of a speed report."""
     results = report["results"]
@@ -447,10 +456,8 @@ def speed_markdown(report: dict[str, Any]) -> str:
     for name, r in results.items():
         cells = [name, f"{r['params_m']:.2f}", f"{r['gflops_per_hip']:.3f}"]
         for p in precisions:
-            cells += [f"{r.get(f'{p}_b1_ms', math.nan):.1f}",
-                      f"{r.get(f'{p}_b16_ms', math.nan):.1f}",
-                      f"{r.get(f'{p}_b16_network_ms', math.nan):.1f}",
-                      f"{r.get(f'{p}_floor_ms', math.nan):.2f}"]
+            cells += [_cell(r, f"{p}_b1_ms", 1), _cell(r, f"{p}_b16_ms", 1),
+                      _cell(r, f"{p}_b16_network_ms", 1), _cell(r, f"{p}_floor_ms", 2)]
         if "CUDA slices/s" in head:
             cells.append(f"{r.get('cuda_slices_per_s', math.nan):.0f}")
         lines.append("| " + " | ".join(cells) + " |")
