@@ -53,6 +53,7 @@ class StudyPage {
   ready = false;
   private busy = false;
   private overlaysReady = false;
+  private stackGeneration = 0;
   private firstImageShown: () => void = () => {};
   private readonly firstImage = new Promise<void>((resolve) => (this.firstImageShown = resolve));
 
@@ -201,6 +202,9 @@ class StudyPage {
       element.addEventListener('CORNERSTONE_IMAGE_RENDERED', firstRender);
     }
     const viewer = this.viewer;
+    // A newer call (another series picked meanwhile) owns the viewer from then on.
+    const generation = ++this.stackGeneration;
+    const current = (): boolean => generation === this.stackGeneration;
     this.overlaysReady = false;
     this.ready = false;
     document.body.dataset.viewerReady = 'false';
@@ -215,17 +219,17 @@ class StudyPage {
     const prefetched = opening ? await opening : null;
     if (prefetched && imageIds[start] === `wadouri:${prefetched.url}`) await viewer.provideFile(prefetched.url, prefetched.bytes);
     await viewer.setStack(imageIds, start);
+    if (!current()) return;
     document.body.dataset.renderPath = viewer.renderPath;
     this.renderPanel();
     this.onSlice();
     const loading = byId('viewer-loading');
     loading.hidden = false;
     loading.textContent = 'Loading masks…';
-    // Then the masks (small PNGs, drawn by the viewer over any loaded slice), the rest of the
-    // stack for scrolling, and the tools package for the mouse, side by side.
+    // Then the masks (small PNGs, drawn by the viewer over any loaded slice), and after them
+    // the rest of the stack for scrolling and the tools package for the mouse: the server
+    // would otherwise answer the masks between 19 DICOM files and the 1.1 MB package.
     const labelmaps = this.fetchLabelmaps('current');
-    // The rest after the masks (20 small PNGs), which the server would otherwise answer
-    // between 19 DICOM files and the 1.1 MB tools package.
     const afterMasks = labelmaps.catch(() => null);
     const toolsReady = afterMasks.then(() => viewer.enableTools()).then(() => mark('viewer:tools'));
     const slices = afterMasks
@@ -236,7 +240,9 @@ class StudyPage {
       )
       .then(() => mark('viewer:all-slices'));
     try {
-      viewer.setLabelmaps(await labelmaps);
+      const maps = await labelmaps;
+      if (!current()) return;
+      viewer.setLabelmaps(maps);
       this.overlaysReady = true;
       mark('viewer:overlays');
       this.applyControls();
@@ -251,9 +257,9 @@ class StudyPage {
     } catch (err) {
       console.error(err);
       toast(`The viewer could not load everything: ${err instanceof Error ? err.message : err}`, 'error', 8000);
-    } finally {
-      loading.hidden = true;
     }
+    if (!current()) return;
+    loading.hidden = true;
     this.applyControls();
     this.renderEditState();
     this.renderSlice();
