@@ -33,13 +33,14 @@ interface PageConfig {
   username: string;
 }
 
-const SIDE_COLOURS: Record<string, string> = { right: '#4fc3f7', left: '#ffb74d', unknown: '#ce93d8' };
+/** One slice's label map as decoded from the portal's PNG. */
 interface LabelSlice {
   columns: number;
   rows: number;
   data: Uint8Array;
 }
 
+const SIDE_COLOURS: Record<string, string> = { right: '#4fc3f7', left: '#ffb74d', unknown: '#ce93d8' };
 const sideOrder = (s: string): number => (s === 'right' ? 0 : s === 'left' ? 1 : 2);
 
 class StudyPage {
