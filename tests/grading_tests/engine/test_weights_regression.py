@@ -9,7 +9,7 @@ import numpy as np
 
 from grading.engine.predictor import DEFAULT_WEIGHTS, HeadSegmenter, metadata_path
 
-HEAD_DICE_FLOOR = 0.95
+HEAD_DICE_FLOOR = 0.97  # the shipped weights reach 0.980 on this set
 PHANTOM_SEED = 424_242
 N_CROPS = 32
 
