@@ -42,12 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _register_unavailable(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-                          name: str, exc: ImportError) -> None:
+def _register_unavailable(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, exc: ImportError
+) -> None:
     reason = f"onfh {name} is unavailable: {exc}"
     # no option prefixes: whatever arguments follow are accepted, then refused with reason
-    p = subparsers.add_parser(name, help=f"(unavailable: {exc})", add_help=False,
-                              prefix_chars="\0")
+    p = subparsers.add_parser(name, help=f"(unavailable: {exc})", add_help=False, prefix_chars="\0")
     p.add_argument("rest", nargs="*")
 
     def fail(_args: argparse.Namespace) -> int:

@@ -10,34 +10,57 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from grading.engine.networks import MODEL_NAMES
 
     p = subparsers.add_parser(
-        "benchmark", help="compare ours, U-Net and LinkNet on synthetic phantoms",
+        "benchmark",
+        help="compare ours, U-Net and LinkNet on synthetic phantoms",
         description="Train every model on the same synthetic crops with the same time "
-                    "budget and report head metrics (paper's Table 1, Dice, IoU) and the "
-                    "engine pipeline's necrosis and grade metrics on held-out phantoms; "
-                    "or, with --speed, ms per 256x256 hip.")
+        "budget and report head metrics (paper's Table 1, Dice, IoU) and the "
+        "engine pipeline's necrosis and grade metrics on held-out phantoms; "
+        "or, with --speed, ms per 256x256 hip.",
+    )
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
-    p.add_argument("--shipped-only", action="store_true",
-                   help="measure only the shipped weights (no training)")
-    p.add_argument("--weights", nargs="+", type=Path, default=[], metavar="PT",
-                   help="also measure these exported weights (each beside its .json) "
-                        "as they are; with --shipped-only, no model is trained")
-    p.add_argument("--no-shipped", action="store_true",
-                   help="do not add a row for the shipped weights")
+    p.add_argument(
+        "--shipped-only", action="store_true", help="measure only the shipped weights (no training)"
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PT",
+        help="also measure these exported weights (each beside its .json) "
+        "as they are; with --shipped-only, no model is trained",
+    )
+    p.add_argument(
+        "--no-shipped", action="store_true", help="do not add a row for the shipped weights"
+    )
     p.add_argument("--minutes-per-model", type=float, default=3.0)
-    p.add_argument("--steps-per-model", type=int, default=None,
-                   help="equal steps: each model also stops after this many")
+    p.add_argument(
+        "--steps-per-model",
+        type=int,
+        default=None,
+        help="equal steps: each model also stops after this many",
+    )
     p.add_argument("--n-train", type=int, default=1024)
     p.add_argument("--n-test", type=int, default=192, help="held-out crops for head metrics")
-    p.add_argument("--n-series", type=int, default=8,
-                   help="held-out bilateral series for necrosis and grade metrics")
+    p.add_argument(
+        "--n-series",
+        type=int,
+        default=8,
+        help="held-out bilateral series for necrosis and grade metrics",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=16, help="training batch size")
     p.add_argument("--lr", type=float, default=3e-3, help="peak training learning rate")
-    p.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
-                   choices=["float32", "bfloat16"])
-    p.add_argument("--out", type=Path, default=Path("out/benchmark"),
-                   help="writes OUT/<accuracy|speed>.json and .md")
+    p.add_argument(
+        "--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"]
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/benchmark"),
+        help="writes OUT/<accuracy|speed>.json and .md",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -47,24 +70,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed:
         report = benchmark.run_speed(
-            tuple(args.models or ("ours", "unet", "linknet")), device=args.device,
-            precisions=tuple(args.precisions))
+            tuple(args.models or ("ours", "unet", "linknet")),
+            device=args.device,
+            precisions=tuple(args.precisions),
+        )
         markdown = benchmark.speed_markdown(report)
         benchmark.write_report(report, args.out / "speed", markdown)
     else:
         cfg = benchmark.AccuracyConfig(
-            minutes_per_model=args.minutes_per_model, steps_per_model=args.steps_per_model,
+            minutes_per_model=args.minutes_per_model,
+            steps_per_model=args.steps_per_model,
             n_train=args.n_train,
-            n_test=args.n_test, n_series=args.n_series, device=args.device,
-            batch_size=args.batch_size, lr=args.lr)
+            n_test=args.n_test,
+            n_series=args.n_series,
+            device=args.device,
+            batch_size=args.batch_size,
+            lr=args.lr,
+        )
         if args.models:
             cfg.models = tuple(args.models)
         if args.shipped_only:
             cfg.models = ()
         cfg.shipped = not args.no_shipped
         cfg.weights = tuple(args.weights)
-        report = benchmark.run_accuracy(cfg, out=args.out / "models",
-                                        progress=not args.no_progress)
+        report = benchmark.run_accuracy(cfg, out=args.out / "models", progress=not args.no_progress)
         markdown = benchmark.accuracy_markdown(report)
         benchmark.write_report(report, args.out / "accuracy", markdown)
     print(f"machine: {report['machine']}, torch {report['torch']}, {report['date']}")

@@ -10,15 +10,25 @@ from grading.engine.networks import MODEL_NAMES
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "train", help="train a segmentation network on synthetic phantoms",
+        "train",
+        help="train a segmentation network on synthetic phantoms",
         description="Train a femoral head network on synthetic phantom crops for a "
-                    "wall-clock budget; writes OUT/checkpoint.pt (resumable) and "
-                    "OUT/<model>.pt + .json (weights and metadata).")
+        "wall-clock budget; writes OUT/checkpoint.pt (resumable) and "
+        "OUT/<model>.pt + .json (weights and metadata).",
+    )
     p.add_argument("--model", choices=MODEL_NAMES, default="ours")
-    p.add_argument("--minutes", type=float, default=15.0,
-                   help="training wall-clock budget (data preparation not counted)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="also stop after this many steps (schedule follows the steps)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=15.0,
+        help="training wall-clock budget (data preparation not counted)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="also stop after this many steps (schedule follows the steps)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda (or cuda:N)")
     p.add_argument("--out", type=Path, default=Path("out/train"))
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue")
@@ -30,11 +40,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=None, help="default: all cores")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast (default: on a CPU with AMX, or CUDA never)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: on a CPU with AMX, or CUDA never)",
+    )
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--install", action="store_true",
-                   help="also copy the weights to grading/engine/weights/onfh_net.pt")
+    p.add_argument(
+        "--install",
+        action="store_true",
+        help="also copy the weights to grading/engine/weights/onfh_net.pt",
+    )
     p.add_argument("--no-progress", action="store_true", help="log lines instead of a bar")
     p.set_defaults(func=run)
 
@@ -46,14 +63,26 @@ def run(args: argparse.Namespace) -> int:
     from grading.engine.training import TrainConfig, train
 
     cfg = TrainConfig(
-        model=args.model, minutes=args.minutes, max_steps=args.steps, device=args.device,
-        input_size=args.input_size, n_train=args.n_train, n_val=args.n_val,
-        train_seed=args.seed, val_seed=args.val_seed, batch_size=args.batch_size,
-        lr=args.lr, bf16=args.bf16, channels_last=args.channels_last, threads=args.threads,
+        model=args.model,
+        minutes=args.minutes,
+        max_steps=args.steps,
+        device=args.device,
+        input_size=args.input_size,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        train_seed=args.seed,
+        val_seed=args.val_seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        bf16=args.bf16,
+        channels_last=args.channels_last,
+        threads=args.threads,
     )
     result = train(cfg, out=args.out, resume=args.resume, progress=not args.no_progress)
-    print(f"{result.config.model}: {result.steps} steps in {result.train_seconds / 60:.1f} min, "
-          f"held-out head Dice {result.val_dice:.4f}")
+    print(
+        f"{result.config.model}: {result.steps} steps in {result.train_seconds / 60:.1f} min, "
+        f"held-out head Dice {result.val_dice:.4f}"
+    )
     if args.install:
         src = args.out / f"{result.config.model}.pt"
         shutil.copyfile(src, DEFAULT_WEIGHTS)

@@ -605,8 +605,23 @@ def read_mr_frames(source: DicomSource, *, name: str | None = None) -> list[MRSl
 #: Extensions of files found in study folders next to DICOM files that are never DICOM
 #: (ground truth, reports, viewers' caches); skipped when a folder is searched.
 NOT_DICOM_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".json", ".csv", ".txt", ".md", ".html",
-     ".xml", ".pdf", ".zip", ".py", ".log"}
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".json",
+        ".csv",
+        ".txt",
+        ".md",
+        ".html",
+        ".xml",
+        ".pdf",
+        ".zip",
+        ".py",
+        ".log",
+    }
 )
 
 

@@ -85,8 +85,9 @@ class Confusion:
         }
 
 
-def head_metrics(segmenter: HeadSegmenter, crops: CropSet, *, batch_size: int = 32
-                 ) -> dict[str, float]:
+def head_metrics(
+    segmenter: HeadSegmenter, crops: CropSet, *, batch_size: int = 32
+) -> dict[str, float]:
     """Table-1 metrics of the femoral head on held-out crops, on their own pixel grid.
 
     Pooled over all pixels (threshold 0.5), plus ``mean_dice`` per crop (a crop with
@@ -95,9 +96,9 @@ def head_metrics(segmenter: HeadSegmenter, crops: CropSet, *, batch_size: int = 
     confusion = Confusion()
     dices: list[float] = []
     for start in range(0, len(crops), batch_size):
-        x = normalise_intensity(crops.images[start:start + batch_size])
+        x = normalise_intensity(crops.images[start : start + batch_size])
         logits = segmenter.logits(x).cpu()
-        labels = crops.labels[start:start + batch_size]
+        labels = crops.labels[start : start + batch_size]
         pred = (resize(logits, (labels.shape[-2], labels.shape[-1]))[:, 0] > 0).numpy()
         for p, lab in zip(pred, labels, strict=True):
             t = lab > 0
@@ -169,8 +170,9 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
         for side, t in series.truth.items():
             h = found_hips.get(side)
             hip_conf[index[str(t.grade)], index[str(h.grade)] if h else MISSED] += 1
-            hip_err.append(abs(float(h.proportion) - float(t.proportion)) if h
-                           else float(t.proportion))
+            hip_err.append(
+                abs(float(h.proportion) - float(t.proportion)) if h else float(t.proportion)
+            )
     return {
         "available": True,
         "series": len(series_list),
@@ -217,18 +219,36 @@ class AccuracyConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_accuracy(
+    cfg: AccuracyConfig,
+    *,
+    out: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train each model on the same crops for the same time; measure on held-out data."""
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     if cfg.models:
-        train_set = load_crops(cfg.n_train, cfg.train_seed, 256, cfg.input_size,
-                               workers=threads, desc="training phantoms")
-        val_set = load_crops(cfg.n_val, cfg.val_seed, 256, cfg.input_size, workers=threads,
-                             desc="validation phantoms")
-    test_set = load_crops(cfg.n_test, cfg.test_seed, 256, cfg.input_size, workers=threads,
-                          desc="test phantoms")
+        train_set = load_crops(
+            cfg.n_train,
+            cfg.train_seed,
+            256,
+            cfg.input_size,
+            workers=threads,
+            desc="training phantoms",
+        )
+        val_set = load_crops(
+            cfg.n_val,
+            cfg.val_seed,
+            256,
+            cfg.input_size,
+            workers=threads,
+            desc="validation phantoms",
+        )
+    test_set = load_crops(
+        cfg.n_test, cfg.test_seed, 256, cfg.input_size, workers=threads, desc="test phantoms"
+    )
     series_list: list[Any] = []
     if _pipeline() is not None and cfg.n_series > 0:
         from grading.engine.phantoms import grade_balanced_series
@@ -240,8 +260,11 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
         steps = int(seg.metadata.get("training", {}).get("steps", 0))
         minutes = float(seg.metadata.get("training", {}).get("train_seconds", 0.0)) / 60
         rows[f"ours, shipped weights ({seg.model_version})"] = {
-            "steps": steps, "train_minutes": round(minutes, 2),
-            "head": head_metrics(seg, test_set), "grading": grading_metrics(seg, series_list)}
+            "steps": steps,
+            "train_minutes": round(minutes, 2),
+            "head": head_metrics(seg, test_set),
+            "grading": grading_metrics(seg, series_list),
+        }
         log(f"shipped: head Dice {next(iter(rows.values()))['head']['dice']:.4f}")
     for path in cfg.weights:
         seg = HeadSegmenter.load(path, device=cfg.device)
@@ -249,19 +272,41 @@ def run_accuracy(cfg: AccuracyConfig, *, out: Path | None = None, progress: bool
         rows[f"{seg.metadata['model']} ({path.name})"] = {
             "steps": int(training.get("steps", 0)),
             "train_minutes": round(float(training.get("train_seconds", 0.0)) / 60, 2),
-            "head": head_metrics(seg, test_set), "grading": grading_metrics(seg, series_list)}
+            "head": head_metrics(seg, test_set),
+            "grading": grading_metrics(seg, series_list),
+        }
     for name in cfg.models:
-        tcfg = TrainConfig(model=name, minutes=cfg.minutes_per_model,
-                           max_steps=cfg.steps_per_model, device=cfg.device,
-                           input_size=cfg.input_size, n_train=cfg.n_train,
-                           train_seed=cfg.train_seed, n_val=cfg.n_val, val_seed=cfg.val_seed,
-                           batch_size=cfg.batch_size, lr=cfg.lr)
-        result = train(tcfg, out=None if out is None else out / name, train_set=train_set,
-                       val_set=val_set, progress=progress, log=log)
-        seg = HeadSegmenter(result.model, input_size=cfg.input_size,
-                            model_version=f"benchmark-{name}", device=torch.device(cfg.device))
-        row: dict[str, Any] = {"steps": result.steps,
-                               "train_minutes": round(result.train_seconds / 60, 2)}
+        tcfg = TrainConfig(
+            model=name,
+            minutes=cfg.minutes_per_model,
+            max_steps=cfg.steps_per_model,
+            device=cfg.device,
+            input_size=cfg.input_size,
+            n_train=cfg.n_train,
+            train_seed=cfg.train_seed,
+            n_val=cfg.n_val,
+            val_seed=cfg.val_seed,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+        )
+        result = train(
+            tcfg,
+            out=None if out is None else out / name,
+            train_set=train_set,
+            val_set=val_set,
+            progress=progress,
+            log=log,
+        )
+        seg = HeadSegmenter(
+            result.model,
+            input_size=cfg.input_size,
+            model_version=f"benchmark-{name}",
+            device=torch.device(cfg.device),
+        )
+        row: dict[str, Any] = {
+            "steps": result.steps,
+            "train_minutes": round(result.train_seconds / 60, 2),
+        }
         row["head"] = head_metrics(seg, test_set)
         row["grading"] = grading_metrics(seg, series_list)
         rows[name] = row
@@ -291,7 +336,8 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {r['steps']} | {pct(h['accuracy'])} | {pct(h['sensitivity'])} "
             f"| {pct(h['specificity'])} | {pct(h['ppv'])} | {h['dice']:.4f} | {h['iou']:.4f} "
-            f"| {h['mean_dice']:.4f} |")
+            f"| {h['mean_dice']:.4f} |"
+        )
     graded = {n: r["grading"] for n, r in rows.items() if r["grading"].get("available")}
     if graded:
         lines += [
@@ -306,12 +352,17 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {g['necrosis_dice']:.4f} | {g['slice_proportion_mae']:.4f} "
                 f"| {g['hip_proportion_mae']:.4f} | {pct(g['slice_grade_accuracy'])} "
                 f"| {pct(g['hip_grade_accuracy'])} | {g['missed_hip_slices']} / "
-                f"{g['extra_hip_slices']} | {g['seconds_per_series']:.2f} |")
+                f"{g['extra_hip_slices']} | {g['seconds_per_series']:.2f} |"
+            )
         for name, g in graded.items():
             for level in ("slice", "hip"):
-                lines += ["", f"Confusion ({name}, per {level}; rows truth, columns predicted):",
-                          "", "| truth \\ predicted | " + " | ".join(GRADES) + " | no head |",
-                          "|---|---|---|---|---|---|"]
+                lines += [
+                    "",
+                    f"Confusion ({name}, per {level}; rows truth, columns predicted):",
+                    "",
+                    "| truth \\ predicted | " + " | ".join(GRADES) + " | no head |",
+                    "|---|---|---|---|---|---|",
+                ]
                 for g_name, row in zip(GRADES, g[f"{level}_confusion"], strict=True):
                     lines.append(f"| {g_name} | " + " | ".join(str(v) for v in row) + " |")
     else:
@@ -323,13 +374,15 @@ def accuracy_markdown(report: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ speed benchmark
 
 
-def _median_time(fn: Callable[[], object], *, min_reps: int = 3, min_seconds: float = 1.0,
-                 max_reps: int = 50) -> float:
+def _median_time(
+    fn: Callable[[], object], *, min_reps: int = 3, min_seconds: float = 1.0, max_reps: int = 50
+) -> float:
     fn()  # warm-up (oneDNN primitive creation)
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < max_reps and (len(times) < min_reps
-                                     or time.perf_counter() - start < min_seconds):
+    while len(times) < max_reps and (
+        len(times) < min_reps or time.perf_counter() - start < min_seconds
+    ):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -359,8 +412,10 @@ def machine_throughput(dtype: torch.dtype) -> dict[str, float]:
         x = torch.randn(16, 32, 64, 64).contiguous(memory_format=layout)
 
         def run(conv: nn.Module = conv, x: torch.Tensor = x) -> object:
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                 enabled=dtype == torch.bfloat16):
+            with (
+                torch.no_grad(),
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16),
+            ):
                 return conv(x)
 
         t_conv = min(t_conv, _median_time(run, min_seconds=0.5, max_reps=20))
@@ -368,33 +423,55 @@ def machine_throughput(dtype: torch.dtype) -> dict[str, float]:
     return {"matmul_gflops": 2 * 1024**3 / t_mm / 1e9, "conv_gflops": conv_flops / t_conv / 1e9}
 
 
-def run_speed(models: Sequence[str] = ("ours", "unet", "linknet"), *, input_size: int = 128,
-              image_size: int = 256, batch_sizes: Sequence[int] = (1, 16),
-              precisions: Sequence[str] = ("float32", "bfloat16"), device: str = "cpu",
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_speed(
+    models: Sequence[str] = ("ours", "unet", "linknet"),
+    *,
+    input_size: int = 128,
+    image_size: int = 256,
+    batch_sizes: Sequence[int] = (1, 16),
+    precisions: Sequence[str] = ("float32", "bfloat16"),
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Ms per ``image_size``^2 hip through the whole predictor for each model."""
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     dev = torch.device(device)
     rng = np.random.default_rng(0)
-    images = [rng.normal(1000, 300, (image_size, image_size)).astype(np.float32)
-              for _ in range(max(batch_sizes))]
-    throughput = {p: machine_throughput(torch.float32 if p == "float32" else torch.bfloat16)
-                  for p in precisions} if dev.type == "cpu" else {}
+    images = [
+        rng.normal(1000, 300, (image_size, image_size)).astype(np.float32)
+        for _ in range(max(batch_sizes))
+    ]
+    throughput = (
+        {
+            p: machine_throughput(torch.float32 if p == "float32" else torch.bfloat16)
+            for p in precisions
+        }
+        if dev.type == "cpu"
+        else {}
+    )
     results: dict[str, Any] = {}
     for name in models:
         model = build_network(name).eval()
         flops = model_flops(model, input_size)
-        entry: dict[str, Any] = {"gflops_per_hip": flops / 1e9,
-                                 "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+        entry: dict[str, Any] = {
+            "gflops_per_hip": flops / 1e9,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        }
         for precision in precisions:
-            seg = HeadSegmenter(build_network(name), input_size=input_size,
-                                model_version=name, device=dev, precision=precision)
+            seg = HeadSegmenter(
+                build_network(name),
+                input_size=input_size,
+                model_version=name,
+                device=dev,
+                precision=precision,
+            )
             for bs in batch_sizes:
                 batch = images[:bs]
 
-                def run_predict(b: list[Any] = batch, s: HeadSegmenter = seg, n: int = bs
-                                ) -> object:
+                def run_predict(
+                    b: list[Any] = batch, s: HeadSegmenter = seg, n: int = bs
+                ) -> object:
                     return s.predict(b, batch_size=n)
 
                 t = _median_time(run_predict)
@@ -412,8 +489,9 @@ def run_speed(models: Sequence[str] = ("ours", "unet", "linknet"), *, input_size
                 entry[f"{precision}_floor_ms"] = 1000 * flops / (tp["conv_gflops"] * 1e9)
                 entry[f"{precision}_floor_matmul_ms"] = 1000 * flops / (tp["matmul_gflops"] * 1e9)
         if dev.type == "cuda":
-            seg = HeadSegmenter(build_network(name), input_size=input_size, model_version=name,
-                                device=dev)
+            seg = HeadSegmenter(
+                build_network(name), input_size=input_size, model_version=name, device=dev
+            )
             big = images * 4
 
             def run_cuda(b: list[Any] = big, s: HeadSegmenter = seg) -> object:
@@ -426,10 +504,18 @@ def run_speed(models: Sequence[str] = ("ours", "unet", "linknet"), *, input_size
             entry["cuda_slices_per_s"] = len(batch) / t
         results[name] = entry
     return {
-        "kind": "speed", "machine": _machine(), "threads": threads, "device": device,
-        "amx": cpu_has_amx(), "torch": torch.__version__, "platform": platform.platform(),
-        "input_size": input_size, "image_size": image_size, "throughput": throughput,
-        "date": dt.date.today().isoformat(), "results": results,
+        "kind": "speed",
+        "machine": _machine(),
+        "threads": threads,
+        "device": device,
+        "amx": cpu_has_amx(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "input_size": input_size,
+        "image_size": image_size,
+        "throughput": throughput,
+        "date": dt.date.today().isoformat(),
+        "results": results,
     }
 
 
@@ -445,8 +531,9 @@ def _cell(row: dict[str, Any], key: str, digits: int) -> str:
 def speed_markdown(report: dict[str, Any]) -> str:
     """A markdown table of a speed report."""
     results = report["results"]
-    precisions = [p for p in ("float32", "bfloat16")
-                  if any(f"{p}_b1_ms" in r for r in results.values())]
+    precisions = [
+        p for p in ("float32", "bfloat16") if any(f"{p}_b1_ms" in r for r in results.values())
+    ]
     head = ["model", "params (M)", f"GFLOP/hip @{report['input_size']}"]
     for p in precisions:
         head += [f"{p} b1 ms", f"{p} b16 ms", f"{p} b16 network ms", f"{p} floor ms"]
@@ -456,17 +543,25 @@ def speed_markdown(report: dict[str, Any]) -> str:
     for name, r in results.items():
         cells = [name, f"{r['params_m']:.2f}", f"{r['gflops_per_hip']:.3f}"]
         for p in precisions:
-            cells += [_cell(r, f"{p}_b1_ms", 1), _cell(r, f"{p}_b16_ms", 1),
-                      _cell(r, f"{p}_b16_network_ms", 1), _cell(r, f"{p}_floor_ms", 2)]
+            cells += [
+                _cell(r, f"{p}_b1_ms", 1),
+                _cell(r, f"{p}_b16_ms", 1),
+                _cell(r, f"{p}_b16_network_ms", 1),
+                _cell(r, f"{p}_floor_ms", 2),
+            ]
         if "CUDA slices/s" in head:
             cells.append(f"{r.get('cuda_slices_per_s', math.nan):.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     tp = report.get("throughput", {})
-    notes = [f"{p}: matmul {v['matmul_gflops']:.0f} GFLOP/s, 3x3 conv {v['conv_gflops']:.0f} "
-             f"GFLOP/s" for p, v in tp.items()]
+    notes = [
+        f"{p}: matmul {v['matmul_gflops']:.0f} GFLOP/s, 3x3 conv {v['conv_gflops']:.0f} GFLOP/s"
+        for p, v in tp.items()
+    ]
     if notes:
-        lines += ["", "Measured throughput (floor = FLOPs / conv throughput): " + "; ".join(notes)
-                  + "."]
+        lines += [
+            "",
+            "Measured throughput (floor = FLOPs / conv throughput): " + "; ".join(notes) + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 

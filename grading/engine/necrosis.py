@@ -374,13 +374,17 @@ def subchondral_patches(
         f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
     )
     edge_mm = ndimage.distance_transform_edt(core, sampling=spacing)
-    superficial = np.bincount(labels[grouped & (edge_mm <= config.surface_mm)],
-                              minlength=count + 1) / n_px
+    superficial = (
+        np.bincount(labels[grouped & (edge_mm <= config.surface_mm)], minlength=count + 1) / n_px
+    )
     line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
     compact = ~along_line & (f.darkest < config.clear_relative)
-    surface_line = (along_line & (superficial >= config.surface_share)
-                    & (f.darkest < config.surface_line_relative)
-                    & (f.area_mm2 >= config.surface_line_min_mm2))
+    surface_line = (
+        along_line
+        & (superficial >= config.surface_share)
+        & (f.darkest < config.surface_line_relative)
+        & (f.area_mm2 >= config.surface_line_min_mm2)
+    )
     patch = line_ok & at_edge & in_front & (compact | surface_line)
     patch[0] = False
     return np.asarray(patch, dtype=bool)

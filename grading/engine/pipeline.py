@@ -208,8 +208,9 @@ def continue_lesions(
                 "below and it shows no band of its own: the lesion is taken to continue "
                 "upwards (3-D continuity)"
             )
-            necrosis = replace(item.necrosis, mask=item.necrosis.mask | inside,
-                               continued=True, reason=reason)
+            necrosis = replace(
+                item.necrosis, mask=item.necrosis.mask | inside, continued=True, reason=reason
+            )
             out[index][position] = GradedHead(item.head, necrosis)
     return out
 
@@ -290,15 +291,19 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    graded = continue_lesions(ordered, [
-        grade_heads(mr_slice, slice_heads, references, config.necrosis)
-        for mr_slice, slice_heads in zip(ordered, heads, strict=True)
-    ])
+    graded = continue_lesions(
+        ordered,
+        [
+            grade_heads(mr_slice, slice_heads, references, config.necrosis)
+            for mr_slice, slice_heads in zip(ordered, heads, strict=True)
+        ],
+    )
     results: list[SliceResult] = []
     per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []
     for mr_slice, slice_graded, coarse_result in zip(ordered, graded, coarse, strict=True):
-        result = slice_result(mr_slice, slice_graded,
-                              bilateral=coarse_result.layout.kind == "bilateral")
+        result = slice_result(
+            mr_slice, slice_graded, bilateral=coarse_result.layout.kind == "bilateral"
+        )
         results.append(result)
         per_slice.append((mr_slice, result.hips))
     hips = summarise_series(ordered[0].series_instance_uid, per_slice)

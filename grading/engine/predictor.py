@@ -53,8 +53,7 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                         antialias=shrinking)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
 def normalise_intensity(x: torch.Tensor) -> torch.Tensor:
@@ -75,8 +74,10 @@ def normalise_intensity(x: torch.Tensor) -> torch.Tensor:
 def to_network_input(images: Sequence[npt.NDArray[Any]], input_size: int) -> torch.Tensor:
     """Stack ``(h, w)`` images of any sizes into a ``(B, 1, S, S)`` normalised batch."""
     resized = [
-        resize(torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32))[None, None],
-               (input_size, input_size))
+        resize(
+            torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32))[None, None],
+            (input_size, input_size),
+        )
         for im in images
     ]
     return normalise_intensity(torch.cat(resized, dim=0))
@@ -171,22 +172,32 @@ class HeadSegmenter:
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
         version = f"{MODEL_VERSION_PREFIX}+{_sha256(path)[:8]}"
-        return cls(model, input_size=int(meta["input_size"]), model_version=version,
-                   device=dev, precision=precision, metadata=meta)
+        return cls(
+            model,
+            input_size=int(meta["input_size"]),
+            model_version=version,
+            device=dev,
+            precision=precision,
+            metadata=meta,
+        )
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Network logits ``(B, 1, S, S)`` float32 for a normalised ``(B, 1, S, S)`` batch."""
         x = batch.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"
+            ),
         ):
             out: torch.Tensor = self.model(x).logits
         return out.float()
 
-    def predict(self, images: Sequence[npt.NDArray[Any]], *, batch_size: int = 16
-                ) -> list[FloatImage]:
+    def predict(
+        self, images: Sequence[npt.NDArray[Any]], *, batch_size: int = 16
+    ) -> list[FloatImage]:
         """Femoral head probability for each image.
 
         ``images``: each ``(h, w)`` float in stored-value units, any size. Returns each
@@ -194,12 +205,12 @@ class HeadSegmenter:
         """
         results: list[FloatImage] = []
         for start in range(0, len(images), max(int(batch_size), 1)):
-            chunk = images[start:start + batch_size]
+            chunk = images[start : start + batch_size]
             for im in chunk:
                 if im.ndim != 2:
                     raise ValueError(f"expected (h, w) images, got shape {im.shape}")
             logits = self.logits(to_network_input(chunk, self.input_size)).cpu()
             for i, im in enumerate(chunk):
-                back = resize(logits[i:i + 1], (int(im.shape[0]), int(im.shape[1])))
+                back = resize(logits[i : i + 1], (int(im.shape[0]), int(im.shape[1])))
                 results.append(torch.sigmoid(back)[0, 0].numpy().astype(np.float32))
         return results

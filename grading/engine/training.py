@@ -116,15 +116,17 @@ def _render_chunk(args: tuple[int, int, int]) -> tuple[F32, U8]:
     return make_training_crops(n, seed, size)
 
 
-def render_crops(n: int, seed: int, size: int, *, workers: int = 1, desc: str = "phantoms"
-                 ) -> tuple[F32, U8]:
+def render_crops(
+    n: int, seed: int, size: int, *, workers: int = 1, desc: str = "phantoms"
+) -> tuple[F32, U8]:
     """``n`` phantom windows ``(n, size, size)`` float32 + labels uint8, deterministic.
 
     Rendered in chunks of :data:`CHUNK` (chunk ``k`` seeded ``seed * 10007 + k``), in
     ``workers`` processes.
     """
-    jobs = [(min(CHUNK, n - k * CHUNK), seed * 10007 + k, size)
-            for k in range(math.ceil(n / CHUNK))]
+    jobs = [
+        (min(CHUNK, n - k * CHUNK), seed * 10007 + k, size) for k in range(math.ceil(n / CHUNK))
+    ]
     images = np.empty((n, size, size), np.float32)
     labels = np.empty((n, size, size), np.uint8)
     bar = tqdm(total=n, desc=desc, unit="crop", leave=False)
@@ -133,13 +135,13 @@ def render_crops(n: int, seed: int, size: int, *, workers: int = 1, desc: str = 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             chunks = pool.map(_render_chunk, jobs)
             for im, lab in chunks:
-                images[pos:pos + len(im)], labels[pos:pos + len(im)] = im, lab
+                images[pos : pos + len(im)], labels[pos : pos + len(im)] = im, lab
                 pos += len(im)
                 bar.update(len(im))
     else:
         for job in jobs:
             im, lab = _render_chunk(job)
-            images[pos:pos + len(im)], labels[pos:pos + len(im)] = im, lab
+            images[pos : pos + len(im)], labels[pos : pos + len(im)] = im, lab
             pos += len(im)
             bar.update(len(im))
     bar.close()
@@ -189,11 +191,14 @@ def prepare_crops(images: F32, labels: U8, input_size: int, *, workers: int = 1)
     s = (input_size, input_size)
     x = resize(torch.from_numpy(images)[:, None], s).contiguous()
     head_src = torch.from_numpy((labels > 0).astype(np.float32))[:, None]
-    head = F.interpolate(head_src, size=s, mode="area") if head_src.shape[-1] != input_size \
+    head = (
+        F.interpolate(head_src, size=s, mode="area")
+        if head_src.shape[-1] != input_size
         else head_src
+    )
     scale = input_size / labels.shape[-1]
     if workers > 1 and len(labels) > CHUNK:
-        parts = [labels[k:k + CHUNK] for k in range(0, len(labels), CHUNK)]
+        parts = [labels[k : k + CHUNK] for k in range(0, len(labels), CHUNK)]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             sdf_np = np.concatenate(list(pool.map(_signed_distances, parts)))
     else:
@@ -206,12 +211,21 @@ def prepare_crops(images: F32, labels: U8, input_size: int, *, workers: int = 1)
 
 def cache_dir() -> Path:
     root = os.environ.get("ONFH_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "onfh")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "onfh"
+    )
     return Path(root)
 
 
-def load_crops(n: int, seed: int, source_size: int, input_size: int, *, workers: int = 1,
-               desc: str = "phantoms", make: CropMaker | None = None) -> CropSet:
+def load_crops(
+    n: int,
+    seed: int,
+    source_size: int,
+    input_size: int,
+    *,
+    workers: int = 1,
+    desc: str = "phantoms",
+    make: CropMaker | None = None,
+) -> CropSet:
     """Render (or read from the on-disk cache) and prepare ``n`` crops of ``seed``."""
     if make is not None:
         images, labels = make(n, seed, source_size)
@@ -236,9 +250,13 @@ def load_crops(n: int, seed: int, source_size: int, input_size: int, *, workers:
 # ------------------------------------------------------------------ augmentation
 
 
-def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.Generator,
-            noise_gen: torch.Generator | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def augment(
+    x: torch.Tensor,
+    head: torch.Tensor,
+    sdf: torch.Tensor,
+    gen: torch.Generator,
+    noise_gen: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random training variants of a ``(B, 1, S, S)`` batch (stored values) and its targets.
 
     The batch may live on any device. ``gen`` is a CPU generator for the per-sample
@@ -258,8 +276,9 @@ def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.G
     sdf = torch.where(flip, sdf.flip(-1), sdf)
 
     x = normalise_intensity(x).clamp(-0.5, 3.0)
-    gamma = torch.exp(torch.empty(b, 1, 1, 1).uniform_(math.log(0.7), math.log(1.4),
-                                                       generator=gen)).to(dev)
+    gamma = torch.exp(
+        torch.empty(b, 1, 1, 1).uniform_(math.log(0.7), math.log(1.4), generator=gen)
+    ).to(dev)
     x = torch.sign(x) * x.abs() ** gamma
     coarse = (1.0 + 0.25 * torch.randn(b, 1, 3, 3, generator=gen)).to(dev)
     x = x * F.interpolate(coarse, size=(s, s), mode="bicubic", align_corners=False)
@@ -272,9 +291,15 @@ def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.G
         for i in torch.nonzero(cut).flatten().tolist():
             width = int(torch.randint(s // 10, s // 3, (1,), generator=gen))
             side = int(torch.randint(0, 4, (1,), generator=gen))
-            band = (slice(None), slice(0, width)) if side == 0 else \
-                (slice(None), slice(s - width, s)) if side == 1 else \
-                (slice(0, width), slice(None)) if side == 2 else (slice(s - width, s), slice(None))
+            band = (
+                (slice(None), slice(0, width))
+                if side == 0
+                else (slice(None), slice(s - width, s))
+                if side == 1
+                else (slice(0, width), slice(None))
+                if side == 2
+                else (slice(s - width, s), slice(None))
+            )
             keep[i, 0][band] = 0.0
         x = x * keep
         head = head * keep
@@ -286,9 +311,15 @@ def augment(x: torch.Tensor, head: torch.Tensor, sdf: torch.Tensor, gen: torch.G
 # ------------------------------------------------------------------ metrics
 
 
-def head_dice_on_grid(model: nn.Module, crops: CropSet, *, device: torch.device,
-                      bf16: bool = False, channels_last: bool = False, batch_size: int = 32
-                      ) -> float:
+def head_dice_on_grid(
+    model: nn.Module,
+    crops: CropSet,
+    *,
+    device: torch.device,
+    bf16: bool = False,
+    channels_last: bool = False,
+    batch_size: int = 32,
+) -> float:
     """Mean per-image head Dice on the crops' own label grid (``source_size``).
 
     Logits are resized back with the predictor's resize; an image with neither a true
@@ -296,14 +327,13 @@ def head_dice_on_grid(model: nn.Module, crops: CropSet, *, device: torch.device,
     """
     model.eval()
     dices: list[float] = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                enabled=bf16):
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(crops), batch_size):
-            x = normalise_intensity(crops.images[start:start + batch_size]).to(device)
+            x = normalise_intensity(crops.images[start : start + batch_size]).to(device)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             logits = model(x).logits.float().cpu()
-            truth = torch.from_numpy(crops.labels[start:start + batch_size] > 0)
+            truth = torch.from_numpy(crops.labels[start : start + batch_size] > 0)
             pred = resize(logits, (int(truth.shape[-2]), int(truth.shape[-1])))[:, 0] > 0
             inter = (pred & truth).flatten(1).sum(1).float()
             total = (pred.flatten(1).sum(1) + truth.flatten(1).sum(1)).float()
@@ -330,8 +360,10 @@ class TrainResult:
 def _machine() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
-        name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                     if ln.startswith("Model name")), platform.processor())
+        name = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
+            platform.processor(),
+        )
     except (OSError, subprocess.SubprocessError):
         name = platform.processor()
     machine = f"{name}, {os.cpu_count()} cores"
@@ -341,14 +373,26 @@ def _machine() -> str:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-            "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
 
 
-def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    cfg: TrainConfig, step: int, elapsed: float, gen: torch.Generator,
-                    history: list[dict[str, float]], cpu_seconds: float = math.nan,
-                    noise_gen: torch.Generator | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    step: int,
+    elapsed: float,
+    gen: torch.Generator,
+    history: list[dict[str, float]],
+    cpu_seconds: float = math.nan,
+    noise_gen: torch.Generator | None = None,
+) -> None:
     """A resumable checkpoint: weights, optimizer state, step, elapsed time, RNG states.
 
     ``elapsed``: training wall-clock seconds; ``cpu_seconds``: process CPU seconds (all
@@ -356,12 +400,21 @@ def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "config": asdict(cfg), "step": step, "elapsed": elapsed, "cpu_seconds": cpu_seconds,
-        "generator": gen.get_state(), "rng": _rng_state(), "history": history,
-        **({"noise_generator": noise_gen.get_state()} if noise_gen is not None else {}),
-    }, tmp)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "config": asdict(cfg),
+            "step": step,
+            "elapsed": elapsed,
+            "cpu_seconds": cpu_seconds,
+            "generator": gen.get_state(),
+            "rng": _rng_state(),
+            "history": history,
+            **({"noise_generator": noise_gen.get_state()} if noise_gen is not None else {}),
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -371,8 +424,12 @@ def export_weights(model: nn.Module, out: Path, meta: dict[str, Any]) -> dict[st
     The JSON gets ``sha256`` of the weights file added. Returns the metadata.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() if v.is_floating_point()
-             else v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        if v.is_floating_point()
+        else v.detach().cpu()
+        for k, v in model.state_dict().items()
+    }
     torch.save(state, out)
     meta = dict(meta)
     meta["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
@@ -383,14 +440,24 @@ def export_weights(model: nn.Module, out: Path, meta: dict[str, Any]) -> dict[st
 
 def _resolve_flags(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
     bf16 = cfg.bf16 if cfg.bf16 is not None else (device.type == "cpu" and cpu_has_amx())
-    cl = cfg.channels_last if cfg.channels_last is not None else (
-        bf16 or device.type == "cuda" or cfg.model == "linknet")
+    cl = (
+        cfg.channels_last
+        if cfg.channels_last is not None
+        else (bf16 or device.type == "cuda" or cfg.model == "linknet")
+    )
     return bf16, cl
 
 
-def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = None,
-          train_set: CropSet | None = None, val_set: CropSet | None = None,
-          progress: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    train_set: CropSet | None = None,
+    val_set: CropSet | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Train ``cfg.model`` for ``cfg.minutes`` of wall-clock time (data preparation excluded).
 
     ``out``: a directory for ``checkpoint.pt`` (resumable) and ``<model>.pt`` + ``.json``
@@ -414,14 +481,28 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
 
     t_data = time.perf_counter()
     if train_set is None:
-        train_set = load_crops(cfg.n_train, cfg.train_seed, cfg.source_size, cfg.input_size,
-                               workers=threads, desc="training phantoms")
+        train_set = load_crops(
+            cfg.n_train,
+            cfg.train_seed,
+            cfg.source_size,
+            cfg.input_size,
+            workers=threads,
+            desc="training phantoms",
+        )
     if val_set is None:
-        val_set = load_crops(cfg.n_val, cfg.val_seed, cfg.source_size, cfg.input_size,
-                             workers=threads, desc="validation phantoms")
+        val_set = load_crops(
+            cfg.n_val,
+            cfg.val_seed,
+            cfg.source_size,
+            cfg.input_size,
+            workers=threads,
+            desc="validation phantoms",
+        )
     data_seconds = time.perf_counter() - t_data
-    log(f"data: {len(train_set)} training / {len(val_set)} validation crops "
-        f"in {data_seconds:.0f} s; bf16={bf16} channels_last={channels_last} threads={threads}")
+    log(
+        f"data: {len(train_set)} training / {len(val_set)} validation crops "
+        f"in {data_seconds:.0f} s; bf16={bf16} channels_last={channels_last} threads={threads}"
+    )
 
     model = build_network(cfg.model, **cfg.network_config()).to(device)
     if channels_last:
@@ -430,8 +511,9 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     loss_fn = SegmentationLoss()
     geometric = has_geometric_path(model)
     gen = torch.Generator().manual_seed(cfg.train_seed)
-    noise_gen = gen if device.type == "cpu" else \
-        torch.Generator(device=device).manual_seed(cfg.train_seed)
+    noise_gen = (
+        gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(cfg.train_seed)
+    )
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -456,26 +538,32 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     n = len(train_set)
     # the whole training set on the device once (a few hundred MB on a GPU), so a step
     # moves no images between host and device
-    images, heads, sdfs = (t.to(device) for t in (train_set.images, train_set.head,
-                                                  train_set.sdf))
+    images, heads, sdfs = (t.to(device) for t in (train_set.images, train_set.head, train_set.sdf))
     order = torch.randperm(n, generator=gen)
     cursor = (step * cfg.batch_size) % n
     last_val = elapsed
     val_dice = float("nan")
-    bar = tqdm(total=int(budget), initial=int(min(elapsed, budget)), unit="s",
-               desc=f"train {cfg.model}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=int(budget),
+        initial=int(min(elapsed, budget)),
+        unit="s",
+        desc=f"train {cfg.model}",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     ema_loss: float | None = None
     t_last = time.perf_counter()
     cpu_last = time.process_time()
     rate_steps, rate_t = 0, 0.0
     model.train()
+
     def finished() -> bool:
         return elapsed >= budget or (cfg.max_steps is not None and step >= cfg.max_steps)
 
     while not finished():
         if cursor + cfg.batch_size > n:
             order, cursor = torch.randperm(n, generator=gen), 0
-        idx = order[cursor:cursor + cfg.batch_size]
+        idx = order[cursor : cursor + cfg.batch_size]
         cursor += cfg.batch_size
         dev_idx = idx.to(device)
         x, head, sdf = augment(images[dev_idx], heads[dev_idx], sdfs[dev_idx], gen, noise_gen)
@@ -508,34 +596,61 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
         ema_loss = value if ema_loss is None else 0.95 * ema_loss + 0.05 * value
         if elapsed - last_val >= cfg.val_every_s or finished():
             t0 = time.perf_counter()
-            val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
-                                         channels_last=channels_last)
-            history.append({"step": step, "elapsed_s": round(elapsed, 1),
-                            "cpu_s": round(cpu_seconds, 1),
-                            "loss": round(ema_loss, 5), "val_head_dice": round(val_dice, 5),
-                            **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
+            val_dice = head_dice_on_grid(
+                model, val_set, device=device, bf16=bf16, channels_last=channels_last
+            )
+            history.append(
+                {
+                    "step": step,
+                    "elapsed_s": round(elapsed, 1),
+                    "cpu_s": round(cpu_seconds, 1),
+                    "loss": round(ema_loss, 5),
+                    "val_head_dice": round(val_dice, 5),
+                    **{k: round(float(v.detach()), 5) for k, v in parts.items()},
+                }
+            )
             last_val = elapsed
             if out is not None:
-                save_checkpoint(out / "checkpoint.pt", model=model, optimizer=optimizer,
-                                cfg=cfg, step=step, elapsed=elapsed, gen=gen, history=history,
-                                cpu_seconds=cpu_seconds,
-                                noise_gen=None if noise_gen is gen else noise_gen)
+                save_checkpoint(
+                    out / "checkpoint.pt",
+                    model=model,
+                    optimizer=optimizer,
+                    cfg=cfg,
+                    step=step,
+                    elapsed=elapsed,
+                    gen=gen,
+                    history=history,
+                    cpu_seconds=cpu_seconds,
+                    noise_gen=None if noise_gen is gen else noise_gen,
+                )
             t_last += time.perf_counter() - t0  # validation is not training time
             cpu_last = time.process_time()
             if not progress:
                 log(f"step {step} {elapsed:.0f}s loss {ema_loss:.4f} val dice {val_dice:.4f}")
         bar.n = int(min(elapsed, budget))
-        bar.set_postfix(step=step, loss=f"{ema_loss:.4f}",
-                        steps_s=f"{rate_steps / max(rate_t, 1e-9):.2f}",
-                        val_dice=f"{val_dice:.4f}", refresh=False)
+        bar.set_postfix(
+            step=step,
+            loss=f"{ema_loss:.4f}",
+            steps_s=f"{rate_steps / max(rate_t, 1e-9):.2f}",
+            val_dice=f"{val_dice:.4f}",
+            refresh=False,
+        )
         bar.update(0)
     bar.close()
     if math.isnan(val_dice):
-        val_dice = head_dice_on_grid(model, val_set, device=device, bf16=bf16,
-                                     channels_last=channels_last)
+        val_dice = head_dice_on_grid(
+            model, val_set, device=device, bf16=bf16, channels_last=channels_last
+        )
     model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
-    result = TrainResult(model=model, config=cfg, steps=step, train_seconds=elapsed,
-                         val_dice=val_dice, cpu_seconds=cpu_seconds, history=history)
+    result = TrainResult(
+        model=model,
+        config=cfg,
+        steps=step,
+        train_seconds=elapsed,
+        val_dice=val_dice,
+        cpu_seconds=cpu_seconds,
+        history=history,
+    )
     if out is not None:
         meta = training_metadata(result, data_seconds=data_seconds)
         export_weights(model, out / f"{cfg.model}.pt", meta)
@@ -543,8 +658,7 @@ def train(cfg: TrainConfig, *, out: Path | None = None, resume: Path | None = No
     return result
 
 
-def training_metadata(result: TrainResult, *, data_seconds: float | None = None
-                      ) -> dict[str, Any]:
+def training_metadata(result: TrainResult, *, data_seconds: float | None = None) -> dict[str, Any]:
     """The JSON that travels with exported weights (see docs/model-card.md)."""
     cfg = result.config
     try:
@@ -555,25 +669,34 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None
         "model": cfg.model,
         "config": cfg.network_config(),
         "input_size": cfg.input_size,
-        "normalisation": {"method": "per-image percentiles mapped to 0 and 1",
-                          "percentiles": [1.0, 99.0]},
+        "normalisation": {
+            "method": "per-image percentiles mapped to 0 and 1",
+            "percentiles": [1.0, 99.0],
+        },
         "resize": "torch bilinear, align_corners=False, antialiased when shrinking; "
-                  "logits resized back to each image's grid, then sigmoid",
+        "logits resized back to each image's grid, then sigmoid",
         "output": "femoral head (labels 1 + 2) probability",
         "training_data": {
             "generator": "grading.engine.phantoms.make_training_crops",
             "generator_source_sha256_16": phantom_digest,
-            "n_train": cfg.n_train, "train_seed": cfg.train_seed,
+            "n_train": cfg.n_train,
+            "train_seed": cfg.train_seed,
             "chunking": f"chunks of {CHUNK}, chunk k seeded seed * 10007 + k",
             "source_size": cfg.source_size,
-            "n_val": cfg.n_val, "val_seed": cfg.val_seed,
+            "n_val": cfg.n_val,
+            "val_seed": cfg.val_seed,
         },
         "training": {
-            "steps": result.steps, "train_seconds": round(result.train_seconds, 1),
+            "steps": result.steps,
+            "train_seconds": round(result.train_seconds, 1),
             "train_cpu_seconds": round(result.cpu_seconds, 1),
             "data_seconds": None if data_seconds is None else round(data_seconds, 1),
-            "batch_size": cfg.batch_size, "lr": cfg.lr, "minutes": cfg.minutes,
-            "device": cfg.device, "machine": _machine(), "torch": torch.__version__,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "minutes": cfg.minutes,
+            "device": cfg.device,
+            "machine": _machine(),
+            "torch": torch.__version__,
         },
         "metrics": {"val_head_dice": round(result.val_dice, 5)},
         "history": result.history,

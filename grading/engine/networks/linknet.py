@@ -22,11 +22,25 @@ from torch import nn
 from grading.engine.networks.unet import SegmentationOutput
 
 
-def _conv(in_c: int, out_c: int, kernel: int, stride: int = 1, *, transposed: bool = False,
-          act: bool = True) -> Convolution:
+def _conv(
+    in_c: int,
+    out_c: int,
+    kernel: int,
+    stride: int = 1,
+    *,
+    transposed: bool = False,
+    act: bool = True,
+) -> Convolution:
     return Convolution(
-        2, in_c, out_c, strides=stride, kernel_size=kernel, act="RELU" if act else None,
-        norm="BATCH" if act else None, bias=not act, is_transposed=transposed,
+        2,
+        in_c,
+        out_c,
+        strides=stride,
+        kernel_size=kernel,
+        act="RELU" if act else None,
+        norm="BATCH" if act else None,
+        bias=not act,
+        is_transposed=transposed,
         conv_only=not act,
         padding=(kernel - 1) // 2 if not transposed or kernel % 2 else 0,
         output_padding=(stride - 1) if transposed and kernel % 2 else 0,
@@ -36,8 +50,9 @@ def _conv(in_c: int, out_c: int, kernel: int, stride: int = 1, *, transposed: bo
 def _stage(in_c: int, out_c: int, stride: int) -> nn.Sequential:
     down: nn.Module | None = None
     if stride != 1 or in_c != out_c:
-        down = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride=stride, bias=False),
-                             nn.BatchNorm2d(out_c))
+        down = nn.Sequential(
+            nn.Conv2d(in_c, out_c, 1, stride=stride, bias=False), nn.BatchNorm2d(out_c)
+        )
     return nn.Sequential(
         ResNetBlock(in_c, out_c, spatial_dims=2, stride=stride, downsample=down),
         ResNetBlock(out_c, out_c, spatial_dims=2),
@@ -66,14 +81,22 @@ class LinkNet(nn.Module):
         super().__init__()
         w = (width, 2 * width, 4 * width, 8 * width)
         self.stem = nn.Sequential(_conv(1, w[0], 7, stride=2), nn.MaxPool2d(3, 2, padding=1))
-        self.encoder = nn.ModuleList([
-            _stage(w[0], w[0], 1), _stage(w[0], w[1], 2), _stage(w[1], w[2], 2),
-            _stage(w[2], w[3], 2),
-        ])
-        self.decoder = nn.ModuleList([
-            _DecoderBlock(w[0], w[0], upsample=False), _DecoderBlock(w[1], w[0]),
-            _DecoderBlock(w[2], w[1]), _DecoderBlock(w[3], w[2]),
-        ])
+        self.encoder = nn.ModuleList(
+            [
+                _stage(w[0], w[0], 1),
+                _stage(w[0], w[1], 2),
+                _stage(w[1], w[2], 2),
+                _stage(w[2], w[3], 2),
+            ]
+        )
+        self.decoder = nn.ModuleList(
+            [
+                _DecoderBlock(w[0], w[0], upsample=False),
+                _DecoderBlock(w[1], w[0]),
+                _DecoderBlock(w[2], w[1]),
+                _DecoderBlock(w[3], w[2]),
+            ]
+        )
         half = max(w[0] // 2, 1)
         self.head = nn.Sequential(
             _conv(w[0], half, 3, stride=2, transposed=True),

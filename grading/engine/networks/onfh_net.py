@@ -62,9 +62,11 @@ class ONFHNet(nn.Module):
         self.fuse_geometry = geometric
         self.head = nn.Conv2d(c[0], 1, kernel_size=1)
         levels = min(DEEP_SUPERVISION_LEVELS, len(c) - 2)
-        self.deep_heads = nn.ModuleList(
-            nn.Conv2d(c[k], 1, kernel_size=1) for k in range(1, levels + 1)
-        ) if deep_supervision else nn.ModuleList()
+        self.deep_heads = (
+            nn.ModuleList(nn.Conv2d(c[k], 1, kernel_size=1) for k in range(1, levels + 1))
+            if deep_supervision
+            else nn.ModuleList()
+        )
         if geometric:
             self.sdf_head: nn.Module | None = nn.Sequential(
                 conv3(c[1], c[1]), nn.Conv2d(c[1], 1, kernel_size=1), nn.Tanh()
@@ -89,8 +91,7 @@ class ONFHNet(nn.Module):
         logits = seg
         if self.sdf_head is not None:
             sdf_half = self.sdf_head(features[1])
-            sdf = F.interpolate(sdf_half, size=seg.shape[-2:], mode="bilinear",
-                                align_corners=False)
+            sdf = F.interpolate(sdf_half, size=seg.shape[-2:], mode="bilinear", align_corners=False)
             if self.fuse_geometry:
                 a, b, c = self.fusion[0], self.fusion[1], self.fusion[2]
                 logits = a * seg + b * sdf + c
@@ -126,11 +127,17 @@ class SegmentationLoss(nn.Module):
             parts["seg"] = self.dice_ce(out.seg_logits.float(), target)
         if out.deep:
             # area-downsampled soft targets (DeepSupervisionLoss would use nearest)
-            targets = [F.adaptive_avg_pool2d(target, (int(d.shape[-2]), int(d.shape[-1])))
-                       for d in out.deep]
+            targets = [
+                F.adaptive_avg_pool2d(target, (int(d.shape[-2]), int(d.shape[-1])))
+                for d in out.deep
+            ]
             parts["deep"] = self.deep_weight * sum(
-                (w * self.dice_ce(d.float(), t) for w, d, t in
-                 zip(self.deep_loss.get_weights(len(out.deep)), out.deep, targets, strict=True)),
+                (
+                    w * self.dice_ce(d.float(), t)
+                    for w, d, t in zip(
+                        self.deep_loss.get_weights(len(out.deep)), out.deep, targets, strict=True
+                    )
+                ),
                 torch.zeros((), device=target.device),
             )
         if out.sdf is not None:

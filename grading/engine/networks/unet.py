@@ -77,8 +77,17 @@ class UNetBackbone(nn.Module):
             for i in range(1, len(c))
         )
         self.up = nn.ModuleList(
-            Convolution(2, c[i], c[i - 1], strides=2, kernel_size=2, is_transposed=True,
-                        conv_only=True, padding=0, output_padding=0)
+            Convolution(
+                2,
+                c[i],
+                c[i - 1],
+                strides=2,
+                kernel_size=2,
+                is_transposed=True,
+                conv_only=True,
+                padding=0,
+                output_padding=0,
+            )
             for i in range(1, len(c))
         )
         self.fuse = nn.ModuleList(conv3(2 * c[i - 1], c[i - 1]) for i in range(1, len(c)))

@@ -114,9 +114,7 @@ CALLS: dict[str, Call] = {
     "export_seg": lambda w, c, who: c.get(f"/api/series/{w.series.pk}/export/seg/"),
     "export_sr": lambda w, c, who: c.get(f"/api/series/{w.series.pk}/export/sr/"),
     "export_results_csv": lambda w, c, who: c.get(f"/api/sites/{w.site.pk}/export/results.csv"),
-    "export_results_json": lambda w, c, who: c.get(
-        f"/api/sites/{w.site.pk}/export/results.json"
-    ),
+    "export_results_json": lambda w, c, who: c.get(f"/api/sites/{w.site.pk}/export/results.json"),
     "schema": lambda w, c, who: c.get("/api/schema/"),
     "docs": lambda w, c, who: c.get("/api/docs/"),
 }

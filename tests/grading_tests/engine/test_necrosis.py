@@ -94,10 +94,9 @@ def test_necrotic_heads_are_found(kind: str, snr: float) -> None:
     assert 0.0 < result.relative_threshold <= 0.7
 
 
-
-def _subchondral_head(angle_deg: float, seed: int = 5) -> tuple[
-    npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]
-]:
+def _subchondral_head(
+    angle_deg: float, seed: int = 5
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """A normal head with a shallow dark lesion under the surface (4.5 mm deep, 60 degrees
     of arc) centred ``angle_deg`` from anterior; most of it lies in the cortical rim."""
     pixels, head, _ = analytic_head("normal", seed=seed)
@@ -137,11 +136,13 @@ def test_a_few_dark_pixels_along_the_front_edge_are_not_a_lesion() -> None:
     result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
     assert not result.mask.any(), result.reason
 
+
 def test_the_same_patch_sideways_or_behind_is_not_a_lesion() -> None:
     for angle in (90.0, 180.0):
         pixels, head, _ = _subchondral_head(angle)
         result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
         assert not result.mask.any(), (angle, result.reason)
+
 
 def test_a_scar_sideways_is_not_a_lesion_but_in_front_it_cuts_one_off() -> None:
     """The same dark line: lateral of the centre it is a physeal scar; turned so that it

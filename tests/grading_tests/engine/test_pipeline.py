@@ -119,7 +119,6 @@ def test_series_grades_match_the_truth(seed: int, right: str, left: str) -> None
     assert result.model_version == "truth-double"
 
 
-
 def test_a_lesion_continues_into_the_sections_above_it() -> None:
     """Seed 14001's right hip is severe with a fat-like interior: towards the top pole its
     sections lie wholly inside the lesion, with the band that shows it below them. The
@@ -152,6 +151,7 @@ def test_no_continuation_without_an_axial_orientation() -> None:
     result = grade_series(slices, TruthSegmenter())
     flags = {flag_code(f) for r in result.slices for h in r.hips for f in h.flags}
     assert "continued" not in flags
+
 
 def test_input_order_is_kept_and_sorting_is_internal() -> None:
     series = phantom(9000, "none", "mild")

@@ -51,8 +51,9 @@ def test_resize_down_and_back_keeps_the_grid(shape: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("shape", ODD_SIZES)
 def test_predict_returns_each_image_on_its_own_grid(shape: tuple[int, int]) -> None:
-    seg = HeadSegmenter(_Passthrough(), input_size=128, model_version="test",
-                        device=torch.device("cpu"))
+    seg = HeadSegmenter(
+        _Passthrough(), input_size=128, model_version="test", device=torch.device("cpu")
+    )
     centre = (shape[0] * 0.5 + 3.3, shape[1] * 0.5 - 2.1)
     radius = 0.25 * min(shape)
     disc = _disc(shape, centre, radius)
@@ -67,8 +68,9 @@ def test_predict_returns_each_image_on_its_own_grid(shape: tuple[int, int]) -> N
 
 
 def test_predict_batches_mixed_sizes_in_input_order() -> None:
-    seg = HeadSegmenter(_Passthrough(), input_size=64, model_version="test",
-                        device=torch.device("cpu"))
+    seg = HeadSegmenter(
+        _Passthrough(), input_size=64, model_version="test", device=torch.device("cpu")
+    )
     images = [_disc(s, (s[0] / 2, s[1] / 2), 0.2 * min(s)) * 1000 for s in ODD_SIZES]
     out = seg.predict(images, batch_size=2)
     assert [o.shape for o in out] == ODD_SIZES

@@ -24,16 +24,28 @@ def crops() -> CropSet:
 
 
 def _config(**kw: object) -> TrainConfig:
-    base: dict[str, object] = dict(model="ours", minutes=10.0, input_size=64, source_size=96,
-                                   batch_size=4, threads=1, val_every_s=1e9)
+    base: dict[str, object] = dict(
+        model="ours",
+        minutes=10.0,
+        input_size=64,
+        source_size=96,
+        batch_size=4,
+        threads=1,
+        val_every_s=1e9,
+    )
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
-def test_a_step_budget_stops_the_run_and_the_weights_load(crops: CropSet, tmp_path: Path
-                                                          ) -> None:
-    result = train(_config(max_steps=3), out=tmp_path, train_set=crops, val_set=crops,
-                   progress=False, log=lambda _: None)
+def test_a_step_budget_stops_the_run_and_the_weights_load(crops: CropSet, tmp_path: Path) -> None:
+    result = train(
+        _config(max_steps=3),
+        out=tmp_path,
+        train_set=crops,
+        val_set=crops,
+        progress=False,
+        log=lambda _: None,
+    )
     assert result.steps == 3
     assert 0.0 <= result.val_dice <= 1.0
     assert (tmp_path / "checkpoint.pt").is_file()
@@ -46,11 +58,23 @@ def test_a_step_budget_stops_the_run_and_the_weights_load(crops: CropSet, tmp_pa
 
 def test_resuming_continues_from_the_checkpoint(crops: CropSet, tmp_path: Path) -> None:
     first = tmp_path / "first"
-    train(_config(max_steps=2), out=first, train_set=crops, val_set=crops, progress=False,
-          log=lambda _: None)
-    resumed = train(_config(max_steps=2), out=tmp_path / "second",
-                    resume=first / "checkpoint.pt", train_set=crops, val_set=crops,
-                    progress=False, log=lambda _: None)
+    train(
+        _config(max_steps=2),
+        out=first,
+        train_set=crops,
+        val_set=crops,
+        progress=False,
+        log=lambda _: None,
+    )
+    resumed = train(
+        _config(max_steps=2),
+        out=tmp_path / "second",
+        resume=first / "checkpoint.pt",
+        train_set=crops,
+        val_set=crops,
+        progress=False,
+        log=lambda _: None,
+    )
     # the checkpoint's config is kept (its 2-step budget): nothing left to do
     assert resumed.steps == 2
     state = torch.load(first / "checkpoint.pt", weights_only=False)
@@ -58,8 +82,9 @@ def test_resuming_continues_from_the_checkpoint(crops: CropSet, tmp_path: Path) 
 
 
 def test_a_time_budget_stops_the_run(crops: CropSet) -> None:
-    result = train(_config(minutes=0.02), train_set=crops, val_set=crops, progress=False,
-                   log=lambda _: None)
+    result = train(
+        _config(minutes=0.02), train_set=crops, val_set=crops, progress=False, log=lambda _: None
+    )
     assert result.steps >= 1
     assert result.train_seconds >= 0.02 * 60
 

@@ -16,8 +16,15 @@ N_CROPS = 32
 
 def test_metadata_describes_the_weights() -> None:
     meta = json.loads(metadata_path(DEFAULT_WEIGHTS).read_text())
-    for key in ("model", "input_size", "normalisation", "training_data", "metrics", "date",
-                "sha256"):
+    for key in (
+        "model",
+        "input_size",
+        "normalisation",
+        "training_data",
+        "metrics",
+        "date",
+        "sha256",
+    ):
         assert key in meta
     import hashlib
 
