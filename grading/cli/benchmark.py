@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -18,6 +19,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or, with --speed, ms per 256x256 hip.",
     )
     p.add_argument("--speed", action="store_true", help="inference speed only")
+    p.add_argument(
+        "--threshold",
+        action="store_true",
+        help="the necrosis step alone, with true head masks (crops and series), "
+        "plus series with the network (shipped, or the first --weights)",
+    )
+    p.add_argument("--crops", type=int, default=60, help="--threshold: crops per kind")
+    p.add_argument(
+        "--truth-series",
+        type=int,
+        default=32,
+        help="--threshold: series graded with true head masks",
+    )
+    p.add_argument(
+        "--network-series",
+        type=int,
+        default=16,
+        help="--threshold: series graded with the network (0: none)",
+    )
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
     p.add_argument(
         "--shipped-only", action="store_true", help="measure only the shipped weights (no training)"
@@ -68,6 +88,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from grading.engine import benchmark
 
+    if args.threshold:
+        from grading.engine import threshold_benchmark
+
+        weights = str(args.weights[0]) if args.weights else ""
+        report = threshold_benchmark.run_threshold(
+            n_crops=args.crops,
+            n_series=args.truth_series,
+            n_network_series=args.network_series,
+            weights=weights if args.network_series > 0 else None,
+            workers=os.cpu_count() or 1,
+        )
+        markdown = threshold_benchmark.threshold_markdown(report)
+        benchmark.write_report(report, args.out / "threshold", markdown)
+        print(f"{report['date']}")
+        print(markdown)
+        return 0
     if args.speed:
         report = benchmark.run_speed(
             tuple(args.models or ("ours", "unet", "linknet")),

@@ -1,0 +1,250 @@
+"""``onfh benchmark --threshold``: the necrosis step measured on its own, with true head masks.
+
+The network is measured by :mod:`grading.engine.benchmark`; this separates what the
+necrosis threshold and the series rules (:mod:`grading.engine.necrosis`,
+:func:`grading.engine.pipeline.continue_lesions`) do from what the head mask does:
+
+- **crops**: single-hip phantom crops (:func:`~grading.engine.phantoms.make_hip_crop`,
+  one seed per crop from ``crop_seed``) of six kinds: normal heads, the two mimics (mild
+  marrow oedema, a physeal scar) and the three lesion patterns (homogeneous, fat-like
+  interior, mixed) at a random grade; :func:`~grading.engine.necrosis.find_necrosis`
+  with the true head mask. Sections under 250 mm² are left out. Counts: necrosis
+  reported, grade correct, necrosis Dice (lesions only).
+- **series**: bilateral series (:func:`~grading.engine.phantoms.make_bilateral_series`,
+  seeds from ``series_seed``) through :func:`~grading.engine.pipeline.grade_series` with
+  the true head masks (:class:`TruthSegmenter`), and optionally with a network.
+
+The true masks reach the pipeline through the images themselves: each stored value's
+parity carries the head label (values change by at most 1 of 0..4095), because the
+pipeline hands the segmenter windows, not whole slices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from grading.engine.grading_rules import grade_from_proportion
+
+CROP_KINDS = ("normal", "oedema", "physeal_scar", "homogeneous", "fat_like", "mixed")
+SMALL_SECTION_MM2 = 250.0
+ANTERIOR_UP = (-1.0, 0.0)  # phantom crops are standard axial: anterior is up
+
+
+class TruthSegmenter:
+    """Head probability 1 on odd stored values, 0 on even ones (see the module docstring)."""
+
+    model_version = "truth"
+
+    def predict(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
+
+
+def encode_truth(
+    images: npt.NDArray[np.float32], labels: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float32]:
+    """Images whose stored values' parity is the head label (labels 1 and 2)."""
+    out: npt.NDArray[np.float32] = (np.floor(images / 2.0) * 2.0 + (labels > 0)).astype(np.float32)
+    return out
+
+
+def _crop_case(args: tuple[str, int]) -> dict[str, Any] | None:
+    from grading.engine.necrosis import find_necrosis
+    from grading.engine.phantoms import make_hip_crop
+
+    kind, seed = args
+    if kind == "normal":
+        crop = make_hip_crop(seed, necrosis=0.0, mimic=None)
+    elif kind == "oedema":
+        crop = make_hip_crop(seed, necrosis=0.0, mimic="oedema")
+    elif kind == "physeal_scar":
+        crop = make_hip_crop(seed, necrosis=0.0, mimic="physeal_scar")
+    else:
+        crop = make_hip_crop(seed, pattern=kind, mimic=None)  # type: ignore[arg-type]
+    head = crop.labels > 0
+    if head.sum() * crop.pixel_spacing_mm[0] * crop.pixel_spacing_mm[1] < SMALL_SECTION_MM2:
+        return None
+    result = find_necrosis(crop.image, head, crop.pixel_spacing_mm, anterior=ANTERIOR_UP)
+    proportion = float((result.mask & head).sum() / head.sum())
+    truth = crop.labels == 2
+    dice = (
+        2.0 * float((result.mask & truth).sum()) / float(result.mask.sum() + truth.sum())
+        if truth.any()
+        else None
+    )
+    return {
+        "kind": kind,
+        "reported": bool(result.mask.any()),
+        "grade_ok": str(grade_from_proportion(proportion)) == str(crop.grade),
+        "dice": dice,
+    }
+
+
+def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
+    import torch
+
+    from grading.engine.phantoms import make_bilateral_series
+    from grading.engine.pipeline import grade_series
+    from grading.engine.predictor import HeadSegmenter
+
+    seed, weights = args
+    torch.set_num_threads(1)
+    series = make_bilateral_series(seed, n_slices=20)
+    slices = series.mr_slices()
+    segmenter: Any
+    if weights is None:
+        pixels = encode_truth(series.images, series.labels)
+        slices = [replace(m, pixels=pixels[k]) for k, m in enumerate(slices)]
+        segmenter = TruthSegmenter()
+    else:
+        from pathlib import Path
+
+        segmenter = HeadSegmenter.load(Path(weights) if weights else None)
+    result = grade_series(slices, segmenter)
+    sections: list[tuple[float, str, str]] = []
+    inter = total = 0
+    for k, slice_result in enumerate(result.slices):
+        ours, truth = slice_result.labelmap == 2, series.labels[k] == 2
+        inter += int((ours & truth).sum())
+        total += int(ours.sum() + truth.sum())
+        found = {h.side: h for h in slice_result.hips}
+        for t in series.slice_truth[k]:
+            hip = found.get(t.side)
+            sections.append((t.head_area_mm2, str(t.grade), str(hip.grade) if hip else "no head"))
+    hips = {h.side: h for h in result.hips}
+    hip_rows = [
+        (
+            str(t.grade),
+            str(hips[s].grade) if s in hips else "no head",
+            abs(t.proportion - (hips[s].proportion if s in hips else 0.0)),
+        )
+        for s, t in series.truth.items()
+    ]
+    return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
+
+
+def _series_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    sections = [s for r in rows for s in r["sections"]]
+    hips = [h for r in rows for h in r["hips"]]
+    large = [s for s in sections if s[0] >= SMALL_SECTION_MM2]
+    total = sum(r["total"] for r in rows)
+    return {
+        "series": len(rows),
+        "hips": len(hips),
+        "hip_grade_correct": sum(h[0] == h[1] for h in hips),
+        "sections": len(sections),
+        "slice_grade_correct": sum(s[1] == s[2] for s in sections),
+        "large_sections": len(large),
+        "large_slice_grade_correct": sum(s[1] == s[2] for s in large),
+        "necrosis_dice": 2.0 * sum(r["inter"] for r in rows) / total if total else float("nan"),
+        "hip_proportion_mae": float(np.mean([h[2] for h in hips])) if hips else float("nan"),
+        "normal_sections": sum(s[1] == "none" for s in sections),
+        "normal_sections_with_necrosis": sum(
+            s[1] == "none" and s[2] not in ("none", "no head") for s in sections
+        ),
+    }
+
+
+def run_threshold(
+    *,
+    n_crops: int = 60,
+    crop_seed: int = 20000,
+    n_series: int = 32,
+    series_seed: int = 14000,
+    n_network_series: int = 16,
+    weights: str | None = "",
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Measure the necrosis step (see the module docstring). ``weights``: "" for the
+    shipped network, a path, or None to skip the network rows."""
+    crop_jobs = [(kind, crop_seed + i) for kind in CROP_KINDS for i in range(n_crops)]
+    truth_jobs = [(series_seed + i, None) for i in range(n_series)]
+    net_jobs = (
+        [(series_seed + i, weights) for i in range(n_network_series)] if weights is not None else []
+    )
+    with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
+        crops = [c for c in pool.map(_crop_case, crop_jobs) if c is not None]
+        truth = list(pool.map(_series_case, truth_jobs))
+        net = list(pool.map(_series_case, net_jobs))
+    by_kind: dict[str, Any] = {}
+    for kind in CROP_KINDS:
+        items = [c for c in crops if c["kind"] == kind]
+        dices = [c["dice"] for c in items if c["dice"] is not None]
+        by_kind[kind] = {
+            "n": len(items),
+            "reported": sum(c["reported"] for c in items),
+            "grade_correct": sum(c["grade_ok"] for c in items),
+            "dice_mean": float(np.mean(dices)) if dices else None,
+            "dice_median": float(np.median(dices)) if dices else None,
+        }
+    report: dict[str, Any] = {
+        "kind": "threshold",
+        "date": dt.date.today().isoformat(),
+        "crops": by_kind,
+        "config": {
+            "n_crops": n_crops,
+            "crop_seed": crop_seed,
+            "n_series": n_series,
+            "series_seed": series_seed,
+            "n_network_series": n_network_series,
+        },
+        "series_truth_masks": _series_summary(truth),
+    }
+    if net:
+        report["series_network"] = _series_summary(net)
+    return report
+
+
+def threshold_markdown(report: dict[str, Any]) -> str:
+    """Markdown tables of a :func:`run_threshold` report."""
+    crops = report["crops"]
+    head = "| | " + " | ".join(k.replace("_", " ") for k in CROP_KINDS) + " |"
+    lines = [head, "|---" * (len(CROP_KINDS) + 1) + "|"]
+    lines.append("| n | " + " | ".join(str(crops[k]["n"]) for k in CROP_KINDS) + " |")
+    lines.append(
+        "| necrosis reported | "
+        + " | ".join(f"{crops[k]['reported']}/{crops[k]['n']}" for k in CROP_KINDS)
+        + " |"
+    )
+    lines.append(
+        "| grade correct | "
+        + " | ".join(f"{crops[k]['grade_correct']}/{crops[k]['n']}" for k in CROP_KINDS)
+        + " |"
+    )
+    lines.append(
+        "| necrosis Dice, mean / median | "
+        + " | ".join(
+            "-"
+            if crops[k]["dice_mean"] is None
+            else f"{crops[k]['dice_mean']:.3f} / {crops[k]['dice_median']:.3f}"
+            for k in CROP_KINDS
+        )
+        + " |"
+    )
+    lines += [
+        "",
+        "| head masks from | hip grade correct | slice grade correct "
+        "| slice grade correct (sections >= 250 mm²) | necrosis Dice | hip proportion MAE "
+        "| normal sections with necrosis |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, name in (("series_truth_masks", "ground truth"), ("series_network", "the network")):
+        s = report.get(key)
+        if s is None:
+            continue
+        lines.append(
+            f"| {name} ({s['series']} series) | {s['hip_grade_correct']}/{s['hips']} "
+            f"| {s['slice_grade_correct']}/{s['sections']} "
+            f"| {s['large_slice_grade_correct']}/{s['large_sections']} "
+            f"| {s['necrosis_dice']:.3f} | {s['hip_proportion_mae']:.3f} "
+            f"| {s['normal_sections_with_necrosis']}/{s['normal_sections']} |"
+        )
+    return "\n".join(lines) + "\n"
