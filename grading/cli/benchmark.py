@@ -26,6 +26,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "plus series with the network (shipped, or the first --weights)",
     )
     p.add_argument("--crops", type=int, default=60, help="--threshold: crops per kind")
+    p.add_argument("--crop-seed", type=int, default=20000, help="--threshold: first crop seed")
+    p.add_argument(
+        "--series-seed",
+        type=int,
+        default=None,
+        help="first held-out series seed (default 800001; with --threshold 14000)",
+    )
     p.add_argument(
         "--truth-series",
         type=int,
@@ -94,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         weights = str(args.weights[0]) if args.weights else ""
         report = threshold_benchmark.run_threshold(
             n_crops=args.crops,
+            crop_seed=args.crop_seed,
+            series_seed=14000 if args.series_seed is None else args.series_seed,
             n_series=args.truth_series,
             n_network_series=args.network_series,
             weights=weights if args.network_series > 0 else None,
@@ -123,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
         )
+        if args.series_seed is not None:
+            cfg.series_seed = args.series_seed
         if args.models:
             cfg.models = tuple(args.models)
         if args.shipped_only:
