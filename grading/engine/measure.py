@@ -158,7 +158,7 @@ def measure_hip(
     if necrosis is not None and necrosis.ambiguous:
         flags.append(_flag("not_bimodal", necrosis.reason))
     if necrosis is not None and necrosis.continued:
-        flags.append(_flag("continued", necrosis.reason))
+        flags.append(_flag("continued", necrosis.continued))
     rows, cols = np.nonzero(head_mask)
     bbox = (
         (

@@ -136,8 +136,9 @@ class NecrosisResult:
     bimodal: bool
     ambiguous: bool
     reason: str
-    continued: bool = False
-    """Necrosis added from the slice below (see ``pipeline.continue_lesions``)."""
+    continued: str = ""
+    """Why necrosis was added from the slice below (``pipeline.continue_lesions``); empty
+    when it was not."""
 
     @property
     def area_pixels(self) -> int:

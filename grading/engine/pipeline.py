@@ -208,9 +208,7 @@ def continue_lesions(
                 "below and it shows no band of its own: the lesion is taken to continue "
                 "upwards (3-D continuity)"
             )
-            necrosis = replace(
-                item.necrosis, mask=item.necrosis.mask | inside, continued=True, reason=reason
-            )
+            necrosis = replace(item.necrosis, mask=item.necrosis.mask | inside, continued=reason)
             out[index][position] = GradedHead(item.head, necrosis)
     return out
 

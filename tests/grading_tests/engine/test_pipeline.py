@@ -134,6 +134,8 @@ def test_a_lesion_continues_into_the_sections_above_it() -> None:
         for hip in slice_result.hips:
             if "continued" in {flag_code(f) for f in hip.flags}:
                 continued.append(k)
+                reason = next(f for f in hip.flags if flag_code(f) == "continued")
+                assert "inside the necrosis of the slice below" in reason
                 assert truth[hip.side].proportion > 0.5, (k, hip)
                 assert hip.grade is truth[hip.side].grade, (k, hip)
     assert len(continued) >= 3, continued
