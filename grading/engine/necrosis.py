@@ -333,10 +333,21 @@ def group_features(
     return DarkGroups(darkest, minor, major, n * spacing[0] * spacing[1])
 
 
+def line_shaped(features: DarkGroups, config: NecrosisConfig) -> npt.NDArray[np.bool_]:
+    """Per group: no wider than ``line_max_minor_sd_mm`` across its main axis and at least
+    ``line_min_elongation`` times longer than wide."""
+    f = features
+    out: npt.NDArray[np.bool_] = (f.minor_sd_mm <= config.line_max_minor_sd_mm) & (
+        f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
+    )
+    return out
+
+
 def subchondral_patches(
     labels: npt.NDArray[np.integer],
     count: int,
     features: DarkGroups,
+    line_ok: npt.NDArray[np.bool_],
     core: BoolImage,
     head: BoolImage,
     spacing: tuple[float, float],
@@ -344,6 +355,8 @@ def subchondral_patches(
     config: NecrosisConfig,
 ) -> npt.NDArray[np.bool_]:
     """Which dark groups (``labels`` 1..count, step 2) are subchondral lesions (step 2b).
+
+    ``line_ok``: per group, dark and large enough to count as a line (step 2).
 
     ONFH starts under the articular surface, so a shallow lesion lies mostly in the rim
     that the core leaves out; only its deep part shows in the core, as a dark group at
@@ -371,14 +384,11 @@ def subchondral_patches(
     dy, dx = gy - head_rows.mean() * spacing[0], gx - head_cols.mean() * spacing[1]
     cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(np.hypot(dy, dx), 1e-9)
     in_front = cosine >= math.cos(math.radians(config.max_angle_deg))
-    along_line = (f.minor_sd_mm <= config.line_max_minor_sd_mm) & (
-        f.major_sd_mm >= config.line_min_elongation * f.minor_sd_mm
-    )
+    along_line = line_shaped(f, config)
     edge_mm = ndimage.distance_transform_edt(core, sampling=spacing)
     superficial = (
         np.bincount(labels[grouped & (edge_mm <= config.surface_mm)], minlength=count + 1) / n_px
     )
-    line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
     compact = ~along_line & (f.darkest < config.clear_relative)
     surface_line = (
         along_line
@@ -484,9 +494,7 @@ def _find_necrosis(
     # ... and a dark component shaped like a line (a scar blurred to a few pixels'
     # width on a coarse grid) is not a necrotic interior, however thick it looks
     fc = group_features(components, relative, component_count, spacing)
-    line_like = (fc.minor_sd_mm <= config.line_max_minor_sd_mm) & (
-        fc.major_sd_mm >= config.line_min_elongation * fc.minor_sd_mm
-    )
+    line_like = line_shaped(fc, config)
     keep_blob &= ~line_like[blob_component]
     keep_blob[0] = False
     lesion = keep_blob[blobs]
@@ -510,7 +518,9 @@ def _find_necrosis(
 
     # 2b. Subchondral patches: the deep part of a shallow lesion under the surface.
     if anterior is not None and count:
-        patch = subchondral_patches(labels, count, f, core, head, spacing, anterior, config)
+        patch = subchondral_patches(
+            labels, count, f, line_ok, core, head, spacing, anterior, config
+        )
         if patch.any():
             lesion |= patch[labels]
             lines &= ~patch[labels]

@@ -22,9 +22,11 @@ pipeline hands the segmenter windows, not whole slices.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,12 +90,19 @@ def _crop_case(args: tuple[str, int]) -> dict[str, Any] | None:
     }
 
 
+@functools.cache
+def _network(weights: str) -> Any:
+    """The network of ``weights`` ("" for the shipped one), loaded once per process."""
+    from grading.engine.predictor import HeadSegmenter
+
+    return HeadSegmenter.load(Path(weights) if weights else None)
+
+
 def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
     import torch
 
     from grading.engine.phantoms import make_bilateral_series
     from grading.engine.pipeline import grade_series
-    from grading.engine.predictor import HeadSegmenter
 
     seed, weights = args
     torch.set_num_threads(1)
@@ -105,9 +114,7 @@ def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
         slices = [replace(m, pixels=pixels[k]) for k, m in enumerate(slices)]
         segmenter = TruthSegmenter()
     else:
-        from pathlib import Path
-
-        segmenter = HeadSegmenter.load(Path(weights) if weights else None)
+        segmenter = _network(weights)
     result = grade_series(slices, segmenter)
     sections: list[tuple[float, str, str]] = []
     inter = total = 0

@@ -462,14 +462,14 @@ def train(
 
     ``out``: a directory for ``checkpoint.pt`` (resumable) and ``<model>.pt`` + ``.json``
     (exported weights and metadata). ``resume``: a checkpoint to continue; its config
-    is kept except ``minutes`` (the total budget) and ``device``. ``train_set`` /
+    is kept except ``minutes`` and ``max_steps`` (the total budgets) and ``device``. ``train_set`` /
     ``val_set``: prepared crops to share between runs (the benchmark does).
     """
     state: dict[str, Any] | None = None
     if resume is not None:
         state = torch.load(resume, map_location="cpu", weights_only=False)
         saved = TrainConfig(**state["config"])
-        saved.minutes, saved.device = cfg.minutes, cfg.device
+        saved.minutes, saved.max_steps, saved.device = cfg.minutes, cfg.max_steps, cfg.device
         cfg = saved
     device = torch.device(cfg.device)
     threads = cfg.threads or os.cpu_count() or 1

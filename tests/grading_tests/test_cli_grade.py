@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from PIL import Image
 
 from grading.cli import grade as grade_cli
+from grading.engine.threshold_benchmark import TruthSegmenter, encode_truth
 from grading.engine.types import Grade
 
 WEIGHTS = Path(grade_cli.__file__).resolve().parents[1] / "engine" / "weights" / "onfh_net.pt"
@@ -39,17 +38,6 @@ SERIES_HIP_KEYS = {
     "flags",
 }
 GRADES = {g.value for g in Grade}
-
-
-class TruthSegmenter:
-    """Stand-in network: probability 1 on odd stored values (the encoded true head)."""
-
-    model_version = "truth-double"
-
-    def predict(
-        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
-    ) -> list[npt.NDArray[np.float32]]:
-        return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
 
 
 def run_grade(argv: list[str]) -> int:
@@ -75,8 +63,7 @@ def dicom_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pixel_spacing_mm=1.5,
         necrosis={"right": "moderate", "left": "severe"},
     )
-    truth_heads = series.labels > 0
-    encoded = (np.floor(series.images / 2.0) * 2.0 + truth_heads).astype(np.float32)
+    encoded = encode_truth(series.images, series.labels)
     bilateral_paths = write_mr_series(
         encoded,
         root / "series" / "nested",
@@ -88,7 +75,7 @@ def dicom_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         series_instance_uid="1.2.826.0.1.3680043.10.1.1",
     )
     crop = make_hip_crop(5300, necrosis="moderate", pattern="homogeneous", mimic=None, level_mm=2)
-    crop_encoded = (np.floor(crop.image / 2.0) * 2.0 + (crop.labels > 0)).astype(np.float32)
+    crop_encoded = encode_truth(crop.image, crop.labels)
     crop_paths = write_mr_series(
         crop_encoded[None],
         root / "crop",

@@ -20,14 +20,16 @@ import numpy.typing as npt
 import pytest
 from scipy import ndimage
 
+from grading.engine import threshold_benchmark
 from grading.engine.hips import DEFAULT_CONFIG
 from grading.engine.measure import flag_code
 from grading.engine.pipeline import grade_series, grade_slice
+from grading.engine.threshold_benchmark import encode_truth
 from grading.engine.types import MRSlice
 
 
-class TruthSegmenter:
-    """Probability 1 on odd stored values, 0 on even ones (see the module docstring)."""
+class TruthSegmenter(threshold_benchmark.TruthSegmenter):
+    """The true head from the stored values' parity, counting the calls it gets."""
 
     model_version = "truth-double"
 
@@ -38,13 +40,7 @@ class TruthSegmenter:
         self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
     ) -> list[npt.NDArray[np.float32]]:
         self.calls.append(len(images))
-        return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
-
-
-def encode_truth(
-    images: npt.NDArray[np.float32], labels: npt.NDArray[np.uint8]
-) -> npt.NDArray[np.float32]:
-    return (np.floor(images / 2.0) * 2.0 + (labels > 0)).astype(np.float32)
+        return super().predict(images, batch_size=batch_size)
 
 
 def visible_heads(labels: npt.NDArray[np.uint8], pixel_area: float) -> npt.NDArray[np.bool_]:

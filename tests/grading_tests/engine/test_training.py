@@ -66,8 +66,11 @@ def test_resuming_continues_from_the_checkpoint(crops: CropSet, tmp_path: Path) 
         progress=False,
         log=lambda _: None,
     )
+    state = torch.load(first / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 2 and state["config"]["max_steps"] == 2
+    # the new total budget (4 steps) replaces the checkpoint's; the run goes on from step 2
     resumed = train(
-        _config(max_steps=2),
+        _config(max_steps=4),
         out=tmp_path / "second",
         resume=first / "checkpoint.pt",
         train_set=crops,
@@ -75,10 +78,8 @@ def test_resuming_continues_from_the_checkpoint(crops: CropSet, tmp_path: Path) 
         progress=False,
         log=lambda _: None,
     )
-    # the checkpoint's config is kept (its 2-step budget): nothing left to do
-    assert resumed.steps == 2
-    state = torch.load(first / "checkpoint.pt", weights_only=False)
-    assert state["step"] == 2 and state["config"]["max_steps"] == 2
+    assert resumed.steps == 4
+    assert [h["step"] for h in resumed.history] == [2, 4]
 
 
 def test_a_time_budget_stops_the_run(crops: CropSet) -> None:
