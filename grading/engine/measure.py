@@ -159,6 +159,8 @@ def measure_hip(
         flags.append(_flag("not_bimodal", necrosis.reason))
     if necrosis is not None and necrosis.continued:
         flags.append(_flag("continued", necrosis.continued))
+    if necrosis is not None and necrosis.supported:
+        flags.append(_flag("neighbour_lesion", necrosis.supported))
     rows, cols = np.nonzero(head_mask)
     bbox = (
         (

@@ -36,9 +36,12 @@ No necrosis on a normal head therefore means: nothing in the core is below 70 % 
 marrow signal with a darkest 5 % below 45 % as a thick region, no dark line cuts off
 a region towards the front, and nothing very dark sits at the front of the core's edge.
 Over a series, ``pipeline.continue_lesions`` carries a lesion upwards into sections that
-lie inside it without a band of their own (flagged ``continued``). Necrosis claimed
-while its darkest pixels stay above ``clear_relative`` (35 %) is returned ``ambiguous``
-(measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the numbers on phantoms.
+lie inside it without a band of their own (flagged ``continued``), and
+``pipeline.support_lesions`` counts the band-dark lines and sideways regions not counted
+here (``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
+Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
+``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
+numbers on phantoms.
 """
 
 from __future__ import annotations
@@ -139,6 +142,12 @@ class NecrosisResult:
     continued: str = ""
     """Why necrosis was added from the slice below (``pipeline.continue_lesions``); empty
     when it was not."""
+    candidate: BoolImage | None = None
+    """Dark structures not counted on this slice alone (lines, regions cut off sideways;
+    same shape as ``mask``, outside it): a series counts those lying inside the lesion
+    of a neighbouring slice (``pipeline.support_lesions``). None when there are none."""
+    supported: str = ""
+    """Why necrosis was added from a neighbouring slice's lesion; empty when it was not."""
 
     @property
     def area_pixels(self) -> int:
@@ -438,7 +447,11 @@ def find_necrosis(
     )
     mask = np.zeros(head.shape, dtype=bool)
     mask[r0:r1, c0:c1] = inner.mask
-    return replace(inner, mask=mask)
+    candidate = None
+    if inner.candidate is not None and inner.candidate.any():
+        candidate = np.zeros(head.shape, dtype=bool)
+        candidate[r0:r1, c0:c1] = inner.candidate
+    return replace(inner, mask=mask, candidate=candidate)
 
 
 def _find_necrosis(
@@ -541,6 +554,7 @@ def _find_necrosis(
     barrier = ndimage.binary_dilation(support, structure=closing)
     regions, region_count = ndimage.label(core & ~barrier)
     necrotic_region = np.zeros(region_count + 1, dtype=bool)
+    sideways_region = np.zeros(region_count + 1, dtype=bool)
     if region_count > 1:
         index = np.arange(region_count + 1)
         sizes = np.bincount(regions.ravel(), minlength=region_count + 1).astype(np.float64)
@@ -569,25 +583,40 @@ def _find_necrosis(
                 dy, dx = cy - oy, cx - ox
                 cosine = (dy * anterior[0] + dx * anterior[1]) / np.maximum(np.hypot(dy, dx), 1e-9)
                 towards_front |= cosine >= limit
-        necrotic_region = (
-            towards_front & (sizes * pixel_area >= config.min_area_mm2) & (index != main)
-        )
+        cut_off = (sizes * pixel_area >= config.min_area_mm2) & (index != main)
+        necrotic_region = towards_front & cut_off
         necrotic_region[0] = False
+        sideways_region = cut_off & ~towards_front
+        sideways_region[0] = False
 
     enclosed = necrotic_region[regions]
     necrosis = lesion.copy()
-    if enclosed.any():
+    if enclosed.any() or sideways_region.any():
         # the zone the thickening took goes to the nearest region; the lines that border
         # a necrotic region are part of the lesion (its reactive band)
         _, (near_r, near_c) = ndimage.distance_transform_edt(regions == 0, return_indices=True)
         zone = core & barrier & ~support
-        necrosis |= enclosed | (zone & necrotic_region[regions[near_r, near_c]])
-        border = support & ndimage.binary_dilation(
-            enclosed, structure=_disk(_radius_px(config.margin_mm, spacing))
-        )
+        nearest = regions[near_r, near_c]
+        margin = _disk(_radius_px(config.margin_mm, spacing))
+    if enclosed.any():
+        necrosis |= enclosed | (zone & necrotic_region[nearest])
+        border = support & ndimage.binary_dilation(enclosed, structure=margin)
         necrosis |= border
         border_ids = np.unique(labels[border & lines])
         levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
+    # Not necrosis on this slice alone, but a series may count it where it lies inside
+    # the lesion of the neighbouring slice (``pipeline.support_lesions``): regions cut off
+    # sideways with the lines that border them, and the lines themselves.
+    # Only structures as dark as a reactive band (below ``surface_line_relative``; a
+    # physeal scar is at ~30 %) are candidates.
+    band_dark = line_ok & (f.darkest < config.surface_line_relative)
+    band_dark[0] = False
+    candidate = lines & band_dark[labels]
+    for region in np.flatnonzero(sideways_region):
+        aside = regions == region
+        border = support & ndimage.binary_dilation(aside, structure=margin)
+        if band_dark[labels[border & lines]].any():
+            candidate |= aside | (zone & (nearest == region)) | border
     if not necrosis.any():
         reason = f"no necrotic region (nothing below {100 * config.seed_relative:.0f} % of "
         reason += "the marrow signal that is thick or cuts off a region towards the front)"
@@ -602,6 +631,7 @@ def _find_necrosis(
             bimodal=False,
             ambiguous=False,
             reason=reason,
+            candidate=candidate & core,
         )
     if _is_ring(necrosis, core, relative, config):
         return NecrosisResult(
@@ -648,6 +678,7 @@ def _find_necrosis(
         bimodal=not ambiguous,
         ambiguous=ambiguous,
         reason=reason,
+        candidate=candidate & core & ~necrosis,
     )
 
 

@@ -8,6 +8,12 @@ head and summarises each hip over the series. Results come back in the input ord
 The marrow reference of each hip is taken over the whole series (the 80th percentile of
 the per-slice marrow levels of that hip's larger sections), so a section that is mostly
 necrotic is not compared with itself.
+
+Three rules use the third dimension (a necrotic segment is one contiguous volume that
+reaches the subchondral surface): dark structures inside a neighbouring slice's lesion
+count (:func:`support_lesions`), a lesion continues upwards into sections lying inside it
+(:func:`continue_lesions`), and a small cap at a pole whose neighbour shows no necrosis
+is not counted (:func:`drop_isolated_caps`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import ndimage
 
 from grading.engine.hips import (
     DEFAULT_CONFIG,
@@ -61,6 +68,10 @@ REFERENCE_PERCENTILE = 80.0
 CONTINUE_MIN_OVERLAP = 0.5
 """A section lying at least this much inside the necrosis of the slice below it is
 inside the lesion (see :func:`continue_lesions`)."""
+SUPPORT_MIN_INSIDE = 0.5
+"""A dark structure not counted on its own slice is part of a lesion when at least this
+share of it lies inside the clear necrosis of a neighbouring slice (see
+:func:`support_lesions`)."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,137 @@ def continue_lesions(
     return out
 
 
+def _clear_footprint(item: GradedHead, shape: tuple[int, int]) -> np.ndarray | None:
+    """The clear (not ambiguous) necrosis of a graded head on the full slice grid."""
+    if item.necrosis.ambiguous or not item.necrosis.mask.any():
+        return None
+    return _full(item.necrosis.mask & item.head.mask, item.head, shape)
+
+
+def support_lesions(
+    ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
+) -> list[list[GradedHead]]:
+    """Count the dark structures of a section that lie inside a neighbour's lesion.
+
+    A necrotic segment is one contiguous volume. On a single slice a line (the band at
+    a lesion's lower tip, a wedge running in from the surface) or a region cut off
+    sideways (an anterolateral lesion, which the direction rule cannot tell from a
+    physeal scar's lateral segment) is not counted (``NecrosisResult.candidate``). When
+    at least :data:`SUPPORT_MIN_INSIDE` of such a structure (one 8-connected piece) lies
+    inside the clear necrosis of the same hip on the slice above or below (``ordered``
+    along the normal, on the same pixel grid), it is that lesion's continuation and is
+    counted, flagged ``neighbour_lesion``. Repeated until nothing changes, so a lesion
+    can be followed over several slices. A scar's segment lies beside a lesion, not
+    inside it, and is left alone.
+    """
+    out = [list(items) for items in graded]
+    if len(ordered) < 2:
+        return out
+    structure = np.ones((3, 3), dtype=bool)
+    changed = True
+    while changed:
+        changed = False
+        for index, items in enumerate(out):
+            shape = ordered[index].shape
+            for position, item in enumerate(items):
+                candidate = item.necrosis.candidate
+                if candidate is None or not candidate.any():
+                    continue
+                footprint = np.zeros(item.head.box.shape, dtype=bool)
+                for other in (index - 1, index + 1):
+                    if not 0 <= other < len(out) or not _same_grid(ordered[other], ordered[index]):
+                        continue
+                    for neighbour in out[other]:
+                        if neighbour.head.side != item.head.side:
+                            continue
+                        full = _clear_footprint(neighbour, shape)
+                        if full is not None:
+                            footprint |= full[item.head.box.slices]
+                if not footprint.any():
+                    continue
+                pieces, count = ndimage.label(candidate & item.head.mask, structure=structure)
+                if count == 0:
+                    continue
+                size = np.bincount(pieces.ravel(), minlength=count + 1)
+                inside = np.bincount(pieces[footprint].ravel(), minlength=count + 1)
+                take = inside >= SUPPORT_MIN_INSIDE * np.maximum(size, 1)
+                take[0] = False
+                if not take.any():
+                    continue
+                added = take[pieces]
+                share = float(added.sum()) / max(int(item.head.mask.sum()), 1)
+                reason = (
+                    f"dark structures of {100 * share:.1f} % of this section lie inside the "
+                    "necrosis of the neighbouring slice: counted as that lesion's continuation "
+                    "(3-D continuity)"
+                )
+                necrosis = replace(
+                    item.necrosis,
+                    mask=item.necrosis.mask | added,
+                    candidate=candidate & ~added,
+                    supported=reason,
+                )
+                items[position] = GradedHead(item.head, necrosis)
+                changed = True
+    return out
+
+
+def drop_isolated_caps(
+    ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
+) -> list[list[GradedHead]]:
+    """Do not count necrosis in a small cap at a pole when the section next to it has none.
+
+    Necrosis is one contiguous volume that reaches the subchondral surface, so a lesion
+    in the last section of a head continues into the section next to it. A section under
+    ``SMALL_HEAD_MM2`` at the end of the hip's run of slices (no head of that side on the
+    slice further out, or no slice there) with necrosis while the next section inwards
+    has none is partial volume at the pole (the cap is dark all over, and the network may
+    take in the joint beyond the head), not a lesion. Its necrosis is not counted; it
+    keeps the ``not_bimodal`` flag with this reason, so a reader looks. Needs the slices
+    sorted along the normal (``ordered``) and at least two of them.
+    """
+    out = [list(items) for items in graded]
+    if len(ordered) < 2:
+        return out
+
+    def head_of(index: int, side: Side) -> GradedHead | None:
+        if not 0 <= index < len(out):
+            return None
+        return next((g for g in out[index] if g.head.side == side), None)
+
+    for index, items in enumerate(out):
+        pixel_area = ordered[index].pixel_area_mm2
+        for position, item in enumerate(items):
+            area = float(item.head.mask.sum()) * pixel_area
+            if area >= SMALL_HEAD_MM2 or not (item.necrosis.mask & item.head.mask).any():
+                continue
+            side = item.head.side
+            for outward, inward in ((index - 1, index + 1), (index + 1, index - 1)):
+                inner = head_of(inward, side)
+                if head_of(outward, side) is not None or inner is None:
+                    continue
+                if (inner.necrosis.mask & inner.head.mask).any():
+                    continue
+                reason = (
+                    f"an isolated cap at the pole ({area:.0f} mm², the last section of the "
+                    "head) with necrosis while the section next to it has none: partial "
+                    "volume at the pole, not counted as necrosis (necrosis is one "
+                    f"contiguous volume); on its own: {item.necrosis.reason}"
+                )
+                necrosis = replace(
+                    item.necrosis,
+                    mask=np.zeros_like(item.necrosis.mask),
+                    bimodal=False,
+                    ambiguous=True,
+                    reason=reason,
+                    continued="",
+                    supported="",
+                )
+                items[position] = GradedHead(item.head, necrosis)
+                break
+    return out
+
+
 def slice_result(
     mr_slice: MRSlice, graded: Sequence[GradedHead], *, bilateral: bool
 ) -> SliceResult:
@@ -289,12 +431,12 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    graded = continue_lesions(
-        ordered,
-        [
-            grade_heads(mr_slice, slice_heads, references, config.necrosis)
-            for mr_slice, slice_heads in zip(ordered, heads, strict=True)
-        ],
+    graded = [
+        grade_heads(mr_slice, slice_heads, references, config.necrosis)
+        for mr_slice, slice_heads in zip(ordered, heads, strict=True)
+    ]
+    graded = drop_isolated_caps(
+        ordered, continue_lesions(ordered, support_lesions(ordered, graded))
     )
     results: list[SliceResult] = []
     per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []

@@ -8,6 +8,8 @@ ground-truth head mask so only the threshold is under test.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -273,3 +275,26 @@ def test_a_dark_ring_around_bright_marrow_is_the_joint_not_necrosis() -> None:
     )
     assert not result.mask.any()
     assert result.ambiguous and "ring" in result.reason
+
+
+def test_a_band_bounded_region_sideways_is_a_candidate_for_the_series() -> None:
+    """A fat-like lesion lying 60 degrees from anterior (anterolateral: the direction rule
+    cannot tell it from a scar's lateral segment) is not counted on the slice alone, but
+    it is returned as a candidate, which the series
+    counts where it lies inside a neighbouring slice's lesion
+    (``pipeline.support_lesions``)."""
+    pixels, head, truth = analytic_head("fat_like", seed=7)
+    result = find_necrosis(pixels, head, SPACING, anterior=(-0.5, math.sqrt(3) / 2))
+    assert not result.mask.any(), result.reason
+    assert result.candidate is not None
+    assert not (result.candidate & ~head).any()
+    assert dice(result.candidate, truth) > 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_physeal_scar_is_no_candidate(seed: int) -> None:
+    """A scar (~30 % of marrow) is not as dark as a reactive band: neither the line nor
+    the lateral segment it cuts off is offered to the series."""
+    pixels, head, _ = analytic_head("scar", seed=seed)
+    result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
+    assert result.candidate is None or not result.candidate.any()

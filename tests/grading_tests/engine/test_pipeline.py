@@ -20,10 +20,17 @@ import numpy.typing as npt
 import pytest
 from scipy import ndimage
 
-from grading.engine import threshold_benchmark
-from grading.engine.hips import DEFAULT_CONFIG
+from grading.engine import pipeline, threshold_benchmark
+from grading.engine.hips import DEFAULT_CONFIG, Box, FemoralHead
 from grading.engine.measure import flag_code
-from grading.engine.pipeline import grade_series, grade_slice
+from grading.engine.necrosis import NecrosisResult
+from grading.engine.pipeline import (
+    GradedHead,
+    drop_isolated_caps,
+    grade_series,
+    grade_slice,
+    support_lesions,
+)
 from grading.engine.threshold_benchmark import encode_truth
 from grading.engine.types import MRSlice
 
@@ -198,3 +205,136 @@ def test_grade_slice_on_a_crop() -> None:
 def test_empty_series() -> None:
     result = grade_series([], TruthSegmenter())
     assert result.slices == () and result.hips == ()
+
+
+# ------------------------------------------------------------ series rules, unit level
+
+GRID = (48, 48)  # pixels of 1 x 1 mm
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def _stack(n: int) -> list[MRSlice]:
+    """``n`` axial slices 4 mm apart on one grid, inferior to superior."""
+    return [
+        MRSlice(
+            pixels=np.zeros(GRID, dtype=np.float32),
+            pixel_spacing_mm=(1.0, 1.0),
+            image_position=(0.0, 0.0, 4.0 * k),
+            image_orientation=AXIAL,
+        )
+        for k in range(n)
+    ]
+
+
+def _disk_mask(radius: float) -> npt.NDArray[np.bool_]:
+    rows, cols = np.indices(GRID)
+    return np.asarray(np.hypot(rows - 24, cols - 24) <= radius, dtype=bool)
+
+
+def _graded(
+    head: npt.NDArray[np.bool_],
+    necrosis: npt.NDArray[np.bool_] | None = None,
+    *,
+    ambiguous: bool = False,
+    candidate: npt.NDArray[np.bool_] | None = None,
+) -> GradedHead:
+    """One right hip's head and necrosis on the whole (48, 48) grid."""
+    box = Box(0, 0, *GRID)
+    mask = np.zeros(GRID, dtype=bool) if necrosis is None else necrosis
+    result = NecrosisResult(
+        mask=mask,
+        threshold=0.0,
+        relative_threshold=0.7,
+        reference=1.0,
+        otsu_relative=0.6,
+        contrast=0.5 if mask.any() else 0.0,
+        otsu_separation=0.8,
+        bimodal=mask.any() and not ambiguous,
+        ambiguous=ambiguous,
+        reason="test",
+        candidate=candidate,
+    )
+    femoral_head = FemoralHead(
+        side="right",
+        window=box,
+        box=box,
+        mask=head,
+        probability=head.astype(np.float32),
+        centre_rc=(24.0, 24.0),
+    )
+    return GradedHead(femoral_head, result)
+
+
+def test_an_isolated_cap_at_the_pole_is_not_counted() -> None:
+    """Slices 0-2 show a normal head; on slice 3, above its top, the network found a
+    small "head" (113 mm²) that is dark all over. The section next to it has no
+    necrosis, so the cap's necrosis is partial volume, not a lesion: not counted, and the
+    slice keeps a flag with the reason."""
+    big, cap = _disk_mask(18.0), _disk_mask(6.0)
+    graded = [[_graded(big)], [_graded(big)], [_graded(big)], [_graded(cap, cap, ambiguous=True)]]
+    out = drop_isolated_caps(_stack(4), graded)
+    assert not out[3][0].necrosis.mask.any()
+    assert out[3][0].necrosis.ambiguous
+    assert "isolated cap at the pole" in out[3][0].necrosis.reason
+    assert all(out[k][0] is graded[k][0] for k in range(3))
+    # the same at the inferior pole
+    out = drop_isolated_caps(_stack(4), list(reversed(graded)))
+    assert not out[0][0].necrosis.mask.any()
+
+
+def test_a_cap_next_to_a_lesion_small_sections_inside_and_large_ones_are_kept() -> None:
+    big, cap = _disk_mask(18.0), _disk_mask(6.0)
+    lesion = big & (np.indices(GRID)[0] < 20)
+    # a true lesion reaching the pole: the section next to the cap has necrosis
+    graded = [[_graded(big)], [_graded(big, lesion)], [_graded(cap, cap)]]
+    assert drop_isolated_caps(_stack(3), graded)[2][0] is graded[2][0]
+    # a small section with a head beyond it is not at the pole
+    graded = [[_graded(big)], [_graded(cap, cap)], [_graded(big)]]
+    assert drop_isolated_caps(_stack(3), graded)[1][0] is graded[1][0]
+    # a large last section is measured as it is
+    graded = [[_graded(big)], [_graded(big)], [_graded(big, lesion)]]
+    assert drop_isolated_caps(_stack(3), graded)[2][0] is graded[2][0]
+    # one slice alone: nothing to compare with
+    single = [[_graded(cap, cap)]]
+    assert drop_isolated_caps(_stack(1), single)[0][0] is single[0][0]
+
+
+def test_a_dark_structure_inside_the_neighbouring_lesion_is_counted() -> None:
+    """Slice 1 has a clear lesion in front (rows < 20). On slice 0 its lower tip shows only
+    as a band-dark line, inside that lesion's footprint: counted, flagged. A line beside
+    the lesion (rows > 30) is not."""
+    head = _disk_mask(18.0)
+    rows, cols = np.indices(GRID)
+    lesion = head & (rows < 20)
+    tip = head & (rows >= 12) & (rows <= 13) & (np.abs(cols - 24) <= 8)
+    beside = head & (rows >= 32) & (rows <= 33) & (np.abs(cols - 24) <= 8)
+    graded = [[_graded(head, candidate=tip | beside)], [_graded(head, lesion)]]
+    out = support_lesions(_stack(2), graded)
+    added = out[0][0].necrosis
+    assert np.array_equal(added.mask, tip)
+    assert "inside the necrosis of the neighbouring slice" in added.supported
+    assert added.candidate is not None and np.array_equal(added.candidate, beside)
+    hip = pipeline.slice_result(_stack(2)[0], out[0], bilateral=False).hips[0]
+    assert "neighbour_lesion" in {flag_code(f) for f in hip.flags}
+    # an ambiguous neighbour supports nothing; nor does a neighbour on another grid
+    graded = [[_graded(head, candidate=tip)], [_graded(head, lesion, ambiguous=True)]]
+    assert support_lesions(_stack(2), graded)[0][0] is graded[0][0]
+    moved = _stack(2)
+    moved[1] = replace(moved[1], image_position=(5.0, 0.0, 4.0))
+    graded = [[_graded(head, candidate=tip)], [_graded(head, lesion)]]
+    assert support_lesions(moved, graded)[0][0] is graded[0][0]
+
+
+def test_support_follows_a_lesion_over_several_slices() -> None:
+    """A lesion seen on slice 2 only, shown on slices 1 and 0 by candidates inside it."""
+    head = _disk_mask(18.0)
+    rows = np.indices(GRID)[0]
+    lesion = head & (rows < 20)
+    graded = [
+        [_graded(head, candidate=head & (rows < 12))],
+        [_graded(head, candidate=head & (rows < 16))],
+        [_graded(head, lesion)],
+    ]
+    out = support_lesions(_stack(3), graded)
+    assert out[1][0].necrosis.mask.sum() == (head & (rows < 16)).sum()
+    assert out[0][0].necrosis.mask.sum() == (head & (rows < 12)).sum()
