@@ -12,7 +12,8 @@
    up-sampled bilinearly; it locates the boundary to a fraction of a pixel, which is
    what matters when the mask is resized back to the image grid. At inference it is
    fused with the segmentation logits, ``logits = a * seg + b * sdf + c`` (three learned
-   scalars, trained with their own Dice + cross-entropy loss).
+   scalars, trained with their own Dice + cross-entropy loss). The fusion starts as the
+   plain segmentation (``a, b, c = 1, 0, 0``) and learns how much distance to add.
 
 Both switches off gives exactly the plain :class:`~grading.engine.networks.unet.UNet`
 (same backbone, same width). ``fuse_geometry`` switches the fusion off at inference
@@ -71,8 +72,11 @@ class ONFHNet(nn.Module):
             self.sdf_head: nn.Module | None = nn.Sequential(
                 conv3(c[1], c[1]), nn.Conv2d(c[1], 1, kernel_size=1), nn.Tanh()
             )
-            # logits = a * seg + b * sdf + c
-            self.fusion = nn.Parameter(torch.tensor([1.0, 4.0, 0.0]))
+            # logits = a * seg + b * sdf + c, starting as the plain segmentation (b = 0):
+            # the distance head is untrained at first, and a fused mask that follows it
+            # from step 0 (b = 4 until 2026-11-28) learned markedly more slowly
+            # (docs/benchmarks.md, Engine)
+            self.fusion = nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
         else:
             self.sdf_head = None
             self.register_parameter("fusion", None)

@@ -101,11 +101,21 @@ def test_ablation_without_deep_supervision_has_no_auxiliary_heads() -> None:
     assert set(parts) == {"final", "seg", "geometric"}
 
 
+def test_fusion_starts_as_the_plain_segmentation() -> None:
+    # the untrained distance head must not steer the mask at the start of training
+    model = build_network("ours").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, SIZE, SIZE))
+    assert out.logits is not out.seg_logits
+    assert torch.equal(out.logits, out.seg_logits)
+
+
 def test_fusion_can_be_switched_off_at_inference() -> None:
     model = build_network("ours").eval()
-    assert isinstance(model, ONFHNet)
+    assert isinstance(model, ONFHNet) and model.fusion is not None
     x = torch.randn(1, 1, SIZE, SIZE)
     with torch.no_grad():
+        model.fusion.copy_(torch.tensor([1.0, 4.0, 0.0]))  # as after training
         fused = model(x)
         model.fuse_geometry = False
         plain = model(x)
