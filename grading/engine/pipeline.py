@@ -68,6 +68,9 @@ REFERENCE_PERCENTILE = 80.0
 CONTINUE_MIN_OVERLAP = 0.5
 """A section lying at least this much inside the necrosis of the slice below it is
 inside the lesion (see :func:`continue_lesions`)."""
+CONTINUE_EDGE_MM = 1.5
+"""Where the section shows necrosis of its own, only the part of the lower lesion at least
+this far inside its edge is carried up (its edge is not sharper than that)."""
 SUPPORT_MIN_INSIDE = 0.5
 """A dark structure not counted on its own slice is part of a lesion when at least this
 share of it lies inside the clear necrosis of a neighbouring slice (see
@@ -186,8 +189,12 @@ def continue_lesions(
     from the inferior to the superior slices (``ordered`` along the normal), a head
     section that lies at least :data:`CONTINUE_MIN_OVERLAP` inside the (clear) necrosis
     of the same hip on the slice below, while its own necrosis covers less than half of
-    that, takes the overlap as necrosis (added to its own), flagged ``continued``.
-    Needs axial slices on one pixel grid; otherwise nothing changes.
+    that, takes the overlap as necrosis (added to its own), flagged ``continued``. A
+    section with more necrosis of its own takes only the part of the overlap deeper than
+    :data:`CONTINUE_EDGE_MM` inside the lower lesion's edge: a mixed interior keeps
+    marrow-bright patches that nothing dark cuts off, while the edge of the lower lesion
+    is not sharper than that (and would grow from slice to slice). Needs axial slices on
+    one pixel grid; otherwise nothing changes.
     """
     out = [list(items) for items in graded]
     step = _superior_step(ordered) if len(ordered) > 1 else 0
@@ -212,14 +219,30 @@ def continue_lesions(
             head_pixels = max(int(head.sum()), 1)
             overlap = int(inside.sum()) / head_pixels
             own = int((item.necrosis.mask & head).sum()) / head_pixels
-            if overlap < CONTINUE_MIN_OVERLAP or own >= 0.5 * overlap:
+            if overlap < CONTINUE_MIN_OVERLAP:
+                continue
+            if own >= 0.5 * overlap:
+                # pixels are areas: a pixel's centre lies half a pixel inside the edge
+                spacing = ordered[index].pixel_spacing_mm
+                depth = ndimage.distance_transform_edt(footprint, sampling=spacing)
+                deep = depth - 0.5 * max(spacing) > CONTINUE_EDGE_MM
+                inside = deep[item.head.box.slices] & head
+            added = inside & ~item.necrosis.mask
+            if not added.any():
                 continue
             reason = (
                 f"{100 * overlap:.0f} % of this section lies inside the necrosis of the slice "
                 "below and it shows no band of its own: the lesion is taken to continue "
                 "upwards (3-D continuity)"
             )
-            necrosis = replace(item.necrosis, mask=item.necrosis.mask | inside, continued=reason)
+            if own >= 0.5 * overlap:
+                reason = (
+                    f"{100 * overlap:.0f} % of this section lies inside the necrosis of the "
+                    f"slice below: {100 * int(added.sum()) / head_pixels:.0f} % of the section, "
+                    f"deeper than {CONTINUE_EDGE_MM:g} mm inside that lesion, is taken as "
+                    "necrosis too (3-D continuity; a mixed interior keeps marrow-bright patches)"
+                )
+            necrosis = replace(item.necrosis, mask=item.necrosis.mask | added, continued=reason)
             out[index][position] = GradedHead(item.head, necrosis)
     return out
 

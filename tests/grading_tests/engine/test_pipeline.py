@@ -26,6 +26,7 @@ from grading.engine.measure import flag_code
 from grading.engine.necrosis import NecrosisResult
 from grading.engine.pipeline import (
     GradedHead,
+    continue_lesions,
     drop_isolated_caps,
     grade_series,
     grade_slice,
@@ -338,3 +339,22 @@ def test_support_follows_a_lesion_over_several_slices() -> None:
     out = support_lesions(_stack(3), graded)
     assert out[1][0].necrosis.mask.sum() == (head & (rows < 16)).sum()
     assert out[0][0].necrosis.mask.sum() == (head & (rows < 12)).sum()
+
+
+def test_a_patch_inside_the_lesion_below_is_carried_up_but_not_its_edge() -> None:
+    """A mixed interior keeps marrow-bright patches: on a section mostly inside the
+    lesion below, such a patch cut off by nothing dark reads as viable. Where the section
+    has necrosis of its own, the part of the lower lesion deeper than 1.5 mm inside its
+    edge is carried up (the patch), its edge is not (the edge of the lower lesion is not
+    sharper than that, and a generous edge would grow from slice to slice)."""
+    head = _disk_mask(18.0)
+    rows, cols = np.indices(GRID)
+    below = head & (rows < 36)
+    patch = (rows >= 14) & (rows < 22) & (cols >= 14) & (cols < 24)
+    own = head & (rows < 34) & ~patch
+    graded = [[_graded(head, below)], [_graded(head, own)]]
+    out = continue_lesions(_stack(2), graded)
+    necrosis = out[1][0].necrosis
+    assert (necrosis.mask & patch).sum() == (head & patch).sum()
+    assert not (necrosis.mask & (rows >= 34)).any()
+    assert "inside the necrosis of the slice below" in necrosis.continued
