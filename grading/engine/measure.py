@@ -11,18 +11,20 @@ proportions or grades).
 
 Quality flags are ``"code: reason"`` strings; a hip without flags needs no extra look.
 
-=================  ===========================================================================
-``small_head``     slice: head section below ``SMALL_HEAD_MM2``; series: the largest section
-                   below ``SERIES_SMALL_HEAD_MM2`` (the series may miss the head's equator)
-``partial_head``   the head touches the image border (cut off by the field of view)
-``low_confidence`` mean network probability inside the head below ``LOW_CONFIDENCE_MEAN``, or
-                   many uncertain pixels (0.2 < p < 0.8) around it
-``not_bimodal``    the intensity threshold inside the head was not clearly bimodal: necrosis
-                   claimed with a weak contrast, or a contrast close to the decision limit
-``one_side_only``  a bilateral slice (series) with a femoral head on one side only
-``continued``      (slice) necrosis carried up from the slice below: the section lies inside
-                   that slice's lesion and shows no band of its own (3-D continuity)
-=================  ===========================================================================
+====================  ===========================================================================
+``small_head``        slice: head section below ``SMALL_HEAD_MM2``; series: the largest section
+                      below ``SERIES_SMALL_HEAD_MM2`` (the series may miss the head's equator)
+``partial_head``      the head touches the image border (cut off by the field of view)
+``low_confidence``    mean network probability inside the head below ``LOW_CONFIDENCE_MEAN``, or
+                      many uncertain pixels (0.2 < p < 0.8) around it
+``not_bimodal``       the intensity threshold inside the head was not clearly bimodal: necrosis
+                      claimed with a weak contrast, or a contrast close to the decision limit
+``one_side_only``     a bilateral slice (series) with a femoral head on one side only
+``continued``         (slice) necrosis carried up from the slice below: the section lies inside
+                      that slice's lesion and shows no band of its own (3-D continuity)
+``neighbour_lesion``  (slice) a band-dark line or sideways region counted as necrosis because
+                      it lies inside the lesion of the slice above or below (3-D continuity)
+====================  ===========================================================================
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ describe('other display helpers', () => {
     expect(parseFlag('edited')).toEqual({ code: 'edited', reason: '' });
     expect(flagTitle('low_confidence')).toBe('Low confidence');
     expect(flagTitle('continued')).toBe('Continued from the slice below');
+    expect(flagTitle('neighbour_lesion')).toBe('Supported by a neighbouring slice');
     expect(flagTitle('new_code')).toBe('new code');
   });
 

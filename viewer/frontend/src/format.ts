@@ -87,6 +87,7 @@ export function flagTitle(code: string): string {
     low_confidence: 'Low confidence',
     not_bimodal: 'Not bimodal',
     continued: 'Continued from the slice below',
+    neighbour_lesion: 'Supported by a neighbouring slice',
     one_side_only: 'One side only',
     edited: 'Edited',
   };
