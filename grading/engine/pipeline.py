@@ -178,6 +178,13 @@ def _full(mask: np.ndarray, head: FemoralHead, shape: tuple[int, int]) -> np.nda
     return out
 
 
+def _clear_footprint(item: GradedHead, shape: tuple[int, int]) -> np.ndarray | None:
+    """The clear (not ambiguous) necrosis of a graded head on the full slice grid."""
+    if item.necrosis.ambiguous or not item.necrosis.mask.any():
+        return None
+    return _full(item.necrosis.mask & item.head.mask, item.head, shape)
+
+
 def continue_lesions(
     ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
 ) -> list[list[GradedHead]]:
@@ -211,9 +218,9 @@ def continue_lesions(
         lower = {g.head.side: g for g in out[below]}
         for position, item in enumerate(out[index]):
             under = lower.get(item.head.side)
-            if under is None or under.necrosis.ambiguous or not under.necrosis.mask.any():
+            footprint = None if under is None else _clear_footprint(under, shape)
+            if footprint is None:
                 continue
-            footprint = _full(under.necrosis.mask & under.head.mask, under.head, shape)
             head = item.head.mask
             inside = footprint[item.head.box.slices] & head
             head_pixels = max(int(head.sum()), 1)
@@ -221,7 +228,8 @@ def continue_lesions(
             own = int((item.necrosis.mask & head).sum()) / head_pixels
             if overlap < CONTINUE_MIN_OVERLAP:
                 continue
-            if own >= 0.5 * overlap:
+            has_own_necrosis = own >= 0.5 * overlap
+            if has_own_necrosis:
                 # pixels are areas: a pixel's centre lies half a pixel inside the edge
                 spacing = ordered[index].pixel_spacing_mm
                 depth = ndimage.distance_transform_edt(footprint, sampling=spacing)
@@ -235,7 +243,7 @@ def continue_lesions(
                 "below and it shows no band of its own: the lesion is taken to continue "
                 "upwards (3-D continuity)"
             )
-            if own >= 0.5 * overlap:
+            if has_own_necrosis:
                 reason = (
                     f"{100 * overlap:.0f} % of this section lies inside the necrosis of the "
                     f"slice below: {100 * int(added.sum()) / head_pixels:.0f} % of the section, "
@@ -245,13 +253,6 @@ def continue_lesions(
             necrosis = replace(item.necrosis, mask=item.necrosis.mask | added, continued=reason)
             out[index][position] = GradedHead(item.head, necrosis)
     return out
-
-
-def _clear_footprint(item: GradedHead, shape: tuple[int, int]) -> np.ndarray | None:
-    """The clear (not ambiguous) necrosis of a graded head on the full slice grid."""
-    if item.necrosis.ambiguous or not item.necrosis.mask.any():
-        return None
-    return _full(item.necrosis.mask & item.head.mask, item.head, shape)
 
 
 def support_lesions(
