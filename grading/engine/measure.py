@@ -18,7 +18,9 @@ Quality flags are ``"code: reason"`` strings; a hip without flags needs no extra
 ``low_confidence``    mean network probability inside the head below ``LOW_CONFIDENCE_MEAN``, or
                       many uncertain pixels (0.2 < p < 0.8) around it
 ``not_bimodal``       the intensity threshold inside the head was not clearly bimodal: necrosis
-                      claimed with a weak contrast, or a contrast close to the decision limit
+                      claimed with a weak contrast, or a contrast close to the decision limit;
+                      or dark structures found but not counted (a ring, a cap at a pole, a lone
+                      section low in the head), with the reason
 ``one_side_only``     a bilateral slice (series) with a femoral head on one side only
 ``continued``         (slice) necrosis carried up from the slice below: the section lies inside
                       that slice's lesion and shows no band of its own (3-D continuity)

@@ -9,11 +9,12 @@ The marrow reference of each hip is taken over the whole series (the 80th percen
 the per-slice marrow levels of that hip's larger sections), so a section that is mostly
 necrotic is not compared with itself.
 
-Three rules use the third dimension (a necrotic segment is one contiguous volume that
-reaches the subchondral surface): dark structures inside a neighbouring slice's lesion
-count (:func:`support_lesions`), a lesion continues upwards into sections lying inside it
-(:func:`continue_lesions`), and a small cap at a pole whose neighbour shows no necrosis
-is not counted (:func:`drop_isolated_caps`).
+Four rules use the third dimension (a necrotic segment is one contiguous volume that
+reaches the subchondral surface of the anterosuperior head): dark structures inside a
+neighbouring slice's lesion count (:func:`support_lesions`), a lesion continues upwards
+into sections lying inside it (:func:`continue_lesions`), and neither a small cap at a
+pole whose neighbour shows no necrosis (:func:`drop_isolated_caps`) nor a lone necrotic
+section below the head's widest one (:func:`drop_lone_inferior`) is counted.
 """
 
 from __future__ import annotations
@@ -379,6 +380,67 @@ def drop_isolated_caps(
     return out
 
 
+def drop_lone_inferior(
+    ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
+) -> list[list[GradedHead]]:
+    """Do not count necrosis on a lone section below the widest section of the head.
+
+    ONFH begins in the anterosuperior, weight-bearing part of the head and is one
+    contiguous volume, so its lowest sections always have necrosis on the section above
+    them. A section inferior to the hip's widest section (towards the neck) with necrosis
+    while the section below it and the two above it have none is not a lesion (a lesion
+    whose lower sections the threshold misses still shows two sections up): there the head mask
+    has taken in the dark cortex or joint at the edge of the head (found on phantom
+    series of normal hips, `docs/grading.md`). Its necrosis is not counted; it keeps the
+    ``not_bimodal`` flag with this reason, so a reader looks. Needs at least three axial
+    slices sorted along the normal (``ordered``); otherwise nothing changes.
+    """
+    out = [list(items) for items in graded]
+    step = _superior_step(ordered) if len(ordered) > 2 else 0
+    if step == 0:
+        return out
+
+    def side_of(index: int, side: Side) -> GradedHead | None:
+        if not 0 <= index < len(out):
+            return None
+        return next((g for g in out[index] if g.head.side == side), None)
+
+    def has_necrosis(item: GradedHead | None) -> bool:
+        return item is not None and bool((item.necrosis.mask & item.head.mask).any())
+
+    widest: dict[Side, tuple[float, int]] = {}
+    for index, items in enumerate(out):
+        for item in items:
+            area = float(item.head.mask.sum()) * ordered[index].pixel_area_mm2
+            if area > widest.get(item.head.side, (-1.0, 0))[0]:
+                widest[item.head.side] = (area, index)
+    for index, items in enumerate(out):
+        for position, item in enumerate(items):
+            side = item.head.side
+            if (index - widest[side][1]) * step >= 0 or not has_necrosis(item):
+                continue
+            near = (index - step, index + step, index + 2 * step)
+            if any(has_necrosis(side_of(other, side)) for other in near):
+                continue
+            reason = (
+                "necrosis on this section only, below the widest section of the head, with "
+                "none on the section below or the two above: not counted (ONFH is one contiguous "
+                "volume from the anterosuperior head; the head mask probably takes in the "
+                f"cortex or joint here); on its own: {item.necrosis.reason}"
+            )
+            necrosis = replace(
+                item.necrosis,
+                mask=np.zeros_like(item.necrosis.mask),
+                bimodal=False,
+                ambiguous=True,
+                reason=reason,
+                continued="",
+                supported="",
+            )
+            items[position] = GradedHead(item.head, necrosis)
+    return out
+
+
 def slice_result(
     mr_slice: MRSlice, graded: Sequence[GradedHead], *, bilateral: bool
 ) -> SliceResult:
@@ -459,8 +521,9 @@ def grade_series(
         grade_heads(mr_slice, slice_heads, references, config.necrosis)
         for mr_slice, slice_heads in zip(ordered, heads, strict=True)
     ]
-    graded = drop_isolated_caps(
-        ordered, continue_lesions(ordered, support_lesions(ordered, graded))
+    graded = drop_lone_inferior(
+        ordered,
+        drop_isolated_caps(ordered, continue_lesions(ordered, support_lesions(ordered, graded))),
     )
     results: list[SliceResult] = []
     per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []

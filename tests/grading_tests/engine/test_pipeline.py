@@ -28,6 +28,7 @@ from grading.engine.pipeline import (
     GradedHead,
     continue_lesions,
     drop_isolated_caps,
+    drop_lone_inferior,
     grade_series,
     grade_slice,
     support_lesions,
@@ -298,6 +299,73 @@ def test_a_cap_next_to_a_lesion_small_sections_inside_and_large_ones_are_kept() 
     # one slice alone: nothing to compare with
     single = [[_graded(cap, cap)]]
     assert drop_isolated_caps(_stack(1), single)[0][0] is single[0][0]
+
+
+def _radii_stack(radii: list[float]) -> list[list[GradedHead]]:
+    return [[_graded(_disk_mask(r))] for r in radii]
+
+
+def test_a_lone_section_below_the_widest_one_is_not_counted() -> None:
+    """A normal hip whose head mask took in the dark joint line on one low section
+    (towards the neck): necrosis there with none on the section below and the two above.
+    ONFH is one volume from the anterosuperior head, so it is not counted, with a flag."""
+    radii = [10.0, 14.0, 16.0, 18.0, 20.0, 19.0, 15.0]  # widest: slice 4
+    edge = _disk_mask(16.0) & (np.indices(GRID)[0] < 12)
+    graded = _radii_stack(radii)
+    graded[2] = [_graded(_disk_mask(16.0), edge)]
+    out = drop_lone_inferior(_stack(7), graded)
+    assert not out[2][0].necrosis.mask.any()
+    assert out[2][0].necrosis.ambiguous
+    assert "below the widest section" in out[2][0].necrosis.reason
+    assert all(out[k][0] is graded[k][0] for k in (0, 1, 3, 4, 5, 6))
+    # a normal pointing down (slices sorted along it run superior to inferior): the same
+    # section is found
+    flipped = [
+        MRSlice(
+            pixels=m.pixels,
+            pixel_spacing_mm=m.pixel_spacing_mm,
+            image_position=(0.0, 0.0, -4.0 * k),
+            image_orientation=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
+        )
+        for k, m in enumerate(_stack(7))
+    ]
+    out = drop_lone_inferior(flipped, list(reversed(graded)))
+    assert not out[4][0].necrosis.mask.any()
+
+
+def test_a_normal_hip_with_a_dark_edge_low_down_grades_none() -> None:
+    """Phantom series 6 of ``grade_balanced_series(810001)``: on its third slice the left
+    (normal) head's front edge is dark enough to read as a subchondral patch (2.5 % of
+    the section, which made the hip mild). The series rule leaves it out, with a flag."""
+    series = phantom(810001 * 100_003 + 6, "moderate", "none")
+    result = grade_series(phantom_slices(series), TruthSegmenter())
+    left = next(h for h in result.hips if h.side == "left")
+    assert series.truth["left"].proportion == 0.0
+    assert str(left.grade) == "none", left
+    section = next(h for h in result.slices[3].hips if h.side == "left")
+    assert section.necrosis_area_mm2 == 0.0
+    assert any("below the widest section" in f for f in section.flags)
+
+
+def test_lesions_and_sections_above_the_widest_one_are_kept() -> None:
+    radii = [10.0, 14.0, 16.0, 18.0, 20.0, 19.0, 15.0]
+    lesion = _disk_mask(20.0) & (np.indices(GRID)[0] < 12)
+    # a lesion whose lower sections the threshold missed: necrosis two sections up
+    graded = _radii_stack(radii)
+    graded[2] = [_graded(_disk_mask(16.0), _disk_mask(16.0) & lesion)]
+    graded[4] = [_graded(_disk_mask(20.0), lesion)]
+    assert drop_lone_inferior(_stack(7), graded)[2][0] is graded[2][0]
+    # a small lesion seen on one section above the widest one (the anterosuperior head)
+    graded = _radii_stack(radii)
+    graded[5] = [_graded(_disk_mask(19.0), _disk_mask(19.0) & lesion)]
+    assert drop_lone_inferior(_stack(7), graded)[5][0] is graded[5][0]
+    # no orientation to tell up from down, or too few slices: nothing changes
+    graded = _radii_stack(radii)
+    graded[2] = [_graded(_disk_mask(16.0), _disk_mask(16.0) & lesion)]
+    unknown = [MRSlice(pixels=m.pixels, pixel_spacing_mm=m.pixel_spacing_mm) for m in _stack(7)]
+    assert drop_lone_inferior(unknown, graded)[2][0] is graded[2][0]
+    two = graded[1:3]
+    assert drop_lone_inferior(_stack(2), two)[1][0] is two[1][0]
 
 
 def test_a_dark_structure_inside_the_neighbouring_lesion_is_counted() -> None:
