@@ -152,153 +152,27 @@ import json as _json  # noqa: E402
 import os as _os  # noqa: E402
 import socket as _socket  # noqa: E402
 import subprocess as _subprocess  # noqa: E402
-import sys as _sys  # noqa: E402
 import time as _time  # noqa: E402
 
+from grading.management.commands._processes import Stack  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-_MODE_VARS = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "REDIS_URL",
-    "ONFH_STORAGE",
-    "SECRET_KEY",
-    "ONFH_BROKER_KEY_PREFIX",
-    "ONFH_CHANNELS_PREFIX",
-    "ONFH_VAR_DIR",
-)
 
 
-def free_port() -> int:
-    with _socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class LivePortal(Stack):
+    """manage.py, daphne and celery workers as real subprocesses with ``env``, one torch
+    thread each; plus the API calls the tests make."""
 
-
-class LivePortal:
-    """Runs manage.py, daphne and celery workers as real subprocesses with ``env``."""
+    site_code = "live"
 
     def __init__(self, var_dir: Path, env: dict[str, str]) -> None:
-        self.var_dir = var_dir
-        self.env = {k: v for k, v in _os.environ.items() if k not in _MODE_VARS}
-        self.env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "onfh_site.settings",
-                "ONFH_VAR_DIR": str(var_dir),
-                "PYTHONUNBUFFERED": "1",
-                "ONFH_TORCH_THREADS": "1",
-                "LOG_LEVEL": "INFO",
-            }
-        )
-        self.env.update(env)
-        self.processes: dict[str, _subprocess.Popen[bytes]] = {}
-        self.port: int | None = None
-        self.token = ""
-        self.session = ""
+        super().__init__(var_dir, {"ONFH_TORCH_THREADS": "1", "LOG_LEVEL": "INFO", **env})
 
-    def log(self, name: str) -> str:
-        path = self.var_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def manage(self, *args: str, timeout: float = 300) -> str:
-        done = _subprocess.run(
-            [_sys.executable, str(ROOT / "manage.py"), *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode:
-            raise AssertionError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
-
-    def _spawn(self, name: str, argv: list[str]) -> _subprocess.Popen[bytes]:
-        log = (self.var_dir / f"{name}.log").open("ab")
-        process = _subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=_subprocess.STDOUT
-        )
-        self.processes[name] = process
-        return process
-
-    def start_worker(
+    def start_worker(  # type: ignore[override]
         self, name: str, *, queues: str = "gpu,default", extra: tuple[str, ...] = ("--pool", "solo")
     ) -> _subprocess.Popen[bytes]:
-        return self._spawn(
-            name,
-            [
-                _sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "onfh_site",
-                "worker",
-                "-Q",
-                queues,
-                "-n",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "info",
-                *extra,
-            ],
-        )
-
-    def start_server(self, timeout: float = 120) -> None:
-        self.port = free_port()
-        process = self._spawn(
-            "daphne",
-            [
-                _sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "onfh_site.asgi:application",
-            ],
-        )
-        deadline = _time.monotonic() + timeout
-        while _time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"daphne exited:\n{self.log('daphne')}")
-            try:
-                _socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                _time.sleep(0.3)
-        raise AssertionError(f"daphne did not listen in {timeout} s:\n{self.log('daphne')}")
-
-    def create_user(self) -> None:
-        """A site, a clinician and an API token, through the ORM of a manage.py shell."""
-        out = self.manage(
-            "shell",
-            "-c",
-            (
-                "from django.contrib.auth.models import User\n"
-                "from rest_framework.authtoken.models import Token\n"
-                "from grading.models import Site, Membership\n"
-                "site, _ = Site.objects.get_or_create(code='live', defaults={'name': 'Live'})\n"
-                "user, _ = User.objects.get_or_create(username='live')\n"
-                "Membership.objects.get_or_create(user=user, site=site, "
-                "defaults={'role': 'clinician'})\n"
-                "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
-                "from django.contrib.auth import (\n"
-                "    BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY)\n"
-                "from django.contrib.sessions.backends.db import SessionStore\n"
-                "session = SessionStore()\n"
-                "session[SESSION_KEY] = str(user.pk)\n"
-                "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
-                "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
-                "session.create()\n"
-                "print('SESSION', session.session_key)\n"
-            ),
-        )
-        lines = out.splitlines()
-        self.token = next(line.split()[1] for line in lines if line.startswith("TOKEN"))
-        self.session = next(line.split()[1] for line in lines if line.startswith("SESSION"))
+        """A worker, without waiting for it: the tests wait for what it does."""
+        return super().start_worker(name, queues, extra=extra, wait=False)
 
     def api(
         self, method: str, path: str, *, files: list[Path] | None = None, timeout: float = 120
@@ -342,24 +216,6 @@ class LivePortal:
             f"study {study_id} not {statuses} after {timeout} s: {detail}\n"
             + "\n".join(f"--- {n}\n{self.log(n)[-4000:]}" for n in self.processes)
         )
-
-    def stop(self, name: str, *, kill: bool = False) -> None:
-        process = self.processes.get(name)
-        if process is None or process.poll() is not None:
-            return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
-        try:
-            process.wait(timeout=30)
-        except _subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
 
 
 def sha256_of(path: Path) -> str:

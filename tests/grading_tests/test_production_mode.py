@@ -128,7 +128,7 @@ def test_seed_demo_refuses_postgres(postgres_url, tmp_path: Path) -> None:
     var.mkdir()
     portal = LivePortal(var, {"DATABASE_URL": postgres_url})
     portal.manage("migrate", "--noinput", "-v", "0")
-    with pytest.raises(AssertionError, match="not SQLite"):
+    with pytest.raises(RuntimeError, match="not SQLite"):
         portal.manage("seed_demo", "--studies", "0")
 
 
@@ -138,9 +138,10 @@ def _settings_under(env: dict[str, str], tmp_path: Path) -> dict:
     import subprocess
     import sys
 
-    from tests.conftest import _MODE_VARS, ROOT
+    from grading.management.commands._processes import MODE_VARS
+    from tests.conftest import ROOT
 
-    child_env = {k: v for k, v in os.environ.items() if k not in _MODE_VARS}
+    child_env = {k: v for k, v in os.environ.items() if k not in MODE_VARS}
     child_env.update({"ONFH_VAR_DIR": str(tmp_path / "var"), **env})
     code = (
         "import json; from onfh_site import settings as s\n"

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+
+from grading.management.commands._processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("ONFH_CHROMIUM", "/usr/bin/chromium")
@@ -47,12 +48,6 @@ class Portal(NamedTuple):
     password: str
     var_dir: Path
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -84,7 +79,7 @@ def portal() -> Iterator[Portal]:
         pytest.fail("The viewer bundle is not built: cd viewer/frontend && npm ci && npm run build")
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {

@@ -1,4 +1,6 @@
-"""Real portal processes (daphne, celery workers, manage.py, Orthanc) for ``bench_portal``.
+"""Real portal processes (daphne, celery workers, manage.py, Orthanc): ``bench_portal``
+runs them, and so do the tests of the embedded and production modes (``tests/conftest.py``
+builds its ``LivePortal`` on :class:`Stack`).
 
 Not a command (the leading underscore keeps Django from listing it).
 """
@@ -80,7 +82,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Stack:
-    """manage.py, daphne and celery workers on one var dir with one environment."""
+    """manage.py, daphne and celery workers on one var dir with one environment.
+
+    ``env`` is added to this process's environment less the variables that choose the
+    mode (``MODE_VARS``): a child gets exactly the mode it is given. Each process logs to
+    ``<var_dir>/<name>.log``.
+    """
+
+    site_code = "bench"
 
     def __init__(self, var_dir: Path, env: dict[str, str] | None = None) -> None:
         self.var_dir = var_dir
@@ -97,6 +106,7 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.port = 0
         self.token = ""
+        self.session = ""
 
     def log(self, name: str) -> str:
         path = self.var_dir / f"{name}.log"
@@ -112,7 +122,10 @@ class Stack:
             timeout=timeout,
         )
         if done.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args[:2])} failed:\n{done.stderr[-3000:]}")
+            what = " ".join(args[:2])
+            raise RuntimeError(
+                f"manage.py {what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
         return done.stdout
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -123,7 +136,7 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_server(self) -> None:
+    def start_server(self, timeout: float = 180) -> None:
         self.port = free_port()
         process = self.spawn(
             "daphne",
@@ -138,11 +151,21 @@ class Stack:
                 "onfh_site.asgi:application",
             ],
         )
-        wait_for_port(self.port, process, 180, "daphne")
+        try:
+            wait_for_port(self.port, process, timeout, "daphne")
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}:\n{self.log('daphne')[-3000:]}") from None
 
     def start_worker(
-        self, name: str = "worker", queues: str = "gpu,default", timeout: float = 300
-    ) -> None:
+        self,
+        name: str = "worker",
+        queues: str = "gpu,default",
+        *,
+        extra: tuple[str, ...] = ("--pool", "solo"),
+        wait: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.Popen[bytes]:
+        """A celery worker on ``queues``; ``wait``: until it logs that it is ready."""
         process = self.spawn(
             name,
             [
@@ -154,8 +177,6 @@ class Stack:
                 "worker",
                 "-Q",
                 queues,
-                "--pool",
-                "solo",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -163,19 +184,25 @@ class Stack:
                 f"{name}@%h",
                 "-l",
                 "info",
+                *extra,
             ],
         )
         deadline = time.monotonic() + timeout
-        while " ready." not in self.log(name):
+        while wait and " ready." not in self.log(name):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{self.log(name)[-3000:]}")
             time.sleep(0.2)
+        return process
 
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name, None)
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        """Terminate (or kill) one process and wait for it; its log stays."""
+        process = self.processes.get(name)
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -187,6 +214,9 @@ class Stack:
             self.stop(name)
 
     def create_user(self) -> None:
+        """A site (``site_code``), a clinician of it, an API token and a logged-in
+        session, through the ORM of a manage.py shell."""
+        code = self.site_code
         out = self.manage(
             "shell",
             "-c",
@@ -194,14 +224,26 @@ class Stack:
                 "from django.contrib.auth.models import User\n"
                 "from rest_framework.authtoken.models import Token\n"
                 "from grading.models import Site, Membership\n"
-                "site, _ = Site.objects.get_or_create(code='bench', defaults={'name': 'Bench'})\n"
-                "user, _ = User.objects.get_or_create(username='bench')\n"
+                f"site, _ = Site.objects.get_or_create(code='{code}', "
+                f"defaults={{'name': '{code.title()}'}})\n"
+                f"user, _ = User.objects.get_or_create(username='{code}')\n"
                 "Membership.objects.get_or_create(user=user, site=site, "
                 "defaults={'role': 'clinician'})\n"
                 "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
+                "from django.contrib.auth import (\n"
+                "    BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY)\n"
+                "from django.contrib.sessions.backends.db import SessionStore\n"
+                "session = SessionStore()\n"
+                "session[SESSION_KEY] = str(user.pk)\n"
+                "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+                "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+                "session.create()\n"
+                "print('SESSION', session.session_key)\n"
             ),
         )
-        self.token = next(x.split()[1] for x in out.splitlines() if x.startswith("TOKEN"))
+        lines = out.splitlines()
+        self.token = next(x.split()[1] for x in lines if x.startswith("TOKEN"))
+        self.session = next(x.split()[1] for x in lines if x.startswith("SESSION"))
 
     def curl_upload(self, files: list[Path]) -> tuple[int, Any, float]:
         argv = [
