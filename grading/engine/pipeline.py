@@ -72,6 +72,10 @@ inside the lesion (see :func:`continue_lesions`)."""
 CONTINUE_EDGE_MM = 1.5
 """Where the section shows necrosis of its own, only the part of the lower lesion at least
 this far inside its edge is carried up (its edge is not sharper than that)."""
+LONE_MAX_DEPTH_MM = 8.0
+"""A lone necrotic section low in the head is left out only when its necrosis lies within
+this depth of the head's edge: the cortex, cartilage and joint line that a head mask can
+take in (2-7 mm on phantoms), not a lesion whose neighbours the threshold missed (14 mm)."""
 SUPPORT_MIN_INSIDE = 0.5
 """A dark structure not counted on its own slice is part of a lesion when at least this
 share of it lies inside the clear necrosis of a neighbouring slice (see
@@ -383,17 +387,18 @@ def drop_isolated_caps(
 def drop_lone_inferior(
     ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
 ) -> list[list[GradedHead]]:
-    """Do not count necrosis on a lone section below the widest section of the head.
+    """Do not count necrosis in a rim of a lone section below the head's widest section.
 
     ONFH begins in the anterosuperior, weight-bearing part of the head and is one
     contiguous volume, so its lowest sections always have necrosis on the section above
-    them. A section inferior to the hip's widest section (towards the neck) with necrosis
-    while the section below it and the two above it have none is not a lesion (a lesion
-    whose lower sections the threshold misses still shows two sections up): there the head mask
-    has taken in the dark cortex or joint at the edge of the head (found on phantom
-    series of normal hips, `docs/grading.md`). Its necrosis is not counted; it keeps the
-    ``not_bimodal`` flag with this reason, so a reader looks. Needs at least three axial
-    slices sorted along the normal (``ordered``); otherwise nothing changes.
+    them. A section inferior to the hip's widest section (towards the neck) whose
+    necrosis lies within :data:`LONE_MAX_DEPTH_MM` of the head's edge, while the section
+    below it and the two above it have none, is not a lesion: the head mask has taken in
+    the dark cortex or joint line there (found on phantom series of normal hips,
+    ``docs/grading.md``). Two sections up, not one, because a lesion whose lowest
+    sections the threshold misses must keep what it shows. Its necrosis is not counted;
+    it keeps the ``not_bimodal`` flag with this reason, so a reader looks. Needs at least
+    three axial slices sorted along the normal (``ordered``); otherwise nothing changes.
     """
     out = [list(items) for items in graded]
     step = _superior_step(ordered) if len(ordered) > 2 else 0
@@ -422,9 +427,15 @@ def drop_lone_inferior(
             near = (index - step, index + step, index + 2 * step)
             if any(has_necrosis(side_of(other, side)) for other in near):
                 continue
+            spacing = ordered[index].pixel_spacing_mm
+            depth = ndimage.distance_transform_edt(item.head.mask, sampling=spacing)
+            deepest = float(depth[item.necrosis.mask & item.head.mask].max())
+            if deepest > LONE_MAX_DEPTH_MM:
+                continue
             reason = (
-                "necrosis on this section only, below the widest section of the head, with "
-                "none on the section below or the two above: not counted (ONFH is one contiguous "
+                f"necrosis on this section only (a rim at most {deepest:.1f} mm deep), below "
+                "the widest section of the head, with none on the section below or the two "
+                "above: not counted (ONFH is one contiguous "
                 "volume from the anterosuperior head; the head mask probably takes in the "
                 f"cortex or joint here); on its own: {item.necrosis.reason}"
             )

@@ -359,6 +359,12 @@ def test_lesions_and_sections_above_the_widest_one_are_kept() -> None:
     graded = _radii_stack(radii)
     graded[5] = [_graded(_disk_mask(19.0), _disk_mask(19.0) & lesion)]
     assert drop_lone_inferior(_stack(7), graded)[5][0] is graded[5][0]
+    # a lone low section whose necrosis reaches deep into the head (a lesion whose
+    # neighbours the threshold missed), not a rim at the edge
+    graded = _radii_stack(radii)
+    half = _disk_mask(16.0) & (np.indices(GRID)[0] < 24)
+    graded[2] = [_graded(_disk_mask(16.0), half)]
+    assert drop_lone_inferior(_stack(7), graded)[2][0] is graded[2][0]
     # no orientation to tell up from down, or too few slices: nothing changes
     graded = _radii_stack(radii)
     graded[2] = [_graded(_disk_mask(16.0), _disk_mask(16.0) & lesion)]
