@@ -18,9 +18,10 @@ Quality flags are ``"code: reason"`` strings; a hip without flags needs no extra
 ``low_confidence``    mean network probability inside the head below ``LOW_CONFIDENCE_MEAN``, or
                       many uncertain pixels (0.2 < p < 0.8) around it
 ``not_bimodal``       the intensity threshold inside the head was not clearly bimodal: necrosis
-                      claimed with a weak contrast, or a contrast close to the decision limit;
-                      or dark structures found but not counted (a ring, a cap at a pole, a lone
-                      section low in the head), with the reason
+                      claimed with a weak contrast, or a contrast close to the decision limit
+``not_counted``       (slice) dark structures found but not counted as necrosis, with the reason:
+                      a ring around the marrow (the mask takes in the joint), a cap at a pole, a
+                      rim on a lone section low in the head (``pipeline``'s series rules)
 ``one_side_only``     a bilateral slice (series) with a femoral head on one side only
 ``continued``         (slice) necrosis carried up from the slice below: the section lies inside
                       that slice's lesion and shows no band of its own (3-D continuity)
@@ -165,6 +166,8 @@ def measure_hip(
         flags.append(_flag("continued", necrosis.continued))
     if necrosis is not None and necrosis.supported:
         flags.append(_flag("neighbour_lesion", necrosis.supported))
+    if necrosis is not None and necrosis.not_counted:
+        flags.append(_flag("not_counted", necrosis.not_counted))
     rows, cols = np.nonzero(head_mask)
     bbox = (
         (

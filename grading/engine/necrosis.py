@@ -148,6 +148,10 @@ class NecrosisResult:
     of a neighbouring slice (``pipeline.support_lesions``). None when there are none."""
     supported: str = ""
     """Why necrosis was added from a neighbouring slice's lesion; empty when it was not."""
+    not_counted: str = ""
+    """Why dark structures found here are not counted as necrosis (a ring around the
+    marrow, a cap at a pole, a rim on a lone low section; ``mask`` is then empty); empty
+    when nothing was set aside."""
 
     @property
     def area_pixels(self) -> int:
@@ -643,8 +647,9 @@ def _find_necrosis(
             contrast=0.0,
             otsu_separation=separation,
             bimodal=False,
-            ambiguous=True,
-            reason=(
+            ambiguous=False,
+            reason="a dark ring around the marrow, not counted",
+            not_counted=(
                 "a dark ring surrounds the head's marrow: the head mask probably takes in "
                 "the joint (cartilage, acetabulum); not counted as necrosis"
             ),

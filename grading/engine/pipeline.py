@@ -338,8 +338,8 @@ def drop_isolated_caps(
     ``SMALL_HEAD_MM2`` at the end of the hip's run of slices (no head of that side on the
     slice further out, or no slice there) with necrosis while the next section inwards
     has none is partial volume at the pole (the cap is dark all over, and the network may
-    take in the joint beyond the head), not a lesion. Its necrosis is not counted; it
-    keeps the ``not_bimodal`` flag with this reason, so a reader looks. Needs the slices
+    take in the joint beyond the head), not a lesion. Its necrosis is not counted, and the
+    slice is flagged ``not_counted`` with this reason, so a reader looks. Needs the slices
     sorted along the normal (``ordered``) and at least two of them.
     """
     out = [list(items) for items in graded]
@@ -374,8 +374,8 @@ def drop_isolated_caps(
                     item.necrosis,
                     mask=np.zeros_like(item.necrosis.mask),
                     bimodal=False,
-                    ambiguous=True,
-                    reason=reason,
+                    ambiguous=False,
+                    not_counted=reason,
                     continued="",
                     supported="",
                 )
@@ -396,8 +396,8 @@ def drop_lone_inferior(
     below it and the two above it have none, is not a lesion: the head mask has taken in
     the dark cortex or joint line there (found on phantom series of normal hips,
     ``docs/grading.md``). Two sections up, not one, because a lesion whose lowest
-    sections the threshold misses must keep what it shows. Its necrosis is not counted;
-    it keeps the ``not_bimodal`` flag with this reason, so a reader looks. Needs at least
+    sections the threshold misses must keep what it shows. Its necrosis is not counted,
+    and the slice is flagged ``not_counted`` with this reason, so a reader looks. Needs at least
     three axial slices sorted along the normal (``ordered``); otherwise nothing changes.
     """
     out = [list(items) for items in graded]
@@ -443,8 +443,8 @@ def drop_lone_inferior(
                 item.necrosis,
                 mask=np.zeros_like(item.necrosis.mask),
                 bimodal=False,
-                ambiguous=True,
-                reason=reason,
+                ambiguous=False,
+                not_counted=reason,
                 continued="",
                 supported="",
             )

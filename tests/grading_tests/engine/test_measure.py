@@ -130,6 +130,15 @@ def test_low_confidence_and_not_bimodal_flags() -> None:
     )
     hip = measure_hip(mr, "left", box, head, head, probability=sure, necrosis=ambiguous)
     assert hip.flags == ("not_bimodal: darkest necrotic signal 40 % of the marrow",)
+    set_aside = replace(
+        ambiguous,
+        mask=np.zeros_like(head),
+        ambiguous=False,
+        not_counted="a dark ring surrounds the head's marrow",
+    )
+    hip = measure_hip(mr, "left", box, head, set_aside.mask, probability=sure, necrosis=set_aside)
+    assert hip.flags == ("not_counted: a dark ring surrounds the head's marrow",)
+    assert hip.necrosis_area_mm2 == 0.0
 
 
 def _hip(

@@ -63,6 +63,7 @@ describe('other display helpers', () => {
     expect(flagTitle('low_confidence')).toBe('Low confidence');
     expect(flagTitle('continued')).toBe('Continued from the slice below');
     expect(flagTitle('neighbour_lesion')).toBe('Supported by a neighbouring slice');
+    expect(flagTitle('not_counted')).toBe('Found, not counted');
     expect(flagTitle('new_code')).toBe('new code');
   });
 

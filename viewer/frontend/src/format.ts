@@ -86,6 +86,7 @@ export function flagTitle(code: string): string {
     partial_head: 'Partial head',
     low_confidence: 'Low confidence',
     not_bimodal: 'Not bimodal',
+    not_counted: 'Found, not counted',
     continued: 'Continued from the slice below',
     neighbour_lesion: 'Supported by a neighbouring slice',
     one_side_only: 'One side only',
