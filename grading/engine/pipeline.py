@@ -328,6 +328,31 @@ def support_lesions(
     return out
 
 
+def _head_on(graded: Sequence[Sequence[GradedHead]], index: int, side: Side) -> GradedHead | None:
+    """The graded head of ``side`` on slice ``index`` (None off the ends or without one)."""
+    if not 0 <= index < len(graded):
+        return None
+    return next((g for g in graded[index] if g.head.side == side), None)
+
+
+def _has_necrosis(item: GradedHead | None) -> bool:
+    return item is not None and bool((item.necrosis.mask & item.head.mask).any())
+
+
+def _set_aside(item: GradedHead, reason: str) -> GradedHead:
+    """The head with its necrosis not counted, flagged ``not_counted`` with ``reason``."""
+    necrosis = replace(
+        item.necrosis,
+        mask=np.zeros_like(item.necrosis.mask),
+        bimodal=False,
+        ambiguous=False,
+        not_counted=reason,
+        continued="",
+        supported="",
+    )
+    return GradedHead(item.head, necrosis)
+
+
 def drop_isolated_caps(
     ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
 ) -> list[list[GradedHead]]:
@@ -345,24 +370,18 @@ def drop_isolated_caps(
     out = [list(items) for items in graded]
     if len(ordered) < 2:
         return out
-
-    def head_of(index: int, side: Side) -> GradedHead | None:
-        if not 0 <= index < len(out):
-            return None
-        return next((g for g in out[index] if g.head.side == side), None)
-
     for index, items in enumerate(out):
         pixel_area = ordered[index].pixel_area_mm2
         for position, item in enumerate(items):
             area = float(item.head.mask.sum()) * pixel_area
-            if area >= SMALL_HEAD_MM2 or not (item.necrosis.mask & item.head.mask).any():
+            if area >= SMALL_HEAD_MM2 or not _has_necrosis(item):
                 continue
             side = item.head.side
             for outward, inward in ((index - 1, index + 1), (index + 1, index - 1)):
-                inner = head_of(inward, side)
-                if head_of(outward, side) is not None or inner is None:
+                inner = _head_on(out, inward, side)
+                if _head_on(out, outward, side) is not None or inner is None:
                     continue
-                if (inner.necrosis.mask & inner.head.mask).any():
+                if _has_necrosis(inner):
                     continue
                 reason = (
                     f"an isolated cap at the pole ({area:.0f} mm², the last section of the "
@@ -370,16 +389,7 @@ def drop_isolated_caps(
                     "volume at the pole, not counted as necrosis (necrosis is one "
                     f"contiguous volume); on its own: {item.necrosis.reason}"
                 )
-                necrosis = replace(
-                    item.necrosis,
-                    mask=np.zeros_like(item.necrosis.mask),
-                    bimodal=False,
-                    ambiguous=False,
-                    not_counted=reason,
-                    continued="",
-                    supported="",
-                )
-                items[position] = GradedHead(item.head, necrosis)
+                items[position] = _set_aside(item, reason)
                 break
     return out
 
@@ -397,21 +407,14 @@ def drop_lone_inferior(
     the dark cortex or joint line there (found on phantom series of normal hips,
     ``docs/grading.md``). Two sections up, not one, because a lesion whose lowest
     sections the threshold misses must keep what it shows. Its necrosis is not counted,
-    and the slice is flagged ``not_counted`` with this reason, so a reader looks. Needs at least
-    three axial slices sorted along the normal (``ordered``); otherwise nothing changes.
+    and the slice is flagged ``not_counted`` with this reason, so a reader looks. Needs
+    at least three axial slices sorted along the normal (``ordered``); otherwise nothing
+    changes.
     """
     out = [list(items) for items in graded]
     step = _superior_step(ordered) if len(ordered) > 2 else 0
     if step == 0:
         return out
-
-    def side_of(index: int, side: Side) -> GradedHead | None:
-        if not 0 <= index < len(out):
-            return None
-        return next((g for g in out[index] if g.head.side == side), None)
-
-    def has_necrosis(item: GradedHead | None) -> bool:
-        return item is not None and bool((item.necrosis.mask & item.head.mask).any())
 
     widest: dict[Side, tuple[float, int]] = {}
     for index, items in enumerate(out):
@@ -422,10 +425,10 @@ def drop_lone_inferior(
     for index, items in enumerate(out):
         for position, item in enumerate(items):
             side = item.head.side
-            if (index - widest[side][1]) * step >= 0 or not has_necrosis(item):
+            if (index - widest[side][1]) * step >= 0 or not _has_necrosis(item):
                 continue
             near = (index - step, index + step, index + 2 * step)
-            if any(has_necrosis(side_of(other, side)) for other in near):
+            if any(_has_necrosis(_head_on(out, other, side)) for other in near):
                 continue
             spacing = ordered[index].pixel_spacing_mm
             depth = ndimage.distance_transform_edt(item.head.mask, sampling=spacing)
@@ -435,20 +438,11 @@ def drop_lone_inferior(
             reason = (
                 f"necrosis on this section only (a rim at most {deepest:.1f} mm deep), below "
                 "the widest section of the head, with none on the section below or the two "
-                "above: not counted (ONFH is one contiguous "
-                "volume from the anterosuperior head; the head mask probably takes in the "
-                f"cortex or joint here); on its own: {item.necrosis.reason}"
+                "above: not counted (ONFH is one contiguous volume from the anterosuperior "
+                "head; the head mask probably takes in the cortex or joint here); on its "
+                f"own: {item.necrosis.reason}"
             )
-            necrosis = replace(
-                item.necrosis,
-                mask=np.zeros_like(item.necrosis.mask),
-                bimodal=False,
-                ambiguous=False,
-                not_counted=reason,
-                continued="",
-                supported="",
-            )
-            items[position] = GradedHead(item.head, necrosis)
+            items[position] = _set_aside(item, reason)
     return out
 
 
