@@ -68,6 +68,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="equal steps: each model also stops after this many",
     )
+    p.add_argument(
+        "--init-seeds",
+        type=int,
+        nargs="+",
+        default=(),
+        metavar="SEED",
+        help="train each model once per seed (start and batch order; same training crops)",
+    )
     p.add_argument("--n-train", type=int, default=1024)
     p.add_argument("--n-test", type=int, default=192, help="held-out crops for head metrics")
     p.add_argument(
@@ -131,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             batch_size=args.batch_size,
             lr=args.lr,
+            init_seeds=tuple(args.init_seeds),
         )
         if args.series_seed is not None:
             cfg.series_seed = args.series_seed

@@ -216,6 +216,10 @@ class AccuracyConfig:
     """Also measure the shipped weights (``HeadSegmenter.load()``) on the same test data."""
     weights: tuple[Path, ...] = ()
     """Exported weights files (each with its JSON) to measure as they are, no training."""
+    init_seeds: tuple[int, ...] = ()
+    """Train each model once per seed (its start and batch order; the training crops stay
+    those of ``train_seed``), a row each: the spread between initialisations. Empty: one
+    run per model with ``train_seed``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -275,7 +279,12 @@ def run_accuracy(
             "head": head_metrics(seg, test_set),
             "grading": grading_metrics(seg, series_list),
         }
-    for name in cfg.models:
+    runs = [
+        (name, seed, name if not cfg.init_seeds else f"{name} (init seed {seed})")
+        for name in cfg.models
+        for seed in (cfg.init_seeds or (cfg.train_seed,))
+    ]
+    for name, seed, label in runs:
         tcfg = TrainConfig(
             model=name,
             minutes=cfg.minutes_per_model,
@@ -284,14 +293,16 @@ def run_accuracy(
             input_size=cfg.input_size,
             n_train=cfg.n_train,
             train_seed=cfg.train_seed,
+            init_seed=seed,
             n_val=cfg.n_val,
             val_seed=cfg.val_seed,
             batch_size=cfg.batch_size,
             lr=cfg.lr,
         )
+        folder = name if not cfg.init_seeds else f"{name}-seed{seed}"
         result = train(
             tcfg,
-            out=None if out is None else out / name,
+            out=None if out is None else out / folder,
             train_set=train_set,
             val_set=val_set,
             progress=progress,
@@ -309,8 +320,8 @@ def run_accuracy(
         }
         row["head"] = head_metrics(seg, test_set)
         row["grading"] = grading_metrics(seg, series_list)
-        rows[name] = row
-        log(f"{name}: head Dice {row['head']['dice']:.4f} ({result.steps} steps)")
+        rows[label] = row
+        log(f"{label}: head Dice {row['head']['dice']:.4f} ({result.steps} steps)")
     report = {
         "kind": "accuracy",
         "config": cfg.__dict__,

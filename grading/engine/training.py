@@ -75,6 +75,9 @@ class TrainConfig:
     n_train: int = 2048
     n_val: int = 128
     train_seed: int = 1
+    init_seed: int | None = None
+    """The network's start and the batch order; None: ``train_seed``, which always picks
+    the training crops (the benchmark trains several starts on the same crops)."""
     val_seed: int = 900_001
     batch_size: int = 16
     lr: float = 3e-3
@@ -474,9 +477,10 @@ def train(
     device = torch.device(cfg.device)
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    torch.manual_seed(cfg.train_seed)
-    np.random.seed(cfg.train_seed)
-    random.seed(cfg.train_seed)
+    seed = cfg.train_seed if cfg.init_seed is None else cfg.init_seed
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
     bf16, channels_last = _resolve_flags(cfg, device)
 
     t_data = time.perf_counter()
@@ -510,10 +514,8 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = SegmentationLoss()
     geometric = has_geometric_path(model)
-    gen = torch.Generator().manual_seed(cfg.train_seed)
-    noise_gen = (
-        gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(cfg.train_seed)
-    )
+    gen = torch.Generator().manual_seed(seed)
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -681,6 +683,7 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
             "generator_source_sha256_16": phantom_digest,
             "n_train": cfg.n_train,
             "train_seed": cfg.train_seed,
+            "init_seed": cfg.train_seed if cfg.init_seed is None else cfg.init_seed,
             "chunking": f"chunks of {CHUNK}, chunk k seeded seed * 10007 + k",
             "source_size": cfg.source_size,
             "n_val": cfg.n_val,
