@@ -279,12 +279,15 @@ def run_accuracy(
             "head": head_metrics(seg, test_set),
             "grading": grading_metrics(seg, series_list),
         }
+    # (model, start seed, row label, output folder): one run per model, or per model and seed
     runs = [
-        (name, seed, name if not cfg.init_seeds else f"{name} (init seed {seed})")
+        (name, seed, f"{name} (init seed {seed})", f"{name}-seed{seed}")
+        if cfg.init_seeds
+        else (name, seed, name, name)
         for name in cfg.models
         for seed in (cfg.init_seeds or (cfg.train_seed,))
     ]
-    for name, seed, label in runs:
+    for name, seed, label, folder in runs:
         tcfg = TrainConfig(
             model=name,
             minutes=cfg.minutes_per_model,
@@ -299,7 +302,6 @@ def run_accuracy(
             batch_size=cfg.batch_size,
             lr=cfg.lr,
         )
-        folder = name if not cfg.init_seeds else f"{name}-seed{seed}"
         result = train(
             tcfg,
             out=None if out is None else out / folder,

@@ -89,6 +89,11 @@ class TrainConfig:
     threads: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def start_seed(self) -> int:
+        """The seed of the network's start and the batch order."""
+        return self.train_seed if self.init_seed is None else self.init_seed
+
     def network_config(self) -> dict[str, Any]:
         if self.config:
             return dict(self.config)
@@ -477,7 +482,7 @@ def train(
     device = torch.device(cfg.device)
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    seed = cfg.train_seed if cfg.init_seed is None else cfg.init_seed
+    seed = cfg.start_seed
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -683,7 +688,7 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
             "generator_source_sha256_16": phantom_digest,
             "n_train": cfg.n_train,
             "train_seed": cfg.train_seed,
-            "init_seed": cfg.train_seed if cfg.init_seed is None else cfg.init_seed,
+            "init_seed": cfg.start_seed,
             "chunking": f"chunks of {CHUNK}, chunk k seeded seed * 10007 + k",
             "source_size": cfg.source_size,
             "n_val": cfg.n_val,
