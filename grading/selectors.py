@@ -135,6 +135,7 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
     study.series_list = series_list
     study.hip_list = list(
         HipResult.objects.filter(analysis_id__in=analysis_ids)
+        .exclude(analysis__series__graded=False)  # hips come only from graded series
         .select_related("analysis__series")
         .prefetch_related(
             Prefetch(

@@ -113,8 +113,17 @@ class SeriesOutputSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField()
     description = serializers.CharField()
     instance_count = serializers.IntegerField()
+    # Sequence and plane awareness (grading.dicom.protocol): graded null = not decided yet.
+    weighting = serializers.CharField(help_text="T1, T2, PD, STIR, fat_saturated, post_contrast, unknown")
+    plane = serializers.CharField(help_text="axial, coronal, sagittal, oblique or unknown")
+    graded = serializers.BooleanField(allow_null=True)
+    not_graded_reason = serializers.SerializerMethodField()
     analysis = AnalysisOutputSerializer(source="latest_analysis", allow_null=True)
     instances = InstanceOutputSerializer(source="instance_list", many=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_not_graded_reason(self, series: Any) -> str | None:
+        return _blank_to_none(series.not_graded_reason)
 
 
 @extend_schema_serializer(component_name="Revision")
@@ -136,6 +145,45 @@ class HipOutputSerializer(serializers.Serializer):
     grade = GradeField(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
+    # Classifications (grading.engine.classifications; issue 14 item 5).
+    jic_type = serializers.SerializerMethodField()
+    kerboul_angle_deg = serializers.SerializerMethodField()
+    kerboul_partial = serializers.SerializerMethodField()
+    extent = serializers.SerializerMethodField()
+    stage = serializers.SerializerMethodField()
+    stage_source = serializers.SerializerMethodField()
+
+    def _classifications(self, hip: Any) -> dict[str, Any]:
+        from grading.services.classifications import hip_classifications
+
+        cached = getattr(hip, "_classifications", None)
+        if cached is None:
+            cached = hip._classifications = hip_classifications(hip=hip)
+        return cached
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C1, C2"))
+    def get_jic_type(self, hip: Any) -> str | None:
+        return self._classifications(hip)["jic_type"]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_kerboul_angle_deg(self, hip: Any) -> float | None:
+        return self._classifications(hip)["kerboul_angle_deg"]
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_kerboul_partial(self, hip: Any) -> bool | None:
+        return self._classifications(hip)["kerboul_partial"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C"))
+    def get_extent(self, hip: Any) -> str | None:
+        return self._classifications(hip)["extent"]
+
+    @extend_schema_field(serializers.CharField())
+    def get_stage(self, hip: Any) -> str:
+        return str(self._classifications(hip)["stage"])
+
+    @extend_schema_field(serializers.CharField(help_text="mri or clinician"))
+    def get_stage_source(self, hip: Any) -> str:
+        return str(self._classifications(hip)["stage_source"])
 
 
 @extend_schema_serializer(component_name="SliceHip")

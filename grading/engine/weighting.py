@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-__all__ = ["T1_MARROW_TO_MUSCLE", "looks_like_t1", "marrow_to_muscle_ratio"]
+__all__ = ["GRADED_PLANES", "T1_MARROW_TO_MUSCLE", "looks_like_t1", "marrow_to_muscle_ratio"]
 
 #: Median marrow over muscle at and above which a series counts as T1-like.
 T1_MARROW_TO_MUSCLE = 1.5
@@ -52,3 +52,8 @@ def marrow_to_muscle_ratio(
 def looks_like_t1(ratio: float | None) -> bool:
     """True when the marrow is at least :data:`T1_MARROW_TO_MUSCLE` times the muscle."""
     return ratio is not None and ratio >= T1_MARROW_TO_MUSCLE
+
+
+#: The planes the engine grades today (coronal waits for the network trained on coronal
+#: slices: issue 14 item 4).
+GRADED_PLANES: tuple[str, ...] = ("axial",)

@@ -136,6 +136,7 @@ class Plane(models.TextChoices):
     AXIAL = "axial", "Axial"
     CORONAL = "coronal", "Coronal"
     SAGITTAL = "sagittal", "Sagittal"
+    OBLIQUE = "oblique", "Oblique"
     UNKNOWN = "unknown", "Unknown"
 
 
@@ -146,6 +147,12 @@ class Series(models.Model):
     number = models.IntegerField(null=True, blank=True)
     modality = models.CharField(max_length=16, default="MR")
     plane = models.CharField(max_length=10, choices=Plane.choices, default=Plane.UNKNOWN)
+    # Sequence and plane awareness (grading.dicom.protocol.series_decision): set when the
+    # study's analyses are requested; graded None = not decided yet.
+    weighting = models.CharField(max_length=16, blank=True)
+    graded = models.BooleanField(null=True, blank=True)
+    not_graded_reason = models.TextField(blank=True)
+    protocol_flags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,8 +168,9 @@ class Series(models.Model):
 
     @property
     def analysable(self) -> bool:
-        """Each axial MR series is analysed (an unknown plane is tried too)."""
-        return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
+        """An MR series is analysed unless the protocol decision said it is not graded
+        (a series not decided yet counts as analysable)."""
+        return self.modality == "MR" and self.graded is not False
 
 
 def dicom_file_name(sha256: str) -> str:
@@ -191,6 +199,9 @@ class Instance(models.Model):
     pixel_spacing_row_mm = models.FloatField(null=True, blank=True)
     pixel_spacing_col_mm = models.FloatField(null=True, blank=True)
     slice_thickness_mm = models.FloatField(null=True, blank=True)
+    # From the header (grading.dicom.protocol): for the series decision.
+    weighting = models.CharField(max_length=16, blank=True)
+    orientation = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

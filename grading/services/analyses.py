@@ -136,12 +136,15 @@ def analysis_request(
 
 
 def study_analyses_request(*, study_id: int) -> list[Analysis]:
-    """After an upload: one analysis for each analysable (axial MR) series of the study."""
+    """After an upload: decide which series are graded (sequence and plane,
+    ``grading.services.protocol``), then one analysis for each graded series."""
+    from grading.services.protocol import series_protocol_decide
+
     study = Study.objects.get(pk=study_id)
     analyses = [
         analysis_request(series=series)
         for series in Series.objects.filter(study=study).order_by("number", "id")
-        if series.analysable and series.instances.exists()
+        if series.instances.exists() and series_protocol_decide(series=series).analysable
     ]
     study_status_refresh(study_id=study_id)
     return analyses
@@ -277,8 +280,25 @@ def _progress_saver(analysis: Analysis, progress_cb: ProgressCallback | None) ->
     return save
 
 
-def _result_write(analysis: Analysis, instances: list[Instance], result: Any) -> str:
+def _t1_check(analysis: Analysis, slices: list[Any], result: Any) -> dict[str, Any] | None:
+    """For a series of unknown weighting: does it look like T1 (marrow vs muscle)?"""
+    if analysis.series.weighting != "unknown":
+        return None
+    from grading.engine.weighting import looks_like_t1, marrow_to_muscle_ratio
+
+    ratio = marrow_to_muscle_ratio(
+        [s.pixels for s in slices],
+        [s.labelmap for s in result.slices],
+        [s.pixel_spacing_mm for s in slices],
+    )
+    return {"ratio": ratio, "t1_like": looks_like_t1(ratio)}
+
+
+def _result_write(
+    analysis: Analysis, instances: list[Instance], result: Any, *, t1_check: Any = None
+) -> str:
     meta = {
+        "t1_check": t1_check,
         "instance_ids": [i.pk for i in instances],
         "slices": [[hip_slice_as_dict(h) for h in s.hips] for s in result.slices],
         "hips": [series_hip_as_dict(h) for h in result.hips],
@@ -341,7 +361,8 @@ def analysis_compute(
                 slices, segmenter, progress=_progress_saver(analysis, progress_cb)
             )
             engine_s = time.perf_counter() - started - read_s
-        name = _result_write(analysis, instances, result)
+        t1_check = _t1_check(analysis, slices, result)
+        name = _result_write(analysis, instances, result, t1_check=t1_check)
         timings = {"read_s": round(read_s, 4), "engine_s": round(engine_s, 4)}
         timings.update(
             {f"engine_{k}": round(float(v), 4) for k, v in (result.timings_s or {}).items()}
@@ -396,6 +417,23 @@ def _result_read(name: str) -> tuple[dict[str, Any], list[np.ndarray]]:
     return meta, labelmaps
 
 
+def _protocol_hips(analysis: Analysis, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hips to store: none when a series of unknown weighting did not look like T1
+    (the series is then marked not graded, with the reason); otherwise the engine's,
+    with the series' protocol flags (``weighting_unknown``) added."""
+    from grading.services.protocol import series_pixel_verdict
+
+    check = meta.get("t1_check")
+    if check is not None and not check["t1_like"]:
+        series_pixel_verdict(series_id=analysis.series_id, ratio=check["ratio"], t1_like=False)
+        return []
+    extra = list(Series.objects.filter(pk=analysis.series_id).values_list("protocol_flags", flat=True).first() or [])
+    return [
+        {**h, "flags": list(h["flags"]) + [f for f in extra if f not in h["flags"]]}
+        for h in meta["hips"]
+    ]
+
+
 def analysis_store(*, analysis_id: int) -> bool:
     """Turn the engine's answer into SliceResults, HipResults and AI LabelMaps (PNG);
     mark the analysis done. Idempotent: a done analysis is left as it is."""
@@ -432,6 +470,7 @@ def analysis_store(*, analysis_id: int) -> bool:
                 labelmap_rows.append(row)
             SliceResult.objects.bulk_create(slice_rows)
             LabelMap.objects.bulk_create(labelmap_rows)
+            hips_meta = _protocol_hips(analysis, meta)
             HipResult.objects.bulk_create(
                 [
                     HipResult(
@@ -449,7 +488,7 @@ def analysis_store(*, analysis_id: int) -> bool:
                         flags=h["flags"],
                         slice_count=h["slice_count"],
                     )
-                    for h in meta["hips"]
+                    for h in hips_meta
                 ]
             )
             now = timezone.now()
@@ -590,7 +629,7 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
         Series.objects.filter(
             analyses__isnull=True, instances__isnull=False, created__lt=resend_before
         )
-        .exclude(plane__in=["coronal", "sagittal"])
+        .exclude(graded=False)
         .values_list("study_id", flat=True)
     ):
         sent += [a.pk for a in study_analyses_request(study_id=study_id)]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grading.dicom.protocol import classify_weighting, plane_of, sequence_header
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
 
 _CHUNK = 1024 * 1024
@@ -47,8 +48,10 @@ class CheckedFile:
     pixel_spacing_mm: tuple[float, float]
     slice_thickness_mm: float | None
     position: float | None  # along the slice normal
-    plane: str  # axial | coronal | sagittal | unknown
+    plane: str  # axial | coronal | sagittal | oblique | unknown
     size: int = 0  # bytes
+    weighting: str = "unknown"  # grading.dicom.protocol.Weighting
+    orientation: tuple[float, ...] | None = None  # ImageOrientationPatient
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,7 @@ def _geometry(image_position: object, image_orientation: object) -> tuple[float 
         normal = slice_normal(image_orientation)  # type: ignore[arg-type]
     except ValueError:
         return None, "unknown"
-    axis = max(range(3), key=lambda i: abs(normal[i]))
-    plane = ("sagittal", "coronal", "axial")[axis]
+    plane = str(plane_of(image_orientation))  # type: ignore[arg-type]
     if image_position is None:
         return None, plane
     position = float(sum(p * n for p, n in zip(image_position, normal, strict=True)))  # type: ignore[call-overload]
@@ -114,6 +116,7 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
         if not uid:
             return RefusedFile(f"missing {what}")
     position, plane = _geometry(mr_slice.image_position, mr_slice.image_orientation)
+    weighting = _weighting(data)
     return CheckedFile(
         sha256=hashlib.sha256(data).hexdigest(),
         sop_instance_uid=mr_slice.sop_instance_uid,
@@ -127,7 +130,22 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
         position=position,
         plane=plane,
         size=len(data),
+        weighting=weighting,
+        orientation=mr_slice.image_orientation,
     )
+
+
+def _weighting(data: bytes) -> str:
+    """The file's weighting from its header (a second, pixel-free parse)."""
+    import io
+
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        return str(classify_weighting(sequence_header(ds))[0])
+    except Exception:  # noqa: BLE001 - the file was read once already; say unknown
+        return "unknown"
 
 
 # --- zip entries ------------------------------------------------------------------------------

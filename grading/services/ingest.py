@@ -615,6 +615,11 @@ def _store(
     for future in pending:
         future.result()  # raise the first write error, if any
     Instance.objects.bulk_create(new_instances)
+    # Weighting, plane and whether it is graded, as soon as the files are in.
+    from grading.services.protocol import series_protocol_decide
+
+    for series in {i.series_id: i.series for i in new_instances}.values():
+        series_protocol_decide(series=series)
     return summaries
 
 
@@ -694,6 +699,8 @@ def _store_rows(
             pixel_spacing_row_mm=info.pixel_spacing_mm[0],
             pixel_spacing_col_mm=info.pixel_spacing_mm[1],
             slice_thickness_mm=info.slice_thickness_mm,
+            weighting=info.weighting,
+            orientation=list(info.orientation) if info.orientation is not None else None,
         )
         instance.file.name = instance_upload_to(instance, item.name)
         if not item.prewritten:

@@ -53,7 +53,12 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
         statuses = [a.status for a in analysed]
         if not analysed and series and not any(s.analysable for s in series):
             study.status = StudyStatus.FAILED
-            study.error = "no axial MR series to analyse"
+            reasons = [
+                f"{s.description or s.series_instance_uid}: {s.not_graded_reason}"
+                for s in series
+                if s.not_graded_reason
+            ]
+            study.error = "no series to grade" + (f" ({'; '.join(reasons)})" if reasons else "")
             study.progress_done = study.progress_total = 0
         else:
             study.status = _status_of(statuses)
@@ -62,7 +67,9 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
             errors = [a.error for a in analysed if a.status == AnalysisStatus.FAILED and a.error]
             study.error = "; ".join(errors)
         hips = list(
-            HipResult.objects.filter(analysis__in=[a for a in analysed if a.status == "done"])
+            HipResult.objects.filter(
+                analysis__in=[a for a in analysed if a.status == "done"]
+            ).exclude(analysis__series__graded=False)
         )
         study.ai_grade = worst_grade([h.ai_grade for h in hips])
         study.grade = worst_grade([h.grade for h in hips])

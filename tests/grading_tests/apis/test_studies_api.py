@@ -221,10 +221,17 @@ def test_detail_shape(world):
         "series_instance_uid",
         "description",
         "instance_count",
+        "weighting",
+        "plane",
+        "graded",
+        "not_graded_reason",
         "analysis",
         "instances",
     }
     assert series["series_instance_uid"] == world.phantom.series_instance_uid
+    # The phantom writer's header: spin echo, TR 500 ms, TE 10 ms.
+    assert (series["weighting"], series["plane"], series["graded"]) == ("T1", "axial", True)
+    assert series["not_graded_reason"] is None
     assert series["instance_count"] == 4
     assert set(series["analysis"]) == {
         "id",
@@ -265,11 +272,23 @@ def test_detail_shape(world):
             "grade",
             "flags",
             "revisions",
+            "jic_type",
+            "kerboul_angle_deg",
+            "kerboul_partial",
+            "extent",
+            "stage",
+            "stage_source",
         }
         assert 0 <= hip["proportion"] <= 1
         assert hip["revisions"] == []
     right = next(h for h in body["hips"] if h["side"] == "right")
     assert right["ai_grade"] == "moderate"  # the phantom's right hip
+    # Moderate is extent B; from the MRI alone the stage waits for a radiograph.
+    assert right["extent"] == "B"
+    assert right["stage"] == "MRI-positive, radiograph needed to stage"
+    assert right["stage_source"] == "mri"
+    # No coronal T1 graded: no JIC type, no Kerboul angle.
+    assert right["jic_type"] is None and right["kerboul_angle_deg"] is None
 
 
 def test_detail_slices_in_stack_order(world):
