@@ -20,6 +20,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument(
+        "--classifications",
+        type=int,
+        default=0,
+        metavar="N",
+        help="JIC type accuracy, confusion matrix and Kerboul angle error on N held-out "
+        "volume phantoms (true masks on the series grid)",
+    )
+    p.add_argument(
         "--threshold",
         action="store_true",
         help="the necrosis step alone, with true head masks (crops and series), "
@@ -101,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.classifications:
+        from grading.engine.classification_benchmark import classification_benchmark
+
+        print(classification_benchmark(n_phantoms=args.classifications).as_text())
+        return 0
     from grading.engine import benchmark
 
     if args.threshold:

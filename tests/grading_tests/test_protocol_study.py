@@ -97,7 +97,6 @@ def test_stir_never_grades_and_unknown_weighting_is_checked_on_the_pixels(
     assert not HipResult.objects.filter(analysis__series__weighting="STIR").exists()
     t1 = Series.objects.get(description="AX T1 TSE")
     assert t1.graded is True and t1.analyses.get().status == "done"
-    print("hips on the axial T1:", list(HipResult.objects.filter(analysis__series=t1).values_list("side", "ai_grade")))
     # A second request keeps the pixels' verdict and sends nothing new.
     again = study_analyses_request(study_id=study.pk)
     assert {a.series.description for a in again} == {"AX T1 TSE"}
