@@ -124,6 +124,15 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
         labelmaps.setdefault((lm.analysis_id, lm.instance_id), []).append(lm)
     for series in series_list:
         series.latest_analysis = latest.get(series.pk)
+        # The frames of one multi-frame file share one image URL (the lowest row id).
+        file_instance: dict[str, int] = {}
+        for instance in series.instance_list:
+            if instance.frame_number is not None:
+                name = instance.file.name
+                file_instance[name] = min(file_instance.get(name, instance.pk), instance.pk)
+        for instance in series.instance_list:
+            if instance.frame_number is not None:
+                instance.file_instance_id = file_instance[instance.file.name]
         for instance in series.instance_list:
             versions = (
                 labelmaps.get((series.latest_analysis.pk, instance.pk), [])

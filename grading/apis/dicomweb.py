@@ -569,17 +569,40 @@ class QidoInstancesApi(DicomWebApi):
             _attributes(
                 StudyInstanceUID=study_uid,
                 SeriesInstanceUID=series_uid,
-                SOPClassUID=str(MRImageStorage),
+                SOPClassUID=str(MRImageStorage) if frames == 1 else _sop_class_of_file(i),
                 SOPInstanceUID=i.sop_instance_uid,
-                InstanceNumber=i.instance_number,
+                InstanceNumber=i.instance_number if frames == 1 else 1,
                 Rows=i.rows,
                 Columns=i.columns,
-                NumberOfFrames=1,
+                NumberOfFrames=frames,
                 RetrieveURL=_instance_url(request, study_uid, series_uid, i.sop_instance_uid),
             )
-            for i in qs.order_by("position", "instance_number", "id")[offset : offset + limit]
+            for i, frames in _files_of(qs.order_by("position", "instance_number", "id"))[
+                offset : offset + limit
+            ]
         ]
         return _json(answer)
+
+
+def _files_of(instances: Iterable[Instance]) -> list[tuple[Instance, int]]:
+    """One entry per stored file: a multi-frame file (one Instance row per frame) once,
+    with its number of frames, where its first row comes in the given order."""
+    seen: dict[str, int] = {}
+    files: list[tuple[Instance, int]] = []
+    for instance in instances:
+        if instance.sop_instance_uid in seen:
+            index = seen[instance.sop_instance_uid]
+            files[index] = (files[index][0], files[index][1] + 1)
+            continue
+        seen[instance.sop_instance_uid] = len(files)
+        files.append((instance, 1))
+    return files
+
+
+def _sop_class_of_file(instance: Instance) -> str:
+    with instance.file.open("rb") as handle:
+        ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    return str(ds.get("SOPClassUID", MRImageStorage))
 
 
 # --- WADO-RS ------------------------------------------------------------------------------
@@ -605,7 +628,7 @@ class WadoSeriesApi(DicomWebApi):
         return _multipart(
             (
                 _instance_bytes(i, redaction)
-                for i in instances.order_by("position", "instance_number", "id")
+                for i, _ in _files_of(instances.order_by("position", "instance_number", "id"))
             ),
             "application/dicom",
         )
@@ -632,7 +655,7 @@ class WadoSeriesMetadataApi(DicomWebApi):
             .select_related("series__study")
             .order_by("position", "instance_number", "id")
         )
-        return _json([_metadata(request, i, redaction) for i in instances])
+        return _json([_metadata(request, i, redaction) for i, _ in _files_of(instances)])
 
 
 class WadoInstanceApi(DicomWebApi):

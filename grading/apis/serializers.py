@@ -77,6 +77,9 @@ class AnalysisOutputSerializer(serializers.Serializer):
 class InstanceOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     sop_instance_uid = serializers.CharField()
+    frame_number = serializers.IntegerField(
+        allow_null=True, help_text="1-based frame of a multi-frame file; null for a single frame"
+    )
     instance_number = serializers.IntegerField(allow_null=True)
     slice_location = serializers.FloatField(
         source="position", allow_null=True, help_text="Position along the slice normal, mm."
@@ -87,7 +90,13 @@ class InstanceOutputSerializer(serializers.Serializer):
     labelmap_edited = serializers.SerializerMethodField()
 
     def get_image_url(self, instance: Any) -> str:
-        return reverse("api-instance-dicom", kwargs={"instance_id": instance.pk})
+        if instance.frame_number is None:
+            return reverse("api-instance-dicom", kwargs={"instance_id": instance.pk})
+        # Every frame of a file by one URL (fetched once), the frame as the viewer's
+        # loaders name it (wadouri ``?frame=n``, 1-based).
+        file_instance = getattr(instance, "file_instance_id", instance.pk)
+        url = reverse("api-instance-dicom", kwargs={"instance_id": file_instance})
+        return f"{url}?frame={instance.frame_number}"
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_labelmap_url(self, instance: Any) -> str | None:
@@ -199,6 +208,7 @@ class SliceHipOutputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="Slice")
 class SliceOutputSerializer(serializers.Serializer):
     sop_instance_uid = serializers.CharField(source="instance.sop_instance_uid")
+    frame_number = serializers.IntegerField(source="instance.frame_number", allow_null=True)
     series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
     instance_number = serializers.IntegerField(source="instance.instance_number", allow_null=True)
     hips = SliceHipOutputSerializer(many=True)

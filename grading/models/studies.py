@@ -173,6 +173,19 @@ class Series(models.Model):
         return self.modality == "MR" and self.graded is not False
 
 
+def slice_key(sop_instance_uid: str, frame_number: int | None) -> str:
+    """See :attr:`Instance.slice_key`."""
+    return sop_instance_uid if frame_number is None else f"{sop_instance_uid}:{frame_number}"
+
+
+def instances_by_slice_key(series: Series, keys: list[str]) -> dict[str, Instance]:
+    """The instances of ``series`` named by slice keys (unknown keys are left out)."""
+    uids = {key.split(":", 1)[0] for key in keys}
+    found = Instance.objects.filter(series=series, sop_instance_uid__in=uids)
+    wanted = set(keys)
+    return {i.slice_key: i for i in found if i.slice_key in wanted}
+
+
 def dicom_file_name(sha256: str) -> str:
     """Content-addressed: the same bytes always land at the same name."""
     return f"dicom/{sha256[:2]}/{sha256}.dcm"
@@ -183,10 +196,14 @@ def instance_upload_to(instance: Instance, filename: str) -> str:
 
 
 class Instance(models.Model):
-    """One stored DICOM file (an MR slice). Files are never deleted by the portal."""
+    """One MR slice: a stored single-frame DICOM file, or one frame of a multi-frame file
+    (Enhanced MR, Legacy Converted Enhanced MR), which then has one row per frame sharing
+    the file and the SOPInstanceUID, told apart by ``frame_number`` (1-based; null for a
+    single-frame file). Files are never deleted by the portal."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
-    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_instance_uid = models.CharField(max_length=64, db_index=True)
+    frame_number = models.PositiveIntegerField(null=True, blank=True)
     file = models.FileField(upload_to=instance_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
@@ -211,9 +228,29 @@ class Instance(models.Model):
                 condition=models.Q(rows__gt=0) & models.Q(columns__gt=0),
                 name="instance_has_pixels",
             ),
+            models.UniqueConstraint(
+                fields=["sop_instance_uid"],
+                condition=models.Q(frame_number__isnull=True),
+                name="instance_unique_uid_single_frame",
+            ),
+            models.UniqueConstraint(
+                fields=["sop_instance_uid", "frame_number"], name="instance_unique_uid_frame"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(frame_number__isnull=True) | models.Q(frame_number__gte=1),
+                name="instance_frame_from_1",
+            ),
         ]
 
+    @property
+    def slice_key(self) -> str:
+        """``"<SOPInstanceUID>"``, or ``"<SOPInstanceUID>:<frame>"`` for a frame (UIDs
+        hold only digits and dots): one slice of the study."""
+        return slice_key(self.sop_instance_uid, self.frame_number)
+
     def __str__(self) -> str:
+        if self.frame_number is not None:
+            return f"{self.sop_instance_uid} [frame {self.frame_number}]"
         return self.sop_instance_uid
 
     def clean(self) -> None:

@@ -50,7 +50,7 @@ from grading.models import (
 from grading.services.audit import audit_record
 from grading.services.engine import (
     hip_slice_as_dict,
-    instance_read,
+    instances_read,
     segmenter_get,
     series_hip_as_dict,
 )
@@ -353,7 +353,7 @@ def analysis_compute(
             _fail(analysis, "the series has no instances")
             return False
         with _heartbeat(analysis.pk, analysis.worker):
-            slices = [instance_read(i) for i in instances]
+            slices = instances_read(instances)
             read_s = time.perf_counter() - started
             from grading.engine.pipeline import grade_series
 

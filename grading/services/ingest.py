@@ -284,7 +284,7 @@ def file_check(*, name: str, data: bytes) -> _Checked:
 def _check(candidate: _Candidate) -> _Checked:
     """One parse with the DICOM layer's reader, which refuses (DicomReadError, with the
     reason) anything that is not DICOM, not MR, has no pixel data, cannot be decoded, is
-    not greyscale, has no pixel spacing, or has several frames."""
+    not greyscale or has no pixel spacing; a multi-frame file is read frame by frame."""
     return _checked(candidate, dicom_file_check(candidate.name, candidate.data))
 
 
@@ -685,32 +685,45 @@ def _store_rows(
             )
             series_by_uid[item.series_instance_uid] = series
             summaries[study.pk]["series"].append(item.series_instance_uid)
-        info = item.info
-        instance = Instance(
-            series=series,
-            sop_instance_uid=info.sop_instance_uid,
-            sha256=info.sha256,
-            size_bytes=info.size,
-            original_name=item.name[-255:],
-            instance_number=info.instance_number,
-            position=info.position,
-            rows=info.rows,
-            columns=info.columns,
-            pixel_spacing_row_mm=info.pixel_spacing_mm[0],
-            pixel_spacing_col_mm=info.pixel_spacing_mm[1],
-            slice_thickness_mm=info.slice_thickness_mm,
-            weighting=info.weighting,
-            orientation=list(info.orientation) if info.orientation is not None else None,
-        )
-        instance.file.name = instance_upload_to(instance, item.name)
+        instances = _instance_rows(series, item)
         if not item.prewritten:
             assert item.data is not None
-            pending.append(writer.submit(_file_write, instance.file.name, item.data))
-        new_instances.append(instance)
+            pending.append(writer.submit(_file_write, instances[0].file.name, item.data))
+        new_instances.extend(instances)
         summaries[study.pk]["stored"] += 1
         report.stored += 1
         report.accepted += 1
         report.files.append(_accepted(item, study, stored=True))
+
+
+def _instance_rows(series: Series, item: _Checked) -> list[Instance]:
+    """One Instance for a single-frame file; one per frame of a multi-frame file (Enhanced
+    MR), each with its frame's geometry, all pointing at the one stored file."""
+    info = item.info
+    frames = info.frames or (None,)
+    rows: list[Instance] = []
+    for frame in frames:
+        orientation = info.orientation if frame is None else frame.orientation
+        instance = Instance(
+            series=series,
+            sop_instance_uid=info.sop_instance_uid,
+            frame_number=None if frame is None else frame.frame_number,
+            sha256=info.sha256,
+            size_bytes=info.size,
+            original_name=item.name[-255:],
+            instance_number=info.instance_number if frame is None else frame.frame_number,
+            position=info.position if frame is None else frame.position,
+            rows=info.rows if frame is None else frame.rows,
+            columns=info.columns if frame is None else frame.columns,
+            pixel_spacing_row_mm=(info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm)[0],
+            pixel_spacing_col_mm=(info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm)[1],
+            slice_thickness_mm=info.slice_thickness_mm if frame is None else frame.slice_thickness_mm,
+            weighting=info.weighting,
+            orientation=list(orientation) if orientation is not None else None,
+        )
+        instance.file.name = instance_upload_to(instance, item.name)
+        rows.append(instance)
+    return rows
 
 
 def _accepted(item: _Checked, study: Study, *, stored: bool) -> AcceptedFile:

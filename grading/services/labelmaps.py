@@ -15,6 +15,7 @@ from django.db.models import Max
 from PIL import Image
 from scipy import ndimage
 
+from grading.models.studies import instances_by_slice_key
 from grading.models import (
     Analysis,
     AnalysisStatus,
@@ -191,7 +192,8 @@ def labelmaps_save(
     reason: str,
     client_address: str | None,
 ) -> Analysis:
-    """Save edited label maps (by SOPInstanceUID) of the series' latest analysis.
+    """Save edited label maps (by slice key: the SOPInstanceUID, with ":<frame>" for a frame
+    of a multi-frame file) of the series' latest analysis.
 
     Each map must be (Rows, Columns) with values 0/1/2; necrosis outside the femoral head
     is clipped. A new LabelMap version per slice, per-slice hips from
@@ -213,10 +215,7 @@ def labelmaps_save(
         with transaction.atomic():
             series = Series.objects.select_for_update().select_related("study").get(pk=series.pk)
             analysis = _latest_done(series)
-            instances = {
-                i.sop_instance_uid: i
-                for i in Instance.objects.filter(series=series, sop_instance_uid__in=labelmaps)
-            }
+            instances = instances_by_slice_key(series, list(labelmaps))
             unknown = sorted(set(labelmaps) - set(instances))
             if unknown:
                 raise ValidationError(f"not instances of this series: {', '.join(unknown[:5])}")

@@ -246,6 +246,7 @@ def test_detail_shape(world):
     assert set(instance) == {
         "id",
         "sop_instance_uid",
+        "frame_number",
         "instance_number",
         "slice_location",
         "image_url",
@@ -257,6 +258,7 @@ def test_detail_shape(world):
     assert instance["labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png"
     assert instance["ai_labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png?version=ai"
     assert instance["labelmap_edited"] is False
+    assert instance["frame_number"] is None  # single-frame files
     locations = [i["slice_location"] for i in series["instances"]]
     assert locations == sorted(locations)
 
@@ -297,7 +299,13 @@ def test_detail_slices_in_stack_order(world):
     assert [s["sop_instance_uid"] for s in body["slices"]] == expected
     assert [s["instance_number"] for s in body["slices"]] == [1, 2, 3, 4]
     slice_ = body["slices"][0]
-    assert set(slice_) == {"sop_instance_uid", "series_instance_uid", "instance_number", "hips"}
+    assert set(slice_) == {
+        "sop_instance_uid",
+        "frame_number",
+        "series_instance_uid",
+        "instance_number",
+        "hips",
+    }
     assert slice_["hips"]
     assert set(slice_["hips"][0]) == {
         "side",
