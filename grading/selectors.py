@@ -17,6 +17,7 @@ from grading.models import (
     UPLOAD_ROLES,
     Analysis,
     AuditEvent,
+    ClassificationRevision,
     GradeRevision,
     HipResult,
     Instance,
@@ -151,7 +152,14 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
                 "revisions",
                 queryset=GradeRevision.objects.select_related("author").order_by("created", "id"),
                 to_attr="revision_list",
-            )
+            ),
+            Prefetch(
+                "classification_revisions",
+                queryset=ClassificationRevision.objects.select_related("author").order_by(
+                    "created", "id"
+                ),
+                to_attr="classification_list",
+            ),
         )
         .order_by("analysis__series__number", "analysis__series_id", "side")
     )

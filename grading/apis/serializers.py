@@ -123,7 +123,9 @@ class SeriesOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     instance_count = serializers.IntegerField()
     # Sequence and plane awareness (grading.dicom.protocol): graded null = not decided yet.
-    weighting = serializers.CharField(help_text="T1, T2, PD, STIR, fat_saturated, post_contrast, unknown")
+    weighting = serializers.CharField(
+        help_text="T1, T2, PD, STIR, fat_saturated, post_contrast, unknown"
+    )
     plane = serializers.CharField(help_text="axial, coronal, sagittal, oblique or unknown")
     graded = serializers.BooleanField(allow_null=True)
     not_graded_reason = serializers.SerializerMethodField()

@@ -187,7 +187,9 @@ def grade_inputs(
         decision = series_decision(
             [
                 FileProtocol(
-                    weightings[_path_and_frame(m.source)[0]], m.image_orientation, m.pixel_spacing_mm
+                    weightings[_path_and_frame(m.source)[0]],
+                    m.image_orientation,
+                    m.pixel_spacing_mm,
                 )
                 for m in members
             ],

@@ -160,7 +160,10 @@ _FAT_OPTIONS = {"FS", "SFS", "FSA_GEMS", "FSS_GEMS", "FSI_GEMS", "SPIR", "SPAIR"
 _DESCRIPTION_RULES: tuple[tuple[re.Pattern[str], Weighting], ...] = (
     (re.compile(r"\b(STIR|TIRM|IR[-_ ]?FSE)\b"), Weighting.STIR),
     (re.compile(r"(\+C\b|\bC\+|\bGAD|\bGD\b|\bPOST\b|CONTRAST)"), Weighting.POST_CONTRAST),
-    (re.compile(r"(\bFS\b|FAT[-_ ]?SAT|\bSPAIR\b|\bSPIR\b|\bFATSUP|\bDIXON[-_ ]?W)"), Weighting.FAT_SATURATED),
+    (
+        re.compile(r"(\bFS\b|FAT[-_ ]?SAT|\bSPAIR\b|\bSPIR\b|\bFATSUP|\bDIXON[-_ ]?W)"),
+        Weighting.FAT_SATURATED,
+    ),
     (re.compile(r"\bPD\b|PROTON"), Weighting.PD),
     (re.compile(r"\bT2"), Weighting.T2),
     (re.compile(r"\bT1"), Weighting.T1),
@@ -286,7 +289,9 @@ def series_decision(
     by the analysis: :func:`grading.engine.weighting.looks_like_t1`).
     """
     if not files:
-        return SeriesDecision(Weighting.UNKNOWN, ImagePlane.UNKNOWN, False, "the series has no images")
+        return SeriesDecision(
+            Weighting.UNKNOWN, ImagePlane.UNKNOWN, False, "the series has no images"
+        )
     counts = Counter(f.weighting for f in files)
     weighting = Weighting(counts.most_common(1)[0][0])
     missing = sum(1 for f in files if plane_of(f.orientation) == ImagePlane.UNKNOWN)
@@ -308,11 +313,20 @@ def series_decision(
     for f in files[1:]:
         other = np.asarray(f.orientation, dtype=np.float64)
         cosines = [
-            float(np.dot(first[:3], other[:3]) / (np.linalg.norm(first[:3]) * np.linalg.norm(other[:3]))),
-            float(np.dot(first[3:], other[3:]) / (np.linalg.norm(first[3:]) * np.linalg.norm(other[3:]))),
+            float(
+                np.dot(first[:3], other[:3])
+                / (np.linalg.norm(first[:3]) * np.linalg.norm(other[:3]))
+            ),
+            float(
+                np.dot(first[3:], other[3:])
+                / (np.linalg.norm(first[3:]) * np.linalg.norm(other[3:]))
+            ),
         ]
         if min(cosines) < math.cos(math.radians(2.0)):
-            return no("contradictory orientation: the images' ImageOrientationPatient differ by more than 2 degrees")
+            return no(
+                "contradictory orientation: the images' ImageOrientationPatient differ "
+                "by more than 2 degrees"
+            )
     spacings = {
         (round(f.pixel_spacing_mm[0], 3), round(f.pixel_spacing_mm[1], 3))
         for f in files
@@ -327,16 +341,17 @@ def series_decision(
     if weighting in _WHY_NOT:
         return no(_WHY_NOT[weighting])
     if plane.value not in graded_planes:
-        return no(
-            f"{plane} series: the engine grades {' and '.join(sorted(graded_planes))} T1 series only"
-        )
+        supported = " and ".join(sorted(graded_planes))
+        return no(f"{plane} series: the engine grades {supported} T1 series only")
     if weighting == Weighting.UNKNOWN:
         return SeriesDecision(
             weighting,
             plane,
             True,
             None,
-            ("weighting_unknown: the header does not say the weighting; graded because the "
-             "marrow is brighter than muscle, as on T1",),
+            (
+                "weighting_unknown: the header does not say the weighting; graded because the "
+                "marrow is brighter than muscle, as on T1",
+            ),
         )
     return SeriesDecision(weighting, plane, True, None)

@@ -21,21 +21,57 @@ from pydicom.valuerep import DSfloat
 from grading.dicom.writer import write_mr_series
 from grading.engine.phantoms.volume import PlaneSlices, VolumePhantom, slice_volume
 
-__all__ = ["SEQUENCE_HEADERS", "DEFAULT_PROTOCOL", "ProtocolSeries", "SeriesPlan", "write_protocol_study"]
+__all__ = [
+    "SEQUENCE_HEADERS",
+    "DEFAULT_PROTOCOL",
+    "ProtocolSeries",
+    "SeriesPlan",
+    "write_protocol_study",
+]
 
 # What a scanner writes for each phantom weighting (Siemens-like names).
 SEQUENCE_HEADERS: dict[str, dict[str, Any]] = {
-    "T1": {"ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "",
-           "RepetitionTime": 550.0, "EchoTime": 12.0, "SequenceName": "*tse2d1_3"},
-    "T2": {"ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "",
-           "RepetitionTime": 4200.0, "EchoTime": 95.0, "SequenceName": "*tse2d1_15"},
-    "PD": {"ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "",
-           "RepetitionTime": 3000.0, "EchoTime": 25.0, "SequenceName": "*tse2d1_9"},
-    "STIR": {"ScanningSequence": ["SE", "IR"], "SequenceVariant": ["SK", "SP", "MP"],
-             "ScanOptions": "IR", "RepetitionTime": 5200.0, "EchoTime": 40.0,
-             "InversionTime": 150.0, "SequenceName": "*tir2d1_13"},
-    "T2FS": {"ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "FS",
-             "RepetitionTime": 4000.0, "EchoTime": 70.0, "SequenceName": "*tse2d1_13"},
+    "T1": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "",
+        "RepetitionTime": 550.0,
+        "EchoTime": 12.0,
+        "SequenceName": "*tse2d1_3",
+    },
+    "T2": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "",
+        "RepetitionTime": 4200.0,
+        "EchoTime": 95.0,
+        "SequenceName": "*tse2d1_15",
+    },
+    "PD": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "",
+        "RepetitionTime": 3000.0,
+        "EchoTime": 25.0,
+        "SequenceName": "*tse2d1_9",
+    },
+    "STIR": {
+        "ScanningSequence": ["SE", "IR"],
+        "SequenceVariant": ["SK", "SP", "MP"],
+        "ScanOptions": "IR",
+        "RepetitionTime": 5200.0,
+        "EchoTime": 40.0,
+        "InversionTime": 150.0,
+        "SequenceName": "*tir2d1_13",
+    },
+    "T2FS": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "FS",
+        "RepetitionTime": 4000.0,
+        "EchoTime": 70.0,
+        "SequenceName": "*tse2d1_13",
+    },
 }
 
 

@@ -68,24 +68,43 @@ def classification_benchmark(*, n_phantoms: int = 12, seed: int = 30000) -> Clas
         for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
             offset = float(rng.uniform(-2.0, 2.0))
             coronal = slice_volume(
-                phantom, blank, "coronal", centre_mm=spec.centre_mm, count=9, spacing_mm=4.0,
-                field_of_view_mm=(140.0, 140.0), pixel_mm=0.9, offset_mm=offset,
+                phantom,
+                blank,
+                "coronal",
+                centre_mm=spec.centre_mm,
+                count=9,
+                spacing_mm=4.0,
+                field_of_view_mm=(140.0, 140.0),
+                pixel_mm=0.9,
+                offset_mm=offset,
             )
             sagittal = slice_volume(
-                phantom, blank, "sagittal", centre_mm=spec.centre_mm, count=9, spacing_mm=4.0,
-                field_of_view_mm=(140.0, 140.0), pixel_mm=0.9, offset_mm=float(rng.uniform(-2.0, 2.0)),
+                phantom,
+                blank,
+                "sagittal",
+                centre_mm=spec.centre_mm,
+                count=9,
+                spacing_mm=4.0,
+                field_of_view_mm=(140.0, 140.0),
+                pixel_mm=0.9,
+                offset_mm=float(rng.uniform(-2.0, 2.0)),
             )
             k = int(np.argmax((coronal.labels > 0).sum(axis=(1, 2))))
             head = coronal.labels[k] > 0
             lesion = coronal.labels[k] == 2
             measured = jic_type(
-                head, lesion, coronal.roof[k], pixel_spacing_mm=coronal.pixel_spacing_mm,
+                head,
+                lesion,
+                coronal.roof[k],
+                pixel_spacing_mm=coronal.pixel_spacing_mm,
                 lateral_col_sign=int(spec.lateral_sign),
             )
             m = int(np.argmax((sagittal.labels > 0).sum(axis=(1, 2))))
             coronal_arc = necrotic_arc_deg(head, lesion, pixel_spacing_mm=coronal.pixel_spacing_mm)
             sagittal_arc = necrotic_arc_deg(
-                sagittal.labels[m] > 0, sagittal.labels[m] == 2, pixel_spacing_mm=sagittal.pixel_spacing_mm
+                sagittal.labels[m] > 0,
+                sagittal.labels[m] == 2,
+                pixel_spacing_mm=sagittal.pixel_spacing_mm,
             )
             kerboul = kerboul_combined(coronal_arc, sagittal_arc)
             report.hips += 1

@@ -100,7 +100,9 @@ class KerboulResult:
     sagittal_deg: float | None
 
 
-def _medio_lateral_mm(shape: tuple[int, int], spacing_col: float, sign: int) -> npt.NDArray[np.float64]:
+def _medio_lateral_mm(
+    shape: tuple[int, int], spacing_col: float, sign: int
+) -> npt.NDArray[np.float64]:
     columns = np.arange(shape[1], dtype=np.float64) * spacing_col
     return columns if sign > 0 else columns[::-1].copy()
 

@@ -4,67 +4,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('grading', '0002_study_list_indexes'),
+        ("grading", "0002_study_list_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='instance',
-            name='frame_number',
+            model_name="instance",
+            name="frame_number",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='instance',
-            name='orientation',
+            model_name="instance",
+            name="orientation",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='instance',
-            name='weighting',
+            model_name="instance",
+            name="weighting",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='series',
-            name='graded',
+            model_name="series",
+            name="graded",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='series',
-            name='not_graded_reason',
+            model_name="series",
+            name="not_graded_reason",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='series',
-            name='protocol_flags',
+            model_name="series",
+            name="protocol_flags",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='series',
-            name='weighting',
+            model_name="series",
+            name="weighting",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AlterField(
-            model_name='instance',
-            name='sop_instance_uid',
+            model_name="instance",
+            name="sop_instance_uid",
             field=models.CharField(db_index=True, max_length=64),
         ),
         migrations.AlterField(
-            model_name='series',
-            name='plane',
-            field=models.CharField(choices=[('axial', 'Axial'), ('coronal', 'Coronal'), ('sagittal', 'Sagittal'), ('oblique', 'Oblique'), ('unknown', 'Unknown')], default='unknown', max_length=10),
+            model_name="series",
+            name="plane",
+            field=models.CharField(
+                choices=[
+                    ("axial", "Axial"),
+                    ("coronal", "Coronal"),
+                    ("sagittal", "Sagittal"),
+                    ("oblique", "Oblique"),
+                    ("unknown", "Unknown"),
+                ],
+                default="unknown",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(condition=models.Q(('frame_number__isnull', True)), fields=('sop_instance_uid',), name='instance_unique_uid_single_frame'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("frame_number__isnull", True)),
+                fields=("sop_instance_uid",),
+                name="instance_unique_uid_single_frame",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(fields=('sop_instance_uid', 'frame_number'), name='instance_unique_uid_frame'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(
+                fields=("sop_instance_uid", "frame_number"), name="instance_unique_uid_frame"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.CheckConstraint(condition=models.Q(('frame_number__isnull', True), ('frame_number__gte', 1), _connector='OR'), name='instance_frame_from_1'),
+            model_name="instance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("frame_number__isnull", True), ("frame_number__gte", 1), _connector="OR"
+                ),
+                name="instance_frame_from_1",
+            ),
         ),
     ]

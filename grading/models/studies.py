@@ -242,12 +242,6 @@ class Instance(models.Model):
             ),
         ]
 
-    @property
-    def slice_key(self) -> str:
-        """``"<SOPInstanceUID>"``, or ``"<SOPInstanceUID>:<frame>"`` for a frame (UIDs
-        hold only digits and dots): one slice of the study."""
-        return slice_key(self.sop_instance_uid, self.frame_number)
-
     def __str__(self) -> str:
         if self.frame_number is not None:
             return f"{self.sop_instance_uid} [frame {self.frame_number}]"
@@ -262,3 +256,9 @@ class Instance(models.Model):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValidationError({name: "Pixel spacing must be positive."})
+
+    @property
+    def slice_key(self) -> str:
+        """``"<SOPInstanceUID>"``, or ``"<SOPInstanceUID>:<frame>"`` for a frame (UIDs
+        hold only digits and dots): one slice of the study."""
+        return slice_key(self.sop_instance_uid, self.frame_number)

@@ -427,7 +427,12 @@ def _protocol_hips(analysis: Analysis, meta: dict[str, Any]) -> list[dict[str, A
     if check is not None and not check["t1_like"]:
         series_pixel_verdict(series_id=analysis.series_id, ratio=check["ratio"], t1_like=False)
         return []
-    extra = list(Series.objects.filter(pk=analysis.series_id).values_list("protocol_flags", flat=True).first() or [])
+    extra = list(
+        Series.objects.filter(pk=analysis.series_id)
+        .values_list("protocol_flags", flat=True)
+        .first()
+        or []
+    )
     return [
         {**h, "flags": list(h["flags"]) + [f for f in extra if f not in h["flags"]]}
         for h in meta["hips"]

@@ -715,9 +715,15 @@ def _instance_rows(series: Series, item: _Checked) -> list[Instance]:
             position=info.position if frame is None else frame.position,
             rows=info.rows if frame is None else frame.rows,
             columns=info.columns if frame is None else frame.columns,
-            pixel_spacing_row_mm=(info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm)[0],
-            pixel_spacing_col_mm=(info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm)[1],
-            slice_thickness_mm=info.slice_thickness_mm if frame is None else frame.slice_thickness_mm,
+            pixel_spacing_row_mm=(
+                info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm
+            )[0],
+            pixel_spacing_col_mm=(
+                info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm
+            )[1],
+            slice_thickness_mm=info.slice_thickness_mm
+            if frame is None
+            else frame.slice_thickness_mm,
             weighting=info.weighting,
             orientation=list(orientation) if orientation is not None else None,
         )

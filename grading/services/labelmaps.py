@@ -15,7 +15,6 @@ from django.db.models import Max
 from PIL import Image
 from scipy import ndimage
 
-from grading.models.studies import instances_by_slice_key
 from grading.models import (
     Analysis,
     AnalysisStatus,
@@ -27,6 +26,7 @@ from grading.models import (
     Series,
     SliceResult,
 )
+from grading.models.studies import instances_by_slice_key
 from grading.services.analyses import labelmap_png
 from grading.services.audit import audit_record
 from grading.services.engine import (

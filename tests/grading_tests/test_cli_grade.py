@@ -275,8 +275,17 @@ def test_a_protocol_study_grades_only_its_axial_t1(tmp_path: Path) -> None:
         assert stir["weighting"] == "STIR" and stir["graded"] is False
         assert "STIR" in stir["not_graded_reason"]
     assert {h["series_instance_uid"] for h in document["hips"]} <= {written[1].series_instance_uid}
-    assert {i["series_instance_uid"] for i in document["images"]} == {written[1].series_instance_uid}
+    assert {i["series_instance_uid"] for i in document["images"]} == {
+        written[1].series_instance_uid
+    }
     assert all(i.get("frame") for i in document["images"])  # the Enhanced MR's frames
     for hip in document["hips"]:
-        assert {"jic_type", "kerboul_angle_deg", "kerboul_partial", "extent", "stage", "stage_source"} <= set(hip)
+        assert {
+            "jic_type",
+            "kerboul_angle_deg",
+            "kerboul_partial",
+            "extent",
+            "stage",
+            "stage_source",
+        } <= set(hip)
         assert hip["stage_source"] == "mri"

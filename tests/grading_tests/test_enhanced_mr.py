@@ -83,14 +83,20 @@ def test_enhanced_series_in_the_api_and_a_frame_edit(scenario, two_studies) -> N
     assert image.status_code == 200
     # Erase the masks of frame 3 only.
     frame3 = next(i for i in series["instances"] if i["frame_number"] == 3)
-    zeros = np.zeros((Instance.objects.get(pk=frame3["id"]).rows, Instance.objects.get(pk=frame3["id"]).columns), np.uint8)
+    zeros = np.zeros(
+        (Instance.objects.get(pk=frame3["id"]).rows, Instance.objects.get(pk=frame3["id"]).columns),
+        np.uint8,
+    )
     answer = client.post(
         f"/api/series/{series['id']}/labelmaps/",
         {
             "reason": "frame 3 has no head",
             "labelmaps": [
-                {"sop_instance_uid": frame3["sop_instance_uid"], "frame_number": 3,
-                 "png_base64": png_base64(zeros)}
+                {
+                    "sop_instance_uid": frame3["sop_instance_uid"],
+                    "frame_number": 3,
+                    "png_base64": png_base64(zeros),
+                }
             ],
         },
         format="json",
@@ -98,12 +104,19 @@ def test_enhanced_series_in_the_api_and_a_frame_edit(scenario, two_studies) -> N
     assert answer.status_code == 201, answer.content
     after = {s["frame_number"]: s["hips"] for s in answer.json()["slices"]}
     assert after[3] == []
-    edited = [i["frame_number"] for i in answer.json()["series"][0]["instances"] if i["labelmap_edited"]]
+    edited = [
+        i["frame_number"] for i in answer.json()["series"][0]["instances"] if i["labelmap_edited"]
+    ]
     assert edited == [3]
     # Without the frame the SOP Instance UID names no single slice.
     answer = client.post(
         f"/api/series/{series['id']}/labelmaps/",
-        {"reason": "x", "labelmaps": [{"sop_instance_uid": frame3["sop_instance_uid"], "png_base64": png_base64(zeros)}]},
+        {
+            "reason": "x",
+            "labelmaps": [
+                {"sop_instance_uid": frame3["sop_instance_uid"], "png_base64": png_base64(zeros)}
+            ],
+        },
         format="json",
     )
     assert answer.status_code == 400

@@ -35,8 +35,15 @@ def protocol_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # an uninformative description): only the pixels can tell.
     for path in written[-1].paths:
         ds = pydicom.dcmread(path)
-        for keyword in ("ScanningSequence", "SequenceVariant", "ScanOptions", "RepetitionTime",
-                        "EchoTime", "InversionTime", "SequenceName"):
+        for keyword in (
+            "ScanningSequence",
+            "SequenceVariant",
+            "ScanOptions",
+            "RepetitionTime",
+            "EchoTime",
+            "InversionTime",
+            "SequenceName",
+        ):
             if keyword in ds:
                 delattr(ds, keyword)
         ds.SeriesDescription = "AX HIP 5"
@@ -60,9 +67,11 @@ def test_only_t1_axial_series_are_graded(scenario, protocol_dir: Path) -> None:
     truth = json.loads((protocol_dir / "truth.json").read_text())
     by_uid = {s.series_instance_uid: s for s in Series.objects.all()}
     decided = {
-        t["description"]: (by_uid[t["series_instance_uid"]].weighting,
-                           by_uid[t["series_instance_uid"]].plane,
-                           by_uid[t["series_instance_uid"]].graded)
+        t["description"]: (
+            by_uid[t["series_instance_uid"]].weighting,
+            by_uid[t["series_instance_uid"]].plane,
+            by_uid[t["series_instance_uid"]].graded,
+        )
         for t in truth["series"]
     }
     assert decided == {

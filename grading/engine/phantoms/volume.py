@@ -85,20 +85,95 @@ class Tissue:
 # still bright, fluid brightest. STIR and fat-saturated T2: fat and fatty marrow dark,
 # fluid, oedema and granulation bright.
 CONTRAST: dict[str, dict[int, float]] = {
-    "T1": {0: 0.0, 1: 1.0, 2: 0.33, 3: 0.05, 4: 0.9, 5: 0.72, 6: 0.42, 7: 0.15,
-           8: 0.78, 9: 0.08, 10: 0.2, 11: 0.38, 12: 0.12, 13: 0.3},
-    "T2": {0: 0.0, 1: 0.85, 2: 0.25, 3: 0.05, 4: 0.72, 5: 0.62, 6: 0.5, 7: 1.0,
-           8: 0.62, 9: 0.08, 10: 0.92, 11: 0.85, 12: 1.0, 13: 0.45},
-    "PD": {0: 0.0, 1: 0.9, 2: 0.45, 3: 0.06, 4: 0.85, 5: 0.75, 6: 0.65, 7: 0.7,
-           8: 0.8, 9: 0.1, 10: 0.7, 11: 0.72, 12: 0.7, 13: 0.55},
-    "STIR": {0: 0.0, 1: 0.05, 2: 0.3, 3: 0.03, 4: 0.08, 5: 0.12, 6: 0.45, 7: 1.0,
-             8: 0.12, 9: 0.06, 10: 0.85, 11: 0.8, 12: 1.0, 13: 0.4},
-    "T2FS": {0: 0.0, 1: 0.08, 2: 0.25, 3: 0.04, 4: 0.1, 5: 0.14, 6: 0.45, 7: 1.0,
-             8: 0.14, 9: 0.06, 10: 0.8, 11: 0.75, 12: 1.0, 13: 0.38},
+    "T1": {
+        0: 0.0,
+        1: 1.0,
+        2: 0.33,
+        3: 0.05,
+        4: 0.9,
+        5: 0.72,
+        6: 0.42,
+        7: 0.15,
+        8: 0.78,
+        9: 0.08,
+        10: 0.2,
+        11: 0.38,
+        12: 0.12,
+        13: 0.3,
+    },
+    "T2": {
+        0: 0.0,
+        1: 0.85,
+        2: 0.25,
+        3: 0.05,
+        4: 0.72,
+        5: 0.62,
+        6: 0.5,
+        7: 1.0,
+        8: 0.62,
+        9: 0.08,
+        10: 0.92,
+        11: 0.85,
+        12: 1.0,
+        13: 0.45,
+    },
+    "PD": {
+        0: 0.0,
+        1: 0.9,
+        2: 0.45,
+        3: 0.06,
+        4: 0.85,
+        5: 0.75,
+        6: 0.65,
+        7: 0.7,
+        8: 0.8,
+        9: 0.1,
+        10: 0.7,
+        11: 0.72,
+        12: 0.7,
+        13: 0.55,
+    },
+    "STIR": {
+        0: 0.0,
+        1: 0.05,
+        2: 0.3,
+        3: 0.03,
+        4: 0.08,
+        5: 0.12,
+        6: 0.45,
+        7: 1.0,
+        8: 0.12,
+        9: 0.06,
+        10: 0.85,
+        11: 0.8,
+        12: 1.0,
+        13: 0.4,
+    },
+    "T2FS": {
+        0: 0.0,
+        1: 0.08,
+        2: 0.25,
+        3: 0.04,
+        4: 0.1,
+        5: 0.14,
+        6: 0.45,
+        7: 1.0,
+        8: 0.14,
+        9: 0.06,
+        10: 0.8,
+        11: 0.75,
+        12: 1.0,
+        13: 0.38,
+    },
 }
 # Stored value of subcutaneous fat on T1; the other weightings are scaled alike.
 FULL_SCALE = 1000.0
-NECROSIS_LABELS = (Tissue.NECROSIS_CORE, Tissue.SCLEROTIC_RIM, Tissue.GRANULATION, Tissue.NECROSIS_LOW)
+NECROSIS_LABELS = (
+    Tissue.NECROSIS_CORE,
+    Tissue.SCLEROTIC_RIM,
+    Tissue.GRANULATION,
+    Tissue.NECROSIS_LOW,
+)
 
 
 @dataclass(frozen=True)
@@ -191,15 +266,20 @@ class VolumePhantom:
             lut[label] = value * FULL_SCALE
         image = lut[self.tissues]
         image = ndimage.gaussian_filter(image, 0.6)
-        rng = np.random.default_rng(self.seed * 7919 + WEIGHTINGS.index(weighting) if seed is None else seed)
+        rng = np.random.default_rng(
+            self.seed * 7919 + WEIGHTINGS.index(weighting) if seed is None else seed
+        )
         shape = image.shape
         coarse = rng.normal(0.0, 1.0, size=(3, 3, 3))
-        bias = ndimage.zoom(coarse, [s / 3 for s in shape], order=1)[: shape[0], : shape[1], : shape[2]]
+        bias = ndimage.zoom(coarse, [s / 3 for s in shape], order=1)[
+            : shape[0], : shape[1], : shape[2]
+        ]
         image *= (1.0 + 0.06 * bias).astype(np.float32)
         sigma = noise * FULL_SCALE
         real = image + rng.normal(0.0, sigma, size=shape).astype(np.float32)
         imaginary = rng.normal(0.0, sigma, size=shape).astype(np.float32)
-        return np.hypot(real, imaginary).astype(np.float32)
+        magnitude: F32 = np.hypot(real, imaginary).astype(np.float32)
+        return magnitude
 
     def labels(self) -> U8:
         """``(Z, Y, X)`` uint8: 0 background, 1 viable femoral head, 2 necrosis."""
@@ -340,7 +420,9 @@ def _paint_hip(
     neck = (along > 0) & (along < 48.0) & (off_lat**2 + dy**2 + off_sup**2 < (0.62 * r_head) ** 2)
     end_lat, end_sup = 48.0 * neck_dir[0], 48.0 * neck_dir[2]
     shaft = (dz < end_sup + 8.0) & ((lateral - end_lat) ** 2 + dy**2 < 15.0**2)
-    trochanter = ((lateral - end_lat - 4.0) / 14.0) ** 2 + (dy / 16.0) ** 2 + ((dz - end_sup - 6.0) / 18.0) ** 2 < 1.0
+    trochanter = ((lateral - end_lat - 4.0) / 14.0) ** 2 + (dy / 16.0) ** 2 + (
+        (dz - end_sup - 6.0) / 18.0
+    ) ** 2 < 1.0
     femur_outer = neck | shaft | trochanter
     femur_inner = ndimage.binary_erosion(femur_outer, iterations=2)
     tissues[femur_outer & (tissues != Tissue.CARTILAGE)] = Tissue.CORTEX
@@ -350,7 +432,9 @@ def _paint_hip(
     head = radius <= r_head
     tissues[(radius <= r_head + 1.6) & ~head & ~cup] = Tissue.CARTILAGE
     # Joint fluid in the inferior recess around the neck.
-    recess = (radius > r_head + 1.6) & (radius < r_head + 4.0) & (u_sup < -0.3) & ~cup & ~femur_outer
+    recess = (
+        (radius > r_head + 1.6) & (radius < r_head + 4.0) & (u_sup < -0.3) & ~cup & ~femur_outer
+    )
     tissues[recess] = Tissue.FLUID
     tissues[head] = Tissue.MARROW_FEMUR
     tissues[head & (radius > r_head - 0.8)] = Tissue.CORTEX
@@ -358,11 +442,17 @@ def _paint_hip(
     if spec.cap_deg > 0.0:
         lat = math.radians(spec.lateral_deg)
         ant = math.radians(spec.anterior_deg)
-        axis = _unit(np.array([math.sin(lat) * math.cos(ant), math.sin(ant), math.cos(lat) * math.cos(ant)]))
+        axis = _unit(
+            np.array([math.sin(lat) * math.cos(ant), math.sin(ant), math.cos(lat) * math.cos(ant)])
+        )
         projection = (lateral * axis[0] + (-dy) * axis[1] + dz * axis[2]).astype(np.float32)
         # The margin wanders a little (serpiginous), by up to ~1.5 mm.
         phase = rng.uniform(0, 2 * np.pi, size=3)
-        wobble = 1.5 * (np.sin(0.21 * dx + phase[0]) * np.sin(0.19 * dy + phase[1]) * np.sin(0.23 * dz + phase[2]))
+        wobble = 1.5 * (
+            np.sin(0.21 * dx + phase[0])
+            * np.sin(0.19 * dy + phase[1])
+            * np.sin(0.23 * dz + phase[2])
+        )
         threshold = r_head * math.cos(math.radians(spec.cap_deg))
         margin = projection + wobble - threshold
         lesion = head & (margin > 0.0)
@@ -403,7 +493,9 @@ def _truth(phantom: VolumePhantom, spec: HipSpec) -> HipVolumeTruth:
         lateral_col_sign=int(spec.lateral_sign),
     )
     coronal_arc = necrotic_arc_deg(coronal_head, coronal_lesion, pixel_spacing_mm=(1.0, 1.0))
-    sagittal_arc = necrotic_arc_deg(head[::-1, :, i], necrosis[::-1, :, i], pixel_spacing_mm=(1.0, 1.0))
+    sagittal_arc = necrotic_arc_deg(
+        head[::-1, :, i], necrosis[::-1, :, i], pixel_spacing_mm=(1.0, 1.0)
+    )
     kerboul = kerboul_combined(coronal_arc, sagittal_arc)
     extent = extent_from_proportion(proportion)
     return HipVolumeTruth(
@@ -453,7 +545,9 @@ class PlaneSlices:
     first_position_mm: tuple[float, float, float]
 
 
-def _plane_axes(plane: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _plane_axes(
+    plane: str,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     o = ORIENTATION[plane]
     row, col = np.asarray(o[:3]), np.asarray(o[3:])
     return row, col, np.cross(row, col)
@@ -492,12 +586,20 @@ def slice_volume(
     images, labels, roofs = [], [], []
     for k in range(count):
         corner = start + normal * spacing_mm * k
-        points = corner[None, None, :] + a[:, None, None] * col[None, None, :] + b[None, :, None] * row[None, None, :]
+        points = (
+            corner[None, None, :]
+            + a[:, None, None] * col[None, None, :]
+            + b[None, :, None] * row[None, None, :]
+        )
         voxel = (points - origin) / phantom.voxel_mm  # x, y, z -> i, j, k
         coords = np.stack([voxel[..., 2], voxel[..., 1], voxel[..., 0]])
         images.append(ndimage.map_coordinates(image, coords, order=1, mode="constant", cval=0.0))
-        labels.append(ndimage.map_coordinates(labels_volume, coords, order=0, mode="constant", cval=0))
-        roofs.append(ndimage.map_coordinates(roof_volume, coords, order=0, mode="constant", cval=0) > 0)
+        labels.append(
+            ndimage.map_coordinates(labels_volume, coords, order=0, mode="constant", cval=0)
+        )
+        roofs.append(
+            ndimage.map_coordinates(roof_volume, coords, order=0, mode="constant", cval=0) > 0
+        )
     first = start
     return PlaneSlices(
         plane=plane,

@@ -33,8 +33,16 @@ SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
         (SequenceHeader(("SE",), (), (), 5000, 40, None, "*tir2d1_13"), Weighting.STIR),
         (SequenceHeader(("SE",), ("SK",), ("FS",), 4000, 70), Weighting.FAT_SATURATED),
         (SequenceHeader(("SE",), (), ("FS",), 550, 12), Weighting.FAT_SATURATED),  # T1 FS
-        (SequenceHeader(("GR",), (), (), 9, 4, image_type=("DERIVED", "PRIMARY", "DIXON", "WATER")), Weighting.FAT_SATURATED),
-        (SequenceHeader(("SE",), (), (), 550, 12, contrast_agent="Gadobutrol"), Weighting.POST_CONTRAST),
+        (
+            SequenceHeader(
+                ("GR",), (), (), 9, 4, image_type=("DERIVED", "PRIMARY", "DIXON", "WATER")
+            ),
+            Weighting.FAT_SATURATED,
+        ),
+        (
+            SequenceHeader(("SE",), (), (), 550, 12, contrast_agent="Gadobutrol"),
+            Weighting.POST_CONTRAST,
+        ),
         (SequenceHeader(("SE",), (), (), 550, 12, contrast_agent="NONE"), Weighting.T1),
         (SequenceHeader(("GR",), (), (), 8, 3.5), Weighting.T1),  # 3-D gradient echo T1
         (SequenceHeader(("GR",), (), (), 600, 20), Weighting.UNKNOWN),  # T2*: not T1
@@ -45,8 +53,14 @@ SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
         (SequenceHeader(series_description="SAG T1 TSE"), Weighting.T1),
         (SequenceHeader(series_description="localizer"), Weighting.UNKNOWN),
         # The header wins over a misleading description.
-        (SequenceHeader(("SE", "IR"), (), (), 5000, 40, 150, series_description="COR T1"), Weighting.STIR),
-        (SequenceHeader(fat_suppression="FAT", repetition_time_ms=600, echo_time_ms=10), Weighting.FAT_SATURATED),
+        (
+            SequenceHeader(("SE", "IR"), (), (), 5000, 40, 150, series_description="COR T1"),
+            Weighting.STIR,
+        ),
+        (
+            SequenceHeader(fat_suppression="FAT", repetition_time_ms=600, echo_time_ms=10),
+            Weighting.FAT_SATURATED,
+        ),
     ],
 )
 def test_weighting(header: SequenceHeader, expected: Weighting) -> None:
@@ -93,18 +107,27 @@ def test_sequence_header_of_classic_and_enhanced_files() -> None:
     assert classify_weighting(sequence_header(ds))[0] == Weighting.STIR
 
 
-def _files(n: int, weighting: str = "T1", orientation=AXIAL, spacing=(0.8, 0.8)) -> list[FileProtocol]:
+def _files(
+    n: int, weighting: str = "T1", orientation=AXIAL, spacing=(0.8, 0.8)
+) -> list[FileProtocol]:
     return [FileProtocol(weighting, orientation, spacing) for _ in range(n)]
 
 
 def test_series_decision() -> None:
     ok = series_decision(_files(5))
-    assert (ok.graded, ok.weighting, ok.plane, ok.not_graded_reason) == (True, Weighting.T1, ImagePlane.AXIAL, None)
+    assert (ok.graded, ok.weighting, ok.plane, ok.not_graded_reason) == (
+        True,
+        Weighting.T1,
+        ImagePlane.AXIAL,
+        None,
+    )
     stir = series_decision(_files(5, "STIR"))
     assert not stir.graded and "STIR" in stir.not_graded_reason
     coronal = series_decision(_files(5, orientation=CORONAL))
     assert not coronal.graded and "coronal" in coronal.not_graded_reason
-    assert series_decision(_files(5, orientation=CORONAL), graded_planes=("axial", "coronal")).graded
+    assert series_decision(
+        _files(5, orientation=CORONAL), graded_planes=("axial", "coronal")
+    ).graded
     unknown = series_decision(_files(5, "unknown"))
     assert unknown.graded and unknown.flags[0].startswith("weighting_unknown")
     mixed = series_decision(_files(3) + _files(2, "STIR"))

@@ -41,7 +41,9 @@ def _coronal(
     radius = np.hypot(dy, dx)
     head = radius <= RADIUS
     angle_from_vertical = np.degrees(np.arctan2(lateral, -dy))  # + towards lateral
-    roof = (radius > RADIUS + 2) & (radius < RADIUS + 12) & (dy < 0) & (angle_from_vertical <= ce_deg)
+    roof = (
+        (radius > RADIUS + 2) & (radius < RADIUS + 12) & (dy < 0) & (angle_from_vertical <= ce_deg)
+    )
     lesion = np.zeros_like(head)
     if lesion_lateral_mm is not None:
         lesion = head & (dy < -RADIUS * 0.45) & (lateral <= lesion_lateral_mm)
@@ -70,7 +72,9 @@ def test_jic_types_follow_the_lesions_lateral_end(lateral_sign: int) -> None:
         assert result.type == kind, (lesion_end, result)
     # Past the acetabular edge: C2 (the lesion reaches the head's lateral surface).
     head, lesion, roof = _coronal(RADIUS, lateral_sign=lateral_sign)
-    result = jic_type(head, lesion, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=lateral_sign)
+    result = jic_type(
+        head, lesion, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=lateral_sign
+    )
     assert result.type == JicType.C2
     assert result.lateral_fraction is not None and result.lateral_fraction > 1.0
 
@@ -86,9 +90,14 @@ def test_jic_edges_are_inclusive_thirds() -> None:
     for fraction, kind in ((1 / 3, JicType.A), (2 / 3, JicType.B)):
         end_col = first_head_col + start + fraction * (end - start)
         on_edge = head & (cols[None, :] <= end_col) & (np.arange(SIZE)[:, None] < 70)
-        assert jic_type(head, on_edge, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1).type == kind
+        assert (
+            jic_type(head, on_edge, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1).type
+            == kind
+        )
         past = head & (cols[None, :] <= end_col + 1) & (np.arange(SIZE)[:, None] < 70)
-        assert jic_type(head, past, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1).type != kind
+        assert (
+            jic_type(head, past, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1).type != kind
+        )
 
 
 def test_jic_without_lesion_or_roof_says_why() -> None:
@@ -96,7 +105,9 @@ def test_jic_without_lesion_or_roof_says_why() -> None:
     none = jic_type(head, lesion, roof, pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1)
     assert none.type is None and "no lesion" in none.reason
     head, lesion, _ = _coronal(0.0)
-    no_roof = jic_type(head, lesion, np.zeros_like(head), pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1)
+    no_roof = jic_type(
+        head, lesion, np.zeros_like(head), pixel_spacing_mm=(1.0, 1.0), lateral_col_sign=1
+    )
     assert no_roof.type is None and "roof" in no_roof.reason
 
 
@@ -116,7 +127,14 @@ def test_necrotic_arc_of_a_cap() -> None:
     head = np.hypot(dy, dx) <= RADIUS
     for half_angle in (30.0, 60.0, 90.0):
         # The cap within half_angle of the superior pole.
-        cap = head & (np.degrees(np.arccos(np.clip(-dy / np.maximum(np.hypot(dy, dx), 1e-9), -1, 1))) <= half_angle) & (np.hypot(dy, dx) > RADIUS * 0.4)
+        cap = (
+            head
+            & (
+                np.degrees(np.arccos(np.clip(-dy / np.maximum(np.hypot(dy, dx), 1e-9), -1, 1)))
+                <= half_angle
+            )
+            & (np.hypot(dy, dx) > RADIUS * 0.4)
+        )
         arc = necrotic_arc_deg(head, cap, pixel_spacing_mm=(1.0, 1.0))
         assert arc == pytest.approx(2 * half_angle, abs=6.0)
     assert necrotic_arc_deg(head, np.zeros_like(head), pixel_spacing_mm=(1.0, 1.0)) == 0.0
@@ -127,8 +145,14 @@ def test_necrotic_arc_of_a_cap() -> None:
 
 def test_kerboul_combined_categories_and_partial() -> None:
     assert kerboul_combined(None, None) is None
-    edges = {199.9: KerboulCategory.SMALL, 200.0: KerboulCategory.MEDIUM, 249.9: KerboulCategory.MEDIUM,
-             250.0: KerboulCategory.LARGE, 299.9: KerboulCategory.LARGE, 300.0: KerboulCategory.EXTENSIVE}
+    edges = {
+        199.9: KerboulCategory.SMALL,
+        200.0: KerboulCategory.MEDIUM,
+        249.9: KerboulCategory.MEDIUM,
+        250.0: KerboulCategory.LARGE,
+        299.9: KerboulCategory.LARGE,
+        300.0: KerboulCategory.EXTENSIVE,
+    }
     for total, category in edges.items():
         result = kerboul_combined(total / 2, total / 2)
         assert result is not None and result.category == category and not result.partial

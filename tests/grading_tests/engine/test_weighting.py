@@ -18,8 +18,14 @@ def phantom():
 def test_marrow_against_muscle(phantom, weighting: str, t1_like: bool) -> None:
     image = phantom.render(weighting)
     slices = slice_volume(
-        phantom, image, "axial", centre_mm=(0.0, 0.0, 0.0), count=5, spacing_mm=4.0,
-        field_of_view_mm=(300.0, 200.0), pixel_mm=1.0,
+        phantom,
+        image,
+        "axial",
+        centre_mm=(0.0, 0.0, 0.0),
+        count=5,
+        spacing_mm=4.0,
+        field_of_view_mm=(300.0, 200.0),
+        pixel_mm=1.0,
     )
     ratio = marrow_to_muscle_ratio(list(slices.images), list(slices.labels), [(1.0, 1.0)] * 5)
     assert looks_like_t1(ratio) is t1_like, ratio
