@@ -22,6 +22,8 @@ export interface StudySummary {
 export interface Instance {
   id: number;
   sop_instance_uid: string;
+  /** 1-based frame of a multi-frame (Enhanced MR) file; null for a single-frame file. */
+  frame_number?: number | null;
   instance_number: number | null;
   slice_location: number | null;
   image_url: string;
@@ -45,6 +47,10 @@ export interface Series {
   description: string;
   instance_count: number;
   plane?: string;
+  weighting?: string;
+  /** null: not decided yet; false: kept viewable, not graded (see not_graded_reason). */
+  graded?: boolean | null;
+  not_graded_reason?: string | null;
   analysis: Analysis | null;
   instances: Instance[];
 }
@@ -66,6 +72,12 @@ export interface Hip {
   grade: string | null;
   flags: string[];
   revisions: Revision[];
+  jic_type?: string | null;
+  kerboul_angle_deg?: number | null;
+  kerboul_partial?: boolean | null;
+  extent?: string | null;
+  stage?: string;
+  stage_source?: string;
 }
 
 export interface SliceHip {
@@ -79,6 +91,7 @@ export interface SliceHip {
 
 export interface SliceInfo {
   sop_instance_uid: string;
+  frame_number?: number | null;
   series_instance_uid: string;
   instance_number: number | null;
   hips: SliceHip[];
