@@ -108,6 +108,10 @@ def test_enhanced_series_in_the_api_and_a_frame_edit(scenario, two_studies) -> N
         i["frame_number"] for i in answer.json()["series"][0]["instances"] if i["labelmap_edited"]
     ]
     assert edited == [3]
+    # The SR and SEG of the series reference the multi-frame source by frame.
+    for kind in ("sr", "seg"):
+        exported = client.get(f"/api/series/{series['id']}/export/{kind}/")
+        assert exported.status_code == 200, (kind, exported.content[:500])
     # Without the frame the SOP Instance UID names no single slice.
     answer = client.post(
         f"/api/series/{series['id']}/labelmaps/",
