@@ -32,6 +32,12 @@ class PatientExplanation(models.Model):
     )
     proportion = models.FloatField()
     grade = models.CharField(max_length=10, choices=GradeChoice.choices)
+    # The hip's classifications when the explanation was made (docs/grading.md section 5);
+    # blank: not known.
+    extent = models.CharField(max_length=1, blank=True)
+    jic_type = models.CharField(max_length=2, blank=True)
+    stage = models.CharField(max_length=80, blank=True)
+    stage_source = models.CharField(max_length=10, blank=True)
     image = models.FileField(upload_to=explanation_image_upload_to, max_length=255)
     created = models.DateTimeField(auto_now_add=True)
 
