@@ -460,7 +460,9 @@ def test_students_answer_the_jic_type_when_the_reference_has_one(classroom):
         client_address=None,
     )
     case = services.case_add(
-        user=classroom.users["teacher"], collection=classroom.other_collection, study_id=classroom.study.pk
+        user=classroom.users["teacher"],
+        collection=classroom.other_collection,
+        study_id=classroom.study.pk,
     )
     assert {h["side"]: h["jic_type"] for h in case.reference_hips} == {"right": "C1", "left": None}
     url = f"/api/teaching/cases/{case.pk}/attempts/"
@@ -492,5 +494,7 @@ def test_an_enhanced_mr_series_is_refused_as_a_case_with_a_reason(classroom):
     Instance.objects.filter(series=classroom.series).update(frame_number=1)
     with pytest.raises(ValidationError, match="multi-frame"):
         services.case_add(
-            user=classroom.users["teacher"], collection=classroom.other_collection, study_id=classroom.study.pk
+            user=classroom.users["teacher"],
+            collection=classroom.other_collection,
+            study_id=classroom.study.pk,
         )
