@@ -95,6 +95,26 @@ def _write_phantom(
     return paths
 
 
+def _write_enhanced(out: Path, classic: list[Path], *, tag: str) -> Path:
+    """The classic files as one Legacy Converted Enhanced MR file (highdicom)."""
+    import pydicom
+    import pydicom.uid
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+
+    datasets = [pydicom.dcmread(p) for p in classic]
+    enhanced = LegacyConvertedEnhancedMRImage(
+        legacy_datasets=datasets,
+        series_instance_uid=pydicom.uid.generate_uid(entropy_srcs=["bench-enh", tag]),
+        series_number=99,
+        sop_instance_uid=pydicom.uid.generate_uid(entropy_srcs=["bench-enh-sop", tag]),
+        instance_number=1,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "enhanced.dcm"
+    enhanced.save_as(path, enforce_file_format=True)
+    return path
+
+
 SECTION = "## Portal"
 SECTION_INTRO = (
     "Measured by `python manage.py bench_portal` (grading/management/commands/bench_portal.py):"
@@ -389,6 +409,20 @@ class Command(BaseCommand):
                 copies=10,
                 tag=f"ingest{r}",
             )
+            # Plus one Enhanced MR series: a single multi-frame file of 20 frames.
+            paths.append(
+                _write_enhanced(
+                    folder / f"files{r}" / "enhanced",
+                    _write_phantom(
+                        folder / f"classic{r}",
+                        seed=952,
+                        n_slices=20,
+                        matrix=(256, 512),
+                        tag=f"ingest-enhanced{r}",
+                    ),
+                    tag=f"ingest-enhanced{r}",
+                )
+            )
             archive = folder / f"round{r}.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
                 for p in paths:
@@ -457,7 +491,8 @@ class Command(BaseCommand):
             )
 
         rows = [
-            f"| zip ingest, {count} MR files ({size / 1e6:.0f} MB, zip {zip_mb:.0f} MB), "
+            f"| zip ingest, {count} MR files, one of them an Enhanced MR of 20 frames "
+            f"({size / 1e6:.0f} MB, zip {zip_mb:.0f} MB), "
             f"`POST /api/uploads/` | {fmt(ours)} | >= Orthanc | "
         ]
         if theirs:
