@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('explanations', '0001_initial'),
+        ("explanations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patientexplanation',
-            name='extent',
+            model_name="patientexplanation",
+            name="extent",
             field=models.CharField(blank=True, max_length=1),
         ),
         migrations.AddField(
-            model_name='patientexplanation',
-            name='jic_type',
+            model_name="patientexplanation",
+            name="jic_type",
             field=models.CharField(blank=True, max_length=2),
         ),
         migrations.AddField(
-            model_name='patientexplanation',
-            name='stage',
+            model_name="patientexplanation",
+            name="stage",
             field=models.CharField(blank=True, max_length=80),
         ),
         migrations.AddField(
-            model_name='patientexplanation',
-            name='stage_source',
+            model_name="patientexplanation",
+            name="stage_source",
             field=models.CharField(blank=True, max_length=10),
         ),
     ]
