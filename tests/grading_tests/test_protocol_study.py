@@ -110,3 +110,26 @@ def test_stir_never_grades_and_unknown_weighting_is_checked_on_the_pixels(
     again = study_analyses_request(study_id=study.pk)
     assert {a.series.description for a in again} == {"AX T1 TSE"}
     assert Series.objects.get(pk=stir.pk).graded is False
+
+
+def test_the_same_hip_graded_differently_by_two_series_is_flagged() -> None:
+    from grading.models import Analysis
+    from grading.services.studies import series_disagreements
+
+    def hip(description: str, number: int, side: str, grade: str) -> HipResult:
+        series = Series(description=description, number=number)
+        return HipResult(side=side, grade=grade, analysis=Analysis(series=series))
+
+    axial, coronal = "AX T1 TSE", "COR T1 TSE"
+    flags = series_disagreements(
+        [
+            hip(axial, 1, "right", "moderate"),
+            hip(coronal, 2, "right", "mild"),
+            hip(axial, 1, "left", "none"),
+            hip(coronal, 2, "left", "none"),
+        ]
+    )
+    assert flags == [
+        "series_disagreement: the right hip is graded moderate on AX T1 TSE, mild on COR T1 TSE"
+    ]
+    assert series_disagreements([hip(axial, 1, "right", "mild")]) == []
