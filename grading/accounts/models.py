@@ -15,7 +15,7 @@ class SiteSignInPolicy(models.Model):
     site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="sign_in_policy")
     require_totp = models.BooleanField(
         default=False,
-        help_text="Members who sign in with a local password must also give a TOTP code.",
+        help_text="Local-password members must also give a TOTP code.",
     )
     updated = models.DateTimeField(auto_now=True)
 

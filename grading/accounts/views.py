@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -135,3 +135,18 @@ def two_factor_settings(request: HttpRequest) -> HttpResponse:
         **_enrolment_context(device),
     }
     return render(request, "accounts/two_factor.html", context, status=400 if error else 200)
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' answer while an account or address is locked out: JSON for the API,
+    a page for people."""
+    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    detail = (
+        "Too many failed sign-ins for this account or from this address. "
+        f"Try again in {minutes} minutes."
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=429)
+    return render(request, "registration/locked_out.html", {"detail": detail}, status=429)

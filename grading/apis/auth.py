@@ -48,7 +48,8 @@ class TokenObtainApi(APIView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        # The Django request, so django-axes can mark a locked-out sign-in on it (429).
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
         if user_needs_second_factor(user=user):

@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                     "require_totp",
                     models.BooleanField(
                         default=False,
-                        help_text="Members who sign in with a local password must also give a TOTP code.",
+                        help_text="Local-password members must also give a TOTP code.",
                     ),
                 ),
                 ("updated", models.DateTimeField(auto_now=True)),
