@@ -6,6 +6,7 @@ Playwright. Never ``playwright install``: the browser is /usr/bin/chromium.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,8 +70,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     )
 
 
-@pytest.fixture(scope="session")
-def portal() -> Iterator[Portal]:
+@contextlib.contextmanager
+def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
+    """The embedded launcher in a temporary var/ folder on a free loopback port."""
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
@@ -79,7 +81,7 @@ def portal() -> Iterator[Portal]:
         pytest.fail("The viewer bundle is not built: cd viewer/frontend && npm ci && npm run build")
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
-    port = free_port()
+    port = int((extra_env or {}).get("PORT") or free_port())
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {
@@ -89,6 +91,7 @@ def portal() -> Iterator[Portal]:
             "PORT": str(port),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
     )
     with log.open("wb") as out:
@@ -116,6 +119,12 @@ def portal() -> Iterator[Portal]:
             print(f"browser-test portal files kept in {var_dir}")
         else:
             shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def portal() -> Iterator[Portal]:
+    with running_portal() as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
