@@ -40,7 +40,12 @@ class SiteSignInSerializer(serializers.Serializer):
 class SiteSignInApi(ApiAuthMixin, APIView):
     @extend_schema(
         operation_id="site_sign_in_retrieve",
-        responses={200: SiteSignInSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        responses={
+            200: SiteSignInSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["sites"],
     )
     def get(self, request: Request, site_id: int) -> Response:
@@ -50,7 +55,12 @@ class SiteSignInApi(ApiAuthMixin, APIView):
     @extend_schema(
         operation_id="site_sign_in_update",
         request=SiteSignInSerializer,
-        responses={200: SiteSignInSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
+        responses={
+            200: SiteSignInSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+        },
         tags=["sites"],
     )
     def put(self, request: Request, site_id: int) -> Response:

@@ -43,7 +43,11 @@ class TokenObtainApi(APIView):
     @extend_schema(
         operation_id="auth_token_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: OpenApiResponse(description="Bad credentials.")},
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="Bad credentials, or the second factor missing."),
+            429: OpenApiResponse(description="Locked out after repeated failures."),
+        },
         auth=[],
         tags=["auth"],
     )
