@@ -360,19 +360,22 @@ if ONFH_PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("ONFH_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("ONFH_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("ONFH_HSTS_INCLUDE_SUBDOMAINS", default=True)
-    SECURE_HSTS_PRELOAD = env.bool("ONFH_HSTS_PRELOAD", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("ONFH_HSTS_PRELOAD", default=True)  # eligible, not submitted
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Behind a TLS proxy that sets X-Forwarded-Proto (the nginx recipe does), so share links
 # and redirects are built as https://.
 if env.bool("ONFH_BEHIND_TLS_PROXY", default=ONFH_PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+from csp.constants import NONCE as _CSP_NONCE  # noqa: E402
+
 # Content-Security-Policy (django-csp). The Cornerstone viewer decodes in web workers
 # started from blob: URLs and compiles WebAssembly codecs.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        # a nonce for the two small inline scripts (study prefetch, consult badge)
+        "script-src": ["'self'", "'wasm-unsafe-eval'", _CSP_NONCE],
         "worker-src": ["'self'", "blob:"],
         "img-src": ["'self'", "data:", "blob:"],
         "style-src": ["'self'", "'unsafe-inline'"],
