@@ -347,6 +347,9 @@ AXES_LOCKOUT_CALLABLE = "grading.accounts.views.locked_out"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# A body larger than this needs valid credentials on its headers (onfh_site.body_guard).
+ONFH_ANONYMOUS_BODY_BYTES = env.int("ONFH_ANONYMOUS_BODY_BYTES", default=1024 * 1024)
+
 # Production switch: TLS-only cookies, HSTS, redirect to https, shorter sessions. Off in
 # the embedded mode (plain http on loopback); the reverse-proxy recipe switches it on.
 ONFH_PRODUCTION = env.bool("ONFH_PRODUCTION", default=False)

@@ -143,8 +143,12 @@ def browser() -> Iterator[Any]:
 def login(
     browser: Any, portal: Portal, username: str, *, width: int = 1366, height: int = 768
 ) -> Any:
-    """A fresh browser context logged in through the login page."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    """A fresh browser context logged in through the login page.
+
+    Playwright's ``wait_for_function`` evaluates its predicate in the page, which the
+    portal's Content-Security-Policy refuses (no 'unsafe-eval'): these contexts bypass
+    the policy; test_viewer_works_under_the_content_security_policy keeps it."""
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
     page = context.new_page()
     page.goto(f"{portal.base_url}/login/")
     page.fill("#id_username", username)
