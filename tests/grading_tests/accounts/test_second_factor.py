@@ -103,3 +103,15 @@ def test_a_session_from_before_the_rule_is_ended(db):
     site_sign_in_policy_set(site=site, require_totp=True, actor=None)
     assert client.get("/").status_code == 302
     assert client.get("/api/me/").status_code in (401, 403)
+
+
+def test_provider_sessions_are_left_to_the_providers_second_factor(strict_site_member, settings):
+    from grading.accounts.oidc import BACKEND_PATH
+
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, BACKEND_PATH]
+    client = Client()
+    client.force_login(strict_site_member, backend=BACKEND_PATH)
+    assert client.get("/").status_code == 200
+    local = Client()
+    local.force_login(strict_site_member, backend="django.contrib.auth.backends.ModelBackend")
+    assert local.get("/").status_code == 302  # a password session without the code
