@@ -343,8 +343,8 @@ def test_seed_demo_makes_sites_users_of_every_role_and_phantom_studies(
     from unittest import mock
 
     from django.contrib.auth import authenticate
-    from django.test import RequestFactory
     from django.core.management import call_command
+    from django.test import RequestFactory
 
     from grading import tasks
     from grading.models import Membership
