@@ -329,7 +329,7 @@ OIDC_OP_ISSUER = env.str("ONFH_OIDC_ISSUER", default="")
 OIDC_RP_SIGN_ALGO = env.str("ONFH_OIDC_SIGN_ALGO", default="RS256")
 OIDC_RP_SCOPES = env.str("ONFH_OIDC_SCOPES", default="openid email profile groups")
 OIDC_USE_PKCE = True
-OIDC_USERNAME_ALGO = "grading.accounts.oidc.username_from_claims"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?idp=failed"  # the login page says so
 ONFH_OIDC_GROUPS_CLAIM = env.str("ONFH_OIDC_GROUPS_CLAIM", default="groups")
 ONFH_OIDC_BUTTON = env.str("ONFH_OIDC_BUTTON", default="Sign in with the hospital account")
 AUTHENTICATION_BACKENDS = [
@@ -337,6 +337,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     *(["grading.accounts.oidc.SiteMappingOIDCBackend"] if ONFH_OIDC_ENABLED else []),
 ]
+
+OTP_TOTP_ISSUER = env.str("ONFH_TOTP_ISSUER", default="ONFH portal")  # the authenticator's label
 
 # Login throttling (django-axes): per account and per address, then a cool-down.
 AXES_FAILURE_LIMIT = env.int("ONFH_LOGIN_FAILURE_LIMIT", default=5)

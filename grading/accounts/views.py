@@ -63,7 +63,10 @@ def _enrolment_context(device: TOTPDevice) -> dict[str, Any]:
     return {
         "secret": _base32(device),
         "otpauth_uri": uri,
-        "qr_svg": mark_safe(segno.make(uri, error="m").svg_inline(scale=4)),  # noqa: S308
+        # dark on white with its quiet zone, or phones cannot read it on the dark theme
+        "qr_svg": mark_safe(  # noqa: S308 - segno's own SVG
+            segno.make(uri, error="m").svg_inline(scale=4, border=4, dark="#000", light="#fff")
+        ),
     }
 
 
