@@ -117,6 +117,17 @@ def test_a_forged_token_is_refused_on_headers(daphne):
     sock.close()
 
 
+def test_a_chunked_body_of_unknown_length_needs_credentials_too(daphne):
+    live, _ = daphne
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    sock.sendall(
+        b"POST /api/uploads/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    assert _answer_without_body(sock).startswith(b"HTTP/1.1 401")
+    sock.close()
+
+
 def test_over_the_limit_refused_with_413_even_with_a_valid_token(daphne):
     live, _ = daphne
     sock = _send_headers(live.port, LIMIT + 1, f"Authorization: Token {live.token}\r\n")
