@@ -68,3 +68,28 @@ def test_sign_in_settings_api_is_for_site_admins_and_audited():
     assert api.put(f"/api/sites/{site.pk}/sign-in/", bad, format="json").status_code == 400
     actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert actions.count("site.sign_in_policy") == 1 and actions.count("site.idp_group") == 1
+
+
+def test_admin_edits_go_through_the_audited_services():
+    from django.test import Client
+
+    from grading.accounts.models import IdentityProviderGroup
+
+    site = SiteFactory(name="North")
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+    answer = client.post(
+        "/admin/accounts/identityprovidergroup/add/",
+        {"site": site.pk, "group": "onfh-radiology", "role": "radiologist"},
+    )
+    assert answer.status_code == 302, answer.content[:500]
+    row = IdentityProviderGroup.objects.get()
+    client.post(f"/admin/accounts/identityprovidergroup/{row.pk}/delete/", {"post": "yes"})
+    assert not IdentityProviderGroup.objects.exists()
+    events = AuditEvent.objects.filter(action="site.idp_group").order_by("seq")
+    assert [(e.before, e.after) for e in events] == [
+        (None, {"group": "onfh-radiology", "role": "radiologist"}),
+        ({"group": "onfh-radiology", "role": "radiologist"}, None),
+    ]
+    assert all(e.actor_id == root.pk for e in events)
