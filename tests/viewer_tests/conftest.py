@@ -73,8 +73,8 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 @contextlib.contextmanager
 def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     """The embedded launcher in a temporary var/ folder on a free loopback port."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
+    if not Path(CHROMIUM).exists():  # a missing peer fails (make install-system has it)
+        pytest.fail(
             f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
         )
     if not MANIFEST.exists():
