@@ -335,9 +335,12 @@ def make_training_crops(
     return images, labels, tissue
 
 
-def make_evaluation_set(seed: int, *, n_series: int, n_crops: int) -> EvaluationSetB:
+def make_evaluation_set(
+    seed: int, *, n_series: int, n_crops: int, n_slices: int | None = None
+) -> EvaluationSetB:
     """Grade-balanced series and crops: the hips' grades cycle through none (normal),
-    mild, moderate and severe in a shuffled order, so each appears about equally often."""
+    mild, moderate and severe in a shuffled order, so each appears about equally often.
+    ``n_slices`` as in :func:`make_series` (default: the full series)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE5]))
     hip_grades = [GRADE_ORDER[i % 4].value for i in range(2 * n_series)]
     crop_grades = [GRADE_ORDER[i % 4].value for i in range(n_crops)]
@@ -348,7 +351,11 @@ def make_evaluation_set(seed: int, *, n_series: int, n_crops: int) -> Evaluation
         return int(np.random.SeedSequence([seed, kind, i]).generate_state(1)[0])
 
     series = [
-        make_series(item_seed(1, i), grades=(hip_grades[2 * i], hip_grades[2 * i + 1]))
+        make_series(
+            item_seed(1, i),
+            grades=(hip_grades[2 * i], hip_grades[2 * i + 1]),
+            n_slices=n_slices,
+        )
         for i in range(n_series)
     ]
     crops = [make_crop(item_seed(2, i), grade=g) for i, g in enumerate(crop_grades)]
