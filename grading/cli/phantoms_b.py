@@ -17,7 +17,9 @@ Writes, below DIR::
 "labelmap", "sop_instance_uid", "series_instance_uid", "side", "proportion", "grade",
 "lesion_style"}]}``. Proportions are fractions 0..1; a slice without a hip's head has
 proportion and grade null. ``onfh grade DIR`` reads the DICOM files (PNG and JSON are
-skipped). Synthetic data for evaluation; research and teaching software.
+skipped). ``--contact-sheet PNG`` draws a sheet of the family
+(``docs/phantoms-b-contact-sheet.png`` is ``--contact-sheet`` with seed 0). Synthetic
+data for evaluation; research and teaching software.
 """
 
 from __future__ import annotations
@@ -50,11 +52,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "PNG and truth.json (per series, hip and slice: proportion and grade)."
         ),
     )
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder")
     p.add_argument("--series", type=int, default=4, metavar="N", help="bilateral series")
     p.add_argument("--crops", type=int, default=8, metavar="N", help="single-hip crops")
     p.add_argument("--seed", type=int, default=0, metavar="S")
     p.add_argument("--n-slices", type=int, default=None, help="slices per series (default: 16-28)")
+    p.add_argument(
+        "--contact-sheet",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="also (or only) write a contact sheet: slices of 2 series and 8 crops with "
+        "head (green) and necrosis (red) outlines",
+    )
     p.set_defaults(func=run)
 
 
@@ -177,9 +187,22 @@ def run(args: argparse.Namespace) -> int:
     if args.n_slices is not None and args.n_slices < 1:
         print("--n-slices must be at least 1", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = write_set(
-        args.out, n_series=args.series, n_crops=args.crops, seed=args.seed, n_slices=args.n_slices
-    )
-    print(f"wrote {args.series} series and {args.crops} crops; truth in {path}")
+    if args.out is None and args.contact_sheet is None:
+        print("give --out DIR, --contact-sheet PNG or both", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = write_set(
+            args.out,
+            n_series=args.series,
+            n_crops=args.crops,
+            seed=args.seed,
+            n_slices=args.n_slices,
+        )
+        print(f"wrote {args.series} series and {args.crops} crops; truth in {path}")
+    if args.contact_sheet is not None:
+        from grading.cli.phantoms_b_sheet import write_contact_sheet
+
+        write_contact_sheet(args.contact_sheet, seed=args.seed)
+        print(f"wrote {args.contact_sheet}")
     return 0
