@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
-from skimage.segmentation import find_boundaries
 
 from grading.engine.phantoms_b import make_evaluation_set
 from grading.engine.types import Grade
@@ -22,12 +21,20 @@ CAPTION = 30
 GREEN, RED = (40, 220, 60), (235, 40, 40)
 
 
+def _outline(mask: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Pixels of ``mask`` with a 4-neighbour outside it (the inner boundary)."""
+    padded = np.pad(mask, 1)
+    core = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    edge: np.ndarray[Any, Any] = mask & ~core
+    return edge
+
+
 def _tile(image: np.ndarray[Any, Any], labels: np.ndarray[Any, Any], caption: str) -> Image.Image:
     low, high = np.percentile(image, [0.5, 99.5])
     grey = np.clip((image - low) / max(high - low, 1.0) * 255, 0, 255).astype(np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2)
-    rgb[find_boundaries(labels > 0, mode="inner")] = GREEN
-    rgb[find_boundaries(labels == 2, mode="inner")] = RED
+    rgb[_outline(labels > 0)] = GREEN
+    rgb[_outline(labels == 2)] = RED
     tile = Image.fromarray(rgb)
     width = round(tile.width * TILE_HEIGHT / tile.height)
     tile = tile.resize((width, TILE_HEIGHT), Image.Resampling.LANCZOS)

@@ -7,8 +7,8 @@ that the patient's positioning rotates slightly (``Anatomy.rotation``). Ranges c
 
 :func:`sample` returns, per point, the tissue class (table :data:`TISSUES`), an auxiliary
 value (marrow fat fraction for classes 4, 5, 14; the style mixture 0..1 for class 12;
-1.0 for a slow-flow vein in class 9), the femoral-head label (0/1/2) and the hip index
-(0 right, 1 left, -1 none) of head voxels.
+1.0 for a slow-flow vein in class 9; a texture -1..1 for muscle, class 2), the
+femoral-head label (0/1/2) and the hip index (0 right, 1 left, -1 none) of head voxels.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class Anatomy:
     rectum: tuple[float, float, bool]  # radius, centre y, gas
     slow_vein: bool
     marrow_pelvis: float
-    texture: Waves
+    texture: Waves  # marrow heterogeneity
+    marbling: Waves  # muscle heterogeneity
     hips: tuple[Hip, Hip]  # right, left
 
     def with_lesion_thresholds(self, thresholds: tuple[float, float]) -> Anatomy:
@@ -179,6 +180,7 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         slow_vein=bool(rng.random() < 0.4),
         marrow_pelvis=rng.uniform(0.35, 0.75),
         texture=Waves.draw(rng, 4, (4.0, 12.0), (1.0, 1.0)),
+        marbling=Waves.draw(rng, 12, (3.0, 10.0), (1.0, 1.0)),
         hips=(right, left),
     )
 
@@ -403,6 +405,8 @@ def sample(
     )
     deep = np.nonzero(r_in < 1.0)[0]
     tissue[deep] = _paint_muscles(a, ax[deep], ay[deep], az[deep])
+    # marbling of muscle (intramuscular fat, fibre bundles): a second smooth field
+    aux[deep] = a.marbling(ax[deep], ay[deep], az[deep])
 
     # pelvic cavity: pelvic fat, obturator internus on the side walls, bladder, rectum
     cw, cd, cyc = a.cavity

@@ -96,6 +96,8 @@ def object_signal(
     ):  # fmt: skip
         table[cls] = s(name)
     out = table[tissue]
+    muscle = tissue == an.MUSCLE
+    out[muscle] *= (1 + np.float32(0.08) * aux)[muscle]
     fat, red = np.float32(s("fat")), np.float32(s("red marrow"))
     marrow = (tissue == an.YELLOW) | (tissue == an.RED)
     out[marrow] = (aux * fat + (1 - aux) * red)[marrow]

@@ -267,9 +267,9 @@ def make_crop(seed: int, *, grade: str | None = None) -> PhantomBCrop:
     gx, gy = _grid(x0, y0, spacing, size + 2 * margin, size + 2 * margin)
     targets = [(0.0, Grade.NONE), (0.0, Grade.NONE)]
     targets[index] = (target_proportion(rng, target), target)
-    a = _set_thresholds(a, gx, gy, [z], (targets[0], targets[1]))
-    image, label, tissue, hipmap = _render(a, acq, gx, gy, z, thickness, rng)
     window = (slice(margin, margin + size), slice(margin, margin + size))
+    a = _set_thresholds(a, gx[window], gy[window], [z], (targets[0], targets[1]))
+    image, label, tissue, hipmap = _render(a, acq, gx, gy, z, thickness, rng)
     head = int(np.count_nonzero((hipmap[window] == index) & (label[window] > 0)))
     nec = int(np.count_nonzero((hipmap[window] == index) & (label[window] == 2)))
     proportion = nec / head if head else 0.0
@@ -326,11 +326,11 @@ def make_training_crops(
         )
         targets = [(0.0, Grade.NONE), (0.0, Grade.NONE)]
         targets[index] = (target_proportion(rng, target), target)
-        crop_a = _set_thresholds(a, gx, gy, [z], (targets[0], targets[1]))
+        window = (slice(margin, margin + size), slice(margin, margin + size))
+        crop_a = _set_thresholds(a, gx[window], gy[window], [z], (targets[0], targets[1]))
         image, label, tis, _ = _render(
             crop_a, acq, gx, gy, z, float(rng.uniform(3, 6)), rng, planes=1
         )
-        window = (slice(margin, margin + size), slice(margin, margin + size))
         images[i], labels[i], tissue[i] = image[window], label[window], tis[window]
     return images, labels, tissue
 
