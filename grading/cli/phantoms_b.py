@@ -17,7 +17,9 @@ Writes, below DIR::
 "labelmap", "sop_instance_uid", "series_instance_uid", "side", "proportion", "grade",
 "lesion_style"}]}``. Proportions are fractions 0..1; a slice without a hip's head has
 proportion and grade null. ``onfh grade DIR`` reads the DICOM files (PNG and JSON are
-skipped). ``--contact-sheet PNG`` draws a sheet of the family
+skipped). ``--compare RESULTS_JSON`` (with ``--out DIR`` of a written set) prints how ``onfh grade``
+did against the truth and writes ``DIR/comparison.json``. ``--contact-sheet PNG`` draws a
+sheet of the family
 (``docs/phantoms-b-contact-sheet.png`` is ``--contact-sheet`` with seed 0). Synthetic
 data for evaluation; research and teaching software.
 """
@@ -64,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PNG",
         help="also (or only) write a contact sheet: slices of 2 series and 8 crops with "
         "head (green) and necrosis (red) outlines",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="compare `onfh grade` results.json with DIR/truth.json (grade accuracy, "
+        "confusion, proportion error) instead of writing a set",
     )
     p.set_defaults(func=run)
 
@@ -187,6 +197,16 @@ def run(args: argparse.Namespace) -> int:
     if args.n_slices is not None and args.n_slices < 1:
         print("--n-slices must be at least 1", file=sys.stderr)
         return 2
+    if args.compare is not None:
+        if args.out is None:
+            print("--compare needs --out DIR, the folder with truth.json", file=sys.stderr)
+            return 2
+        from grading.cli.phantoms_b_compare import compare, format_summary
+
+        summary = compare(args.out / TRUTH_NAME, args.compare)
+        print(format_summary(summary))
+        (args.out / "comparison.json").write_text(json.dumps(summary, indent=1))
+        return 0
     if args.out is None and args.contact_sheet is None:
         print("give --out DIR, --contact-sheet PNG or both", file=sys.stderr)
         return 2

@@ -181,3 +181,32 @@ def test_cli_writes_dicom_truth_and_label_maps_that_read_back(tmp_path: Path) ->
         head = np.count_nonzero(labels > 0)
         assert item["proportion"] == pytest.approx(np.count_nonzero(labels == 2) / head)
         assert item["grade"] == grade_from_proportion(item["proportion"]).value
+    _check_compare(out, truth)
+
+
+def _check_compare(out: Path, truth: dict[str, object]) -> None:
+    """--compare: results equal to the truth score 100 %; one wrong hip shows in the matrix."""
+    series = truth["series"]
+    crops = truth["crops"]
+    assert isinstance(series, list) and isinstance(crops, list)
+    hips = [
+        {"series_instance_uid": s["series_instance_uid"], "side": side, **hip}
+        for s in series
+        for side, hip in s["hips"].items()
+    ]
+    hips += [{"series_instance_uid": c["series_instance_uid"], **c} for c in crops[1:]]
+    wrong = dict(hips[0], grade="severe" if hips[0]["grade"] != "severe" else "none")
+    wrong["proportion"] = 0.5 if wrong["grade"] == "severe" else 0.0
+    results = out / "results.json"
+    results.write_text(json.dumps({"hips": [wrong, *hips[1:]]}))
+    assert main(["phantoms-b", "--out", str(out), "--compare", str(results)]) == 0
+    summary = json.loads((out / "comparison.json").read_text())
+    assert summary["series"]["grade_accuracy"] == 0.5
+    assert sum(map(sum, summary["series"]["confusion"])) == 2
+    assert summary["crops"] | {"confusion": None} == {
+        "hips": 2,
+        "missing": 1,
+        "grade_accuracy": 1.0,
+        "confusion": None,
+        "proportion_mae_pp": 0.0,
+    }
