@@ -85,6 +85,8 @@ class Anatomy:
     cavity: tuple[float, float, float]  # half-width, half-depth, centre y
     bladder: tuple[float, float, float, float]  # radius x, y, z (0: empty), centre y
     rectum: tuple[float, float, bool]  # radius, centre y, gas
+    pelvic_vessels: tuple[tuple[Vec, Vec, float], ...]  # internal iliac branches (flow voids)
+    bowel: tuple[tuple[Vec, float], ...]  # loops of bowel in the upper pelvis: centre, radius
     slow_vein: bool
     marrow_pelvis: float
     texture: Waves  # marrow heterogeneity
@@ -163,13 +165,31 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
     rot = _rotation(*(math.radians(rng.uniform(-a, a)) for a in (4.0, 3.0, 5.0)))
     right, left = (draw_hip(rng, s, half_span, age) for s in (-1.0, 1.0))
     bladder_fill = rng.uniform(0.0, 1.0)
+    cavity_w = half_span - rng.uniform(42, 52)
+    vessels = []
+    for side in (-1.0, 1.0):
+        for _ in range(int(rng.integers(3, 7))):
+            x_top, x_bottom = cavity_w * rng.uniform(0.55, 0.9), cavity_w * rng.uniform(0.5, 0.85)
+            y = rng.uniform(-25, 40)
+            vessels.append(
+                (
+                    (side * x_top, y, 95.0),
+                    (side * x_bottom, y + rng.uniform(-15, 15), -45.0),
+                    rng.uniform(1.5, 4.0),
+                )
+            )
+    bowel = tuple(
+        ((rng.uniform(-0.5, 0.5) * cavity_w, rng.uniform(0, 35), rng.uniform(20, 80)),
+         rng.uniform(10, 18))
+        for _ in range(int(rng.integers(0, 4)))
+    )  # fmt: skip
     return Anatomy(
         rotation=rot,
         body=(rng.uniform(160, 195), rng.uniform(105, 140), rng.uniform(15, 30)),
         fat=(rng.uniform(8, 35), rng.uniform(8, 35), rng.uniform(15, 45)),
         skin=rng.uniform(1.5, 2.5),
         septum=rng.uniform(1.0, 2.5),
-        cavity=(half_span - rng.uniform(42, 52), rng.uniform(45, 55), rng.uniform(0, 10)),
+        cavity=(cavity_w, rng.uniform(45, 55), rng.uniform(0, 10)),
         bladder=(
             bladder_fill * rng.uniform(25, 50),
             bladder_fill * rng.uniform(18, 35),
@@ -177,6 +197,8 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
             rng.uniform(-25, -15),
         ),
         rectum=(rng.uniform(12, 20), rng.uniform(35, 45), bool(rng.random() < 0.5)),
+        pelvic_vessels=tuple(vessels),
+        bowel=bowel,
         slow_vein=bool(rng.random() < 0.4),
         marrow_pelvis=rng.uniform(0.35, 0.75),
         texture=Waves.draw(rng, 4, (4.0, 12.0), (1.0, 1.0)),
@@ -415,6 +437,15 @@ def sample(
     cav = (r_cav < 1.0) & (az > -45) & (az < 90)
     tissue[cav] = FAT
     tissue[cav & (r_cav > 0.72) & (np.abs(ax) > 0.55 * cw * taper)] = MUSCLE
+    for centre, radius in a.bowel:
+        loop = sphere(ax, ay, az, centre, radius)
+        tissue[cav & (loop < 0)] = VISCERA
+        if radius > 15:  # a gas-filled loop; smaller ones hold intermediate contents
+            tissue[cav & (loop < -2.5)] = AIR
+    for top, bottom, radius in a.pelvic_vessels:
+        vessel = cav & (capsule(ax, ay, az, top, bottom, radius) < 0)
+        tissue[vessel] = VESSEL
+        aux[vessel] = 0.0
     bx, by, bz, bcy = a.bladder
     if bx > 3.0:
         bl = ellipsoid(ax, ay, az, (0, bcy, bz / 2), (bx, by, bz))
