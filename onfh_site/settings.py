@@ -343,7 +343,8 @@ OTP_TOTP_ISSUER = env.str("ONFH_TOTP_ISSUER", default="ONFH portal")  # the auth
 # Login throttling (django-axes): per account and per address, then a cool-down.
 AXES_FAILURE_LIMIT = env.int("ONFH_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("ONFH_LOGIN_COOLOFF_MINUTES", default=15.0) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Each entry locks on its own: an account from any address, an address for any account.
+AXES_LOCKOUT_PARAMETERS = env.list("ONFH_LOGIN_LOCKOUT_BY", default=["username", "ip_address"])
 AXES_CLIENT_IP_CALLABLE = "grading.apis.common.client_address"
 AXES_LOCKOUT_CALLABLE = "grading.accounts.views.locked_out"
 AXES_RESET_ON_SUCCESS = True
