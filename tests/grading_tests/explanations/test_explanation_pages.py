@@ -54,8 +54,8 @@ def test_the_patient_page_words_the_jic_type_and_the_stage(world: World):
     link = doctor.post(f"/explanations/{first.pk}/links/", {"days": "5"})
     assert link.status_code == 302
     page = doctor.get(f"/explanations/studies/{world.study.pk}/").content.decode()
-    public = re.search(r'id="new-link">[^<]*<a href="[^"]*(/p/[^/"]+/)"', page).group(1)
-    text = Client().get(public).content.decode()
+    token = re.search(r'id="new-link">[^<]*<a href="[^"]*/p/#([^"]+)"', page).group(1)
+    text = Client().post("/p/", {"token": token}).content.decode()
     assert "an X-ray (or CT) is needed" in text
     # A clinician records the JIC type and the radiograph's findings; a new explanation
     # says both in plain words.
@@ -81,7 +81,7 @@ def test_the_patient_page_words_the_jic_type_and_the_stage(world: World):
     assert second.jic_type == "C2" and second.stage_source == "clinician"
     doctor.post(f"/explanations/{second.pk}/links/", {"days": "5"})
     page = doctor.get(f"/explanations/studies/{world.study.pk}/").content.decode()
-    public = re.search(r'id="new-link">[^<]*<a href="[^"]*(/p/[^/"]+/)"', page).group(1)
-    text = Client().get(public).content.decode()
+    token = re.search(r'id="new-link">[^<]*<a href="[^"]*/p/#([^"]+)"', page).group(1)
+    text = Client().post("/p/", {"token": token}).content.decode()
     assert "reaches beyond the edge of the hip socket" in text
     assert "Steinberg IVB, ARCO IIIA" in text
