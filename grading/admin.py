@@ -172,6 +172,13 @@ class GradeRevisionAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "author__username"]
 
 
+@admin.register(models.ClassificationRevision)
+class ClassificationRevisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "hip_result", "jic_type", "kerboul_angle_deg", "author", "created"]
+    list_filter = ["jic_type", "findings_entered"]
+    search_fields = ["reason", "author__username"]
+
+
 @admin.register(models.AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
