@@ -482,7 +482,7 @@ class StudyPage {
       check('acetabular_changes', 'acetabular changes'),
     );
     const reason = h('textarea', { name: 'reason', rows: 2, required: true, placeholder: 'Reason (required)', 'aria-label': 'Reason for the change' });
-    const error = h('p', { class: 'form-error', hidden: true });
+    const error = h('p', { class: 'classification-error', hidden: true });
     const form = h(
       'form',
       { class: 'classification-form', 'data-side': hip.side },
