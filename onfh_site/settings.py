@@ -182,6 +182,11 @@ ONFH_HEARTBEAT_S = env.float("ONFH_HEARTBEAT_S", default=10.0)
 ONFH_SWEEP_EVERY_S = env.float("ONFH_SWEEP_EVERY_S", default=30.0)
 ONFH_RESEND_QUEUED_AFTER_S = env.float("ONFH_RESEND_QUEUED_AFTER_S", default=900.0)
 ONFH_MAX_ANALYSIS_ATTEMPTS = env.int("ONFH_MAX_ANALYSIS_ATTEMPTS", default=3)
+# A series is analysed only once no upload or association is still bringing its
+# instances and none has arrived for this many seconds.
+ONFH_INGEST_QUIET_S = env.float("ONFH_INGEST_QUIET_S", default=5.0)
+# An upload or association that has not ended after this long is taken for dead.
+ONFH_INGEST_MARK_TTL_S = env.float("ONFH_INGEST_MARK_TTL_S", default=3600.0)
 # Load the model when a worker process starts (not on the first task).
 ONFH_PRELOAD_SEGMENTER = env.bool("ONFH_PRELOAD_SEGMENTER", default=True)
 ONFH_DEMO_PASSWORD = env.str("ONFH_DEMO_PASSWORD", default="")

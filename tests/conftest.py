@@ -35,6 +35,7 @@ settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
 settings.ONFH_PRELOAD_SEGMENTER = False
 settings.ONFH_SWEEP_EVERY_S = 0
 settings.ONFH_HEARTBEAT_S = 0  # no thread writing beside the test's open transaction
+settings.ONFH_INGEST_QUIET_S = 0  # tests that need the quiet period set it themselves
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 from onfh_site.celery import app as _celery_app  # noqa: E402

@@ -51,6 +51,9 @@ class StudySummaryOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True, help_text="Current grade, worst over hips.")
     flags = serializers.ListField(child=serializers.CharField())
+    ai_changed_since_review = serializers.BooleanField(
+        help_text="A hip a person reviewed was analysed again and the AI's answer changed."
+    )
     created = serializers.DateTimeField()
 
 
@@ -135,6 +138,13 @@ class HipOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
+    ai_changed_since_review = serializers.BooleanField(
+        help_text="The series was analysed again after a person graded this hip or edited "
+        "its masks, and the AI's answer changed; the person's grade and masks were kept."
+    )
+    ai_grade_at_review = GradeField(
+        allow_null=True, help_text="The AI grade the person saw when they reviewed the hip."
+    )
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
 
 

@@ -72,6 +72,9 @@ class Study(models.Model):
         max_length=10, choices=GradeChoice.choices, null=True, blank=True, db_index=True
     )
     flags = models.JSONField(default=list, blank=True)
+    # A hip a person reviewed was analysed again and the AI's answer changed since
+    # (``HipResult.ai_changed_since_review`` of any current hip); for the worklist.
+    ai_changed_since_review = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -147,6 +150,9 @@ class Series(models.Model):
     modality = models.CharField(max_length=16, default="MR")
     plane = models.CharField(max_length=10, choices=Plane.choices, default=Plane.UNKNOWN)
     created = models.DateTimeField(auto_now_add=True)
+    # When an instance of the series was last stored (the quiet period before an
+    # analysis counts from here).
+    last_arrival = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["study_id", "number", "id"]
@@ -163,6 +169,27 @@ class Series(models.Model):
     def analysable(self) -> bool:
         """Each axial MR series is analysed (an unknown plane is tried too)."""
         return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
+
+
+class IncomingSeries(models.Model):
+    """Instances of a series are being received right now (an upload request or a DICOM
+    association that has checked one of its files and not yet ended). Written outside
+    the receiver's transaction so that workers see it; removed when the receiver ends,
+    and ignored after ``expires`` (a receiver that died). No analysis of the series is
+    requested while one exists."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    series_instance_uid = models.CharField(max_length=64)
+    receiver = models.CharField(max_length=100, help_text="upload or association, and its id")
+    started = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "incoming series"
+        indexes = [models.Index(fields=["series_instance_uid"], name="incoming_series_uid")]
+
+    def __str__(self) -> str:
+        return f"{self.series_instance_uid} arriving by {self.receiver}"
 
 
 def dicom_file_name(sha256: str) -> str:

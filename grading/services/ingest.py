@@ -39,6 +39,7 @@ from django.db import transaction
 from grading.dicom.reader import DicomReadError, inspect_dicom
 from grading.models import Instance, Series, Site, Study
 from grading.models.studies import dicom_file_name, instance_upload_to
+from grading.services.arrivals import SeriesArrivals, series_arrivals_stamp
 from grading.services.audit import audit_record
 from grading.services.dicom_checks import (
     ArchiveProblem,
@@ -319,8 +320,27 @@ def upload_ingest(
     ``files``: uploaded files (Django ``UploadedFile`` or any binary file object with a
     ``name``). Raises :class:`UploadTooLarge` for a request over the configured size;
     otherwise returns the report (possibly with nothing accepted). The analysis of each
-    study that got new files is scheduled after the commit.
+    study that got new files is scheduled after the commit. Each series the request
+    brings is marked as arriving from its first checked file until the request ends,
+    so that no worker grades it half-way (``grading.services.arrivals``).
     """
+    arrivals = SeriesArrivals(site=site, receiver="upload")
+    try:
+        return _upload_ingest(
+            user=user, site=site, files=files, client_address=client_address, arrivals=arrivals
+        )
+    finally:
+        arrivals.end()
+
+
+def _upload_ingest(
+    *,
+    user: Any,
+    site: Site,
+    files: Sequence[Any],
+    client_address: str | None,
+    arrivals: SeriesArrivals,
+) -> IngestReport:
     total = sum(_size_of(f) for f in files)
     if total > settings.ONFH_MAX_UPLOAD_BYTES:
         raise UploadTooLarge(
@@ -360,6 +380,8 @@ def upload_ingest(
                     store_error = store_error or outcome.error
                     continue
                 results.append((item, outcome, data))
+                if isinstance(outcome, CheckedFile):
+                    arrivals.mark(outcome.series_instance_uid)
                 if written:
                     by_workers.append(written)
                 if isinstance(outcome, CheckedFile) and data is not None:
@@ -615,6 +637,7 @@ def _store(
     for future in pending:
         future.result()  # raise the first write error, if any
     Instance.objects.bulk_create(new_instances)
+    series_arrivals_stamp(series_ids={i.series_id for i in new_instances})
     return summaries
 
 

@@ -110,6 +110,31 @@ def _current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
     return current
 
 
+def series_hips_measure(
+    *, series: Series, per_slice: dict[int, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Series hips by side (``summarise_series``) from per-slice hips by instance id."""
+    from grading.engine.measure import summarise_series
+
+    instances = list(
+        Instance.objects.filter(series=series).order_by("position", "instance_number", "id")
+    )
+    slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
+    pairs = [
+        (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
+        for i in instances
+        if i.pk in per_slice
+    ]
+    return {
+        h.side: series_hip_as_dict(h) for h in summarise_series(series.series_instance_uid, pairs)
+    }
+
+
+def current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
+    """The current (highest) label-map version of each instance, by instance id."""
+    return _current_labelmaps(analysis)
+
+
 def _hips_recompute(
     *,
     user: Any,
@@ -121,21 +146,7 @@ def _hips_recompute(
 ) -> list[dict[str, Any]]:
     """Series hips from the per-slice hips (``summarise_series``), stored on the
     HipResults; a GradeRevision for each hip whose grade changed. Returns before/after."""
-    from grading.engine.measure import summarise_series
-
-    series = analysis.series
-    instances = list(
-        Instance.objects.filter(series=series).order_by("position", "instance_number", "id")
-    )
-    slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
-    pairs = [
-        (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
-        for i in instances
-        if i.pk in per_slice
-    ]
-    series_hips = {
-        h.side: series_hip_as_dict(h) for h in summarise_series(series.series_instance_uid, pairs)
-    }
+    series_hips = series_hips_measure(series=analysis.series, per_slice=per_slice)
     edited = source == RevisionSource.MASK_EDIT
     changes = []
     hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}
