@@ -5,45 +5,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('grading', '0002_study_list_indexes'),
+        ("grading", "0002_study_list_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='hipresult',
-            name='ai_changed_since_review',
+            model_name="hipresult",
+            name="ai_changed_since_review",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='hipresult',
-            name='ai_grade_at_review',
-            field=models.CharField(blank=True, choices=[('none', 'None (< 0.1 %)'), ('mild', 'Mild (< 15 %)'), ('moderate', 'Moderate (15-30 %)'), ('severe', 'Severe (> 30 %)')], max_length=10, null=True),
+            model_name="hipresult",
+            name="ai_grade_at_review",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("none", "None (< 0.1 %)"),
+                    ("mild", "Mild (< 15 %)"),
+                    ("moderate", "Moderate (15-30 %)"),
+                    ("severe", "Severe (> 30 %)"),
+                ],
+                max_length=10,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='series',
-            name='last_arrival',
+            model_name="series",
+            name="last_arrival",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='study',
-            name='ai_changed_since_review',
+            model_name="study",
+            name="ai_changed_since_review",
             field=models.BooleanField(default=False),
         ),
         migrations.CreateModel(
-            name='IncomingSeries',
+            name="IncomingSeries",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64)),
-                ('receiver', models.CharField(help_text='upload or association, and its id', max_length=100)),
-                ('started', models.DateTimeField(auto_now_add=True)),
-                ('expires', models.DateTimeField()),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='grading.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("series_instance_uid", models.CharField(max_length=64)),
+                (
+                    "receiver",
+                    models.CharField(help_text="upload or association, and its id", max_length=100),
+                ),
+                ("started", models.DateTimeField(auto_now_add=True)),
+                ("expires", models.DateTimeField()),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="grading.site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'incoming series',
-                'indexes': [models.Index(fields=['series_instance_uid'], name='incoming_series_uid')],
+                "verbose_name_plural": "incoming series",
+                "indexes": [
+                    models.Index(fields=["series_instance_uid"], name="incoming_series_uid")
+                ],
             },
         ),
     ]

@@ -144,8 +144,8 @@ def study_analyses_request(*, study_id: int) -> list[Analysis]:
     study = Study.objects.get(pk=study_id)
     analyses: list[Analysis] = []
     wait_s = 0.0
-    for series in Series.objects.filter(study=study).select_related("study").order_by(
-        "number", "id"
+    for series in (
+        Series.objects.filter(study=study).select_related("study").order_by("number", "id")
     ):
         if not (series.analysable and series.instances.exists()):
             continue

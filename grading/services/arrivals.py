@@ -72,13 +72,11 @@ def series_arrival_wait_s(*, series: Series) -> float:
     its instances has ended and it has been quiet for ``ONFH_INGEST_QUIET_S``."""
     now = timezone.now()
     quiet = settings.ONFH_INGEST_QUIET_S
-    if (
-        IncomingSeries.objects.filter(
-            site_id=series.study.site_id,
-            series_instance_uid=series.series_instance_uid,
-            expires__gt=now,
-        ).exists()
-    ):
+    if IncomingSeries.objects.filter(
+        site_id=series.study.site_id,
+        series_instance_uid=series.series_instance_uid,
+        expires__gt=now,
+    ).exists():
         return max(quiet, 1.0)
     if series.last_arrival is None or quiet <= 0:
         return 0.0

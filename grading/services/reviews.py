@@ -127,9 +127,7 @@ def review_carry_over(*, analysis: Analysis) -> dict[str, Any] | None:
     carried = _masks_carry(analysis=analysis, previous=previous)
     measured: dict[str, dict[str, Any]] = {}
     if carried:
-        per_slice = {
-            s.instance_id: s.hips for s in SliceResult.objects.filter(analysis=analysis)
-        }
+        per_slice = {s.instance_id: s.hips for s in SliceResult.objects.filter(analysis=analysis)}
         measured = series_hips_measure(series=analysis.series, per_slice=per_slice)
     old_hips = {h.side: h for h in HipResult.objects.filter(analysis=previous)}
     new_hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}

@@ -61,8 +61,12 @@ def _analyse(series: Series, labels_by_uid: dict[str, np.ndarray]) -> Analysis:
     labels = [labels_by_uid[i.sop_instance_uid] for i in instances]
     per_slice = [measure_labelmap(lab, s) for lab, s in zip(labels, slices, strict=True)]
     result = SeriesResult(
-        slices=tuple(SliceResult(labelmap=lab, hips=h) for lab, h in zip(labels, per_slice)),
-        hips=summarise_series(series.series_instance_uid, list(zip(slices, per_slice))),
+        slices=tuple(
+            SliceResult(labelmap=lab, hips=h) for lab, h in zip(labels, per_slice, strict=True)
+        ),
+        hips=summarise_series(
+            series.series_instance_uid, list(zip(slices, per_slice, strict=True))
+        ),
         model_version="ground-truth",
     )
     analysis = Analysis.objects.create(
@@ -133,8 +137,10 @@ def test_late_slices_keep_the_clinicians_grade_and_masks(
     # Two late slices arrive; the series is analysed again and the AI now says "mild"
     # for the right hip (its necrosis shrank to a third of what it was).
     _upload(scenario, eight_slices.paths[6:])
-    shrunk = {uid: np.where((lab == 2) & (np.arange(lab.shape[1]) % 3 != 0), 1, lab)
-              for uid, lab in labels.items()}
+    shrunk = {
+        uid: np.where((lab == 2) & (np.arange(lab.shape[1]) % 3 != 0), 1, lab)
+        for uid, lab in labels.items()
+    }
     with django_capture_on_commit_callbacks(execute=True):
         second = _analyse(series, shrunk)
 

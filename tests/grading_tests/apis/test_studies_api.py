@@ -25,6 +25,7 @@ SUMMARY_KEYS = {
     "ai_grade",
     "grade",
     "flags",
+    "ai_changed_since_review",
     "created",
 }
 
@@ -264,6 +265,8 @@ def test_detail_shape(world):
             "ai_grade",
             "grade",
             "flags",
+            "ai_changed_since_review",
+            "ai_grade_at_review",
             "revisions",
         }
         assert 0 <= hip["proportion"] <= 1

@@ -16,6 +16,8 @@ export interface StudySummary {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** A hip a person reviewed was analysed again and the AI's answer changed. */
+  ai_changed_since_review: boolean;
   created: string;
 }
 
@@ -65,6 +67,10 @@ export interface Hip {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** Analysed again after a person's review, and the AI's answer changed (their grade and masks were kept). */
+  ai_changed_since_review: boolean;
+  /** The AI grade the person saw at their review. */
+  ai_grade_at_review: string | null;
   revisions: Revision[];
 }
 

@@ -434,6 +434,14 @@ class StudyPage {
         h('div', { class: 'grade-box' }, h('span', { class: 'caption' }, 'AI grade'), h('span', { class: `badge big ai-grade ${gradeClass(hip.ai_grade)}` }, gradeLabel(hip.ai_grade))),
         h('div', { class: `grade-box${changed ? ' changed' : ''}` }, h('span', { class: 'caption' }, changed ? 'Current grade (revised)' : 'Current grade'), h('span', { class: `badge big current-grade ${gradeClass(hip.grade)}` }, gradeLabel(hip.grade))),
       ),
+      hip.ai_changed_since_review
+        ? h(
+            'p',
+            { class: 'ai-changed', role: 'status' },
+            h('strong', {}, 'AI changed since your review'),
+            `: the series was analysed again; the AI grade was ${gradeLabel(hip.ai_grade_at_review)} and is now ${gradeLabel(hip.ai_grade)}. Your grade and masks were kept. Set the grade again to confirm it.`,
+          )
+        : null,
       hip.flags.length ? flags : null,
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
@@ -499,7 +507,8 @@ class StudyPage {
     if (live) {
       this.renderAudit(isNew ? e.id : null);
       // Someone else's grade change or mask edit changes the panel too.
-      if (isNew && !this.busy && /grade|labelmap|mask|revert/i.test(e.action)) void this.refreshDetail();
+      if (isNew && e.action === 'hip.ai_changed') toast('AI changed since your review: the series was analysed again. Your grade and masks were kept.', 'info', 10000);
+      if (isNew && !this.busy && /grade|labelmap|mask|revert|ai_changed|review_kept/i.test(e.action)) void this.refreshDetail();
     }
   }
 

@@ -83,7 +83,13 @@ function row(s: StudySummary): HTMLElement {
     h('td', {}, s.site?.name ?? '—'),
     h('td', {}, h('span', { class: `status status-${s.status}`, 'data-status': s.status }, statusLabel(s.status, progress.get(s.id)))),
     h('td', {}, badge(s.ai_grade, 'ai-grade')),
-    h('td', {}, badge(s.grade, 'current-grade'), s.grade && s.ai_grade && s.grade !== s.ai_grade ? h('span', { class: 'revised', title: 'Changed by a reader' }, ' ✎') : null),
+    h(
+      'td',
+      {},
+      badge(s.grade, 'current-grade'),
+      s.grade && s.ai_grade && s.grade !== s.ai_grade ? h('span', { class: 'revised', title: 'Changed by a reader' }, ' ✎') : null,
+      s.ai_changed_since_review ? h('span', { class: 'ai-changed-chip', title: 'The series was analysed again after your review and the AI answer changed; your grade was kept' }, 'AI changed since your review') : null,
+    ),
     h('td', {}, flags),
     h('td', { class: 'muted small' }, formatDateTime(s.created)),
   );
