@@ -567,9 +567,12 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     by a worker that died before claiming it). Duplicates are harmless: the claim is
     idempotent.
     """
+    from grading.services.arrivals import incoming_series_prune
+
     stale = settings.ONFH_STALE_AFTER_S if stale_after_s is None else stale_after_s
     now = timezone.now()
     sent: list[int] = []
+    incoming_series_prune()  # marks of uploads and associations that died
     # A process never takes its own running analysis for a dead worker's.
     running = Analysis.objects.filter(status=AnalysisStatus.RUNNING).exclude(worker=worker_name())
     reasons: dict[int, str] = {

@@ -265,3 +265,26 @@ def test_ten_concurrent_uploads_of_one_series_are_graded_whole(
     time.sleep(settings.ONFH_INGEST_QUIET_S + 0.2)
     analyses = study_analyses_request(study_id=study.pk)
     assert [a.progress_total for a in analyses] == [20]
+
+
+@pytest.mark.django_db
+def test_a_series_arriving_by_an_association_waits_for_its_end(scenario, eight_slices) -> None:
+    """A DICOM association marks its series until it ends; a mark left by a receiver
+    that died stops counting at its expiry."""
+    from datetime import timedelta
+
+    from grading.models import IncomingSeries
+    from grading.services.arrivals import SeriesArrivals, incoming_series_prune
+
+    study = _upload(scenario, eight_slices.paths[:6])
+    arrivals = SeriesArrivals(site=scenario.site, receiver="association")
+    arrivals.mark(eight_slices.series_instance_uid)
+    assert study_analyses_request(study_id=study.pk) == []
+    arrivals.end()
+    assert [a.progress_total for a in study_analyses_request(study_id=study.pk)] == [6]
+
+    Analysis.objects.all().delete()
+    arrivals.mark(eight_slices.series_instance_uid)
+    IncomingSeries.objects.update(expires=timezone.now() - timedelta(seconds=1))
+    assert len(study_analyses_request(study_id=study.pk)) == 1
+    assert incoming_series_prune() == 1
