@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from grading.models import UPLOAD_ROLES
+from grading.permissions import redaction_for
 from grading.selectors import memberships_of, study_get_visible
 
 mimetypes.add_type("application/wasm", ".wasm")
@@ -43,7 +44,16 @@ def upload(request: HttpRequest) -> HttpResponse:
 def study(request: HttpRequest, study_id: int) -> HttpResponse:
     found = study_get_visible(user=request.user, study_id=study_id)
     config = {"studyId": found.pk, "username": request.user.get_username()}
-    return render(request, "viewer/study.html", {"study": found, "viewer_config": config})
+    # A student's page carries no identifier, not even before the API answer replaces it.
+    hidden = redaction_for(user=request.user).hides_patient_of(found.site_id)
+    patient = (
+        {"name": "", "id": ""} if hidden else {"name": found.patient_name, "id": found.patient_id}
+    )
+    return render(
+        request,
+        "viewer/study.html",
+        {"study": found, "patient": patient, "viewer_config": config},
+    )
 
 
 @require_GET

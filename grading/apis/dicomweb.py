@@ -227,7 +227,7 @@ def _instance_get(user: Any, study_uid: str, series_uid: str, sop_uid: str) -> I
 def _instance_bytes(instance: Instance, redaction: Redaction) -> bytes:
     with instance.file.open("rb") as handle:
         if redaction.hides_patient_of(instance.series.study.site_id):
-            return deidentified_dicom(handle)
+            return deidentified_dicom(handle, study_id=instance.series.study_id)
         return bytes(handle.read())
 
 
@@ -441,17 +441,19 @@ class QidoStudiesApi(StowApi):
         )
         if uids := _uid_list(params.get("StudyInstanceUID", "")):
             qs = qs.filter(study_instance_uid__in=uids)
-        if not redaction.hides_patient_anywhere:
+        # A student searches neither by patient nor by accession number or date.
+        hidden_anywhere = redaction.hides_patient_anywhere
+        if not hidden_anywhere:
             if value := params.get("PatientID", "").strip():
                 qs = qs.filter(_wildcard("patient_id", value))
             if value := params.get("PatientName", "").strip():
                 # Stored with the components joined by spaces.
                 qs = qs.filter(_wildcard("patient_name", value.replace("^", " ").strip()))
-        if value := params.get("AccessionNumber", "").strip():
+        if (value := params.get("AccessionNumber", "").strip()) and not hidden_anywhere:
             qs = qs.filter(_wildcard("accession_number", value))
         if value := params.get("ModalitiesInStudy", "").strip():
             qs = qs.filter(series__modality__in=_uid_list(value.upper())).distinct()
-        if value := params.get("StudyDate", "").strip():
+        if (value := params.get("StudyDate", "").strip()) and not hidden_anywhere:
             low, sep, high = value.partition("-")
             if sep:
                 if d := _dicom_date(low, "StudyDate"):
@@ -475,13 +477,13 @@ class QidoStudiesApi(StowApi):
             hidden = redaction.hides_patient_of(s.site_id)
             item = _attributes(
                 StudyInstanceUID=s.study_instance_uid,
-                StudyDate=s.study_date,
-                AccessionNumber=s.accession_number,
-                StudyDescription=s.study_description,
+                StudyDate=None if hidden else s.study_date,
+                AccessionNumber=None if hidden else s.accession_number,
+                StudyDescription=None if hidden else s.study_description,
                 PatientName=None if hidden else s.patient_name,
                 PatientID=None if hidden else s.patient_id,
                 PatientBirthDate=None if hidden else s.patient_birth_date,
-                PatientSex=s.patient_sex,
+                PatientSex=None if hidden else s.patient_sex,
                 NumberOfStudyRelatedSeries=s.series_count,
                 NumberOfStudyRelatedInstances=s.instance_count,
                 RetrieveURL=_study_url(request, s.study_instance_uid),
