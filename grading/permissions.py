@@ -129,6 +129,6 @@ def student_view_dicom(data: bytes, *, study_id: int) -> bytes:
     return deidentify_bytes(
         data,
         key=student_view_key(study_id=study_id),
-        pseudonym=f"Study {study_id}",
+        pseudonym="",
         retain_uids=True,
     )

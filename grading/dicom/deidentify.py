@@ -177,7 +177,8 @@ def deidentify_dataset(
     ds: Dataset, *, key: DeidentificationKey, pseudonym: str, retain_uids: bool = False
 ) -> Dataset:
     """De-identify ``ds`` in place (and return it). ``pseudonym``: e.g. ``"Case 7"``;
-    it becomes PatientName (``Case^7``) and PatientID (``CASE-7``).
+    it becomes PatientName (``Case^7``) and PatientID (``CASE-7``); empty, both are
+    emptied.
 
     ``retain_uids``: the profile's Retain UIDs Option (113110): every UID stays as it
     is. For a study shown live to a student beside its results, which name the slices
@@ -201,8 +202,9 @@ def deidentify_dataset(
         if keyword in ds:
             setattr(ds, keyword, "")
     words = pseudonym.split()
-    ds.PatientName = "^".join(words) if words else "ANONYMOUS"
-    ds.PatientID = "-".join(w.upper() for w in words) or "ANONYMOUS"
+    # No pseudonym: both emptied (Z), as for a study a student sees beside its results.
+    ds.PatientName = "^".join(words)
+    ds.PatientID = "-".join(w.upper() for w in words)
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
     ds.DeidentificationMethod = METHOD_TEXT_UIDS_KEPT if retain_uids else METHOD_TEXT
