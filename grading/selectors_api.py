@@ -70,7 +70,8 @@ def study_list(
     StudyInstanceUID, the accession number or the description. ``ordering``: comma
     separated keys of ``STUDY_ORDERINGS``, ``-`` for descending. With
     ``patient_fields_hidden`` (a student) the patient fields, the accession number and
-    the study date are neither searched, filtered nor ordered by. Raises ``ValidationError`` for a bad filter value or ordering key.
+    the study date are neither searched, filtered nor ordered by. Raises
+    ``ValidationError`` for a bad filter value or ordering key.
     """
     qs = studies_visible_to(user=user)
     if patient_fields_hidden:

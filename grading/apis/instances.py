@@ -6,7 +6,6 @@ import io
 import json
 from typing import Any
 
-import pydicom
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema

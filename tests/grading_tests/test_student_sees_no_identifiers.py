@@ -99,7 +99,7 @@ def _assert_clean(url: str, text: str) -> None:
 
 
 @pytest.fixture
-def student_world(classroom):
+def student_world(classroom):  # noqa: F811 - the teaching scenario's fixture
     """The classroom, with the student's own attempt and a clinician's patient
     explanation of the study (a student must not open it)."""
     alice = classroom.users["alice"]
@@ -143,7 +143,7 @@ def _url(pattern: str, ids: dict[str, object]) -> str:
 def test_every_page_and_endpoint_a_student_opens_is_free_of_identifiers(
     student_world, client
 ) -> None:
-    classroom, alice, ids = student_world
+    room, alice, ids = student_world
     client.force_login(alice)
     opened = []
     for pattern in _patterns(get_resolver()):
@@ -174,7 +174,7 @@ def test_every_page_and_endpoint_a_student_opens_is_free_of_identifiers(
 
 
 def test_the_dicom_served_to_a_student_follows_the_basic_profile(student_world, client) -> None:
-    classroom, alice, ids = student_world
+    room, alice, ids = student_world
     client.force_login(alice)
     answer = client.get(f"/api/instances/{ids['instance_id']}/dicom/")
     ds = pydicom.dcmread(io.BytesIO(_body(answer)))
@@ -186,7 +186,7 @@ def test_the_dicom_served_to_a_student_follows_the_basic_profile(student_world, 
     # The viewer matches slices by UID: kept (the profile's Retain UIDs option).
     assert ds.SOPInstanceUID == ids["sop_uid"]
     # A clinician still gets the stored file.
-    client.force_login(classroom.users["clinician"])
+    client.force_login(room.users["clinician"])
     full = pydicom.dcmread(
         io.BytesIO(_body(client.get(f"/api/instances/{ids['instance_id']}/dicom/")))
     )
@@ -200,8 +200,8 @@ def test_the_dicom_served_to_a_student_follows_the_basic_profile(student_world, 
 def test_a_student_cannot_search_by_accession_number(student_world, client, query) -> None:
     """The answer to a search by the true accession number is the answer to a search by
     a wrong one: it tells a student nothing (a clinician finds the study by it)."""
-    classroom, alice, _ = student_world
-    client.force_login(classroom.users["clinician"])
+    room, alice, _ = student_world
+    client.force_login(room.users["clinician"])
     assert _found(client.get(query.format("ACC-MRN-4711"))) == 1
     assert _found(client.get(query.format("ACC-WRONG"))) == 0
     client.force_login(alice)
@@ -220,8 +220,8 @@ def test_a_student_cannot_search_by_accession_number(student_world, client, quer
 def test_a_students_date_filter_reveals_nothing(student_world, client, query) -> None:
     """A date filter that excludes the study excludes it for a clinician; for a student
     it is ignored (else bisecting the date would reveal it)."""
-    classroom, alice, _ = student_world
-    client.force_login(classroom.users["clinician"])
+    room, alice, _ = student_world
+    client.force_login(room.users["clinician"])
     assert _found(client.get(query)) == 0
     client.force_login(alice)
     assert _found(client.get(query)) == 1
