@@ -132,3 +132,13 @@ def student_view_dicom(data: bytes, *, study_id: int) -> bytes:
         pseudonym="",
         retain_uids=True,
     )
+
+
+def sees_client_addresses(*, user: Any, site_id: int) -> bool:
+    """Client IP addresses in the audit trail are for the study site's admins and
+    superusers only (they identify staff and patients' devices)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return any(
+        m.site_id == site_id and m.role == Role.SITE_ADMIN for m in memberships_of(user=user)
+    )

@@ -97,7 +97,9 @@ def study_audit_notify(*, event_id: int) -> None:
         message={
             "type": "study.audit",
             "study_id": event.study_id,
-            "event": audit_event_as_dict(event=event),
+            # Every member who sees the study gets it: no client address (admins only,
+            # in the audit API).
+            "event": {**audit_event_as_dict(event=event), "client_address": None},
         },
     )
 
