@@ -56,11 +56,11 @@ def _decode_labelmaps(*, series: Series, items: list[dict[str, str]]) -> dict[st
             data = base64.b64decode(items[index]["png_base64"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise bad("png_base64 is not valid base64") from exc
+        rows, columns = shapes[uid]
         try:
-            array = labelmap_from_png(data)
+            array = labelmap_from_png(data, shape=(rows, columns))
         except DjangoValidationError as exc:
             raise bad("; ".join(exc.messages)) from exc
-        rows, columns = shapes[uid]
         if array.shape != (rows, columns):
             raise bad(
                 f"the PNG is {array.shape[1]}x{array.shape[0]} (width x height), "

@@ -40,13 +40,20 @@ from grading.services.studies import study_status_refresh
 EDITED_FLAG = "edited: the label map was edited by a person"
 
 
-def labelmap_from_png(data: bytes) -> np.ndarray:
-    """(H, W) uint8 from an 8-bit greyscale PNG; ValidationError for anything else."""
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
-        raise ValidationError(f"not a readable PNG ({exc})") from exc
+def labelmap_from_png(data: bytes, *, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W) uint8 from an 8-bit greyscale PNG; ValidationError for anything else.
+    With ``shape`` (rows, columns) the header's size is checked first, before any pixel
+    is decoded (a person's upload); without, a stored label map is read."""
+    if shape is not None:
+        from grading.teaching.services import png_open_checked
+
+        image = png_open_checked(data, shape=shape)
+    else:
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
+            raise ValidationError(f"not a readable PNG ({exc})") from exc
     if image.mode not in ("L", "P", "1"):
         raise ValidationError(f"a label map is an 8-bit greyscale PNG, not mode {image.mode}")
     return np.asarray(image.convert("L") if image.mode != "P" else image, dtype=np.uint8)

@@ -43,14 +43,30 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def mask_from_png(data: bytes, *, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean ``shape`` necrosis mask from a PNG: greyscale (non-zero = necrosis), or
-    RGBA as a browser canvas exports it (alpha > 0 = necrosis)."""
+def png_open_checked(data: bytes, *, shape: tuple[int, int]) -> Image.Image:
+    """The PNG opened and decoded, once its header says it is ``shape`` (rows, columns):
+    a small file that declares a huge image is refused before it is inflated."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
     except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
         raise ValidationError(f"not a readable PNG ({exc})") from exc
+    width, height = image.size
+    if (height, width) != tuple(shape):
+        raise ValidationError(
+            f"the PNG is {width}x{height} (width x height), the image is {shape[1]}x{shape[0]}"
+        )
+    try:
+        image.load()
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError(f"not a readable PNG ({exc})") from exc
+    return image
+
+
+def mask_from_png(data: bytes, *, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean ``shape`` necrosis mask from a PNG: greyscale (non-zero = necrosis), or
+    RGBA as a browser canvas exports it (alpha > 0 = necrosis). The size in the PNG's
+    header is checked against ``shape`` before any pixel is decoded."""
+    image = png_open_checked(data, shape=shape)
     if image.mode in ("RGBA", "LA", "PA"):
         array = np.asarray(image.getchannel("A")) > 0
     elif image.mode in ("L", "1", "P", "I", "I;16"):
