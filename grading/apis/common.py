@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+
+from grading.dicom.uids import uid_problem
 
 
 class ApiAuthMixin:
@@ -69,3 +72,18 @@ def drf_validation() -> Iterator[None]:
         if hasattr(exc, "error_dict"):
             raise ValidationError(exc.message_dict) from exc
         raise ValidationError({"detail": exc.messages}) from exc
+
+
+class UidField(serializers.CharField):
+    """A DICOM UID in a request body: digits and dots, at most 64 characters, DICOM's
+    grammar (``grading.dicom.uids``); anything else is a 400."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if (problem := uid_problem(value, what="the value")) is not None:
+            raise serializers.ValidationError(problem)
+        return value

@@ -56,6 +56,7 @@ from rest_framework.views import APIView
 from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.apis.instances import deidentified_dicom
 from grading.apis.uploads import _upload_site
+from grading.dicom.uids import uid_problem
 from grading.dicom.multipart import MultipartError, multipart_decode, multipart_encode
 from grading.models import Instance, Series, Study
 from grading.permissions import Redaction, redaction_for
@@ -188,14 +189,28 @@ def _uid_list(value: str) -> list[str]:
     return [u.strip() for u in re.split(r"[,\\]", value) if u.strip()]
 
 
+def _checked_uid(value: str, what: str) -> str:
+    """400 for anything that is not a DICOM UID (a URL segment or a query value)."""
+    if (problem := uid_problem(value, what=what)) is not None:
+        raise ValidationError({what: [problem]})
+    return value
+
+
+def _uids(params: Any, what: str) -> list[str]:
+    """The UIDs of a query's ``what`` (a list split by commas or backslashes), checked."""
+    return [_checked_uid(u, what) for u in _uid_list(params.get(what, ""))]
+
+
 # --- lookups ------------------------------------------------------------------------------
 
 
 def _visible_studies(user: Any, study_uid: str) -> QuerySet[Study]:
+    _checked_uid(study_uid, "StudyInstanceUID")
     return studies_visible_to(user=user).filter(study_instance_uid=study_uid)
 
 
 def _series_get(user: Any, study_uid: str, series_uid: str) -> Series:
+    _checked_uid(series_uid, "SeriesInstanceUID")
     series = (
         Series.objects.select_related("study")
         .filter(
@@ -210,6 +225,8 @@ def _series_get(user: Any, study_uid: str, series_uid: str) -> Series:
 
 
 def _instance_get(user: Any, study_uid: str, series_uid: str, sop_uid: str) -> Instance:
+    _checked_uid(series_uid, "SeriesInstanceUID")
+    _checked_uid(sop_uid, "SOPInstanceUID")
     instance = (
         Instance.objects.select_related("series__study")
         .filter(
@@ -439,7 +456,7 @@ class QidoStudiesApi(StowApi):
             series_count=Count("series", distinct=True),
             instance_count=Count("series__instances", distinct=True),
         )
-        if uids := _uid_list(params.get("StudyInstanceUID", "")):
+        if uids := _uids(params, "StudyInstanceUID"):
             qs = qs.filter(study_instance_uid__in=uids)
         # A student searches neither by patient nor by accession number or date.
         hidden_anywhere = redaction.hides_patient_anywhere
@@ -514,7 +531,7 @@ class QidoSeriesApi(DicomWebApi):
             raise Http404("No such study.")
         params = _query(request)
         qs = Series.objects.filter(study__in=studies).annotate(instance_count=Count("instances"))
-        if uids := _uid_list(params.get("SeriesInstanceUID", "")):
+        if uids := _uids(params, "SeriesInstanceUID"):
             qs = qs.filter(series_instance_uid__in=uids)
         if value := params.get("Modality", "").strip():
             qs = qs.filter(modality__iexact=value)
@@ -558,7 +575,7 @@ class QidoInstancesApi(DicomWebApi):
         series = _series_get(request.user, study_uid, series_uid)
         params = _query(request)
         qs = Instance.objects.filter(series=series)
-        if uids := _uid_list(params.get("SOPInstanceUID", "")):
+        if uids := _uids(params, "SOPInstanceUID"):
             qs = qs.filter(sop_instance_uid__in=uids)
         if value := params.get("InstanceNumber", "").strip():
             try:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from PIL import Image
 
+from grading.dicom.uids import uid_problem
 from grading.engine.rendering import femoral_head_crop
 from grading.explanations.models import PatientExplanation, ShareLink
 from grading.explanations.pdf import explanation_pdf
@@ -36,6 +37,8 @@ LINK_MAX_DAYS = 365
 def _choose_hip(*, study: Study, side: str | None, series_instance_uid: str | None) -> HipResult:
     from grading.services.studies import latest_analyses
 
+    if series_instance_uid and (problem := uid_problem(series_instance_uid)) is not None:
+        raise ValidationError({"series_instance_uid": problem})
     analyses = [a for a in latest_analyses(study_id=study.pk).values() if a.status == "done"]
     hips = list(HipResult.objects.filter(analysis__in=analyses).select_related("analysis__series"))
     if series_instance_uid:

@@ -8,6 +8,7 @@ import base64
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.http import content_disposition_header
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -78,7 +79,7 @@ def public_pdf(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(
         patient_explanation_pdf(explanation=link.explanation), content_type="application/pdf"
     )
-    response["Content-Disposition"] = 'inline; filename="hip-mri-explained.pdf"'
+    response["Content-Disposition"] = content_disposition_header(False, "hip-mri-explained.pdf")
     response["Referrer-Policy"] = "no-referrer"
     return response
 
