@@ -56,8 +56,8 @@ from rest_framework.views import APIView
 from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.apis.instances import deidentified_dicom
 from grading.apis.uploads import _upload_site
-from grading.dicom.uids import uid_problem
 from grading.dicom.multipart import MultipartError, multipart_decode, multipart_encode
+from grading.dicom.uids import uid_problem
 from grading.models import Instance, Series, Study
 from grading.permissions import Redaction, redaction_for
 from grading.selectors import studies_visible_to

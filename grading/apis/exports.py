@@ -7,8 +7,8 @@ the site's admins, clinicians and radiologists); 400 before the series is analys
 
 from __future__ import annotations
 
-from django.utils.http import content_disposition_header
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer

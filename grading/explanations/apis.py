@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.utils.http import content_disposition_header
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grading.dicom.uids import uid_problem
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
+from grading.dicom.uids import uid_problem
 
 _CHUNK = 1024 * 1024
 
