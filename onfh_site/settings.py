@@ -190,6 +190,9 @@ ONFH_INGEST_MARK_TTL_S = env.float("ONFH_INGEST_MARK_TTL_S", default=3600.0)
 # Load the model when a worker process starts (not on the first task).
 ONFH_PRELOAD_SEGMENTER = env.bool("ONFH_PRELOAD_SEGMENTER", default=True)
 ONFH_DEMO_PASSWORD = env.str("ONFH_DEMO_PASSWORD", default="")
+# The key that remaps Study/Series UIDs in research exports (empty: derived from
+# SECRET_KEY). Keep it outside the database and its backups.
+ONFH_RESEARCH_KEY = env.str("ONFH_RESEARCH_KEY", default="")
 
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
