@@ -62,7 +62,9 @@ def test_moving_a_study_and_changing_its_patient_is_audited(client, root) -> Non
     study = StudyFactory(patient_name="DOE JANE", patient_id="P1")
     other = SiteFactory(name="South")
     answer = client.post(
-        _change_url(study), _form_data(study, site=other.pk, patient_id="P2"), REMOTE_ADDR="10.9.9.9"
+        _change_url(study),
+        _form_data(study, site=other.pk, patient_id="P2"),
+        REMOTE_ADDR="10.9.9.9",
     )
     assert answer.status_code == 302, answer.content[:2000]
     event = AuditEvent.objects.get(action="admin.change", object_type="grading.study")
