@@ -197,6 +197,11 @@ class AuditChainHeadAdmin(ReadOnlyAdmin):
     list_display = ["id", "seq", "hash"]
 
 
+@admin.register(models.IncomingSeries)
+class IncomingSeriesAdmin(ReadOnlyAdmin):
+    list_display = ["series_instance_uid", "site", "receiver", "started", "expires"]
+
+
 @admin.register(models.OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "created"]

@@ -22,9 +22,10 @@ Legacy Converted Enhanced MR Image Storage in every transfer syntax the DICOM la
 decodes. Any other SOP class (CT, a secondary capture...) is refused at negotiation
 (abstract syntax not supported), so a sender learns before sending a byte. An instance
 the ingest refuses (multi-frame, no pixel spacing, not MR...) answers 0xC000 "cannot
-understand" with the reason as ErrorComment; one already stored for another site
-answers 0x0124 "not authorised"; a storage or database failure 0xA700 "out of
-resources" (the sender may try again).
+understand" with the reason as ErrorComment; one the ingest refuses for this site (its
+series belongs to another study of the site) answers 0x0124 "not authorised"; UIDs are
+unique per site, so another site's copy never blocks it; a storage or database failure
+0xA700 "out of resources" (the sender may try again).
 """
 
 from __future__ import annotations

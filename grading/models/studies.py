@@ -144,7 +144,9 @@ class Plane(models.TextChoices):
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
-    series_instance_uid = models.CharField(max_length=64, unique=True)
+    # Unique per site (issue 13 item 7): the ingest finds a series by its UID among its
+    # own site's studies; the database holds it unique within its study.
+    series_instance_uid = models.CharField(max_length=64)
     description = models.CharField(max_length=200, blank=True)
     number = models.IntegerField(null=True, blank=True)
     modality = models.CharField(max_length=16, default="MR")
@@ -157,6 +159,12 @@ class Series(models.Model):
     class Meta:
         ordering = ["study_id", "number", "id"]
         verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "series_instance_uid"], name="series_unique_uid_per_study"
+            ),
+        ]
+        indexes = [models.Index(fields=["series_instance_uid"], name="series_uid")]
 
     def __str__(self) -> str:
         return f"{self.description or 'series'} {self.series_instance_uid}"
@@ -205,7 +213,9 @@ class Instance(models.Model):
     """One stored DICOM file (an MR slice). Files are never deleted by the portal."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
-    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    # Unique per site (the ingest looks it up among its site's instances); the database
+    # holds it unique within its series.
+    sop_instance_uid = models.CharField(max_length=64)
     file = models.FileField(upload_to=instance_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
@@ -227,7 +237,11 @@ class Instance(models.Model):
                 condition=models.Q(rows__gt=0) & models.Q(columns__gt=0),
                 name="instance_has_pixels",
             ),
+            models.UniqueConstraint(
+                fields=["series", "sop_instance_uid"], name="instance_unique_uid_per_series"
+            ),
         ]
+        indexes = [models.Index(fields=["sop_instance_uid"], name="instance_sop_uid")]
 
     def __str__(self) -> str:
         return self.sop_instance_uid

@@ -570,16 +570,21 @@ def _store(
     *, user: Any, site: Site, checked: list[_Checked], report: IngestReport, written: list[str]
 ) -> dict[int, dict[str, Any]]:
     """Rows and files for the checked items; the per-study summary for the audit."""
+    # UIDs are unique per site: only this site's instances and series are looked at (one
+    # site never blocks another's UIDs, nor learns that another site holds them).
     existing = {
         row["sop_instance_uid"]: row
         for row in Instance.objects.filter(
-            sop_instance_uid__in=[c.sop_instance_uid for c in checked]
+            series__study__site=site,
+            sop_instance_uid__in=[c.sop_instance_uid for c in checked],
         ).values("sop_instance_uid", "sha256", "series__study_id", "series__study__site_id")
     }
     series_uids = {c.series_instance_uid for c in checked}
     series_by_uid = {
         s.series_instance_uid: s
-        for s in Series.objects.select_related("study").filter(series_instance_uid__in=series_uids)
+        for s in Series.objects.select_related("study").filter(
+            study__site=site, series_instance_uid__in=series_uids
+        )
     }
     studies: dict[str, Study] = {}
     summaries: dict[int, dict[str, Any]] = {}
@@ -668,11 +673,6 @@ def _store_rows(
     for item in checked:
         known = existing.get(item.sop_instance_uid)
         if known is not None:
-            if known["series__study__site_id"] != site.pk:
-                report.rejected.append(
-                    RejectedFile(item.name, "this instance is already stored for another site")
-                )
-                continue
             study = study_for(item)
             summaries[study.pk]["duplicates"] += 1
             report.duplicates += 1
@@ -680,11 +680,6 @@ def _store_rows(
             report.files.append(_accepted(item, study, stored=False))
             continue
         series = series_by_uid.get(item.series_instance_uid)
-        if series is not None and series.study.site_id != site.pk:
-            report.rejected.append(
-                RejectedFile(item.name, "its series is already stored for another site")
-            )
-            continue
         if series is not None and series.study.study_instance_uid != item.study_instance_uid:
             report.rejected.append(
                 RejectedFile(item.name, "its SeriesInstanceUID belongs to another study")
