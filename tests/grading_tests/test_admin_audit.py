@@ -73,6 +73,13 @@ def test_moving_a_study_and_changing_its_patient_is_audited(client, root) -> Non
     assert event.after == {"patient_id": "P2", "site": other.pk}
     assert event.client_address == "10.9.9.9"
     assert audit_verify().ok
+    # The live message goes to the study's students too: no patient keys in it.
+    from grading.models import OutboxMessage
+    from grading.services.notify import study_audit_notify
+
+    study_audit_notify(event_id=event.pk)
+    live = [m.payload for m in OutboxMessage.objects.all() if m.payload["type"] == "study.audit"]
+    assert live and all(p["event"]["after"]["patient_id"] is None for p in live)
 
 
 def test_memberships_added_changed_and_deleted_in_the_admin_are_audited(client, root) -> None:
