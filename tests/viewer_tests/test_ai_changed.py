@@ -116,6 +116,8 @@ def test_late_slices_keep_the_grade_and_say_ai_changed(
     )
     page.wait_for_selector(".hip-card[data-side='right'] .ai-changed", timeout=30_000)
     assert page.locator(".hip-card[data-side='right'] .current-grade").inner_text() == "Severe"
+    # The stack now holds the late slices too.
+    page.wait_for_function("document.body.innerText.includes('/ 16')", timeout=30_000)
     shots = screenshot_dir or tmp_path
     page.screenshot(path=str(shots / "viewer-ai-changed-1366x768.png"))
 

@@ -478,10 +478,13 @@ class StudyPage {
     if (s) {
       this.series = s;
       const { stack, slices } = stackOrder(this.detail, s);
-      // The stack itself does not change on a refresh; only its results do.
+      // Usually only the results change on a refresh; late slices (the series analysed
+      // again) change the stack itself: it is opened again unless a mask edit is unsaved.
       if (stack.length === this.stack.length) {
         this.stack = stack;
         this.stackSlices = slices;
+      } else if (!this.viewer?.dirty.size) {
+        this.pickSeries(s);
       }
     }
     this.renderHeader();
