@@ -7,8 +7,8 @@ import shutil
 
 import pydicom
 import pytest
-from pynetdicom import AE
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from pynetdicom import AE
 
 from grading.models import IncomingSeries, Study
 from grading.services.analyses import study_analyses_request
