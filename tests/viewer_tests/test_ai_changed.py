@@ -100,9 +100,11 @@ def test_late_slices_keep_the_grade_and_say_ai_changed(
         context,
         portal,
         study_id,
-        lambda d: d["status"] == "done"
-        and any(s["analysis"] and s["instance_count"] == 16 for s in d["series"])
-        and d["progress"]["total"] == 16,
+        lambda d: (
+            d["status"] == "done"
+            and any(s["analysis"] and s["instance_count"] == 16 for s in d["series"])
+            and d["progress"]["total"] == 16
+        ),
         "the second analysis",
     )
     right = next(h for h in detail["hips"] if h["side"] == "right")
