@@ -28,6 +28,7 @@ from grading.models import (
     HipResult,
     LabelMap,
     LabelMapKind,
+    RevisionSource,
     SliceResult,
 )
 from grading.services.audit import audit_record
@@ -45,9 +46,9 @@ def _previous_done(analysis: Analysis) -> Analysis | None:
     )
 
 
-def _masks_carry(*, analysis: Analysis, previous: Analysis) -> list[int]:
+def _masks_carry(*, analysis: Analysis, previous: Analysis) -> list[LabelMap]:
     """Edited current masks of ``previous`` become the current masks of ``analysis``;
-    returns the instance ids."""
+    returns the carried label maps."""
     from grading.services.labelmaps import current_labelmaps
 
     edited = {
@@ -69,7 +70,7 @@ def _masks_carry(*, analysis: Analysis, previous: Analysis) -> list[int]:
         row.instance_id: row.version
         for row in LabelMap.objects.filter(analysis=analysis, instance_id__in=list(edited))
     }
-    carried = []
+    carried: list[LabelMap] = []
     for instance_id, row in edited.items():
         if instance_id not in new_slices or instance_id not in old_slices:
             continue
@@ -86,7 +87,7 @@ def _masks_carry(*, analysis: Analysis, previous: Analysis) -> list[int]:
         slice_row.hips = old_slices[instance_id].hips
         slice_row.edited = True
         slice_row.save(update_fields=["hips", "edited"])
-        carried.append(instance_id)
+        carried.append(row)
     return carried
 
 
@@ -163,6 +164,17 @@ def review_carry_over(*, analysis: Analysis) -> dict[str, Any] | None:
             hip.ai_grade_at_review = old.ai_grade
         hip.save()
         copied = _revisions_copy(old=old, new=hip) if graded and old is not None else []
+        if side in measured and not graded and hip.grade != hip.ai_grade:
+            # The grade follows the edited masks, as when they were saved: a mask-edit
+            # revision in the editor's name keeps "current grade = latest revision".
+            editor = max(carried, key=lambda r: (r.created, r.pk)).author
+            GradeRevision.objects.create(
+                hip_result=hip,
+                grade=hip.grade,
+                reason="recomputed from the edited masks, kept when the series was analysed again",
+                source=RevisionSource.MASK_EDIT,
+                author=editor,
+            )
         if not reviewed:
             continue
         assert old is not None

@@ -159,6 +159,9 @@ def test_late_slices_keep_the_clinicians_grade_and_masks(
     # The hips follow the edited slice, not only the AI's maps.
     new_left = HipResult.objects.get(analysis=second, side="left")
     assert any(f.startswith("edited:") for f in new_left.flags)
+    # Every hip's grade is its latest revision's, else the AI's (what verify_audit replays).
+    for hip in HipResult.objects.filter(analysis=second).prefetch_related("revisions"):
+        assert hip.grade == hip.current_grade, hip.side
 
     study.refresh_from_db()
     assert study.grade == "severe"
