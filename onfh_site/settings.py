@@ -10,7 +10,9 @@ The table of variables is in docs/operations.md.
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -22,20 +24,34 @@ if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Everything the embedded mode writes lives under VAR_DIR (db, media, broker, secret key).
+# It holds patient images, the database and the keys: owner only (0700; secrets 0600).
 VAR_DIR = Path(env.str("ONFH_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)  # also a var/ made world-readable by an older version
 
 
-def _embedded_secret_key() -> str:
-    """Generated once, then read back, so sessions survive a restart of the embedded mode."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
+def _embedded_secret(name: str) -> str:
+    """Generated once (0600 from the start), then read back, so sessions and the audit
+    chain survive a restart of the embedded mode."""
+    path = VAR_DIR / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
         path.chmod(0o600)
-    return path.read_text().strip()
+    for _ in range(100):  # another process may have created it a moment ago
+        if value := path.read_text().strip():
+            return value
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} is empty")
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret("secret_key")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -279,6 +295,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- audit trail ----------------------------------------------------------------------
+# The HMAC key of the audit chain: never in the database, so rows rewritten in SQL cannot
+# be re-chained. Several hosts must share one key (set ONFH_AUDIT_KEY); without it the
+# key is generated once under VAR_DIR (0600). docs/operations.md: "The audit key".
+ONFH_AUDIT_KEY = env.str("ONFH_AUDIT_KEY", default="") or _embedded_secret("audit_key")
+# Signed checkpoints of the chain head, appended outside the database.
+ONFH_AUDIT_CHECKPOINT_FILE = Path(
+    env.str("ONFH_AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
+ONFH_AUDIT_CHECKPOINT_EVERY = env.int("ONFH_AUDIT_CHECKPOINT_EVERY", default=100)  # events
+ONFH_AUDIT_CHECKPOINT_EVERY_S = env.float("ONFH_AUDIT_CHECKPOINT_EVERY_S", default=300.0)
 
 # Behind a reverse proxy that appends X-Forwarded-For, the audit trail records its entry.
 ONFH_TRUST_X_FORWARDED_FOR = env.bool("ONFH_TRUST_X_FORWARDED_FOR", default=False)
