@@ -28,6 +28,7 @@ from grading.models import (
     SliceResult,
     Study,
     StudyShare,
+    WorkerBeat,
 )
 
 
@@ -298,3 +299,22 @@ __all__ = [
     "user_role_at",
     "user_upload_sites",
 ]
+
+
+def workers_alive() -> list[WorkerBeat]:
+    """Workers seen within ``ONFH_STALE_AFTER_S`` seconds (``WorkerBeat``)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(seconds=settings.ONFH_STALE_AFTER_S)
+    return list(WorkerBeat.objects.filter(last_seen__gte=since))
+
+
+def analysis_stall_reason() -> str | None:
+    """ "no worker" when no live worker takes analyses (queue ``gpu``), else None."""
+    alive = workers_alive()
+    if any("gpu" in w.queues.split(",") or not w.queues for w in alive):
+        return None
+    return "no worker"

@@ -16,10 +16,12 @@ from grading.apis.labelmaps import LabelmapsRevertApi, LabelmapsSaveApi
 from grading.apis.schema import SchemaApi, SwaggerDocsApi
 from grading.apis.studies import StudyDetailApi, StudyListApi
 from grading.apis.uploads import UploadCreateApi
+from grading.apis.workers import WorkerStatusApi
 
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
     path("me/", MeApi.as_view(), name="api-me"),
+    path("workers/", WorkerStatusApi.as_view(), name="api-workers"),
     path("uploads/", UploadCreateApi.as_view(), name="api-uploads"),
     path("studies/", StudyListApi.as_view(), name="api-study-list"),
     path("studies/<int:study_id>/", StudyDetailApi.as_view(), name="api-study-detail"),

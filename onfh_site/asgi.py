@@ -90,3 +90,20 @@ def _warm_ingest_processes() -> None:
 
 
 _warm_ingest_processes()
+
+
+def _start_web_sweeper() -> None:
+    """In a daphne server, sweep for the work of dead workers here too: when every worker
+    is gone, nobody else would (grading.services.workers)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    main_name = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    if not (main_name.startswith("daphne") or os.path.basename(sys.argv[0]) == "daphne"):
+        return
+    from grading.services.workers import web_sweeper_start
+
+    web_sweeper_start()
+
+
+_start_web_sweeper()

@@ -31,6 +31,7 @@ from grading.models.studies import (
     StudyStatus,
     worst_grade,
 )
+from grading.models.workers import WorkerBeat
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -61,5 +62,6 @@ __all__ = [
     "Study",
     "StudyShare",
     "StudyStatus",
+    "WorkerBeat",
     "worst_grade",
 ]

@@ -17,6 +17,7 @@ export interface StudySummary {
   grade: string | null;
   flags: string[];
   created: string;
+  stalled?: string | null;
 }
 
 export interface Instance {
@@ -112,7 +113,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; stalled?: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {
