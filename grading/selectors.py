@@ -16,6 +16,7 @@ from grading.models import (
     GRADING_ROLES,
     UPLOAD_ROLES,
     Analysis,
+    ApiToken,
     AuditEvent,
     GradeRevision,
     HipResult,
@@ -318,3 +319,10 @@ def analysis_stall_reason() -> str | None:
     if any("gpu" in w.queues.split(",") or not w.queues for w in alive):
         return None
     return "no worker"
+
+
+def api_tokens_of(*, user: Any) -> QuerySet[ApiToken]:
+    """The user's own API tokens, newest first (none for anonymous)."""
+    if _is_anonymous(user):
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).select_related("user").order_by("-created", "-id")

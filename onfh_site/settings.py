@@ -270,7 +270,7 @@ ONFH_OUTBOX_POLL_S = env.float("ONFH_OUTBOX_POLL_S", default=0.5)
 # --- DRF -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "grading.apis.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -308,6 +308,10 @@ ONFH_AUDIT_CHECKPOINT_FILE = Path(
 )
 ONFH_AUDIT_CHECKPOINT_EVERY = env.int("ONFH_AUDIT_CHECKPOINT_EVERY", default=100)  # events
 ONFH_AUDIT_CHECKPOINT_EVERY_S = env.float("ONFH_AUDIT_CHECKPOINT_EVERY_S", default=300.0)
+
+# API tokens (POST /api/auth/token/, the "API tokens" page) stop working after this many
+# days, and at once when the user's password changes.
+ONFH_API_TOKEN_TTL_DAYS = env.int("ONFH_API_TOKEN_TTL_DAYS", default=30)
 
 # Behind a reverse proxy that appends X-Forwarded-For, the audit trail records its entry.
 ONFH_TRUST_X_FORWARDED_FOR = env.bool("ONFH_TRUST_X_FORWARDED_FOR", default=False)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.worklist, name="worklist"),
     path("upload/", views.upload, name="upload"),
     path("studies/<int:study_id>/", views.study, name="study"),
+    path("tokens/", views.tokens, name="tokens"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -9,18 +9,20 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.apis.common import ApiAuthMixin, ErrorSerializer
+from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.selectors import memberships_of
 
 
 class TokenObtainApi(APIView):
-    """``{"username","password"}`` -> ``{"token"}``; then send ``Authorization: Token <token>``."""
+    """``{"username","password"}`` -> ``{"token","expires"}``; then send
+    ``Authorization: Token <token>``. Each call makes a new token (listed and revocable
+    under ``/api/auth/tokens/``), valid ``ONFH_API_TOKEN_TTL_DAYS`` days and only until the
+    password changes."""
 
     authentication_classes: list = []  # credentials are in the body; no CSRF dance
     permission_classes: list = []
@@ -33,6 +35,7 @@ class TokenObtainApi(APIView):
     @extend_schema_serializer(component_name="Token")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires = serializers.DateTimeField()
 
     @extend_schema(
         operation_id="auth_token_create",
@@ -44,8 +47,12 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        from grading.services.tokens import api_token_create
+
+        token, key = api_token_create(
+            user=serializer.validated_data["user"], client_address=client_address(request)
+        )
+        return Response(self.OutputSerializer({"token": key, "expires": token.expires}).data)
 
 
 class MeApi(ApiAuthMixin, APIView):

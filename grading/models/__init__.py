@@ -31,6 +31,7 @@ from grading.models.studies import (
     StudyStatus,
     worst_grade,
 )
+from grading.models.tokens import ApiToken
 from grading.models.workers import WorkerBeat
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "UPLOAD_ROLES",
     "Analysis",
     "AnalysisStatus",
+    "ApiToken",
     "AuditChainHead",
     "AuditEvent",
     "AuditImmutableError",

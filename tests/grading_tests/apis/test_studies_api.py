@@ -26,6 +26,7 @@ SUMMARY_KEYS = {
     "grade",
     "flags",
     "created",
+    "stalled",
 }
 
 
