@@ -326,3 +326,12 @@ def api_tokens_of(*, user: Any) -> QuerySet[ApiToken]:
     if _is_anonymous(user):
         return ApiToken.objects.none()
     return ApiToken.objects.filter(user=user).select_related("user").order_by("-created", "-id")
+
+
+def study_visible_now(*, user_id: int, study_id: int) -> bool:
+    """Whether the user (read again: still active, still a superuser?) may see the study
+    at this moment; for messages pushed to sockets opened earlier."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and studies_visible_to(user=user).filter(pk=study_id).exists()
