@@ -267,6 +267,25 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 ONFH_OUTBOX_POLL_S = env.float("ONFH_OUTBOX_POLL_S", default=0.5)
 
+# --- cache (rate limits) -------------------------------------------------------------------
+# Counters for the rate limits (django-ratelimit): in Redis when there is one, so every
+# web process counts together; in the embedded mode's single web process, in memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("ONFH_CACHE_PREFIX", default="onfh"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Patient share-link views (page, PDF, also 404s and 410s) per client address; beyond it 429.
+ONFH_PATIENT_LINK_RATE = env.str("ONFH_PATIENT_LINK_RATE", default="30/m")
+# Repeated views of one link (same page or PDF, same outcome, same address) within this
+# many seconds are audited once.
+ONFH_PATIENT_LINK_AUDIT_WINDOW_S = env.int("ONFH_PATIENT_LINK_AUDIT_WINDOW_S", default=3600)
+
 # --- DRF -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -39,6 +39,30 @@ def _address(request: HttpRequest) -> str | None:
     return client_address(request)  # type: ignore[arg-type]
 
 
+def _too_many(request: HttpRequest) -> HttpResponse | None:
+    """429 past ``ONFH_PATIENT_LINK_RATE`` views of patient links from one address (any
+    token, known or not: guessing tokens is limited too); nothing is audited then."""
+    from django.conf import settings
+    from django_ratelimit.core import is_ratelimited
+
+    limited = is_ratelimited(
+        request,
+        group="patient-link",
+        key=lambda _group, req: _address(req) or "unknown",
+        rate=settings.ONFH_PATIENT_LINK_RATE,
+        increment=True,
+    )
+    if not limited:
+        return None
+    response = HttpResponse(
+        "Too many requests for patient pages from your address. Try again in a minute.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
 def _gone(request: HttpRequest, gone: LinkGone, what: str) -> HttpResponse:
     share_link_view_record(
         link=gone.link, what=what, outcome=gone.why, client_address=_address(request)
@@ -49,6 +73,8 @@ def _gone(request: HttpRequest, gone: LinkGone, what: str) -> HttpResponse:
 @never_cache
 @require_GET
 def public_page(request: HttpRequest, token: str) -> HttpResponse:
+    if refused := _too_many(request):
+        return refused
     try:
         link = link_get_by_token(token=token)
     except LinkGone as gone:
@@ -70,6 +96,8 @@ def public_page(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_GET
 def public_pdf(request: HttpRequest, token: str) -> HttpResponse:
+    if refused := _too_many(request):
+        return refused
     try:
         link = link_get_by_token(token=token)
     except LinkGone as gone:
