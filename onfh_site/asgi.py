@@ -10,6 +10,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onfh_site.settings")
+# This is the web process: on PostgreSQL it gets a bounded connection pool (settings).
+os.environ.setdefault("ONFH_ASGI_PROCESS", "1")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 

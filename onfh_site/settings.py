@@ -123,10 +123,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if (
+    IS_POSTGRES
+    and env.bool("ONFH_ASGI_PROCESS", default=False)
+    and env.int("ONFH_DB_POOL_MAX", default=10)
+):
+    # The web process (onfh_site/asgi.py sets ONFH_ASGI_PROCESS) runs views in many
+    # threads; persistent per-thread connections pile up past PostgreSQL's
+    # max_connections under load (the load benchmark hit "too many clients"). A bounded
+    # psycopg pool instead: requests wait for a free connection.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("ONFH_DB_POOL_MAX", default=10),
+        "timeout": env.float("ONFH_DB_POOL_TIMEOUT_S", default=30.0),
+    }
+elif not DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

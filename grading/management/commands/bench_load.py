@@ -197,6 +197,10 @@ class Command(BaseCommand):
                 "checks": checks,
             }
         finally:
+            logs = Path(options["out"]) / f"{mode}-logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for log in (work / "var").glob("*.log"):
+                shutil.copy(log, logs / log.name)
             for step in reversed(cleanup):
                 try:
                     step()
