@@ -29,10 +29,10 @@ def test_repeated_views_are_audited_once_per_window(world: World, settings) -> N
     created = link(world, make(world)["id"])
     patient, other = Client(REMOTE_ADDR="198.51.100.7"), Client(REMOTE_ADDR="203.0.113.9")
     for _ in range(5):
-        assert patient.get(f"/p/{created['token']}/").status_code == 200
-    patient.get(f"/p/{created['token']}/pdf/")
-    patient.get(f"/p/{created['token']}/pdf/")
-    other.get(f"/p/{created['token']}/")
+        assert patient.post("/p/", {"token": created["token"]}).status_code == 200
+    patient.post("/p/pdf/", {"token": created["token"]})
+    patient.post("/p/pdf/", {"token": created["token"]})
+    other.post("/p/", {"token": created["token"]})
     assert _views() == [
         ("page", "shown", "198.51.100.7"),
         ("pdf", "shown", "198.51.100.7"),
@@ -41,11 +41,11 @@ def test_repeated_views_are_audited_once_per_window(world: World, settings) -> N
     # A 410 is audited once too, however often the revoked link is tried.
     world.client("clinician").post(f"/api/explanations/links/{created['id']}/revoke/")
     for _ in range(6):
-        assert patient.get(f"/p/{created['token']}/").status_code == 410
+        assert patient.post("/p/", {"token": created["token"]}).status_code == 410
     assert _views()[3:] == [("page", "revoked", "198.51.100.7")]
     # After the window, the next view is audited again.
     settings.ONFH_PATIENT_LINK_AUDIT_WINDOW_S = 0
-    patient.get(f"/p/{created['token']}/")
+    patient.post("/p/", {"token": created["token"]})
     assert _views()[4:] == [("page", "revoked", "198.51.100.7")]
 
 
@@ -56,10 +56,15 @@ def test_views_past_the_rate_get_429_and_no_audit(world: World, settings) -> Non
         expires_at=timezone.now() - timedelta(seconds=1)
     )
     hammer = Client(REMOTE_ADDR="198.51.100.66")
-    codes = [hammer.get(f"/p/{created['token']}/").status_code for _ in range(8)]
+    codes = [hammer.post("/p/", {"token": created["token"]}).status_code for _ in range(8)]
     assert codes == [410] * 5 + [429] * 3
-    limited = hammer.get("/p/not-a-real-token/pdf/")  # guessing tokens counts as well
+    limited = hammer.post(
+        "/p/pdf/", {"token": "not-a-real-token"}
+    )  # guessing tokens counts as well
     assert limited.status_code == 429 and limited["Retry-After"] == "60"
     assert _views() == [("page", "expired", "198.51.100.66")]
     # Another address is not held back by this one.
-    assert Client(REMOTE_ADDR="203.0.113.10").get(f"/p/{created['token']}/").status_code == 410
+    assert (
+        Client(REMOTE_ADDR="203.0.113.10").post("/p/", {"token": created["token"]}).status_code
+        == 410
+    )
