@@ -205,3 +205,18 @@ class IncomingSeriesAdmin(ReadOnlyAdmin):
 @admin.register(models.OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "created"]
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Seen here; made and revoked by their owners (the "API tokens" page, audited)."""
+
+    list_display = ("prefix", "user", "name", "created", "expires", "last_used", "revoked")
+    list_filter = ("revoked",)
+    search_fields = ("user__username", "name", "prefix")
+    exclude = ("key_hash", "password_check")
+
+
+@admin.register(models.WorkerBeat)
+class WorkerBeatAdmin(ReadOnlyAdmin):
+    list_display = ("name", "queues", "pid", "started", "last_seen")

@@ -50,6 +50,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         Path(f"{_MEDIA}.sqlite3{suffix}").unlink(missing_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _audit_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test its own checkpoint file, as it has its own database."""
+    settings.ONFH_AUDIT_CHECKPOINT_FILE = (
+        tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters (the in-memory cache) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def media_root() -> Path:
     return _MEDIA

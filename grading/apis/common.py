@@ -16,18 +16,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
+from grading.apis.authentication import ApiTokenAuthentication
 from grading.dicom.uids import uid_problem
 
 
 class ApiAuthMixin:
-    """Token or session auth, authenticated users only."""
+    """Token (``ApiToken``: expiring, revocable) or session auth, authenticated users only."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
 

@@ -55,6 +55,19 @@ class StudySummaryOutputSerializer(serializers.Serializer):
         help_text="A hip a person reviewed was analysed again and the AI's answer changed."
     )
     created = serializers.DateTimeField()
+    stalled = serializers.SerializerMethodField(
+        help_text='"no worker" while the study waits for analysis and no worker is alive.'
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_stalled(self, study: Any) -> str | None:
+        if study.status not in (StudyStatus.QUEUED, StudyStatus.RUNNING):
+            return None
+        if "stall" not in self.context:  # once per answer, not once per row
+            from grading.selectors import analysis_stall_reason
+
+            self.context["stall"] = analysis_stall_reason()
+        return self.context["stall"]
 
 
 class ProgressSerializer(serializers.Serializer):

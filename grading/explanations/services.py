@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -26,7 +27,7 @@ from grading.explanations.selectors import (
     explanation_sections,
     token_hash,
 )
-from grading.models import GRADE_RANK, HipResult, SliceResult, Study, StudyStatus
+from grading.models import GRADE_RANK, AuditEvent, HipResult, SliceResult, Study, StudyStatus
 from grading.services.audit import audit_record
 
 NOTE_MAX_CHARS = 1200
@@ -221,7 +222,23 @@ def share_link_view_record(
     *, link: ShareLink, what: str, outcome: str = "shown", client_address: str | None
 ) -> None:
     """Someone without a login opened the link (``what``: page or pdf); ``outcome``
-    ``expired`` or ``revoked`` when they were turned away."""
+    ``expired`` or ``revoked`` when they were turned away.
+
+    Audited once per ``ONFH_PATIENT_LINK_AUDIT_WINDOW_S``: the same link, ``what``,
+    ``outcome`` and address again within the window adds no event (a patient reloading
+    the page, or a script hammering a revoked link, does not flood the trail)."""
+    since = timezone.now() - timedelta(seconds=settings.ONFH_PATIENT_LINK_AUDIT_WINDOW_S)
+    seen = AuditEvent.objects.filter(
+        action="explanation.link_view",
+        object_type="share_link",
+        object_id=str(link.pk),
+        time__gte=since,
+        client_address=client_address,
+        after__what=what,
+        after__outcome=outcome,
+    )
+    if seen.exists():
+        return
     audit_record(
         actor=None,
         action="explanation.link_view",

@@ -32,6 +32,8 @@ from grading.models.studies import (
     StudyStatus,
     worst_grade,
 )
+from grading.models.tokens import ApiToken
+from grading.models.workers import WorkerBeat
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -41,6 +43,7 @@ __all__ = [
     "UPLOAD_ROLES",
     "Analysis",
     "AnalysisStatus",
+    "ApiToken",
     "AuditChainHead",
     "AuditEvent",
     "AuditImmutableError",
@@ -63,5 +66,6 @@ __all__ = [
     "Study",
     "StudyShare",
     "StudyStatus",
+    "WorkerBeat",
     "worst_grade",
 ]

@@ -61,7 +61,16 @@ def study_status_message(*, study: Study) -> dict[str, Any]:
         "status": study.status,
         "progress": {"done": study.progress_done, "total": study.progress_total},
         "error": study.error or None,
+        "stalled": _stall_of(study),
     }
+
+
+def _stall_of(study: Study) -> str | None:
+    if study.status not in ("queued", "running"):
+        return None
+    from grading.selectors import analysis_stall_reason
+
+    return analysis_stall_reason()
 
 
 def study_status_notify(*, study_id: int) -> None:

@@ -27,6 +27,7 @@ SUMMARY_KEYS = {
     "flags",
     "ai_changed_since_review",
     "created",
+    "stalled",
 }
 
 

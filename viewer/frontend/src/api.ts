@@ -19,6 +19,7 @@ export interface StudySummary {
   /** A hip a person reviewed was analysed again and the AI's answer changed. */
   ai_changed_since_review: boolean;
   created: string;
+  stalled?: string | null;
 }
 
 export interface Instance {
@@ -118,7 +119,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; stalled?: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {

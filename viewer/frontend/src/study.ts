@@ -72,7 +72,7 @@ class StudyPage {
     socket.on((m) => {
       if (m.study_id !== this.config.studyId) return;
       if (m.type === 'study.audit') this.addAudit(m.event, true);
-      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress);
+      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress, m.stalled ?? null);
     });
     try {
       const [detail] = await Promise.all([this.firstDetail(), initCornerstone()]);
@@ -130,7 +130,7 @@ class StudyPage {
     byId('study-date').textContent = formatStudyDate(d.study_date);
     byId('site-name').textContent = d.site?.name ?? '—';
     document.title = `${formatPatientName(d.patient_name)} · ONFH viewer`;
-    this.renderStatus(d.status, d.progress, d.error);
+    this.renderStatus(d.status, d.progress, d.error, d.stalled ?? null);
     const picker = byId<HTMLSelectElement>('series-picker');
     clear(picker);
     for (const s of d.series) {
@@ -141,16 +141,18 @@ class StudyPage {
     byId('series-picker-wrap').hidden = d.series.length < 2;
   }
 
-  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null): void {
+  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null, stalled: string | null = null): void {
     const el = byId('study-status');
-    el.textContent = statusLabel(status, progress);
+    el.textContent = statusLabel(status, progress, stalled);
     el.className = `status status-${status}`;
     el.title = error ?? '';
     const msg = byId('viewer-message');
     if (status === 'queued' || status === 'running') {
       msg.hidden = false;
       msg.classList.remove('error');
-      msg.textContent = `Analysis ${statusLabel(status, progress).toLowerCase()}: overlays and proportions appear when it finishes.`;
+      msg.textContent = stalled
+        ? `Analysis stalled: ${stalled} is running. It resumes when a worker starts.`
+        : `Analysis ${statusLabel(status, progress).toLowerCase()}: overlays and proportions appear when it finishes.`;
     } else if (status === 'failed') {
       msg.hidden = false;
       msg.classList.add('error');
@@ -160,9 +162,9 @@ class StudyPage {
     }
   }
 
-  private async onStatus(status: string, progress: { done: number; total: number } | null): Promise<void> {
+  private async onStatus(status: string, progress: { done: number; total: number } | null, stalled: string | null): Promise<void> {
     const prev = this.detail?.status;
-    this.renderStatus(status, progress, null);
+    this.renderStatus(status, progress, null, stalled);
     if (status === 'done' && prev !== 'done') {
       this.detail = await this.fetchDetail();
       this.renderHeader();
