@@ -164,6 +164,8 @@ ONFH_MAX_UPLOAD_BYTES = env.int("ONFH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("ONFH_MAX_ZIP_UNCOMPRESSED_BYTES", default=4 * 1024**3)
 ONFH_MAX_ZIP_RATIO = env.float("ONFH_MAX_ZIP_RATIO", default=100.0)
 ONFH_MAX_ZIP_ENTRIES = env.int("ONFH_MAX_ZIP_ENTRIES", default=20000)
+# WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
+ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 # Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).
 ONFH_INGEST_PROCESSES = env.int("ONFH_INGEST_PROCESSES", default=-1)
 # Django must let the API see a large multipart body; the ingest service enforces the limit.
