@@ -117,7 +117,9 @@ class Orthanc:
         first = (done.stdout.splitlines() or ["?"])[0].strip()
         return first.split()[-1] if first else "?"
 
-    def start(self) -> None:
+    def start(self, extra: dict[str, Any] | None = None) -> None:
+        """Listen on free loopback ports; ``extra`` is merged into the configuration
+        (``DicomModalities``, ``DicomWeb`` servers...)."""
         storage = self.folder / "storage"
         storage.mkdir(parents=True, exist_ok=True)
         self.http_port, self.dicom_port = free_port(), free_port()
@@ -139,6 +141,7 @@ class Orthanc:
                     "AuthenticationEnabled": False,
                     "Plugins": plugins,
                     "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+                    **(extra or {}),
                 }
             )
         )
