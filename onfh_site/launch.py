@@ -1,9 +1,10 @@
 """Embedded mode in one command: ``python -m onfh_site.launch`` (what ``make run`` does).
 
 Migrates the SQLite database under var/, loads the demo data (``seed_demo``), starts the
-ASGI server (daphne) on 127.0.0.1:$PORT (default 8000) and one Celery worker on the
-file-system broker, prints the URL and the login, and on Ctrl-C (or SIGTERM) stops both
-and exits. If either child stops on its own, the other is stopped too.
+ASGI server (daphne) on 127.0.0.1:$PORT (default 8000), one Celery worker on the
+file-system broker and the DICOM receiver (``manage.py dicom_scp``: AE ``ONFH`` on
+127.0.0.1:$ONFH_SCP_PORT, default 11112), prints the URL and the login, and on Ctrl-C
+(or SIGTERM) stops them and exits. If a child stops on its own, the others are stopped too.
 """
 
 from __future__ import annotations
@@ -71,9 +72,20 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-m", "daphne", "-b", host, "-p", port, "onfh_site.asgi:application"],
         cwd=ROOT,
     )
+    # The DICOM receiver (AE ONFH, loopback, ONFH_SCP_PORT or 11112): a PACS's C-MOVE
+    # destination, and where a scanner can send.
+    scp: subprocess.Popen[bytes] | None = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "dicom_scp"],
+        cwd=ROOT,
+    )
     children = [worker, server]
     print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)")
-    print("  Log in as shown above. Ctrl-C stops the portal and the worker.\n", flush=True)
+    scp_port = os.environ.get("ONFH_SCP_PORT", "11112")
+    print(f"  DICOM receiver: AE ONFH on 127.0.0.1:{scp_port} (README: Connect a PACS)")
+    print(
+        "  Log in as shown above. Ctrl-C stops the portal, the worker and the receiver.\n",
+        flush=True,
+    )
 
     stopping = {"signal": None}
 
@@ -84,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         while stopping["signal"] is None:
+            if scp is not None and scp.poll() is not None:
+                # The portal works without it (uploads, DICOMweb); say why PACS work won't.
+                print(
+                    f"the DICOM receiver stopped (exit {scp.returncode}): is port {scp_port} "
+                    "taken? Set ONFH_SCP_PORT. The portal goes on without it.",
+                    file=sys.stderr,
+                )
+                scp = None
             if any(p.poll() is not None for p in children):
                 dead = next(p for p in children if p.poll() is not None)
                 name = "worker" if dead is worker else "server"
@@ -91,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"the {name} stopped (exit {dead.returncode}); stopping the rest",
                     file=sys.stderr,
                 )
-                _stop(children)
+                _stop([*children, *([scp] if scp is not None else [])])
                 return 1
             time.sleep(0.5)
     finally:
-        _stop(children)
+        _stop([*children, *([scp] if scp is not None else [])])
     print("stopped.")
     return 0
 

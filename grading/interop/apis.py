@@ -109,7 +109,9 @@ _ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404
 
 class PacsNodeListApi(ApiAuthMixin, APIView):
     @extend_schema(
-        operation_id="pacs_nodes_list", responses={200: PacsNodeOutput(many=True)}, tags=["pacs"]
+        operation_id="pacs_nodes_list",
+        responses={200: PacsNodeOutput(many=True), 401: ErrorSerializer},
+        tags=["pacs"],
     )
     def get(self, request: Request) -> Response:
         return Response(PacsNodeOutput(pacs_nodes_visible_to(user=request.user), many=True).data)

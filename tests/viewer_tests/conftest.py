@@ -87,6 +87,7 @@ def portal() -> Iterator[Portal]:
             "ONFH_VAR_DIR": str(var_dir),
             "ONFH_DEMO_PASSWORD": PASSWORD,
             "PORT": str(port),
+            "ONFH_SCP_PORT": str(free_port()),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }

@@ -19,7 +19,6 @@ from grading.interop.models import PacsNode, PacsSend
 from grading.models import Analysis, AuditEvent, HipResult, Instance, Series, Study
 from grading.services import analyses as analysis_services
 from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
-from tests.grading_tests.interop.conftest import write_series
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
