@@ -28,11 +28,13 @@ $(VENV)/.installed: $(PY) pyproject.toml requirements.lock
 install-python: $(VENV)/.installed
 
 # Debian packages the tests drive as real peers: Chromium for the browser tests,
-# dcmtk and dicom3tools for DICOM networking and validation.
+# dcmtk and dicom3tools for DICOM networking and validation, Orthanc with its DICOMweb
+# plugin as the PACS, openssl for the receiver's TLS certificates.
 install-system:
 	@missing=""; \
-	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools; do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools openssl:openssl \
+	  /usr/sbin/Orthanc:orthanc /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb; do \
+	  [ -e "$${pair%%:*}" ] || command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
