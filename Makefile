@@ -11,7 +11,7 @@ PIP := $(VENV)/bin/pip
 FRONTEND := viewer/frontend
 PORT ?= 8000
 
-.PHONY: install install-bench install-python install-system install-frontend run test test-python test-frontend check bench clean
+.PHONY: install install-bench install-python install-system install-frontend run test test-python test-s3 test-frontend check bench clean
 
 install: install-python install-system install-frontend
 
@@ -50,10 +50,18 @@ install-frontend: static/viewer/.vite/manifest.json
 run: install
 	PORT=$(PORT) $(PY) -m onfh_site.launch
 
-test: install test-frontend test-python
+test: install test-frontend test-python test-s3
 
 test-python:
 	$(PY) -m pytest
+
+# The tests that store and read files, again with ONFH_STORAGE=s3: tests/conftest.py then
+# starts moto's stand-alone S3 server (moto[server], a dev dependency) on a free port.
+S3_TESTS := tests/grading_tests/apis/test_uploads_api.py tests/grading_tests/apis/test_labelmaps_api.py \
+	tests/grading_tests/test_tasks.py tests/grading_tests/exports \
+	tests/grading_tests/interop/test_dicomweb.py tests/grading_tests/interop/test_dicomweb_ps318.py
+test-s3:
+	ONFH_STORAGE=s3 $(PY) -m pytest $(S3_TESTS)
 
 test-frontend: $(FRONTEND)/node_modules/.package-lock.json
 	cd $(FRONTEND) && npm test
