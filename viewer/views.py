@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from grading.interop.selectors import pacs_nodes_visible_to
 from grading.models import UPLOAD_ROLES
 from grading.selectors import memberships_of, study_get_visible
 
@@ -43,7 +44,18 @@ def upload(request: HttpRequest) -> HttpResponse:
 def study(request: HttpRequest, study_id: int) -> HttpResponse:
     found = study_get_visible(user=request.user, study_id=study_id)
     config = {"studyId": found.pk, "username": request.user.get_username()}
-    return render(request, "viewer/study.html", {"study": found, "viewer_config": config})
+    # The PACS panel: the study's site's nodes this user may use (none for a student).
+    nodes = pacs_nodes_visible_to(user=request.user).filter(site_id=found.site_id)
+    pacs_config = (
+        {"studyId": found.pk, "nodes": [{"id": n.pk, "name": n.name} for n in nodes]}
+        if nodes
+        else None
+    )
+    return render(
+        request,
+        "viewer/study.html",
+        {"study": found, "viewer_config": config, "pacs_config": pacs_config},
+    )
 
 
 @require_GET

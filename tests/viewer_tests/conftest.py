@@ -48,6 +48,7 @@ class Portal(NamedTuple):
     password: str
     var_dir: Path
     log: Path
+    scp_port: int = 0  # the launcher's DICOM receiver
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -79,7 +80,7 @@ def portal() -> Iterator[Portal]:
         pytest.fail("The viewer bundle is not built: cd viewer/frontend && npm ci && npm run build")
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
-    port = free_port()
+    port, scp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {
@@ -87,7 +88,7 @@ def portal() -> Iterator[Portal]:
             "ONFH_VAR_DIR": str(var_dir),
             "ONFH_DEMO_PASSWORD": PASSWORD,
             "PORT": str(port),
-            "ONFH_SCP_PORT": str(free_port()),
+            "ONFH_SCP_PORT": str(scp_port),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -104,7 +105,7 @@ def portal() -> Iterator[Portal]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base_url}/login/", process, log, timeout=180)
-        yield Portal(base_url, PASSWORD, var_dir, log)
+        yield Portal(base_url, PASSWORD, var_dir, log, scp_port)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
