@@ -253,15 +253,28 @@ def series_send_request(
 
 
 def series_sends_on_confirmation(*, user: Any, series: Series) -> list[PacsSend]:
-    """A grade was confirmed: send the results to each of the site's nodes with
-    ``send_on_confirm``. Called inside the grade's transaction."""
-    nodes = PacsNode.objects.filter(site_id=series.study.site_id, send_on_confirm=True)
-    return [
-        series_send_request(
-            user=user, series=series, node=node, objects=list(SEND_OBJECTS), trigger="confirmation"
-        )
-        for node in nodes
-    ]
+    """A grade was confirmed or a mask changed: send the results to each of the site's
+    nodes with ``send_on_confirm``. Called inside the change's transaction, and never
+    makes it fail: a send that cannot be asked for is logged and left out. A send to the
+    node that is still queued is not doubled (it builds the objects when it runs, so it
+    already carries this change)."""
+    sends = []
+    for node in PacsNode.objects.filter(site_id=series.study.site_id, send_on_confirm=True):
+        if PacsSend.objects.filter(series=series, node=node, state=SendState.QUEUED).exists():
+            continue
+        try:
+            sends.append(
+                series_send_request(
+                    user=user,
+                    series=series,
+                    node=node,
+                    objects=list(SEND_OBJECTS),
+                    trigger="confirmation",
+                )
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            logger.warning("no send to %s after the change of series %s: %s", node, series.pk, exc)
+    return sends
 
 
 class SendRetry(Exception):

@@ -4,12 +4,15 @@ real Orthanc: the portal C-FINDs a patient's studies, C-MOVEs one to its own rec
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from unittest import mock
 
+import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from rest_framework.test import APIClient
 
 from grading import tasks
@@ -246,6 +249,47 @@ def test_results_go_back_to_orthanc_and_a_new_grade_sends_new_instances(
     assert refs == [by_kind["sr"]["sop_instance_uid"]]
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"series.send", "series.send_done"} <= actions
+
+    # A mask edit sends too (once, however many hips it regrades).
+    instance = Instance.objects.filter(series=series).order_by("position").first()
+    png = clin.get(f"/api/instances/{instance.pk}/labelmap.png")
+    labels = np.array(
+        Image.open(io.BytesIO(b"".join(png.streaming_content) if png.streaming else png.content))
+    )
+    labels[labels == 2] = 1  # the person says: no necrosis on this slice
+    buffer = io.BytesIO()
+    Image.fromarray(labels.astype(np.uint8)).save(buffer, format="PNG")
+    body = {
+        "reason": "not necrosis",
+        "labelmaps": [
+            {
+                "sop_instance_uid": instance.sop_instance_uid,
+                "png_base64": base64.b64encode(buffer.getvalue()).decode(),
+            }
+        ],
+    }
+    before = PacsSend.objects.count()
+    with mock.patch.object(pacs_tasks.pacs_send, "delay") as send_task:
+        answer = clin.post(f"/api/series/{series.pk}/labelmaps/", body, format="json")
+        assert answer.status_code == 201, answer.content
+        pacs_tasks.pacs_send(**send_task.call_args.kwargs)
+    assert PacsSend.objects.count() == before + 1
+    third = PacsSend.objects.order_by("-id").first()
+    assert third.state == "done" and third.trigger == "confirmation", third.error
+    third_seg = next(i for i in third.sent if i["object"] == "seg")
+    seg = pydicom.dcmread(
+        io.BytesIO(_orthanc_file(orthanc, _orthanc_id(orthanc, mr_series, third_seg)))
+    )
+    assert seg.SegmentationType == "BINARY" and "SEMIAUTOMATIC" in str(
+        seg.SegmentSequence[0].SegmentAlgorithmType
+    )
+
+
+def _orthanc_id(orthanc, mr_series, item: dict) -> str:
+    stored = orthanc.instances_of(mr_series.study_instance_uid)
+    return next(
+        i["ID"] for i in stored if i["MainDicomTags"]["SOPInstanceUID"] == item["sop_instance_uid"]
+    )
 
 
 def _orthanc_file(orthanc, orthanc_id: str) -> bytes:
