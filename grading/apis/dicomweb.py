@@ -251,8 +251,10 @@ def _dicom_date(value: str, name: str) -> date | None:
 
 class DicomMatch(Lookup):  # type: ignore[type-arg]
     """``UPPER(field) LIKE UPPER(pattern) ESCAPE '\\'``: used directly in ``filter()``
-    (not registered on any field). LIKE has no backtracking, unlike a regex built from
-    ``*a*a*a*...``, so a crafted pattern cannot stall the database."""
+    (not registered on any field). Unlike the regex this replaced (``*a*a*a*...b`` took
+    7.5 s), the LIKE matchers of SQLite and PostgreSQL give up on a ``%`` that cannot
+    match instead of backtracking through every split, and ``%``/``_`` typed by a user
+    are escaped, so a crafted pattern cannot stall the database."""
 
     lookup_name = "dicom_match"
 
