@@ -1,22 +1,11 @@
-"""PACS query/retrieve and sending results back (issue 15 items 2 and 3).
-
-* ``pacs_node_create``: a site admin adds a node (audited).
-* ``pacs_studies_find``: C-FIND of a patient's studies on a node (audited with the user).
-* ``pacs_study_retrieve_request`` -> task ``pacs_retrieve`` -> ``pacs_study_retrieve``:
-  C-MOVE of a study to the portal's own receiver (AE ``ONFH_SCP_AE_TITLE``), which files
-  the instances into the node's site and sends them to analysis like any C-STORE.
-* ``series_send_request`` -> task ``pacs_send`` -> ``pacs_send_run``: C-STORE of the
-  series' DICOM SEG, TID 1500 SR and a secondary-capture summary to a node, retried with
-  back-off; a node with ``send_on_confirm`` gets them after every grade confirmation
-  (``series_sends_on_confirmation``). A newer SR names the SRs sent before it to the
-  same node in its PredecessorDocumentsSequence; SEG and SR are new instances each time.
-"""
+"""Results back to the PACS: a send of a series' SEG, TID 1500 SR and secondary-capture
+summary to a node, run (and retried with back-off) by the worker; sends on every grade
+confirmation or mask change for nodes with ``send_on_confirm``."""
 
 from __future__ import annotations
 
 import io
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -31,184 +20,13 @@ from grading.dicom.summary import build_summary_image, burn_in_text
 from grading.engine.rendering import slice_overlay
 from grading.interop import scu
 from grading.interop.models import PacsNode, PacsSend, SendState
-from grading.interop.selectors import PACS_ROLES, user_is_site_admin
-from grading.models import HipResult, Instance, Series, Site, Study
+from grading.interop.services.common import peer_of, portal_ae
+from grading.models import HipResult, Instance, Series
 from grading.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
 SEND_OBJECTS = ("seg", "sr", "summary")
-
-
-def _peer(node: PacsNode) -> scu.Peer:
-    return scu.Peer(ae_title=node.ae_title, host=node.host, port=node.port)
-
-
-def _portal_ae() -> str:
-    return str(settings.ONFH_SCP_AE_TITLE)
-
-
-def _may_use(*, user: Any, site_id: int) -> bool:
-    from grading.selectors import user_role_at
-
-    if getattr(user, "is_superuser", False):
-        return True
-    return user_role_at(user=user, site=site_id) in PACS_ROLES
-
-
-# --- nodes ------------------------------------------------------------------------------
-
-
-def pacs_node_create(
-    *,
-    user: Any,
-    site: Site,
-    name: str,
-    ae_title: str,
-    host: str,
-    port: int,
-    send_on_confirm: bool = False,
-    client_address: str | None = None,
-) -> PacsNode:
-    """A site admin (or a superuser) adds a PACS node to their site. Audited."""
-    if not user_is_site_admin(user=user, site_id=site.pk):
-        raise PermissionDenied("Only the site's administrators add PACS nodes.")
-    node = PacsNode(
-        site=site,
-        name=name.strip(),
-        ae_title=ae_title,
-        host=host.strip(),
-        port=port,
-        send_on_confirm=send_on_confirm,
-    )
-    node.full_clean()
-    with transaction.atomic():
-        node.save()
-        audit_record(
-            actor=user,
-            action="pacs.node_create",
-            object_type="pacs_node",
-            object_id=node.pk,
-            after={
-                "site": site.pk,
-                "name": node.name,
-                "ae_title": node.ae_title,
-                "host": node.host,
-                "port": node.port,
-                "send_on_confirm": node.send_on_confirm,
-            },
-            client_address=client_address,
-        )
-    return node
-
-
-# --- query and retrieve -----------------------------------------------------------------
-
-
-def pacs_studies_find(
-    *, user: Any, node: PacsNode, patient_id: str, client_address: str | None = None
-) -> list[dict[str, Any]]:
-    """The patient's studies on the node (C-FIND, study level), each with
-    ``already_here``: the node's site has that study. Audited (``pacs.query``) whether it
-    worked or not; a PACS that cannot be reached raises ValidationError."""
-    patient_id = patient_id.strip()
-    if not patient_id or "*" in patient_id or "?" in patient_id:
-        raise ValidationError({"PatientID": "One patient ID, without wildcards."})
-    if not _may_use(user=user, site_id=node.site_id):
-        raise PermissionDenied("You may not query this PACS.")
-    error = ""
-    found: list[scu.FoundStudy] = []
-    try:
-        found = scu.find_studies(calling_ae=_portal_ae(), peer=_peer(node), patient_id=patient_id)
-    except scu.PacsError as exc:
-        error = str(exc)
-    audit_record(
-        actor=user,
-        action="pacs.query",
-        object_type="pacs_node",
-        object_id=node.pk,
-        after={"PatientID": patient_id, "matches": len(found), "error": error or None},
-        client_address=client_address,
-    )
-    if error:
-        raise ValidationError({"detail": f"The PACS did not answer: {error}"})
-    here = set(
-        Study.objects.filter(
-            site=node.site, study_instance_uid__in=[f.study_instance_uid for f in found]
-        ).values_list("study_instance_uid", flat=True)
-    )
-    answer = []
-    for f in sorted(found, key=lambda f: (f.study_date, f.study_instance_uid), reverse=True):
-        row = asdict(f)
-        row["modalities"] = list(f.modalities)
-        row["already_here"] = f.study_instance_uid in here
-        answer.append(row)
-    return answer
-
-
-def pacs_study_retrieve_request(
-    *, user: Any, node: PacsNode, study_instance_uid: str, client_address: str | None = None
-) -> None:
-    """Audit the request and send the C-MOVE to the worker (answered 202)."""
-    study_instance_uid = study_instance_uid.strip()
-    if not study_instance_uid or len(study_instance_uid) > 64:
-        raise ValidationError({"study_instance_uid": "A Study Instance UID."})
-    if any(c not in "0123456789." for c in study_instance_uid):
-        raise ValidationError({"study_instance_uid": "A DICOM UID has digits and dots only."})
-    if not _may_use(user=user, site_id=node.site_id):
-        raise PermissionDenied("You may not retrieve from this PACS.")
-    from grading.interop import tasks
-
-    with transaction.atomic():
-        audit_record(
-            actor=user,
-            action="pacs.retrieve",
-            object_type="pacs_node",
-            object_id=node.pk,
-            after={"study_instance_uid": study_instance_uid, "state": "requested"},
-            client_address=client_address,
-        )
-        node_id, user_id = node.pk, user.pk
-        transaction.on_commit(
-            lambda: tasks.pacs_retrieve.delay(
-                node_id=node_id, study_instance_uid=study_instance_uid, user_id=user_id
-            )
-        )
-
-
-def pacs_study_retrieve(*, node_id: int, study_instance_uid: str, user_id: int | None) -> None:
-    """The C-MOVE (in the worker): the PACS sends the study to the portal's receiver.
-    The outcome is audited with the user who asked; a PACS error is recorded, not
-    raised (the user sees it in the audit; asking again is the retry)."""
-    from django.contrib.auth import get_user_model
-
-    node = PacsNode.objects.filter(pk=node_id).first()
-    if node is None:
-        return
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    after: dict[str, Any] = {"study_instance_uid": study_instance_uid}
-    try:
-        result = scu.move_study(
-            calling_ae=_portal_ae(),
-            peer=_peer(node),
-            study_instance_uid=study_instance_uid,
-            destination_ae=_portal_ae(),
-        )
-        after.update(state="done", **asdict(result))
-    except scu.PacsError as exc:
-        after.update(state="failed", error=str(exc))
-    study = Study.objects.filter(site=node.site, study_instance_uid=study_instance_uid).first()
-    audit_record(
-        actor=user,
-        action="pacs.retrieve_done",
-        object_type="pacs_node",
-        object_id=node.pk,
-        study=study,
-        after=after,
-    )
-
-
-# --- sending results --------------------------------------------------------------------
 
 
 def series_send_request(
@@ -410,7 +228,7 @@ def pacs_send_run(*, send_id: int) -> None:
     try:
         built = _built_objects(send)
         stored = scu.store(
-            calling_ae=_portal_ae(), peer=_peer(send.node), datasets=[ds for _, ds in built]
+            calling_ae=portal_ae(), peer=peer_of(send.node), datasets=[ds for _, ds in built]
         )
     except (scu.PacsError, ValidationError, PermissionDenied, OSError) as exc:
         message = str(exc.messages[0] if isinstance(exc, ValidationError) else exc)
