@@ -27,7 +27,8 @@ class RemoteAE(models.Model):
     The receiver files each instance a peer sends into ``site``. A peer whose calling AE
     title is not listed here (or is disabled) is rejected at association time
     ("calling AE title not recognised") unless the receiver runs with a default site.
-    When ``address`` is set, the peer must also connect from that IP address.
+    The peer must connect from ``address``; a remote AE without one is accepted only over
+    TLS, with a client certificate whose common name is the AE title (issue 13, item 6).
     """
 
     ae_title = models.CharField(max_length=16, unique=True, validators=[_valid_ae_title])
