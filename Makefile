@@ -11,7 +11,7 @@ PIP := $(VENV)/bin/pip
 FRONTEND := viewer/frontend
 PORT ?= 8000
 
-.PHONY: install install-bench install-python install-system install-frontend run test test-python test-s3 test-frontend check bench clean
+.PHONY: install install-test-peers install-bench install-python install-system install-frontend run test test-python test-s3 test-frontend check bench clean
 
 install: install-python install-system install-frontend
 
@@ -28,12 +28,13 @@ $(VENV)/.installed: $(PY) pyproject.toml requirements.lock
 install-python: $(VENV)/.installed
 
 # Debian packages the tests drive as real peers: Chromium for the browser tests,
-# dcmtk and dicom3tools for DICOM networking and validation, Orthanc with its DICOMweb
-# plugin as the PACS, openssl for the receiver's TLS certificates.
+# dcmtk and dicom3tools for DICOM networking and validation, node for the test OpenID
+# Connect provider, nginx for the reverse-proxy recipe, Orthanc with its DICOMweb plugin
+# as the PACS, openssl for the receiver's TLS certificates.
 install-system:
 	@missing=""; \
-	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools openssl:openssl \
-	  /usr/sbin/Orthanc:orthanc /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb; do \
+	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools node:nodejs npm:npm nginx:nginx-light \
+	  openssl:openssl /usr/sbin/Orthanc:orthanc /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb; do \
 	  [ -e "$${pair%%:*}" ] || command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -47,10 +48,17 @@ static/viewer/.vite/manifest.json: $(FRONTEND)/node_modules/.package-lock.json $
 
 install-frontend: static/viewer/.vite/manifest.json
 
+# The OpenID Connect provider the sign-in tests start (panva's oidc-provider, run by node).
+OIDC_PEER := tests/peers/oidc_provider
+$(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
+	cd $(OIDC_PEER) && npm ci --no-audit --no-fund --loglevel=error
+
+install-test-peers: install-system $(OIDC_PEER)/node_modules/.package-lock.json
+
 run: install
 	PORT=$(PORT) $(PY) -m onfh_site.launch
 
-test: install test-frontend test-python test-s3
+test: install install-test-peers test-frontend test-python test-s3
 
 test-python:
 	$(PY) -m pytest
