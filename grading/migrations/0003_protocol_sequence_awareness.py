@@ -45,11 +45,6 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AlterField(
-            model_name="instance",
-            name="sop_instance_uid",
-            field=models.CharField(db_index=True, max_length=64),
-        ),
-        migrations.AlterField(
             model_name="series",
             name="plane",
             field=models.CharField(
@@ -62,20 +57,6 @@ class Migration(migrations.Migration):
                 ],
                 default="unknown",
                 max_length=10,
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="instance",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("frame_number__isnull", True)),
-                fields=("sop_instance_uid",),
-                name="instance_unique_uid_single_frame",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="instance",
-            constraint=models.UniqueConstraint(
-                fields=("sop_instance_uid", "frame_number"), name="instance_unique_uid_frame"
             ),
         ),
         migrations.AddConstraint(

@@ -24,6 +24,7 @@ from grading.models.sites import GRADING_ROLES, UPLOAD_ROLES, Membership, Role, 
 from grading.models.studies import (
     GRADE_RANK,
     GradeChoice,
+    IncomingSeries,
     Instance,
     Plane,
     Series,
@@ -32,6 +33,8 @@ from grading.models.studies import (
     StudyStatus,
     worst_grade,
 )
+from grading.models.tokens import ApiToken
+from grading.models.workers import WorkerBeat
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -41,6 +44,7 @@ __all__ = [
     "UPLOAD_ROLES",
     "Analysis",
     "AnalysisStatus",
+    "ApiToken",
     "AuditChainHead",
     "AuditEvent",
     "AuditImmutableError",
@@ -49,6 +53,7 @@ __all__ = [
     "GradeChoice",
     "GradeRevision",
     "HipResult",
+    "IncomingSeries",
     "Instance",
     "LabelMap",
     "LabelMapKind",
@@ -64,5 +69,6 @@ __all__ = [
     "Study",
     "StudyShare",
     "StudyStatus",
+    "WorkerBeat",
     "worst_grade",
 ]

@@ -35,6 +35,7 @@ import pydicom
 
 from grading.dicom.protocol import classify_weighting, plane_of, sequence_header
 from grading.dicom.reader import DicomReadError, read_mr_frames, read_mr_slice, slice_normal
+from grading.dicom.uids import uid_problem
 from grading.engine.types import MRSlice
 
 _CHUNK = 1024 * 1024
@@ -139,6 +140,8 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
     ):
         if not uid:
             return RefusedFile(f"missing {what}")
+        if (problem := uid_problem(uid, what=what)) is not None:
+            return RefusedFile(problem)
     position, plane = _geometry(mr_slice.image_position, mr_slice.image_orientation)
     weighting = _weighting(data)
     checked_frames = tuple(

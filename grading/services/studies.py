@@ -102,8 +102,10 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
                     flags.append(flag)
         flags += [f for f in series_disagreements(hips) if f not in flags]
         study.flags = flags
+        study.ai_changed_since_review = any(h.ai_changed_since_review for h in hips)
         study.save(
             update_fields=[
+                "ai_changed_since_review",
                 "status",
                 "progress_done",
                 "progress_total",

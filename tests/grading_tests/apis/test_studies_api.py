@@ -25,7 +25,9 @@ SUMMARY_KEYS = {
     "ai_grade",
     "grade",
     "flags",
+    "ai_changed_since_review",
     "created",
+    "stalled",
 }
 
 
@@ -273,6 +275,8 @@ def test_detail_shape(world):
             "ai_grade",
             "grade",
             "flags",
+            "ai_changed_since_review",
+            "ai_grade_at_review",
             "revisions",
             "jic_type",
             "kerboul_angle_deg",
