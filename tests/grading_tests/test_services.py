@@ -353,8 +353,24 @@ def test_seed_demo_makes_sites_users_of_every_role_and_phantom_studies(
         mock.patch.object(tasks.study_ingest, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
-        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
+        call_command(
+            "seed_demo",
+            "--studies",
+            "1",
+            "--slices",
+            "4",
+            "--no-use-cases",
+            stdout=open(os.devnull, "w"),
+        )
+        call_command(
+            "seed_demo",
+            "--studies",
+            "1",
+            "--slices",
+            "4",
+            "--no-use-cases",
+            stdout=open(os.devnull, "w"),
+        )
     assert authenticate(username="demo", password="demo-pass-123") is not None
     roles = set(Membership.objects.values_list("role", flat=True))
     assert roles == {"clinician", "radiologist", "teacher", "student", "site_admin"}

@@ -162,7 +162,7 @@ def _study(patient_id: str) -> Study:
 def teaching_prepare(*, case_studies: list[str], say: Say) -> dict[str, Any]:
     """The demo collection with one case per study, the student enrolled, and one
     attempt (grades and a necrosis mask) on the first case."""
-    from grading.teaching.models import Attempt, Case, CaseInstance, Collection
+    from grading.teaching.models import Attempt, Case, CaseInstance, Collection, Enrolment
     from grading.teaching.services import (
         _reference_labelmap,
         attempt_submit,
@@ -186,7 +186,8 @@ def teaching_prepare(*, case_studies: list[str], say: Say) -> dict[str, Any]:
             ),
         )
         say(f"  teaching collection {collection.title!r} created")
-    collection_enrol(user=teacher, collection=collection, students=[student])
+    if not Enrolment.objects.filter(collection=collection, student=student).exists():
+        collection_enrol(user=teacher, collection=collection, students=[student])
     for patient_id in case_studies:
         study = _study(patient_id)
         if not Case.objects.filter(collection=collection, source_study=study).exists():
