@@ -14,6 +14,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from grading.failure_reasons import failure_reason
 from grading.models import GradeChoice, LabelMapKind, Side, StudyStatus
 
 
@@ -51,7 +52,16 @@ class StudySummaryOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True, help_text="Current grade, worst over hips.")
     flags = serializers.ListField(child=serializers.CharField())
+    failure_reason = serializers.SerializerMethodField(
+        help_text="Why the analysis failed, in a clinician's words (null unless failed)."
+    )
     created = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_reason(self, study: Any) -> str | None:
+        if study.status != StudyStatus.FAILED:
+            return None
+        return failure_reason(study.error) or None
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -65,12 +75,19 @@ class AnalysisOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     model_version = serializers.CharField()
     error = serializers.SerializerMethodField()
+    failure_reason = serializers.SerializerMethodField(
+        help_text="``error`` in a clinician's words (null when there is no error)."
+    )
     started = serializers.DateTimeField(allow_null=True)
     finished = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, analysis: Any) -> str | None:
         return _blank_to_none(analysis.error)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_reason(self, analysis: Any) -> str | None:
+        return failure_reason(analysis.error) or None
 
 
 @extend_schema_serializer(component_name="Instance")

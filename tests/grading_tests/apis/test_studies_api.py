@@ -25,6 +25,7 @@ SUMMARY_KEYS = {
     "ai_grade",
     "grade",
     "flags",
+    "failure_reason",
     "created",
 }
 
@@ -231,6 +232,7 @@ def test_detail_shape(world):
         "status",
         "model_version",
         "error",
+        "failure_reason",
         "started",
         "finished",
     }
@@ -324,6 +326,11 @@ def test_detail_of_failed_study_has_error(world):
     body = world.client("clinician").get(f"/api/studies/{study.pk}/").json()
     assert body["status"] == "failed"
     assert body["error"] == "no axial MR series"
+    assert body["failure_reason"].startswith("The study has no axial MR series")
+    listed = world.client("clinician").get("/api/studies/?status=failed").json()["results"]
+    assert [s["failure_reason"] for s in listed if s["id"] == study.pk] == [body["failure_reason"]]
+    done = world.client("clinician").get(f"/api/studies/{world.study.pk}/").json()
+    assert done["failure_reason"] is None
 
 
 @pytest.mark.parametrize("who", ["foreign", "clinician"])

@@ -16,6 +16,8 @@ export interface StudySummary {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** Why the analysis failed, in a clinician's words (null unless failed). */
+  failure_reason: string | null;
   created: string;
 }
 
@@ -35,6 +37,7 @@ export interface Analysis {
   status: string;
   model_version: string;
   error: string | null;
+  failure_reason: string | null;
   started: string | null;
   finished: string | null;
 }
@@ -112,7 +115,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; failure_reason: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {

@@ -72,7 +72,7 @@ class StudyPage {
     socket.on((m) => {
       if (m.study_id !== this.config.studyId) return;
       if (m.type === 'study.audit') this.addAudit(m.event, true);
-      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress);
+      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress, m.error, m.failure_reason);
     });
     try {
       const [detail] = await Promise.all([this.firstDetail(), initCornerstone()]);
@@ -130,7 +130,7 @@ class StudyPage {
     byId('study-date').textContent = formatStudyDate(d.study_date);
     byId('site-name').textContent = d.site?.name ?? '—';
     document.title = `${formatPatientName(d.patient_name)} · ONFH viewer`;
-    this.renderStatus(d.status, d.progress, d.error);
+    this.renderStatus(d.status, d.progress, d.error, d.failure_reason);
     const picker = byId<HTMLSelectElement>('series-picker');
     clear(picker);
     for (const s of d.series) {
@@ -141,7 +141,12 @@ class StudyPage {
     byId('series-picker-wrap').hidden = d.series.length < 2;
   }
 
-  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null): void {
+  private renderStatus(
+    status: string,
+    progress: { done: number; total: number } | null,
+    error: string | null,
+    reason: string | null = null,
+  ): void {
     const el = byId('study-status');
     el.textContent = statusLabel(status, progress);
     el.className = `status status-${status}`;
@@ -154,15 +159,22 @@ class StudyPage {
     } else if (status === 'failed') {
       msg.hidden = false;
       msg.classList.add('error');
-      msg.textContent = `Analysis failed${error ? `: ${error}` : ''}.`;
+      // The clinician's sentence; the technical error stays in the tooltip for operators.
+      msg.textContent = `Analysis failed. ${reason ?? 'The analysis stopped with an unexpected error.'}`;
+      msg.title = error ?? '';
     } else if (!msg.classList.contains('error') || status === 'done') {
       msg.hidden = true;
     }
   }
 
-  private async onStatus(status: string, progress: { done: number; total: number } | null): Promise<void> {
+  private async onStatus(
+    status: string,
+    progress: { done: number; total: number } | null,
+    error: string | null = null,
+    reason: string | null = null,
+  ): Promise<void> {
     const prev = this.detail?.status;
-    this.renderStatus(status, progress, null);
+    this.renderStatus(status, progress, error, reason);
     if (status === 'done' && prev !== 'done') {
       this.detail = await this.fetchDetail();
       this.renderHeader();
