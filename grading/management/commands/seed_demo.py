@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 
 from grading.models import Membership, Role, Series, Site
 
@@ -151,9 +152,8 @@ class Command(BaseCommand):
         self.stdout.write("\n  Use case                                                 log in as")
         for what, user, path in rows:
             self.stdout.write(f"  {what:<56} {user:<17} {base}{path}")
-        self.stdout.write(
-            f"  {'Patient page (no login; also on a phone)':<56} {'-':<17} {base}/p/{token}/"
-        )
+        link = f"{base}{reverse('explanations:public')}#{token}"
+        self.stdout.write(f"  {'Patient page (no login; also on a phone)':<56} {'-':<17} {link}")
 
     def _load_studies(self, count: int, slices: int, site: Site) -> None:
         import pydicom.uid
