@@ -96,7 +96,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "onfh_site.launch", "--studies", "0"],
+            [sys.executable, "-m", "onfh_site.launch", "--studies", "0", "--no-use-cases"],
             cwd=ROOT,
             env=env,
             stdout=out,
