@@ -3,6 +3,7 @@
 #   make test   install everything, then run the whole test suite (engine, portal, API, browser)
 #   make check  lint and type checks
 #   make bench  the benchmark commands whose results go in docs/benchmarks.md
+#               (bench_load: locust against PostgreSQL + Redis + 2 workers, and embedded)
 
 PYTHON ?= python3
 VENV := .venv
@@ -80,6 +81,7 @@ bench: install install-bench
 	$(VENV)/bin/onfh benchmark --speed
 	$(PY) manage.py bench_portal
 	$(PY) manage.py bench_interop
+	$(PY) manage.py bench_load
 
 clean:
 	rm -rf $(VENV) $(FRONTEND)/node_modules static/viewer var

@@ -35,6 +35,7 @@ settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
 settings.ONFH_PRELOAD_SEGMENTER = False
 settings.ONFH_SWEEP_EVERY_S = 0
 settings.ONFH_HEARTBEAT_S = 0  # no thread writing beside the test's open transaction
+settings.ONFH_INGEST_QUIET_S = 0  # tests that need the quiet period set it themselves
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 from onfh_site.celery import app as _celery_app  # noqa: E402
@@ -47,6 +48,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_MEDIA, ignore_errors=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{_MEDIA}.sqlite3{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test its own checkpoint file, as it has its own database."""
+    settings.ONFH_AUDIT_CHECKPOINT_FILE = (
+        tmp_path_factory.mktemp("audit") / "audit-checkpoints.jsonl"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters (the in-memory cache) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

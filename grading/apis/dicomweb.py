@@ -57,6 +57,7 @@ from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.apis.instances import deidentified_dicom
 from grading.apis.uploads import _upload_site
 from grading.dicom.multipart import MultipartError, multipart_decode, multipart_encode
+from grading.dicom.uids import uid_problem
 from grading.models import Instance, Series, Study
 from grading.permissions import Redaction, redaction_for
 from grading.selectors import studies_visible_to
@@ -188,14 +189,28 @@ def _uid_list(value: str) -> list[str]:
     return [u.strip() for u in re.split(r"[,\\]", value) if u.strip()]
 
 
+def _checked_uid(value: str, what: str) -> str:
+    """400 for anything that is not a DICOM UID (a URL segment or a query value)."""
+    if (problem := uid_problem(value, what=what)) is not None:
+        raise ValidationError({what: [problem]})
+    return value
+
+
+def _uids(params: Any, what: str) -> list[str]:
+    """The UIDs of a query's ``what`` (a list split by commas or backslashes), checked."""
+    return [_checked_uid(u, what) for u in _uid_list(params.get(what, ""))]
+
+
 # --- lookups ------------------------------------------------------------------------------
 
 
 def _visible_studies(user: Any, study_uid: str) -> QuerySet[Study]:
+    _checked_uid(study_uid, "StudyInstanceUID")
     return studies_visible_to(user=user).filter(study_instance_uid=study_uid)
 
 
 def _series_get(user: Any, study_uid: str, series_uid: str) -> Series:
+    _checked_uid(series_uid, "SeriesInstanceUID")
     series = (
         Series.objects.select_related("study")
         .filter(
@@ -210,6 +225,8 @@ def _series_get(user: Any, study_uid: str, series_uid: str) -> Series:
 
 
 def _instance_get(user: Any, study_uid: str, series_uid: str, sop_uid: str) -> Instance:
+    _checked_uid(series_uid, "SeriesInstanceUID")
+    _checked_uid(sop_uid, "SOPInstanceUID")
     instance = (
         Instance.objects.select_related("series__study")
         .filter(
@@ -227,7 +244,7 @@ def _instance_get(user: Any, study_uid: str, series_uid: str, sop_uid: str) -> I
 def _instance_bytes(instance: Instance, redaction: Redaction) -> bytes:
     with instance.file.open("rb") as handle:
         if redaction.hides_patient_of(instance.series.study.site_id):
-            return deidentified_dicom(handle)
+            return deidentified_dicom(handle, study_id=instance.series.study_id)
         return bytes(handle.read())
 
 
@@ -439,19 +456,21 @@ class QidoStudiesApi(StowApi):
             series_count=Count("series", distinct=True),
             instance_count=Count("series__instances", distinct=True),
         )
-        if uids := _uid_list(params.get("StudyInstanceUID", "")):
+        if uids := _uids(params, "StudyInstanceUID"):
             qs = qs.filter(study_instance_uid__in=uids)
-        if not redaction.hides_patient_anywhere:
+        # A student searches neither by patient nor by accession number or date.
+        hidden_anywhere = redaction.hides_patient_anywhere
+        if not hidden_anywhere:
             if value := params.get("PatientID", "").strip():
                 qs = qs.filter(_wildcard("patient_id", value))
             if value := params.get("PatientName", "").strip():
                 # Stored with the components joined by spaces.
                 qs = qs.filter(_wildcard("patient_name", value.replace("^", " ").strip()))
-        if value := params.get("AccessionNumber", "").strip():
+        if (value := params.get("AccessionNumber", "").strip()) and not hidden_anywhere:
             qs = qs.filter(_wildcard("accession_number", value))
         if value := params.get("ModalitiesInStudy", "").strip():
             qs = qs.filter(series__modality__in=_uid_list(value.upper())).distinct()
-        if value := params.get("StudyDate", "").strip():
+        if (value := params.get("StudyDate", "").strip()) and not hidden_anywhere:
             low, sep, high = value.partition("-")
             if sep:
                 if d := _dicom_date(low, "StudyDate"):
@@ -475,13 +494,13 @@ class QidoStudiesApi(StowApi):
             hidden = redaction.hides_patient_of(s.site_id)
             item = _attributes(
                 StudyInstanceUID=s.study_instance_uid,
-                StudyDate=s.study_date,
-                AccessionNumber=s.accession_number,
-                StudyDescription=s.study_description,
+                StudyDate=None if hidden else s.study_date,
+                AccessionNumber=None if hidden else s.accession_number,
+                StudyDescription=None if hidden else s.study_description,
                 PatientName=None if hidden else s.patient_name,
                 PatientID=None if hidden else s.patient_id,
                 PatientBirthDate=None if hidden else s.patient_birth_date,
-                PatientSex=s.patient_sex,
+                PatientSex=None if hidden else s.patient_sex,
                 NumberOfStudyRelatedSeries=s.series_count,
                 NumberOfStudyRelatedInstances=s.instance_count,
                 RetrieveURL=_study_url(request, s.study_instance_uid),
@@ -512,7 +531,7 @@ class QidoSeriesApi(DicomWebApi):
             raise Http404("No such study.")
         params = _query(request)
         qs = Series.objects.filter(study__in=studies).annotate(instance_count=Count("instances"))
-        if uids := _uid_list(params.get("SeriesInstanceUID", "")):
+        if uids := _uids(params, "SeriesInstanceUID"):
             qs = qs.filter(series_instance_uid__in=uids)
         if value := params.get("Modality", "").strip():
             qs = qs.filter(modality__iexact=value)
@@ -556,7 +575,7 @@ class QidoInstancesApi(DicomWebApi):
         series = _series_get(request.user, study_uid, series_uid)
         params = _query(request)
         qs = Instance.objects.filter(series=series)
-        if uids := _uid_list(params.get("SOPInstanceUID", "")):
+        if uids := _uids(params, "SOPInstanceUID"):
             qs = qs.filter(sop_instance_uid__in=uids)
         if value := params.get("InstanceNumber", "").strip():
             try:

@@ -22,9 +22,10 @@ Legacy Converted Enhanced MR Image Storage in every transfer syntax the DICOM la
 decodes. Any other SOP class (CT, a secondary capture...) is refused at negotiation
 (abstract syntax not supported), so a sender learns before sending a byte. An instance
 the ingest refuses (multi-frame, no pixel spacing, not MR...) answers 0xC000 "cannot
-understand" with the reason as ErrorComment; one already stored for another site
-answers 0x0124 "not authorised"; a storage or database failure 0xA700 "out of
-resources" (the sender may try again).
+understand" with the reason as ErrorComment; one the ingest refuses for this site (its
+series belongs to another study of the site) answers 0x0124 "not authorised"; UIDs are
+unique per site, so another site's copy never blocks it; a storage or database failure
+0xA700 "out of resources" (the sender may try again).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from grading.dicom.reader import DicomReadError
 from grading.models import Site
+from grading.services.arrivals import SeriesArrivals
 from grading.services.audit import audit_record
 from grading.services.ingest import (
     IngestReport,
@@ -113,6 +115,9 @@ class Sender:
     rejected: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
+    # The series this association brings, marked as arriving until it ends, so that
+    # none is graded half-way (``grading.services.arrivals``).
+    arrivals: SeriesArrivals | None = None
 
 
 def sender_site(*, calling_ae: str, address: str, default_site: Site | None) -> Site | None:
@@ -249,6 +254,9 @@ class StorageSCP:
             sender.rejected += 1
             logger.exception("C-STORE from %s: unexpected error", sender.calling_ae)
             return _status(STATUS_CANNOT_UNDERSTAND, f"unreadable ({exc})")
+        if sender.arrivals is None:
+            sender.arrivals = SeriesArrivals(site=Site(pk=sender.site_id), receiver="association")
+        sender.arrivals.mark(item.series_instance_uid)
         report = sender.report
         rejected_before = len(report.rejected)
         try:
@@ -306,6 +314,14 @@ def association_finish(*, sender: Sender, released: bool) -> list[int]:
     """One ``study.receive`` audit event per study the association touched, and the
     analysis of each study that got new instances, sent after the commit. Returns the
     ids of the studies whose analysis was sent."""
+    try:
+        return _association_finish(sender=sender, released=released)
+    finally:
+        if sender.arrivals is not None:
+            sender.arrivals.end()
+
+
+def _association_finish(*, sender: Sender, released: bool) -> list[int]:
     report = sender.report
     if not report.summaries and not sender.rejected:
         return []

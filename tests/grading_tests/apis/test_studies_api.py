@@ -26,7 +26,9 @@ SUMMARY_KEYS = {
     "grade",
     "flags",
     "failure_reason",
+    "ai_changed_since_review",
     "created",
+    "stalled",
 }
 
 
@@ -266,6 +268,8 @@ def test_detail_shape(world):
             "ai_grade",
             "grade",
             "flags",
+            "ai_changed_since_review",
+            "ai_grade_at_review",
             "revisions",
         }
         assert 0 <= hip["proportion"] <= 1

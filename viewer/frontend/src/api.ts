@@ -18,7 +18,10 @@ export interface StudySummary {
   flags: string[];
   /** Why the analysis failed, in a clinician's words (null unless failed). */
   failure_reason: string | null;
+  /** A hip a person reviewed was analysed again and the AI's answer changed. */
+  ai_changed_since_review: boolean;
   created: string;
+  stalled?: string | null;
 }
 
 export interface Instance {
@@ -68,6 +71,10 @@ export interface Hip {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** Analysed again after a person's review, and the AI's answer changed (their grade and masks were kept). */
+  ai_changed_since_review: boolean;
+  /** The AI grade the person saw at their review. */
+  ai_grade_at_review: string | null;
   revisions: Revision[];
 }
 
@@ -115,7 +122,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; failure_reason: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; failure_reason?: string | null; stalled?: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {
