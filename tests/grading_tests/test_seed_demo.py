@@ -26,6 +26,7 @@ def test_seed_demo_prepares_every_use_case_once(settings, tmp_path) -> None:
 
     settings.ONFH_DEMO_PASSWORD = "demo-pass-123"
     settings.VAR_DIR = tmp_path
+    settings.ONFH_INGEST_QUIET_S = 1.0  # the seed waits for its uploads to go quiet, as in make run
     out = io.StringIO()
     call_command("seed_demo", "--base-url", "http://portal.test", stdout=out)
 

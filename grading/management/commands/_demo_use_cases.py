@@ -18,6 +18,7 @@ each left alone when it is there already, so that a second run changes nothing.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +87,7 @@ def _uids(seed: int) -> tuple[str, str]:
 
 
 def study_load(*, demo: DemoStudy, slices: int, say: Say) -> Study:
-    """Upload the phantom through the ingest service (once) and, when ``demo.analyse``,
-    analyse it in this process through the analysis service (once)."""
+    """Upload the phantom through the ingest service (once)."""
     from grading.dicom.writer import write_mr_series
     from grading.engine.phantoms import make_bilateral_series
     from grading.services import upload_ingest
@@ -121,14 +121,19 @@ def study_load(*, demo: DemoStudy, slices: int, say: Say) -> Study:
             files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in paths]
         report = upload_ingest(user=user, site=site, files=files, client_address=None)
         say(f"  phantom study {demo.patient_id}: {report.stored} slices stored")
-    series = Series.objects.select_related("study").get(series_instance_uid=series_uid)
+    return Series.objects.select_related("study").get(series_instance_uid=series_uid).study
+
+
+def study_prepare(*, demo: DemoStudy, say: Say) -> None:
+    """When ``demo.analyse`` and the series has no analysis yet: analyse it in this
+    process through the analysis service (after damaging a slice when ``demo.damage``)."""
+    series = Series.objects.select_related("study").get(series_instance_uid=_uids(demo.seed)[1])
     if demo.analyse and not Analysis.objects.filter(series=series).exists():
         if demo.damage:
             _damage_one_slice(series)
         study_analyse(study=series.study)
         series.study.refresh_from_db()
         say(f"  phantom study {demo.patient_id}: analysed ({series.study.status})")
-    return series.study
 
 
 def _damage_one_slice(series: Series) -> None:
@@ -145,9 +150,19 @@ def _damage_one_slice(series: Series) -> None:
 
 
 def study_analyse(*, study: Study) -> None:
-    """Request and run each analysis of the study here (what the worker does)."""
+    """Request and run each analysis of the study here (what the worker does), once its
+    series are quiet (the ingest waits ``ONFH_INGEST_QUIET_S`` after the last file)."""
     from grading.services.analyses import analysis_run, study_analyses_request
+    from grading.services.arrivals import series_arrival_wait_s
 
+    for _ in range(20):
+        wait = max(
+            (series_arrival_wait_s(series=s) for s in Series.objects.filter(study=study)),
+            default=0.0,
+        )
+        if wait <= 0:
+            break
+        time.sleep(wait + 0.05)
     for analysis in study_analyses_request(study_id=study.pk):
         analysis_run(analysis_id=analysis.pk)
 

@@ -127,8 +127,10 @@ class Command(BaseCommand):
             uc.DemoStudy(patient_id, seed, necrosis)
             for seed, necrosis, patient_id in DEMO_STUDIES[:count]
         ]
-        for demo in graded + uc.STATE_STUDIES:
+        for demo in graded + uc.STATE_STUDIES:  # all uploads first: they go quiet meanwhile
             uc.study_load(demo=demo, slices=slices, say=say)
+        for demo in graded + uc.STATE_STUDIES:
+            uc.study_prepare(demo=demo, say=say)
         if count:
             uc.teaching_prepare(case_studies=[d.patient_id for d in graded], say=say)
         answered = uc.ANSWERED_STUDY if count >= 2 else "DEMO-005"
