@@ -15,7 +15,7 @@ import os
 import threading
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -73,6 +73,14 @@ def analyses_requeue_stale() -> None:
 
 
 # --- worker process hooks -------------------------------------------------------------------
+
+
+@worker_init.connect
+def _check_storage(**_: object) -> None:
+    """S3 mode: a worker without its bucket stops at start, saying why."""
+    from grading.services.storage import storage_verify
+
+    storage_verify()
 
 
 @worker_process_init.connect

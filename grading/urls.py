@@ -77,6 +77,7 @@ urlpatterns = [
     path("", include("grading.explanations.urls")),
     path("teaching/", include("grading.teaching.urls")),
     path("dicomweb/", include("grading.interop.urls")),
+    path("", include("grading.interop.pacs_urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]

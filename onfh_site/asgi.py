@@ -15,6 +15,10 @@ os.environ.setdefault("ONFH_ASGI_PROCESS", "1")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
+from grading.services.storage import storage_verify  # noqa: E402
+
+storage_verify()  # S3 mode: refuse to start without the bucket (a clear sentence why)
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -1,10 +1,12 @@
 """Embedded mode in one command: ``python -m onfh_site.launch`` (what ``make run`` does).
 
 Migrates the SQLite database under var/, loads the demo data (``seed_demo``), starts the
-ASGI server (daphne) on 127.0.0.1:$PORT (default 8000) and one Celery worker on the
-file-system broker, prints the URL and the login, and on Ctrl-C (or SIGTERM) stops both
-and exits. A worker that stops on its own (killed, crashed) is started again while the
-web server stays up; if the web server stops, the worker is stopped too.
+ASGI server (daphne) on 127.0.0.1:$PORT (default 8000), one Celery worker on the
+file-system broker and the DICOM receiver (``manage.py dicom_scp``: AE ``ONFH`` on
+127.0.0.1:$ONFH_SCP_PORT, default 11112), prints the URL and the login, and on Ctrl-C
+(or SIGTERM) stops them and exits. A worker that stops on its own (killed, crashed) is
+started again while the web server stays up; if the web server stops, the others are
+stopped too; if the receiver stops (its port taken), the portal goes on without it.
 """
 
 from __future__ import annotations
@@ -106,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-m", "daphne", "-b", host, "-p", port, "onfh_site.asgi:application"],
         cwd=ROOT,
     )
+    # The DICOM receiver (AE ONFH, loopback, ONFH_SCP_PORT or 11112): a PACS's C-MOVE
+    # destination, and where a scanner can send.
+    scp: subprocess.Popen[bytes] | None = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "dicom_scp"],
+        cwd=ROOT,
+    )
     print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)")
+    scp_port = os.environ.get("ONFH_SCP_PORT", "11112")
+    print(f"  DICOM receiver: AE ONFH on 127.0.0.1:{scp_port} (README: Connect a PACS)")
     if "--no-use-cases" not in seed_args:
         print("  Log in as the table above says for each use case; the worker now analyses")
         print("  the queued studies DEMO-007 and DEMO-008 (watch them on the worklist).")
-    print("  Ctrl-C stops the portal and the worker.\n", flush=True)
+    print("  Ctrl-C stops the portal, the worker and the receiver.\n", flush=True)
 
     stopping = {"signal": None}
 
@@ -122,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     restarts = WorkerRestarts()
     try:
         while stopping["signal"] is None:
+            if scp is not None and scp.poll() is not None:
+                # The portal works without it (uploads, DICOMweb); say why PACS work won't.
+                print(
+                    f"the DICOM receiver stopped (exit {scp.returncode}): is port {scp_port} "
+                    "taken? Set ONFH_SCP_PORT. The portal goes on without it.",
+                    file=sys.stderr,
+                )
+                scp = None
             if server.poll() is not None:
                 print(
                     f"the server stopped (exit {server.returncode}); stopping the worker",
@@ -139,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 restarts.started()
             time.sleep(0.5)
     finally:
-        _stop([worker, server])
+        _stop([worker, server, *([scp] if scp is not None else [])])
     print("stopped.")
     return 0
 

@@ -170,7 +170,8 @@ if ONFH_STORAGE == "s3":
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            # Checked at start-up (grading.services.storage): a clear error, not a 500.
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME", default=""),
             "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
             "region_name": env.str("AWS_S3_REGION_NAME", default=None),
             "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
@@ -196,6 +197,16 @@ ONFH_MAX_UPLOAD_BYTES = env.int("ONFH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("ONFH_MAX_ZIP_UNCOMPRESSED_BYTES", default=4 * 1024**3)
 ONFH_MAX_ZIP_RATIO = env.float("ONFH_MAX_ZIP_RATIO", default=100.0)
 ONFH_MAX_ZIP_ENTRIES = env.int("ONFH_MAX_ZIP_ENTRIES", default=20000)
+# The DICOM receiver (manage.py dicom_scp; started by make run): its AE title is also the
+# C-MOVE destination the portal names when it retrieves from a PACS.
+ONFH_SCP_AE_TITLE = env.str("ONFH_SCP_AE_TITLE", default="ONFH")
+ONFH_SCP_PORT = env.int("ONFH_SCP_PORT", default=11112)
+ONFH_SCP_HOST = env.str("ONFH_SCP_HOST", default="127.0.0.1")
+# Sending results to a PACS: attempts in all, and the first retry's wait (doubled each time).
+ONFH_PACS_SEND_ATTEMPTS = env.int("ONFH_PACS_SEND_ATTEMPTS", default=6)
+ONFH_PACS_RETRY_BASE_S = env.float("ONFH_PACS_RETRY_BASE_S", default=30.0)
+# WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
+ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 # Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).
 ONFH_INGEST_PROCESSES = env.int("ONFH_INGEST_PROCESSES", default=-1)
 # Django must let the API see a large multipart body; the ingest service enforces the limit.

@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from grading.interop.selectors import pacs_nodes_visible_to
 from grading.models import UPLOAD_ROLES
 from grading.permissions import redaction_for
 from grading.selectors import memberships_of, study_get_visible
@@ -50,10 +51,22 @@ def study(request: HttpRequest, study_id: int) -> HttpResponse:
     patient = (
         {"name": "", "id": ""} if hidden else {"name": found.patient_name, "id": found.patient_id}
     )
+    # The PACS panel: the study's site's nodes this user may use (none for a student).
+    nodes = pacs_nodes_visible_to(user=request.user).filter(site_id=found.site_id)
+    pacs_config = (
+        {"studyId": found.pk, "nodes": [{"id": n.pk, "name": n.name} for n in nodes]}
+        if nodes
+        else None
+    )
     return render(
         request,
         "viewer/study.html",
-        {"study": found, "patient": patient, "viewer_config": config},
+        {
+            "study": found,
+            "patient": patient,
+            "viewer_config": config,
+            "pacs_config": pacs_config,
+        },
     )
 
 

@@ -31,6 +31,8 @@ unique per site, so another site's copy never blocks it; a storage or database f
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,19 +122,46 @@ class Sender:
     arrivals: SeriesArrivals | None = None
 
 
-def sender_site(*, calling_ae: str, address: str, default_site: Site | None) -> Site | None:
-    """The site a calling AE's instances go to, or None to reject the association."""
-    from grading.interop.models import RemoteAE
+def _addresses_of(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return set()
 
-    remote = (
-        RemoteAE.objects.select_related("site")
-        .filter(ae_title=calling_ae.strip(), enabled=True)
-        .first()
-    )
+
+def sender_site(
+    *,
+    calling_ae: str,
+    address: str,
+    default_site: Site | None,
+    tls_subject: str | None = None,
+) -> Site | None:
+    """The site a calling AE's instances go to, or None to reject the association.
+
+    A :class:`RemoteAE` is accepted from its ``address`` only; one without an address
+    only over TLS, when the client certificate (verified against the receiver's CA) names
+    the AE title as its common name (``tls_subject``). A :class:`PacsNode` (the answers
+    to a C-MOVE) is accepted from its host's addresses. Anyone else goes to the default
+    site when the receiver has one, else is rejected.
+    """
+    from grading.interop.models import PacsNode, RemoteAE
+
+    title = calling_ae.strip()
+    remote = RemoteAE.objects.select_related("site").filter(ae_title=title, enabled=True).first()
     if remote is not None:
-        if remote.address and remote.address != address:
-            return None
-        return remote.site
+        if remote.address:
+            return remote.site if remote.address == address else None
+        if tls_subject is not None and tls_subject == title:
+            return remote.site
+        logger.warning(
+            "remote AE %s has no address and did not present a client certificate for it: "
+            "rejected (give it an address, or run the receiver with TLS)",
+            title,
+        )
+        return None
+    for node in PacsNode.objects.select_related("site").filter(ae_title=title):
+        if address in _addresses_of(node.host):
+            return node.site
     return default_site
 
 
@@ -144,6 +173,28 @@ def _status(code: int, comment: str = "") -> Dataset:
     return status
 
 
+def _client_certificate_name(assoc: Any) -> str | None:
+    """The common name of the peer's verified client certificate, if it came over TLS."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cert = sock.getpeercert() or {}
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def server_ssl_context(*, cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    """TLS for the receiver: its certificate and key, and client certificates required,
+    verified against ``client_ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(certfile=cert, keyfile=key)
+    return context
+
+
 class StorageSCP:
     """The receiver. ``start()`` listens in the background (tests, the benchmark),
     ``serve_forever()`` blocks (the management command); ``stop()`` closes it."""
@@ -152,15 +203,17 @@ class StorageSCP:
         self,
         *,
         ae_title: str = "ONFH",
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 11112,
         default_site: Site | None = None,
         max_associations: int = 10,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.host = host
         self.port = port
         self.default_site = default_site
+        self.ssl_context = ssl_context
         self._server: Any = None
         self._lock = threading.Lock()
         self.ae = AE(ae_title=ae_title)
@@ -188,12 +241,20 @@ class StorageSCP:
 
     def start(self) -> None:
         self._server = self.ae.start_server(
-            (self.host, self.port), block=False, evt_handlers=self.handlers
+            (self.host, self.port),
+            block=False,
+            evt_handlers=self.handlers,
+            ssl_context=self.ssl_context,
         )
         self.port = self._server.server_address[1]
 
     def serve_forever(self) -> None:
-        self.ae.start_server((self.host, self.port), block=True, evt_handlers=self.handlers)
+        self.ae.start_server(
+            (self.host, self.port),
+            block=True,
+            evt_handlers=self.handlers,
+            ssl_context=self.ssl_context,
+        )
 
     def stop(self) -> None:
         if self._server is not None:
@@ -210,7 +271,12 @@ class StorageSCP:
         called = str(primitive.called_ae_title or "").strip()
         address = rq.address
         try:
-            site = sender_site(calling_ae=calling, address=address, default_site=self.default_site)
+            site = sender_site(
+                calling_ae=calling,
+                address=address,
+                default_site=self.default_site,
+                tls_subject=_client_certificate_name(assoc),
+            )
         except Exception:
             connection.close()
             raise

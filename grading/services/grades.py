@@ -67,5 +67,9 @@ def grade_revision_create(
             client_address=client_address,
         )
         study_status_refresh(study_id=study.pk)
+        # A site's rule: results go to its PACS nodes on every grade confirmation.
+        from grading.interop.services import series_sends_on_confirmation
+
+        series_sends_on_confirmation(user=user, series=hip.analysis.series)
     hip_result.grade = grade
     return revision

@@ -309,6 +309,10 @@ def labelmaps_save(
                 client_address=client_address,
             )
             study_status_refresh(study_id=series.study_id)
+            # A site's rule: a changed mask sends new SEG/SR/summary to its PACS nodes.
+            from grading.interop.services import series_sends_on_confirmation
+
+            series_sends_on_confirmation(user=user, series=series)
     except BaseException:
         for name in written:
             default_storage.delete(name)

@@ -49,6 +49,7 @@ class Portal(NamedTuple):
     password: str
     var_dir: Path
     log: Path
+    scp_port: int = 0  # the launcher's DICOM receiver
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -87,6 +88,7 @@ def running_portal(
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
     port = int((extra_env or {}).get("PORT") or free_port())
+    scp_port = int((extra_env or {}).get("ONFH_SCP_PORT") or free_port())
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {
@@ -94,6 +96,7 @@ def running_portal(
             "ONFH_VAR_DIR": str(var_dir),
             "ONFH_DEMO_PASSWORD": PASSWORD,
             "PORT": str(port),
+            "ONFH_SCP_PORT": str(scp_port),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
@@ -111,7 +114,7 @@ def running_portal(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base_url}/login/", process, log, timeout=start_timeout)
-        yield Portal(base_url, PASSWORD, var_dir, log)
+        yield Portal(base_url, PASSWORD, var_dir, log, scp_port)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
