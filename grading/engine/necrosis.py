@@ -53,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from grading.engine.flags import Flag, FlagNote
 from grading.engine.hips import fill_holes
 
 BoolImage = npt.NDArray[np.bool_]
@@ -139,19 +140,14 @@ class NecrosisResult:
     bimodal: bool
     ambiguous: bool
     reason: str
-    continued: str = ""
-    """Why necrosis was added from the slice below (``pipeline.continue_lesions``); empty
-    when it was not."""
     candidate: BoolImage | None = None
     """Dark structures not counted on this slice alone (lines, regions cut off sideways;
     same shape as ``mask``, outside it): a series counts those lying inside the lesion
-    of a neighbouring slice (``pipeline.support_lesions``). None when there are none."""
-    supported: str = ""
-    """Why necrosis was added from a neighbouring slice's lesion; empty when it was not."""
-    not_counted: str = ""
-    """Why dark structures found here are not counted as necrosis (a ring around the
-    marrow, a cap at a pole, a rim on a lone low section; ``mask`` is then empty); empty
-    when nothing was set aside."""
+    of a neighbouring slice (step 10, ``series_rules.support_lesions``). None when there
+    are none."""
+    flags: tuple[FlagNote, ...] = ()
+    """Why a stage changed or set aside this necrosis (``continued``, ``neighbour_lesion``,
+    ``not_counted``); measurement copies them onto the hip."""
 
     @property
     def area_pixels(self) -> int:
@@ -649,9 +645,11 @@ def _find_necrosis(
             bimodal=False,
             ambiguous=False,
             reason="a dark ring around the marrow, not counted",
-            not_counted=(
-                "a dark ring surrounds the head's marrow: the head mask probably takes in "
-                "the joint (cartilage, acetabulum); not counted as necrosis"
+            flags=(
+                Flag.NOT_COUNTED.note(
+                    "a dark ring surrounds the head's marrow: the head mask probably takes "
+                    "in the joint (cartilage, acetabulum); not counted as necrosis"
+                ),
             ),
         )
     necrosis = fill_holes(necrosis) & core
