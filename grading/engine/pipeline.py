@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from grading.engine.hips import (
     fine_requests,
     series_head_diameters,
 )
+from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
@@ -51,6 +53,7 @@ from grading.engine.necrosis import (
     marrow_reference,
 )
 from grading.engine.series_rules import (
+    Graded,
     GradedHead,
     SeriesRulesConfig,
     run_series_stages,
@@ -64,6 +67,15 @@ from grading.engine.types import (
     SeriesResult,
     Side,
     SliceResult,
+)
+from grading.engine.uncertainty import (
+    DEFAULT_UNCERTAINTY,
+    Augmentation,
+    UncertaintyConfig,
+    augment_head,
+    augment_pixels,
+    with_methods,
+    with_uncertainty,
 )
 
 Progress = Callable[[int, int], None]
@@ -81,6 +93,10 @@ class PipelineConfig:
     fine_batch: int = 16
     """Fine-pass windows per ``predict`` call (progress is reported between calls)."""
     series_rules: SeriesRulesConfig = SeriesRulesConfig()
+    reported_method: Literal["threshold", "learned"] = "threshold"
+    """Which necrosis method sets the reported proportion when both run (step 13)."""
+    uncertainty: UncertaintyConfig | None = DEFAULT_UNCERTAINTY
+    """Step 14; None leaves it out (no intervals, no ``uncertain_grade``)."""
 
 
 DEFAULT_PIPELINE = PipelineConfig()
@@ -117,16 +133,25 @@ def grade_heads(
     heads: Sequence[FemoralHead],
     references: dict[Side, float] | None = None,
     config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+    augmentation: Augmentation | None = None,
 ) -> list[GradedHead]:
-    """Necrosis inside each head of one slice."""
+    """Necrosis inside each head of one slice (as ``augmentation`` sees it, if given)."""
     anterior = anterior_in_image(mr_slice.image_orientation or STANDARD_AXIAL)
     out = []
     for head in heads:
+        pixels = mr_slice.pixels[head.box.slices]
+        if augmentation is not None:
+            head = augment_head(head, augmentation)
+            pixels = augment_pixels(pixels, augmentation)
+        reference = (references or {}).get(head.side)
+        if augmentation is not None and reference is not None:
+            top = float(np.max(mr_slice.pixels[head.box.slices]))
+            reference = float(augment_pixels(np.asarray([reference, top]), augmentation)[0])
         necrosis = find_necrosis(
-            mr_slice.pixels[head.box.slices],
+            pixels,
             head.mask,
             mr_slice.pixel_spacing_mm,
-            reference=(references or {}).get(head.side),
+            reference=reference,
             anterior=anterior,
             config=config,
         )
@@ -192,6 +217,9 @@ def grade_series(
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)
+    flip = config.uncertainty is not None and any(
+        a.flipped_head for a in config.uncertainty.augmentations
+    )
     heads: list[list[FemoralHead]] = [[] for _ in ordered]
     start = 0
     while start < len(requests):
@@ -200,7 +228,9 @@ def grade_series(
         while stop < len(requests) and requests[stop][0] == requests[stop - 1][0]:
             stop += 1
         chunk = requests[start:stop]
-        found = fine_pass(ordered, chunk, segmenter, config.hips, batch_size=config.batch_size)
+        found = fine_pass(
+            ordered, chunk, segmenter, config.hips, batch_size=config.batch_size, flip=flip
+        )
         for index, slice_heads in enumerate(found):
             heads[index].extend(slice_heads)
         start = stop
@@ -210,11 +240,24 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    graded = [
-        grade_heads(mr_slice, slice_heads, references, config.necrosis)
-        for mr_slice, slice_heads in zip(ordered, heads, strict=True)
-    ]
-    graded = run_series_stages(ordered, graded, series_stages(config.series_rules))
+
+    def threshold_method(augmentation: Augmentation | None = None) -> Graded:
+        graded = [
+            grade_heads(mr_slice, slice_heads, references, config.necrosis, augmentation)
+            for mr_slice, slice_heads in zip(ordered, heads, strict=True)
+        ]
+        return run_series_stages(ordered, graded, stages)
+
+    stages = series_stages(config.series_rules)
+    methods: dict[str, Graded] = {"threshold": threshold_method()}
+    if has_necrosis_output(segmenter):
+        learned = learned_necrosis(ordered, heads, segmenter, batch_size=config.batch_size)
+        methods["learned"] = [
+            [GradedHead(h, n) for h, n in zip(slice_heads, found, strict=True)]
+            for slice_heads, found in zip(heads, learned, strict=True)
+        ]
+    reported = config.reported_method if config.reported_method in methods else "threshold"
+    graded = methods[reported]
     results: list[SliceResult] = []
     per_slice: list[tuple[MRSlice, tuple[HipSliceResult, ...]]] = []
     for mr_slice, slice_graded, coarse_result in zip(ordered, graded, coarse, strict=True):
@@ -224,6 +267,15 @@ def grade_series(
         results.append(result)
         per_slice.append((mr_slice, result.hips))
     hips = summarise_series(ordered[0].series_instance_uid, per_slice)
+    after_necrosis = time.perf_counter()
+    hips = with_methods(hips, reported, methods, ordered)
+    if config.uncertainty is not None:
+        samples = [threshold_method(a) for a in config.uncertainty.augmentations]
+        if reported != "threshold":
+            samples = [methods[reported]]  # the threshold's augmentations do not apply
+        results, hips = with_uncertainty(
+            ordered, results, hips, samples, methods, reported, config.uncertainty
+        )
     finished = time.perf_counter()
     if progress is not None:
         progress(total, total)
@@ -238,7 +290,8 @@ def grade_series(
         timings_s={
             "coarse": after_coarse - started,
             "fine": after_fine - after_coarse,
-            "necrosis": finished - after_fine,
+            "necrosis": after_necrosis - after_fine,
+            "uncertainty": finished - after_necrosis,
             "total": finished - started,
         },
     )

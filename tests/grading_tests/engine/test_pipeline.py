@@ -111,7 +111,7 @@ def test_series_grades_match_the_truth(seed: int, right: str, left: str) -> None
     # progress: starts at 0, never goes back, ends at (n, n)
     assert seen[0] == (0, 20) and seen[-1] == (20, 20)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
-    assert set(result.timings_s) == {"coarse", "fine", "necrosis", "total"}
+    assert set(result.timings_s) == {"coarse", "fine", "necrosis", "uncertainty", "total"}
     assert result.model_version == "truth-double"
 
 
