@@ -45,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=16,
         help="--threshold: series graded with the network (0: none)",
     )
+    p.add_argument(
+        "--skip-stage",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="--threshold: leave out this series stage (e.g. drop_lone_inferior; repeatable), "
+        "for before/after figures",
+    )
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
     p.add_argument(
         "--shipped-only", action="store_true", help="measure only the shipped weights (no training)"
@@ -115,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             n_network_series=args.network_series,
             weights=weights if args.network_series > 0 else None,
             workers=os.cpu_count() or 1,
+            skip_stages=args.skip_stage,
         )
         markdown = threshold_benchmark.threshold_markdown(report)
         benchmark.write_report(report, args.out / "threshold", markdown)

@@ -98,13 +98,15 @@ def _network(weights: str) -> Any:
     return HeadSegmenter.load(Path(weights) if weights else None)
 
 
-def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
+def _series_case(args: tuple[int, str | None, tuple[str, ...]]) -> dict[str, Any]:
     import torch
 
+    from grading.engine.flags import Flag, has_flag
     from grading.engine.phantoms import make_bilateral_series
-    from grading.engine.pipeline import grade_series
+    from grading.engine.pipeline import PipelineConfig, grade_series
+    from grading.engine.series_rules import SeriesRulesConfig
 
-    seed, weights = args
+    seed, weights, skip = args
     torch.set_num_threads(1)
     series = make_bilateral_series(seed, n_slices=20)
     slices = series.mr_slices()
@@ -115,8 +117,9 @@ def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
         segmenter = TruthSegmenter()
     else:
         segmenter = _network(weights)
-    result = grade_series(slices, segmenter)
-    sections: list[tuple[float, str, str]] = []
+    config = PipelineConfig(series_rules=SeriesRulesConfig(skip=frozenset(skip)))
+    result = grade_series(slices, segmenter, config=config)
+    sections: list[tuple[float, str, str, bool]] = []
     inter = total = 0
     for k, slice_result in enumerate(result.slices):
         ours, truth = slice_result.labelmap == 2, series.labels[k] == 2
@@ -125,16 +128,34 @@ def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
         found = {h.side: h for h in slice_result.hips}
         for t in series.slice_truth[k]:
             hip = found.get(t.side)
-            sections.append((t.head_area_mm2, str(t.grade), str(hip.grade) if hip else "no head"))
+            sections.append(
+                (
+                    t.head_area_mm2,
+                    str(t.grade),
+                    str(hip.grade) if hip else "no head",
+                    hip is not None and has_flag(hip.flags, Flag.UNCERTAIN_GRADE),
+                )
+            )
     hips = {h.side: h for h in result.hips}
-    hip_rows = [
-        (
-            str(t.grade),
-            str(hips[s].grade) if s in hips else "no head",
-            abs(t.proportion - (hips[s].proportion if s in hips else 0.0)),
+    hip_rows = []
+    for s, truth in series.truth.items():
+        series_hip = hips.get(s)
+        interval = (
+            series_hip.uncertainty.interval if series_hip and series_hip.uncertainty else None
         )
-        for s, t in series.truth.items()
-    ]
+        hip_rows.append(
+            (
+                str(truth.grade),
+                str(series_hip.grade) if series_hip else "no head",
+                abs(truth.proportion - (series_hip.proportion if series_hip else 0.0)),
+                series_hip is None or has_flag(series_hip.flags, Flag.UNCERTAIN_GRADE),
+                series_hip is None or bool(series_hip.flags),
+                interval is not None and interval[0] <= truth.proportion <= interval[1],
+                truth.proportion,
+                series_hip.proportion if series_hip else None,
+                interval,
+            )
+        )
     return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
 
 
@@ -157,6 +178,17 @@ def _series_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "normal_sections_with_necrosis": sum(
             s[1] == "none" and s[2] not in ("none", "no head") for s in sections
         ),
+        # step 14: how many wrong and right grades carry ``uncertain_grade`` (any flag)
+        "wrong_hips": sum(h[0] != h[1] for h in hips),
+        "wrong_hips_uncertain": sum(h[0] != h[1] and h[3] for h in hips),
+        "right_hips_uncertain": sum(h[0] == h[1] and h[3] for h in hips),
+        "wrong_hips_flagged": sum(h[0] != h[1] and h[4] for h in hips),
+        "right_hips_flagged": sum(h[0] == h[1] and h[4] for h in hips),
+        "hip_interval_covers_truth": sum(h[5] for h in hips),
+        "wrong_sections": sum(s[1] != s[2] for s in sections),
+        "wrong_sections_uncertain": sum(s[1] != s[2] and s[3] for s in sections),
+        "right_sections_uncertain": sum(s[1] == s[2] and s[3] for s in sections),
+        "hip_rows": [list(h[:3]) + [h[3], h[6], h[7], h[8]] for h in hips],
     }
 
 
@@ -169,13 +201,18 @@ def run_threshold(
     n_network_series: int = 16,
     weights: str | None = "",
     workers: int = 2,
+    skip_stages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Measure the necrosis step (see the module docstring). ``weights``: "" for the
-    shipped network, a path, or None to skip the network rows."""
+    shipped network, a path, or None to skip the network rows. ``skip_stages``: series
+    stages left out (``series_rules.series_stages`` names), for before/after figures."""
+    skip = tuple(skip_stages)
     crop_jobs = [(kind, crop_seed + i) for kind in CROP_KINDS for i in range(n_crops)]
-    truth_jobs = [(series_seed + i, None) for i in range(n_series)]
+    truth_jobs = [(series_seed + i, None, skip) for i in range(n_series)]
     net_jobs = (
-        [(series_seed + i, weights) for i in range(n_network_series)] if weights is not None else []
+        [(series_seed + i, weights, skip) for i in range(n_network_series)]
+        if weights is not None
+        else []
     )
     with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
         crops = [c for c in pool.map(_crop_case, crop_jobs) if c is not None]
@@ -202,6 +239,7 @@ def run_threshold(
             "n_series": n_series,
             "series_seed": series_seed,
             "n_network_series": n_network_series,
+            "skip_stages": list(skip),
         },
         "series_truth_masks": _series_summary(truth),
     }
@@ -253,5 +291,26 @@ def threshold_markdown(report: dict[str, Any]) -> str:
             f"| {s['large_slice_grade_correct']}/{s['large_sections']} "
             f"| {s['necrosis_dice']:.3f} | {s['hip_proportion_mae']:.3f} "
             f"| {s['normal_sections_with_necrosis']}/{s['normal_sections']} |"
+        )
+    lines += [
+        "",
+        "| head masks from | wrong hips with `uncertain_grade` | right hips with it "
+        "| wrong hips with any flag | right hips with any flag | 90 % interval holds the "
+        "true proportion | wrong slices with `uncertain_grade` | right slices with it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, name in (("series_truth_masks", "ground truth"), ("series_network", "the network")):
+        s = report.get(key)
+        if s is None:
+            continue
+        right = s["hips"] - s["wrong_hips"]
+        right_sections = s["sections"] - s["wrong_sections"]
+        lines.append(
+            f"| {name} | {s['wrong_hips_uncertain']}/{s['wrong_hips']} "
+            f"| {s['right_hips_uncertain']}/{right} "
+            f"| {s['wrong_hips_flagged']}/{s['wrong_hips']} | {s['right_hips_flagged']}/{right} "
+            f"| {s['hip_interval_covers_truth']}/{s['hips']} "
+            f"| {s['wrong_sections_uncertain']}/{s['wrong_sections']} "
+            f"| {s['right_sections_uncertain']}/{right_sections} |"
         )
     return "\n".join(lines) + "\n"

@@ -80,7 +80,7 @@ class UncertaintyConfig:
     """Parameters of step 14."""
 
     augmentations: tuple[Augmentation, ...] = DEFAULT_AUGMENTATIONS
-    floor_abs: float = 0.004
+    floor_abs: float = 0.0002
     floor_rel: float = 0.12
     """The spread the augmentations do not see: ``floor_abs + floor_rel x p``."""
     coverage: float = 0.90
