@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -128,6 +129,17 @@ def augment_pixels(pixels: np.ndarray, augmentation: Augmentation) -> np.ndarray
         return pixels
     scaled = np.clip(np.asarray(pixels, dtype=np.float32) / top, 0.0, None)
     return np.asarray(top * scaled**augmentation.gamma, dtype=np.float32)
+
+
+def uncertainty_as_dict(uncertainty: Uncertainty | None) -> dict[str, Any]:
+    """``proportion_interval`` ``[low, high]`` and ``grade_probabilities`` (both None when
+    the engine gave none): the form results.json, the portal's rows and the API carry."""
+    if uncertainty is None:
+        return {"proportion_interval": None, "grade_probabilities": None}
+    return {
+        "proportion_interval": [float(uncertainty.interval[0]), float(uncertainty.interval[1])],
+        "grade_probabilities": {k: float(v) for k, v in uncertainty.grade_probabilities.items()},
+    }
 
 
 def _phi(x: float) -> float:

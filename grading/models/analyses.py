@@ -117,6 +117,14 @@ class HipResult(models.Model):
     grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)  # noqa: DJ001 - null: no grade yet
     flags = models.JSONField(default=list, blank=True)
     slice_count = models.PositiveIntegerField(default=0)
+    # How sure the engine is (step 14 of docs/grading.md); null for analyses made before
+    # it existed. They describe ``ai_proportion`` and never change.
+    ai_proportion_interval = models.JSONField(null=True, blank=True)
+    """``[low, high]``, fractions: the 90 % interval of the AI's proportion."""
+    ai_grade_probabilities = models.JSONField(null=True, blank=True)
+    """``{"none", "mild", "moderate", "severe"}`` -> probability (they sum to 1)."""
+    ai_method_proportions = models.JSONField(default=dict, blank=True)
+    """The proportion by each necrosis method that ran (``threshold``, ``learned``)."""
 
     class Meta:
         ordering = ["analysis_id", "side"]
