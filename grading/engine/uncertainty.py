@@ -16,9 +16,11 @@ The proportion is taken as normal around ``p`` with a standard deviation of
 
     sqrt(rms(augmented - p)² + (|threshold - learned| / 2)² + (floor_abs + floor_rel x p)²)
 
-truncated to [0, 1]: the interval is its central 90 %, the grade probabilities its mass
-on each grade's range (``grading_rules``). ``floor_abs`` and ``floor_rel`` are the error
-the augmentations do not see, measured on the tuning seeds (``docs/grading.md``).
+censored to [0, 1] (a head without necrosis has a proportion of exactly 0): the interval
+is its central 90 %, the grade probabilities its mass on each grade's range
+(``grading_rules``; the mass below 0 counts as none, above 1 as severe). ``floor_abs``
+and ``floor_rel`` are the error the augmentations do not see, set on the tuning seeds
+(``docs/grading.md``).
 
 A hip (or slice) is flagged ``uncertain_grade`` when its interval crosses a grade
 boundary, or when it is graded mild (or none with necrosis in an augmentation) on less
@@ -82,7 +84,7 @@ class UncertaintyConfig:
 
     augmentations: tuple[Augmentation, ...] = DEFAULT_AUGMENTATIONS
     floor_abs: float = 0.0002
-    floor_rel: float = 0.12
+    floor_rel: float = 0.10
     """The spread the augmentations do not see: ``floor_abs + floor_rel x p``."""
     coverage: float = 0.90
     """The interval holds this share of the probability."""
@@ -175,21 +177,20 @@ def proportion_uncertainty(
     spread = float(np.sqrt(np.mean(deviations**2))) if deviations.size else 0.0
     floor = config.floor_abs + config.floor_rel * p
     sd = math.sqrt(spread**2 + (0.5 * method_difference) ** 2 + floor**2)
-    lo_mass, hi_mass = _phi((0.0 - p) / sd), _phi((1.0 - p) / sd)
-    total = max(hi_mass - lo_mass, 1e-12)
 
     def quantile(q: float) -> float:
-        return min(max(p + sd * _inverse_phi(lo_mass + q * total), 0.0), 1.0)
+        return min(max(p + sd * _inverse_phi(q), 0.0), 1.0)
 
     tail = 0.5 * (1.0 - config.coverage)
     interval = (quantile(tail), quantile(1.0 - tail))
-    masses = [_phi((edge - p) / sd) for edge in _EDGES]
+    # censored at 0 and 1 (no necrosis is a proportion of exactly 0): the mass outside
+    # [0, 1] belongs to none and severe
+    inner = [_phi((edge - p) / sd) for edge in _EDGES[1:-1]]
+    masses = [0.0, *inner, 1.0]
     probabilities = {
-        grade.value: max(masses[i + 1] - masses[i], 0.0) / total
+        grade.value: round(max(masses[i + 1] - masses[i], 0.0), 4)
         for i, grade in enumerate(GRADE_ORDER)
     }
-    norm = sum(probabilities.values()) or 1.0
-    probabilities = {k: round(v / norm, 4) for k, v in probabilities.items()}
     return Uncertainty(
         interval=(round(interval[0], 5), round(interval[1], 5)),
         grade_probabilities=probabilities,
