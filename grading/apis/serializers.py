@@ -160,10 +160,8 @@ class HipOutputSerializer(serializers.Serializer):
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
     # uncertainty (engine-pipeline): describes ai_proportion
     ai_proportion = serializers.FloatField(allow_null=True)
-    proportion_interval = _interval_field(source="ai_proportion_interval")
-    grade_probabilities = GradeProbabilitiesSerializer(
-        source="ai_grade_probabilities", allow_null=True
-    )
+    proportion_interval = _interval_field()
+    grade_probabilities = GradeProbabilitiesSerializer(allow_null=True)
     method_proportions = serializers.DictField(
         source="ai_method_proportions",
         child=serializers.FloatField(),

@@ -143,6 +143,24 @@ class HipResult(models.Model):
     def __str__(self) -> str:
         return f"{self.side} hip of analysis {self.analysis_id}"
 
+    @property
+    def is_edited(self) -> bool:
+        return any(str(f).split(":", 1)[0].strip() == "edited" for f in self.flags or [])
+
+    @property
+    def proportion_interval(self) -> list[float] | None:
+        """The AI's 90 % interval while ``proportion`` is still the AI's (no edited mask)."""
+        if not self.ai_proportion_interval or self.is_edited:
+            return None
+        return [float(v) for v in self.ai_proportion_interval]
+
+    @property
+    def grade_probabilities(self) -> dict[str, float] | None:
+        """The AI's grade probabilities while ``proportion`` is still the AI's."""
+        if not self.ai_grade_probabilities or self.is_edited:
+            return None
+        return {str(k): float(v) for k, v in self.ai_grade_probabilities.items()}
+
     def clean(self) -> None:
         if not 0.0 <= self.proportion <= 1.0:
             raise ValidationError({"proportion": "A proportion is a fraction 0..1."})

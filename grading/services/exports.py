@@ -247,22 +247,14 @@ def _hip_measurements(analysis: Analysis, hips: list[HipResult]) -> list[HipMeas
             slice_areas=tuple(areas[hip.side]),
             # the engine's uncertainty describes its own masks, not edited ones
             proportion_interval=(
-                tuple(hip.ai_proportion_interval)  # type: ignore[arg-type]
-                if hip.ai_proportion_interval and not _edited(hip.flags)
+                (hip.proportion_interval[0], hip.proportion_interval[1])
+                if hip.proportion_interval
                 else None
             ),
-            grade_probabilities=(
-                hip.ai_grade_probabilities
-                if hip.ai_grade_probabilities and not _edited(hip.flags)
-                else None
-            ),
+            grade_probabilities=hip.grade_probabilities,
         )
         for hip in hips
     ]
-
-
-def _edited(flags: list[str]) -> bool:
-    return any(str(f).split(":", 1)[0].strip() == "edited" for f in flags or [])
 
 
 def series_sr_export(*, user: Any, series: Series, client_address: str | None) -> DicomExport:
