@@ -66,6 +66,11 @@ export interface Hip {
   grade: string | null;
   flags: string[];
   revisions: Revision[];
+  // the engine's uncertainty (null for analyses before it, or once a mask is edited)
+  ai_proportion: number | null;
+  proportion_interval: [number, number] | null;
+  grade_probabilities: Record<string, number> | null;
+  method_proportions: Record<string, number>;
 }
 
 export interface SliceHip {
@@ -75,6 +80,8 @@ export interface SliceHip {
   head_area_mm2: number | null;
   necrosis_area_mm2: number | null;
   flags: string[];
+  proportion_interval?: [number, number] | null;
+  grade_probabilities?: Record<string, number> | null;
 }
 
 export interface SliceInfo {

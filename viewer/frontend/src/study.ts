@@ -20,6 +20,7 @@ import {
   sideLabel,
   statusLabel,
 } from './format';
+import { formatGradeProbabilities, formatInterval, formatMethods, proportionWithInterval } from './uncertainty';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
@@ -317,7 +318,7 @@ class StudyPage {
       const value = card.querySelector<HTMLElement>('.slice-proportion');
       const grade = card.querySelector<HTMLElement>('.slice-grade');
       const area = card.querySelector<HTMLElement>('.slice-area');
-      if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
+      if (value) value.textContent = hip ? proportionWithInterval(formatProportion(hip.proportion), hip.proportion_interval) : 'not on this slice';
       if (grade) {
         grade.textContent = hip ? gradeLabel(hip.grade) : '';
         grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
@@ -427,6 +428,7 @@ class StudyPage {
         h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
         h('dd', {}, h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)), h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`)),
+        ...this.uncertaintyRows(hip),
       ),
       h(
         'div',
@@ -438,6 +440,18 @@ class StudyPage {
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
     );
+  }
+
+  /** The AI's 90 % interval, grade probabilities and both methods' proportions, when given. */
+  private uncertaintyRows(hip: Hip): HTMLElement[] {
+    const rows: HTMLElement[] = [];
+    const range = formatInterval(hip.proportion_interval);
+    if (range) rows.push(h('dt', {}, '90 % interval'), h('dd', { class: 'proportion-interval' }, range));
+    const odds = formatGradeProbabilities(hip.grade_probabilities);
+    if (odds) rows.push(h('dt', {}, 'AI grade odds'), h('dd', { class: 'grade-probabilities' }, odds));
+    const methods = formatMethods(hip.method_proportions);
+    if (methods) rows.push(h('dt', {}, 'By method'), h('dd', { class: 'method-proportions' }, methods));
+    return rows;
   }
 
   private async saveGrade(hip: Hip, grade: string, reason: string, error: HTMLElement, form: HTMLFormElement): Promise<void> {
