@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument(
+        "--no-grade-speed",
+        action="store_true",
+        help="--speed: leave out the 20-slice series through onfh grade",
+    )
+    p.add_argument(
         "--threshold",
         action="store_true",
         help="the necrosis step alone, with true head masks (crops and series), "
@@ -137,6 +142,15 @@ def run(args: argparse.Namespace) -> int:
             precisions=tuple(args.precisions),
         )
         markdown = benchmark.speed_markdown(report)
+        if not args.no_grade_speed:
+            from grading.cli.grade_speed import grade_speed_markdown, run_grade_speed
+            from grading.engine.predictor import HeadSegmenter
+
+            segmenter = HeadSegmenter.load(
+                args.weights[0] if args.weights else None, device=args.device
+            )
+            report["grade_series"] = run_grade_speed(segmenter)
+            markdown += grade_speed_markdown(report["grade_series"])
         benchmark.write_report(report, args.out / "speed", markdown)
     else:
         cfg = benchmark.AccuracyConfig(

@@ -127,17 +127,19 @@ def grade_inputs(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    config: Any = None,
 ) -> dict[str, Any]:
     """Read, group, grade and write; returns the results document (also written).
 
     ``progress(n)`` is called with the number of slices just finished; ``on_total`` once
-    with the number of slices to grade; ``warn`` with one line per bad input.
+    with the number of slices to grade; ``warn`` with one line per bad input;
+    ``config``: a :class:`grading.engine.pipeline.PipelineConfig` (default: the product's).
     """
     import numpy as np
     from PIL import Image
 
     from grading.dicom.reader import iter_dicom_paths, read_many
-    from grading.engine.pipeline import grade_series
+    from grading.engine.pipeline import DEFAULT_PIPELINE, grade_series
 
     out.mkdir(parents=True, exist_ok=True)
     (out / LABELMAP_DIR).mkdir(exist_ok=True)
@@ -166,7 +168,7 @@ def grade_inputs(
             reported = max(reported, done)
 
         try:
-            result = grade_series(members, segmenter, advance)
+            result = grade_series(members, segmenter, advance, config=config or DEFAULT_PIPELINE)
         except Exception as exc:  # noqa: BLE001 - one bad series never stops the others
             for mr_slice in members:
                 line = f"{mr_slice.source}: could not be graded ({type(exc).__name__}: {exc})"
