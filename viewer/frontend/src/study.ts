@@ -427,8 +427,13 @@ class StudyPage {
         h('dt', {}, 'This slice'),
         h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
-        h('dd', {}, h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)), h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`)),
-        ...this.uncertaintyRows(hip),
+        h(
+          'dd',
+          {},
+          h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)),
+          ...this.uncertaintyParts(hip),
+          h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`),
+        ),
       ),
       h(
         'div',
@@ -442,16 +447,17 @@ class StudyPage {
     );
   }
 
-  /** The AI's 90 % interval, grade probabilities and both methods' proportions, when given. */
-  private uncertaintyRows(hip: Hip): HTMLElement[] {
-    const rows: HTMLElement[] = [];
+  /** The AI's 90 % interval beside the proportion, its grade odds and both methods'
+   *  proportions on one muted line each, when the engine gave them. */
+  private uncertaintyParts(hip: Hip): (HTMLElement | string)[] {
+    const parts: (HTMLElement | string)[] = [];
     const range = formatInterval(hip.proportion_interval);
-    if (range) rows.push(h('dt', {}, '90 % interval'), h('dd', { class: 'proportion-interval' }, range));
+    if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '90 % interval of the AI proportion' }, `90 %: ${range}`));
     const odds = formatGradeProbabilities(hip.grade_probabilities);
-    if (odds) rows.push(h('dt', {}, 'AI grade odds'), h('dd', { class: 'grade-probabilities' }, odds));
+    if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, odds));
     const methods = formatMethods(hip.method_proportions);
-    if (methods) rows.push(h('dt', {}, 'By method'), h('dd', { class: 'method-proportions' }, methods));
-    return rows;
+    if (methods) parts.push(h('div', { class: 'method-proportions muted' }, methods));
+    return parts;
   }
 
   private async saveGrade(hip: Hip, grade: string, reason: string, error: HTMLElement, form: HTMLFormElement): Promise<void> {
