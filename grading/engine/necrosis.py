@@ -111,6 +111,15 @@ class NecrosisConfig:
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
+    viable_ring_mm: tuple[float, float] = (3.0, 20.0)
+    viable_ring_percentile: float = 90.0
+    viable_floor: float = 0.85
+    """Step 2, the marrow reference never taken from the lesion: it is at least this
+    fraction of the ``viable_ring_percentile`` of the smoothed signal ``viable_ring_mm``
+    outside the head (the marrow of the femoral neck, trochanter and acetabulum and the
+    fat around them: tissue that is not the head section judged, bright on T1). 0 turns
+    it off. On the project's normal crops the head's own marrow level is 0.86-1.25 of that
+    level, so 0.85 never raises a viable head's reference (``docs/grading.md``)."""
 
 
 DEFAULT_NECROSIS_CONFIG = NecrosisConfig()
@@ -410,6 +419,31 @@ def subchondral_patches(
     return np.asarray(patch, dtype=bool)
 
 
+def viable_tissue_level(
+    pixels: FloatImage,
+    head_mask: BoolImage,
+    pixel_spacing_mm: tuple[float, float],
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> float | None:
+    """The bright tissue around the head (stored-value units), or None without enough of it.
+
+    ``pixels``, ``head_mask``: ``(h, w)``, the window around the head. The
+    ``viable_ring_percentile`` of the signal (smoothed by 1 mm) between
+    ``viable_ring_mm[0]`` and ``[1]`` mm outside the head mask: on T1 the marrow of the
+    femoral neck, the trochanter and the acetabulum and the fat around them, none of which
+    is the head section being judged.
+    """
+    inner, outer = config.viable_ring_mm
+    distance = ndimage.distance_transform_edt(~head_mask, sampling=pixel_spacing_mm)
+    ring = (distance > inner) & (distance <= outer)
+    if int(ring.sum()) < 50:
+        return None
+    sigma = _radius_px(1.0, pixel_spacing_mm)
+    smooth = ndimage.gaussian_filter(np.asarray(pixels, dtype=np.float32), sigma)
+    level = float(np.percentile(smooth[ring], config.viable_ring_percentile))
+    return level if level > 0 else None
+
+
 def find_necrosis(
     pixels: FloatImage,
     head_mask: BoolImage,
@@ -424,6 +458,9 @@ def find_necrosis(
     ``pixels``: ``(h, w)`` T1 signal in stored-value units; ``head_mask``: ``(h, w)`` bool;
     ``pixel_spacing_mm``: (row, column) mm. ``reference``: the viable-marrow level to use
     (e.g. from the series, see :func:`marrow_reference`); default this head's own level.
+    Either is raised to ``viable_floor`` x the level of the tissue around the head
+    (:func:`viable_tissue_level`), so a section that is mostly lesion is not its own
+    reference; the head's own level can raise it, never lower it.
     ``anterior``: the patient's anterior direction in the image as (row, column)
     components (see :func:`anterior_in_image`); None when unknown.
     """
@@ -434,13 +471,18 @@ def find_necrosis(
     cols = np.flatnonzero(head.any(axis=0))
     if rows.size == 0:
         return _empty(head.shape, "empty head mask")
+    spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
+    around = viable_tissue_level(np.asarray(pixels, dtype=np.float32), head, spacing, config)
+    if around is not None and config.viable_floor > 0:
+        floor = config.viable_floor * around
+        reference = floor if reference is None else max(float(reference), floor)
     # work on the head's bounding box (plus a margin for the filters), paste back
     r0, r1 = max(int(rows[0]) - 2, 0), min(int(rows[-1]) + 3, head.shape[0])
     c0, c1 = max(int(cols[0]) - 2, 0), min(int(cols[-1]) + 3, head.shape[1])
     inner = _find_necrosis(
         np.asarray(pixels[r0:r1, c0:c1], dtype=np.float32),
         head[r0:r1, c0:c1],
-        (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1])),
+        spacing,
         reference,
         anterior,
         config,
