@@ -6,10 +6,15 @@ it reports necrosis on every normal head. The method here keeps Otsu's adaptive 
 but adds a contrast criterion and a little anatomy (lengths in mm, so any pixel spacing
 behaves the same; levels relative to the viable-marrow signal):
 
+The steps carry the numbers of ``docs/grading.md`` section 2 (the same numbers mark them
+in the code below):
+
 1. Smooth the T1 signal inside the head only (normalised convolution, ``smoothing_mm``).
 2. ``reference`` = the viable-marrow level: the 75th percentile of the head deeper than
    ``rim_mm`` (viable marrow is bright on T1), or -- in a series -- the hip's level over
-   the whole series, so a section that is nearly all lesion is not compared with itself.
+   the whole series, and never below ``viable_floor`` x the bright tissue around the head
+   (:func:`viable_tissue_level`), so a section that is nearly all lesion is not compared
+   with itself.
 3. The dark cortical rim is measured from the head's own radial profile (it looks
    thicker on oblique cuts near a pole) and left out of the thresholding ("core").
 4. Threshold = Otsu on the core, raised to at least midway between the dark class and
@@ -20,25 +25,28 @@ behaves the same; levels relative to the viable-marrow signal):
    whose darkest 5 % lie below ``seed_relative`` (45 %) are necrotic interiors; dark
    pixels within ``margin_mm`` of them are their band.
 6. Thin dark lines (the reactive band of a lesion with a fat-like interior, or a physeal
-   scar) are never necrosis by themselves, with one exception: a dark group at the
-   core's outer edge in front (a compact patch, or a very dark line along the articular
-   surface) is the deep part of a shallow subchondral lesion whose rest lies in the rim.
-   Lines and lesions split the core into regions; the viable marrow is the most
-   posterior large region, and a region cut off from it **towards the front** (within
-   ``max_angle_deg`` of anterior -- ONFH is anterosuperior) is necrosis with the lines
-   that border it. A region cut off sideways (a scar at the old physis runs
-   anteroposteriorly and cuts off a lateral segment) is not. Without a known anterior
-   direction the largest region is viable and every cut-off region counts.
-7. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
+   scar) are never necrosis by themselves. Lines and lesions split the core into
+   regions; the viable marrow is the most posterior large region, and a region cut off
+   from it **towards the front** (within ``max_angle_deg`` of anterior -- ONFH is
+   anterosuperior) is necrosis with the lines that border it. A region cut off sideways
+   (a scar at the old physis runs anteroposteriorly and cuts off a lateral segment) is
+   not. Without a known anterior direction the largest region is viable and every
+   cut-off region counts.
+6b. The one exception: a dark group at the core's outer edge in front (a compact patch,
+   or a very dark line along the articular surface) is the deep part of a shallow
+   subchondral lesion whose rest lies in the rim.
+7. Ring check: "necrosis" all around the core's edge around marrow-bright tissue is the
+   joint inside the head mask, not counted (flag ``not_counted``).
+8. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
    by radial projection. Necrosis is always inside the head.
 
 No necrosis on a normal head therefore means: nothing in the core is below 70 % of the
 marrow signal with a darkest 5 % below 45 % as a thick region, no dark line cuts off
 a region towards the front, and nothing very dark sits at the front of the core's edge.
-Over a series, ``pipeline.continue_lesions`` carries a lesion upwards into sections that
-lie inside it without a band of their own (flagged ``continued``), and
-``pipeline.support_lesions`` counts the band-dark lines and sideways regions not counted
-here (``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
+Steps 9-12 run over a series (``series_rules``): step 9 carries a lesion upwards into
+sections that lie inside it without a band of their own (flagged ``continued``), step 10
+counts the band-dark lines and sideways regions not counted here
+(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
 Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
 ``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
 numbers on phantoms.
@@ -97,7 +105,7 @@ class NecrosisConfig:
     """Necrosis covering this share of the head's edge around at least ``ring_min_viable``
     of viable marrow is a ring (the joint inside the mask), not a lesion."""
     surface_line_relative: float = 0.2
-    """A line along the surface (step 2b) must be this dark (darkest pixels, relative to
+    """A line along the surface (step 6b) must be this dark (darkest pixels, relative to
     marrow): the reactive band is at 7-17 %, the oblique cortex at a pole ~30 %. A compact
     patch there needs ``clear_relative``."""
     surface_line_min_mm2: float = 10.0
@@ -107,7 +115,7 @@ class NecrosisConfig:
     surface_share: float = 0.6
     """A dark line at the core's edge in front with at least this share of its pixels
     within ``surface_mm`` of that edge runs along the articular surface: the deep border
-    of a shallow subchondral lesion (step 2b), not a line through the head."""
+    of a shallow subchondral lesion (step 6b), not a line through the head."""
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
@@ -372,19 +380,19 @@ def subchondral_patches(
     anterior: tuple[float, float],
     config: NecrosisConfig,
 ) -> npt.NDArray[np.bool_]:
-    """Which dark groups (``labels`` 1..count, step 2) are subchondral lesions (step 2b).
+    """Which dark groups (``labels`` 1..count, step 6) are subchondral lesions (step 6b).
 
-    ``line_ok``: per group, dark and large enough to count as a line (step 2).
+    ``line_ok``: per group, dark and large enough to count as a line (step 6).
 
     ONFH starts under the articular surface, so a shallow lesion lies mostly in the rim
     that the core leaves out; only its deep part shows in the core, as a dark group at
     the core's outer edge. Such a group counts when it is in front of the head's centre
-    (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 2,
+    (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 6,
     and either compact with its darkest pixels below ``clear_relative``, or a line
     running along the surface (``surface_share`` of it within ``surface_mm`` of the
     core's edge) below ``surface_line_relative`` and at least ``surface_line_min_mm2``.
     A line running into the head (a scar) and anything sideways or behind are left to
-    step 3. Returns ``(count + 1,)`` bool.
+    step 6. Returns ``(count + 1,)`` bool.
     """
     f = features
     shape = labels.shape
@@ -510,6 +518,7 @@ def _find_necrosis(
     core = depth > config.rim_mm
     if int(core.sum()) * pixel_area < 2 * config.min_area_mm2 or int(core.sum()) < 8:
         return _empty(shape, "head too small to threshold")
+    # Steps 1 and 2. Smoothing, the marrow reference.
     smooth = smooth_inside(pixels, head, _radius_px(config.smoothing_mm, spacing))
     own = float(np.percentile(smooth[core], config.reference_percentile))
     ref = own if reference is None else max(float(reference), own)
@@ -531,7 +540,7 @@ def _find_necrosis(
     dark = core & (relative < rel_t)
     closing = _disk(_radius_px(config.closing_mm, spacing))
 
-    # 1. Thick dark regions: necrotic interiors (homogeneous or mixed), with the dark
+    # Step 5. Thick dark regions: necrotic interiors (homogeneous or mixed), with the dark
     #    band around them.
     thick = opening_mm(dark, config.thick_mm / 2, spacing)
     blobs, blob_count = ndimage.label(thick)
@@ -560,9 +569,9 @@ def _find_necrosis(
         lesion |= dark & near
     levels = [float(v) for v in fb.darkest[1:][keep_blob[1:]]]
 
-    # 2. Thin dark lines: the reactive band around a fat-like interior, or a physeal
+    # Step 6. Thin dark lines: the reactive band around a fat-like interior, or a physeal
     #    scar. Pieces closer than ``closing_mm`` form one line. A line is never necrosis
-    #    by itself, only as the border of a region it cuts off (step 3).
+    #    by itself, only as the border of a region it cuts off (below).
     thin = dark & ~lesion
     groups, count = ndimage.label(ndimage.binary_dilation(thin, structure=closing))
     labels = np.where(thin, groups, 0)
@@ -571,7 +580,7 @@ def _find_necrosis(
     line_ok[0] = False
     lines = line_ok[labels]
 
-    # 2b. Subchondral patches: the deep part of a shallow lesion under the surface.
+    # Step 6b. Subchondral patches: the deep part of a shallow lesion under the surface.
     if anterior is not None and count:
         patch = subchondral_patches(
             labels, count, f, line_ok, core, head, spacing, anterior, config
@@ -581,8 +590,8 @@ def _find_necrosis(
             lines &= ~patch[labels]
             levels += [float(v) for v in f.darkest[patch]]
 
-    # 3. Regions of the core cut off by lesions and lines. The viable marrow is the most
-    #    posterior large region (the largest when the anterior direction is unknown); a
+    # Step 6, regions. Regions of the core cut off by lesions and lines. The viable marrow
+    #    is the most posterior large region (the largest when the anterior direction is unknown); a
     #    region cut off from it towards the front (ONFH is anterosuperior) is necrosis,
     #    a region cut off sideways (a scar at the old physis) is not. The barrier is
     #    thickened by ``closing_mm`` so a gap at a line's end does not join two regions.
@@ -647,8 +656,8 @@ def _find_necrosis(
         border_ids = np.unique(labels[border & lines])
         levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
     # Not necrosis on this slice alone, but a series may count it where it lies inside
-    # the lesion of the neighbouring slice (``pipeline.support_lesions``): regions cut off
-    # sideways with the lines that border them, and the lines themselves.
+    # the lesion of the neighbouring slice (step 10, ``series_rules.support_lesions``):
+    # regions cut off sideways with the lines that border them, and the lines themselves.
     # Only structures as dark as a reactive band (below ``surface_line_relative``; a
     # physeal scar is at ~30 %) are candidates.
     band_dark = line_ok & (f.darkest < config.surface_line_relative)
@@ -675,6 +684,7 @@ def _find_necrosis(
             reason=reason,
             candidate=candidate & core,
         )
+    # Step 7. The ring check.
     if _is_ring(necrosis, core, relative, config):
         return NecrosisResult(
             mask=np.zeros(shape, dtype=bool),
@@ -694,6 +704,7 @@ def _find_necrosis(
                 ),
             ),
         )
+    # Step 8. Clean-up.
     necrosis = fill_holes(necrosis) & core
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
