@@ -20,7 +20,7 @@ import {
   sideLabel,
   statusLabel,
 } from './format';
-import { formatGradeProbabilities, formatInterval, formatMethods, proportionWithInterval } from './uncertainty';
+import { formatGradeProbabilities, formatInterval, formatMethods } from './uncertainty';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
@@ -318,7 +318,10 @@ class StudyPage {
       const value = card.querySelector<HTMLElement>('.slice-proportion');
       const grade = card.querySelector<HTMLElement>('.slice-grade');
       const area = card.querySelector<HTMLElement>('.slice-area');
-      if (value) value.textContent = hip ? proportionWithInterval(formatProportion(hip.proportion), hip.proportion_interval) : 'not on this slice';
+      if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
+      const interval = card.querySelector<HTMLElement>('.slice-interval');
+      const range = hip ? formatInterval(hip.proportion_interval) : '';
+      if (interval) interval.textContent = range ? `90 %: ${range}` : '';
       if (grade) {
         grade.textContent = hip ? gradeLabel(hip.grade) : '';
         grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
@@ -425,7 +428,7 @@ class StudyPage {
         'dl',
         { class: 'metrics' },
         h('dt', {}, 'This slice'),
-        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
+        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'slice-interval muted', title: '90 % interval of the AI proportion on this slice' }), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
         h(
           'dd',
@@ -454,7 +457,7 @@ class StudyPage {
     const range = formatInterval(hip.proportion_interval);
     if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '90 % interval of the AI proportion' }, `90 %: ${range}`));
     const odds = formatGradeProbabilities(hip.grade_probabilities);
-    if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, odds));
+    if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, `Grade probability: ${odds}`));
     const methods = formatMethods(hip.method_proportions);
     if (methods) parts.push(h('div', { class: 'method-proportions muted' }, methods));
     return parts;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatGradeProbabilities, formatInterval, formatMethods, gradeProbability, proportionWithInterval } from './uncertainty';
+import { formatGradeProbabilities, formatInterval, formatMethods } from './uncertainty';
 
 describe('the engine uncertainty, formatted', () => {
   it.each([
@@ -22,20 +22,9 @@ describe('the engine uncertainty, formatted', () => {
     expect(formatGradeProbabilities(null)).toBe('');
   });
 
-  it('gives the probability of the grade shown', () => {
-    expect(gradeProbability({ none: 0, mild: 0.27, moderate: 0.73, severe: 0 }, 'moderate')).toBe('73 %');
-    expect(gradeProbability(null, 'moderate')).toBe('');
-    expect(gradeProbability({ none: 1, mild: 0, moderate: 0, severe: 0 }, null)).toBe('');
-  });
-
   it('shows both necrosis methods only when both ran', () => {
     expect(formatMethods({ threshold: 0.21, learned: 0.19 })).toBe('threshold 21.0 % · learned 19.0 %');
     expect(formatMethods({ threshold: 0.21 })).toBe('');
     expect(formatMethods(undefined)).toBe('');
-  });
-
-  it('adds the interval to a proportion when there is one', () => {
-    expect(proportionWithInterval('12.3 %', [0.1, 0.15])).toBe('12.3 % (90 %: 10–15 %)');
-    expect(proportionWithInterval('12.3 %', null)).toBe('12.3 %');
   });
 });

@@ -31,21 +31,9 @@ export function formatGradeProbabilities(probabilities: Partial<Record<string, n
     .join(' · ');
 }
 
-/** The probability of ``grade`` as "80 %" ("" when unknown). */
-export function gradeProbability(probabilities: Partial<Record<string, number>> | null | undefined, grade: string | null | undefined): string {
-  const p = grade ? probabilities?.[grade] : undefined;
-  return p === undefined || !Number.isFinite(p) ? '' : `${Math.round(p * 100)} %`;
-}
-
 /** {threshold: 0.21, learned: 0.19} -> "threshold 21.0 % · learned 19.0 %" ("" with one method or none). */
 export function formatMethods(methods: Record<string, number> | null | undefined): string {
   const entries = Object.entries(methods ?? {});
   if (entries.length < 2) return '';
   return entries.map(([name, p]) => `${name} ${(p * 100).toFixed(1)} %`).join(' · ');
-}
-
-/** One line for a slice or hip: "12.3 % (90 %: 10–15 %)", or the proportion alone. */
-export function proportionWithInterval(text: string, interval: readonly number[] | null | undefined): string {
-  const range = formatInterval(interval);
-  return range ? `${text} (90 %: ${range})` : text;
 }
