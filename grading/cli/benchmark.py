@@ -51,6 +51,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="--threshold: series graded with the network (0: none)",
     )
     p.add_argument(
+        "--family",
+        choices=("own", "b"),
+        default="own",
+        help="--threshold: the project's phantoms (own) or the independent family B "
+        "(grading.engine.phantoms_b: --series-seed, --truth-series series and --crops crops "
+        "of its evaluation set, each with the network; never tuned on)",
+    )
+    p.add_argument(
         "--skip-stage",
         action="append",
         default=[],
@@ -120,6 +128,22 @@ def run(args: argparse.Namespace) -> int:
         from grading.engine import threshold_benchmark
 
         weights = str(args.weights[0]) if args.weights else ""
+        if args.family == "b":
+            from grading.engine import family_b_benchmark
+
+            report = family_b_benchmark.run_family_b(
+                seed=7000 if args.series_seed is None else args.series_seed,
+                n_series=args.truth_series,
+                n_crops=args.crops,
+                weights=weights,
+                workers=os.cpu_count() or 1,
+                skip_stages=args.skip_stage,
+            )
+            markdown = family_b_benchmark.family_b_markdown(report)
+            benchmark.write_report(report, args.out / "family_b", markdown)
+            print(f"{report['date']}")
+            print(markdown)
+            return 0
         report = threshold_benchmark.run_threshold(
             n_crops=args.crops,
             crop_seed=args.crop_seed,

@@ -278,32 +278,34 @@ def run_threshold(
     return report
 
 
-def threshold_markdown(report: dict[str, Any]) -> str:
-    """Markdown tables of a :func:`run_threshold` report."""
+def threshold_markdown(report: dict[str, Any], *, crops_table: bool = True) -> str:
+    """Markdown tables of a :func:`run_threshold` report (``crops_table``: with the crops)."""
     crops = report["crops"]
-    head = "| | " + " | ".join(k.replace("_", " ") for k in CROP_KINDS) + " |"
-    lines = [head, "|---" * (len(CROP_KINDS) + 1) + "|"]
-    lines.append("| n | " + " | ".join(str(crops[k]["n"]) for k in CROP_KINDS) + " |")
-    lines.append(
-        "| necrosis reported | "
-        + " | ".join(f"{crops[k]['reported']}/{crops[k]['n']}" for k in CROP_KINDS)
-        + " |"
-    )
-    lines.append(
-        "| grade correct | "
-        + " | ".join(f"{crops[k]['grade_correct']}/{crops[k]['n']}" for k in CROP_KINDS)
-        + " |"
-    )
-    lines.append(
-        "| necrosis Dice, mean / median | "
-        + " | ".join(
-            "-"
-            if crops[k]["dice_mean"] is None
-            else f"{crops[k]['dice_mean']:.3f} / {crops[k]['dice_median']:.3f}"
-            for k in CROP_KINDS
+    lines: list[str] = []
+    if crops_table:
+        head = "| | " + " | ".join(k.replace("_", " ") for k in CROP_KINDS) + " |"
+        lines += [head, "|---" * (len(CROP_KINDS) + 1) + "|"]
+        lines.append("| n | " + " | ".join(str(crops[k]["n"]) for k in CROP_KINDS) + " |")
+        lines.append(
+            "| necrosis reported | "
+            + " | ".join(f"{crops[k]['reported']}/{crops[k]['n']}" for k in CROP_KINDS)
+            + " |"
         )
-        + " |"
-    )
+        lines.append(
+            "| grade correct | "
+            + " | ".join(f"{crops[k]['grade_correct']}/{crops[k]['n']}" for k in CROP_KINDS)
+            + " |"
+        )
+        lines.append(
+            "| necrosis Dice, mean / median | "
+            + " | ".join(
+                "-"
+                if crops[k]["dice_mean"] is None
+                else f"{crops[k]['dice_mean']:.3f} / {crops[k]['dice_median']:.3f}"
+                for k in CROP_KINDS
+            )
+            + " |"
+        )
     lines += [
         "",
         "| head masks from | hip grade correct | slice grade correct "
