@@ -5,7 +5,9 @@ and the label maps), after the model is loaded.
 Phantom series (``make_bilateral_series``, 384 x 384, 1.0 mm pixels, 4 mm slices) are
 written as DICOM to a temporary folder; each is graded ``repeats`` times after one
 warm-up, with the uncertainty (step 14) and without it, and the medians are reported.
-The target (issue 12): under 3 s per series with the uncertainty.
+The target (issue 12): under 3 s per series with the uncertainty. Process CPU time is
+reported beside the wall clock: on a shared machine it shows the work done, whatever
+else runs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def run_grade_speed(
     from grading.engine.pipeline import DEFAULT_PIPELINE, PipelineConfig
 
     rows: dict[str, list[float]] = {"with_uncertainty": [], "without_uncertainty": []}
+    cpu: dict[str, list[float]] = {"with_uncertainty": [], "without_uncertainty": []}
     configs = {
         "with_uncertainty": DEFAULT_PIPELINE,
         "without_uncertainty": PipelineConfig(uncertainty=None),
@@ -54,15 +57,17 @@ def run_grade_speed(
                 out = root / f"out_{folder.name}_{name}"
                 grade_inputs([folder], out, segmenter, warn=lambda _: None, config=config)
                 for _ in range(repeats):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     grade_inputs([folder], out, segmenter, warn=lambda _: None, config=config)
                     rows[name].append(time.perf_counter() - started)
+                    cpu[name].append(time.process_time() - cpu_started)
     return {
         "series": n_series,
         "slices_per_series": 20,
         "repeats": repeats,
         "median_s": {name: statistics.median(times) for name, times in rows.items()},
         "max_s": {name: max(times) for name, times in rows.items()},
+        "median_cpu_s": {name: statistics.median(times) for name, times in cpu.items()},
         "target_s": TARGET_S,
     }
 
@@ -73,10 +78,12 @@ def grade_speed_markdown(report: dict[str, Any]) -> str:
     met = "met" if with_u < report["target_s"] else "NOT met"
     return (
         "\n| `onfh grade`, 20-slice bilateral series, after model load | median s "
-        "| max s |\n|---|---|---|\n"
+        "| max s | median process CPU s |\n|---|---|---|---|\n"
         f"| with the uncertainty (step 14) | {with_u:.2f} "
-        f"| {report['max_s']['with_uncertainty']:.2f} |\n"
-        f"| without it | {without:.2f} | {report['max_s']['without_uncertainty']:.2f} |\n\n"
+        f"| {report['max_s']['with_uncertainty']:.2f} "
+        f"| {report['median_cpu_s']['with_uncertainty']:.2f} |\n"
+        f"| without it | {without:.2f} | {report['max_s']['without_uncertainty']:.2f} "
+        f"| {report['median_cpu_s']['without_uncertainty']:.2f} |\n\n"
         f"Target: under {report['target_s']:g} s with the uncertainty: {met} "
         f"({report['series']} series x {report['repeats']} runs).\n"
     )

@@ -276,3 +276,24 @@ def test_a_sub_command_that_cannot_import_leaves_the_others_working(
     assert cli.main(["phantoms", "--out", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["onfh phantoms is unavailable: No module named 'pydicom'"]
+
+
+def test_grade_speed_times_a_series_with_and_without_the_uncertainty() -> None:
+    """``onfh benchmark --speed``'s series row: both settings timed through grade_inputs
+    (a stand-in network that finds nothing keeps it fast; the figures come from the
+    shipped network in docs/benchmarks.md)."""
+    from grading.cli.grade_speed import grade_speed_markdown, run_grade_speed
+
+    class Nothing:
+        model_version = "nothing"
+        calls = 0
+
+        def predict(self, images, *, batch_size=16):  # type: ignore[no-untyped-def]
+            Nothing.calls += 1
+            return [np.zeros(im.shape, dtype=np.float32) for im in images]
+
+    report = run_grade_speed(Nothing(), n_series=1, repeats=1)
+    assert set(report["median_s"]) == {"with_uncertainty", "without_uncertainty"}
+    assert all(v > 0 for v in report["median_s"].values())
+    assert Nothing.calls == 4  # one coarse pass per run: warm-up and one timed, twice
+    assert "20-slice bilateral series" in grade_speed_markdown(report)
