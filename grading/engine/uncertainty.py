@@ -22,9 +22,12 @@ is its central 90 %, the grade probabilities its mass on each grade's range
 and ``floor_rel`` are the error the augmentations do not see, set on the tuning seeds
 (``docs/grading.md``).
 
-A hip (or slice) is flagged ``uncertain_grade`` when its interval crosses a grade
-boundary, or when it is graded mild (or none with necrosis in an augmentation) on less
-than ``min_volume_mm3`` of necrosis (``min_area_mm2`` on a slice).
+A hip whose head the engine missed on sections inside its run of slices (the other hip
+shows a head there) has its interval widened to allow any share of necrosis in the missed
+head volume (:func:`missing_sections`). A hip (or slice) is flagged ``uncertain_grade``
+when its interval crosses a grade boundary, or when it is graded mild (or none with
+necrosis in an augmentation) on less than ``min_volume_mm3`` of necrosis
+(``min_area_mm2`` on a slice).
 """
 
 from __future__ import annotations
@@ -298,6 +301,59 @@ def with_methods(
     return tuple(out)
 
 
+def missing_sections(results: Sequence[SliceResult], side: Side) -> tuple[int, float]:
+    """Sections of ``side`` the engine did not find inside the hip's run of slices.
+
+    A head section cannot vanish between two sections that show it: a slice between the
+    first and the last one with a ``side`` head, without one while the other hip has a
+    head there, is a missed section. Returns ``(count, area)``, the area (mm²) taken from
+    the other hip's section on those slices (the two heads are about the same size).
+    ``results`` sorted along the normal.
+    """
+    present = [k for k, r in enumerate(results) if any(h.side == side for h in r.hips)]
+    if len(present) < 2 or side == "unknown":
+        return 0, 0.0
+    count, area = 0, 0.0
+    for k in range(present[0] + 1, present[-1]):
+        hips = results[k].hips
+        if any(h.side == side for h in hips):
+            continue
+        other = [h.head_area_mm2 for h in hips if h.side not in (side, "unknown")]
+        if other:
+            count += 1
+            area += other[0]
+    return count, area
+
+
+def widened_for_missing(
+    uncertainty: Uncertainty,
+    proportion: float,
+    head_mm3: float,
+    necrosis_mm3: float,
+    missing_mm3: float,
+    config: UncertaintyConfig = DEFAULT_UNCERTAINTY,
+) -> Uncertainty:
+    """``uncertainty`` when ``missing_mm3`` of head was not found: the missed sections may
+    hold any share of necrosis, so the proportion lies anywhere between
+    ``necrosis / (head + missing)`` and ``(necrosis + missing) / (head + missing)``
+    (five points, each with the same spread; probabilities averaged)."""
+    if missing_mm3 <= 0:
+        return uncertainty
+    total = head_mm3 + missing_mm3
+    parts = []
+    for q in (0.0, 0.25, 0.5, 0.75, 1.0):
+        centre = (necrosis_mm3 + q * missing_mm3) / total
+        shifted = [centre + (s - proportion) for s in uncertainty.samples]
+        parts.append(proportion_uncertainty(centre, shifted, config=config))
+    low = min(uncertainty.interval[0], *(p.interval[0] for p in parts))
+    high = max(uncertainty.interval[1], *(p.interval[1] for p in parts))
+    probabilities = {
+        g: round(sum(p.grade_probabilities[g] for p in parts) / len(parts), 4)
+        for g in uncertainty.grade_probabilities
+    }
+    return replace(uncertainty, interval=(low, high), grade_probabilities=probabilities)
+
+
 def with_uncertainty(
     ordered: Sequence[MRSlice],
     results: Sequence[SliceResult],
@@ -352,6 +408,15 @@ def with_uncertainty(
         u = proportion_uncertainty(
             series_hip.proportion, props, method_difference=difference, config=config
         )
+        missed, missed_mm2 = missing_sections(results, series_hip.side)
+        u = widened_for_missing(
+            u,
+            series_hip.proportion,
+            series_hip.head_volume_mm3,
+            series_hip.necrosis_volume_mm3,
+            missed_mm2 * spacing,
+            config,
+        )
         note = uncertain_grade_note(
             series_hip.grade,
             u,
@@ -360,6 +425,12 @@ def with_uncertainty(
             limit=config.min_volume_mm3,
             unit="mm³",
         )
+        if note is not None and missed:
+            note = Flag.UNCERTAIN_GRADE.note(
+                f"{note.detail}; no head found on {missed} section(s) inside the hip's run "
+                f"of slices (about {missed_mm2 * spacing:.0f} mm³ of head, any share of it "
+                "may be necrotic)"
+            )
         flags = series_hip.flags if note is None else (*series_hip.flags, note)
         new_hips.append(replace(series_hip, uncertainty=u, flags=flags))
     return new_results, tuple(new_hips)

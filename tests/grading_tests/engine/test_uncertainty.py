@@ -181,3 +181,35 @@ def test_the_learned_method_can_set_the_reported_proportion() -> None:
         class_slices(series), CountingSegmenter(necrosis_output=False), config=config
     )
     assert all(set(h.method_proportions) == {"threshold"} for h in plain.hips)
+
+
+def test_a_head_missed_inside_its_run_of_slices_widens_the_interval() -> None:
+    """The truth stand-in finds every head; hiding the left head on three middle slices
+    (as a network that misses it would) leaves a hole in the hip's run: its interval then
+    allows any share of necrosis there, and the flag says so."""
+    from grading.engine.uncertainty import missing_sections
+
+    series = phantom(9013, "mild", "moderate")
+    slices = class_slices(series)
+    labels = series.labels.copy()
+    segmenter = CountingSegmenter(necrosis_output=False)
+    full = grade_series(slices, segmenter)
+    left = next(h for h in full.hips if h.side == "left")
+    rows = [k for k, r in enumerate(full.slices) if any(h.side == "left" for h in r.hips)]
+    hidden = rows[len(rows) // 2 - 1 : len(rows) // 2 + 2]
+    middle = labels.shape[2] // 2
+    for k in hidden:  # the patient's left is the image's right half
+        labels[k][:, middle:] = 0
+    holed = grade_series(class_slices(series, labels), segmenter)
+    assert all(not any(h.side == "left" for h in holed.slices[k].hips) for k in hidden), (
+        "the left head should be missing on the hidden slices"
+    )
+    count, area = missing_sections(holed.slices, "left")
+    assert count == 3 and area > 0
+    assert missing_sections(full.slices, "left") == (0, 0.0)
+    hip = next(h for h in holed.hips if h.side == "left")
+    assert left.uncertainty is not None and hip.uncertainty is not None
+    width = lambda u: u.interval[1] - u.interval[0]  # noqa: E731
+    assert width(hip.uncertainty) > 2 * width(left.uncertainty)
+    flag = next(f for f in hip.flags if flag_code(f) == "uncertain_grade")
+    assert "no head found on 3 section(s)" in flag
