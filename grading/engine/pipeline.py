@@ -9,12 +9,13 @@ The marrow reference of each hip is taken over the whole series (the 80th percen
 the per-slice marrow levels of that hip's larger sections), so a section that is mostly
 necrotic is not compared with itself.
 
-Four rules use the third dimension (a necrotic segment is one contiguous volume that
-reaches the subchondral surface of the anterosuperior head): dark structures inside a
-neighbouring slice's lesion count (:func:`support_lesions`), a lesion continues upwards
-into sections lying inside it (:func:`continue_lesions`), and neither a small cap at a
-pole whose neighbour shows no necrosis (:func:`drop_isolated_caps`) nor a lone necrotic
-section below the head's widest one (:func:`drop_lone_inferior`) is counted.
+Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head section
+(:mod:`grading.engine.necrosis`), steps 9-12 run over the series as the named stages of
+:func:`grading.engine.series_rules.series_stages`, step 13 adds the learned necrosis
+method when the network has a necrosis output (:mod:`grading.engine.learned`;
+``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
+head again under test-time augmentations and gives every slice and hip its interval and
+grade probabilities (:mod:`grading.engine.uncertainty`).
 """
 
 from __future__ import annotations
