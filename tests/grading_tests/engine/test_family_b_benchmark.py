@@ -6,7 +6,11 @@ read, graded with the network and with the true head masks, and counted.
 
 from __future__ import annotations
 
+import pytest
+
 from grading.engine.family_b_benchmark import family_b_markdown, run_family_b
+
+pytestmark = pytest.mark.slow
 
 
 def test_family_b_report_counts_hips_sections_and_crops() -> None:
