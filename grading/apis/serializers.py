@@ -51,7 +51,23 @@ class StudySummaryOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True, help_text="Current grade, worst over hips.")
     flags = serializers.ListField(child=serializers.CharField())
+    ai_changed_since_review = serializers.BooleanField(
+        help_text="A hip a person reviewed was analysed again and the AI's answer changed."
+    )
     created = serializers.DateTimeField()
+    stalled = serializers.SerializerMethodField(
+        help_text='"no worker" while the study waits for analysis and no worker is alive.'
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_stalled(self, study: Any) -> str | None:
+        if study.status not in (StudyStatus.QUEUED, StudyStatus.RUNNING):
+            return None
+        if "stall" not in self.context:  # once per answer, not once per row
+            from grading.selectors import analysis_stall_reason
+
+            self.context["stall"] = analysis_stall_reason()
+        return self.context["stall"]
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -157,6 +173,13 @@ class HipOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
+    ai_changed_since_review = serializers.BooleanField(
+        help_text="The series was analysed again after a person graded this hip or edited "
+        "its masks, and the AI's answer changed; the person's grade and masks were kept."
+    )
+    ai_grade_at_review = GradeField(
+        allow_null=True, help_text="The AI grade the person saw when they reviewed the hip."
+    )
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
     # uncertainty (engine-pipeline): describes ai_proportion
     ai_proportion = serializers.FloatField(allow_null=True)

@@ -117,6 +117,13 @@ class HipResult(models.Model):
     grade = models.CharField(max_length=10, choices=GradeChoice.choices, null=True, blank=True)  # noqa: DJ001 - null: no grade yet
     flags = models.JSONField(default=list, blank=True)
     slice_count = models.PositiveIntegerField(default=0)
+    # The series was analysed again after a person reviewed this hip (a grade or a mask
+    # edit) and the AI's answer changed; the person's grade and masks were kept
+    # (``grading.services.reviews``). Cleared by the next grade a person gives.
+    ai_changed_since_review = models.BooleanField(default=False)
+    ai_grade_at_review = models.CharField(  # noqa: DJ001 - null: not changed since review
+        max_length=10, choices=GradeChoice.choices, null=True, blank=True
+    )
     # How sure the engine is (step 14 of docs/grading.md); null for analyses made before
     # it existed. They describe ``ai_proportion`` and never change.
     ai_proportion_interval = models.JSONField(null=True, blank=True)

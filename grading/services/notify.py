@@ -61,7 +61,16 @@ def study_status_message(*, study: Study) -> dict[str, Any]:
         "status": study.status,
         "progress": {"done": study.progress_done, "total": study.progress_total},
         "error": study.error or None,
+        "stalled": _stall_of(study),
     }
+
+
+def _stall_of(study: Study) -> str | None:
+    if study.status not in ("queued", "running"):
+        return None
+    from grading.selectors import analysis_stall_reason
+
+    return analysis_stall_reason()
 
 
 def study_status_notify(*, study_id: int) -> None:
@@ -88,6 +97,17 @@ def audit_event_as_dict(*, event: AuditEvent) -> dict[str, Any]:
     }
 
 
+def _live_event(data: dict[str, Any]) -> dict[str, Any]:
+    from grading.permissions import redact_patient_keys
+
+    return {
+        **data,
+        "before": redact_patient_keys(data["before"]),
+        "after": redact_patient_keys(data["after"]),
+        "client_address": None,
+    }
+
+
 def study_audit_notify(*, event_id: int) -> None:
     event = AuditEvent.objects.filter(pk=event_id).select_related("study").first()
     if event is None or event.study is None:
@@ -97,7 +117,10 @@ def study_audit_notify(*, event_id: int) -> None:
         message={
             "type": "study.audit",
             "study_id": event.study_id,
-            "event": audit_event_as_dict(event=event),
+            # Every member who sees the study gets it, students too: no client address
+            # (admins only) and no patient keys (an admin's change of the patient's
+            # identity); the audit API gives each reader what they may see.
+            "event": _live_event(audit_event_as_dict(event=event)),
         },
     )
 

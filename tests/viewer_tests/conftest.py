@@ -49,6 +49,7 @@ class Portal(NamedTuple):
     password: str
     var_dir: Path
     log: Path
+    scp_port: int = 0  # the launcher's DICOM receiver
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -82,6 +83,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
     port = int((extra_env or {}).get("PORT") or free_port())
+    scp_port = int((extra_env or {}).get("ONFH_SCP_PORT") or free_port())
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {
@@ -89,6 +91,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
             "ONFH_VAR_DIR": str(var_dir),
             "ONFH_DEMO_PASSWORD": PASSWORD,
             "PORT": str(port),
+            "ONFH_SCP_PORT": str(scp_port),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
@@ -106,7 +109,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base_url}/login/", process, log, timeout=180)
-        yield Portal(base_url, PASSWORD, var_dir, log)
+        yield Portal(base_url, PASSWORD, var_dir, log, scp_port)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -25,7 +25,9 @@ SUMMARY_KEYS = {
     "ai_grade",
     "grade",
     "flags",
+    "ai_changed_since_review",
     "created",
+    "stalled",
 }
 
 
@@ -264,6 +266,8 @@ def test_detail_shape(world):
             "ai_grade",
             "grade",
             "flags",
+            "ai_changed_since_review",
+            "ai_grade_at_review",
             "revisions",
             "ai_proportion",
             "proportion_interval",

@@ -16,7 +16,10 @@ export interface StudySummary {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** A hip a person reviewed was analysed again and the AI's answer changed. */
+  ai_changed_since_review: boolean;
   created: string;
+  stalled?: string | null;
 }
 
 export interface Instance {
@@ -65,6 +68,10 @@ export interface Hip {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** Analysed again after a person's review, and the AI's answer changed (their grade and masks were kept). */
+  ai_changed_since_review: boolean;
+  /** The AI grade the person saw at their review. */
+  ai_grade_at_review: string | null;
   revisions: Revision[];
   // the engine's uncertainty (null for analyses before it, or once a mask is edited)
   ai_proportion: number | null;
@@ -119,7 +126,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; stalled?: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {

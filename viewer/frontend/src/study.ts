@@ -73,7 +73,7 @@ class StudyPage {
     socket.on((m) => {
       if (m.study_id !== this.config.studyId) return;
       if (m.type === 'study.audit') this.addAudit(m.event, true);
-      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress);
+      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress, m.stalled ?? null);
     });
     try {
       const [detail] = await Promise.all([this.firstDetail(), initCornerstone()]);
@@ -131,7 +131,7 @@ class StudyPage {
     byId('study-date').textContent = formatStudyDate(d.study_date);
     byId('site-name').textContent = d.site?.name ?? '—';
     document.title = `${formatPatientName(d.patient_name)} · ONFH viewer`;
-    this.renderStatus(d.status, d.progress, d.error);
+    this.renderStatus(d.status, d.progress, d.error, d.stalled ?? null);
     const picker = byId<HTMLSelectElement>('series-picker');
     clear(picker);
     for (const s of d.series) {
@@ -142,16 +142,18 @@ class StudyPage {
     byId('series-picker-wrap').hidden = d.series.length < 2;
   }
 
-  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null): void {
+  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null, stalled: string | null = null): void {
     const el = byId('study-status');
-    el.textContent = statusLabel(status, progress);
+    el.textContent = statusLabel(status, progress, stalled);
     el.className = `status status-${status}`;
     el.title = error ?? '';
     const msg = byId('viewer-message');
     if (status === 'queued' || status === 'running') {
       msg.hidden = false;
       msg.classList.remove('error');
-      msg.textContent = `Analysis ${statusLabel(status, progress).toLowerCase()}: overlays and proportions appear when it finishes.`;
+      msg.textContent = stalled
+        ? `Analysis stalled: ${stalled} is running. It resumes when a worker starts.`
+        : `Analysis ${statusLabel(status, progress).toLowerCase()}: overlays and proportions appear when it finishes.`;
     } else if (status === 'failed') {
       msg.hidden = false;
       msg.classList.add('error');
@@ -161,9 +163,9 @@ class StudyPage {
     }
   }
 
-  private async onStatus(status: string, progress: { done: number; total: number } | null): Promise<void> {
+  private async onStatus(status: string, progress: { done: number; total: number } | null, stalled: string | null): Promise<void> {
     const prev = this.detail?.status;
-    this.renderStatus(status, progress, null);
+    this.renderStatus(status, progress, null, stalled);
     if (status === 'done' && prev !== 'done') {
       this.detail = await this.fetchDetail();
       this.renderHeader();
@@ -444,6 +446,14 @@ class StudyPage {
         h('div', { class: 'grade-box' }, h('span', { class: 'caption' }, 'AI grade'), h('span', { class: `badge big ai-grade ${gradeClass(hip.ai_grade)}` }, gradeLabel(hip.ai_grade))),
         h('div', { class: `grade-box${changed ? ' changed' : ''}` }, h('span', { class: 'caption' }, changed ? 'Current grade (revised)' : 'Current grade'), h('span', { class: `badge big current-grade ${gradeClass(hip.grade)}` }, gradeLabel(hip.grade))),
       ),
+      hip.ai_changed_since_review
+        ? h(
+            'p',
+            { class: 'ai-changed', role: 'status' },
+            h('strong', {}, 'AI changed since your review'),
+            `: the series was analysed again; the AI grade was ${gradeLabel(hip.ai_grade_at_review)} and is now ${gradeLabel(hip.ai_grade)}. Your grade and masks were kept. Set the grade again to confirm it.`,
+          )
+        : null,
       hip.flags.length ? flags : null,
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
@@ -493,10 +503,13 @@ class StudyPage {
     if (s) {
       this.series = s;
       const { stack, slices } = stackOrder(this.detail, s);
-      // The stack itself does not change on a refresh; only its results do.
+      // Usually only the results change on a refresh; late slices (the series analysed
+      // again) change the stack itself: it is opened again unless a mask edit is unsaved.
       if (stack.length === this.stack.length) {
         this.stack = stack;
         this.stackSlices = slices;
+      } else if (!this.viewer?.dirty.size) {
+        this.pickSeries(s);
       }
     }
     this.renderHeader();
@@ -522,7 +535,8 @@ class StudyPage {
     if (live) {
       this.renderAudit(isNew ? e.id : null);
       // Someone else's grade change or mask edit changes the panel too.
-      if (isNew && !this.busy && /grade|labelmap|mask|revert/i.test(e.action)) void this.refreshDetail();
+      if (isNew && e.action === 'hip.ai_changed') toast('AI changed since your review: the series was analysed again. Your grade and masks were kept.', 'info', 10000);
+      if (isNew && !this.busy && /grade|labelmap|mask|revert|ai_changed|review_kept/i.test(e.action)) void this.refreshDetail();
     }
   }
 
