@@ -158,6 +158,28 @@ class RevisionOutputSerializer(serializers.Serializer):
     time = serializers.DateTimeField(source="created")
 
 
+@extend_schema_serializer(component_name="GradeProbabilities")
+class GradeProbabilitiesSerializer(serializers.Serializer):
+    """The engine's probability of each grade (step 14 of docs/grading.md); sums to 1."""
+
+    none = serializers.FloatField()
+    mild = serializers.FloatField()
+    moderate = serializers.FloatField()
+    severe = serializers.FloatField()
+
+
+def _interval_field(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        allow_null=True,
+        help_text="[low, high]: the 90 % interval of the AI's proportion (fractions); null "
+        "when the engine gave none (analyses before 2026-12-07, edited label maps).",
+        **kwargs,
+    )
+
+
 @extend_schema_serializer(component_name="Hip")
 class HipOutputSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
@@ -176,6 +198,15 @@ class HipOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="The AI grade the person saw when they reviewed the hip."
     )
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
+    # uncertainty (engine-pipeline): describes ai_proportion
+    ai_proportion = serializers.FloatField(allow_null=True)
+    proportion_interval = _interval_field()
+    grade_probabilities = GradeProbabilitiesSerializer(allow_null=True)
+    method_proportions = serializers.DictField(
+        source="ai_method_proportions",
+        child=serializers.FloatField(),
+        help_text="The AI proportion by each necrosis method that ran (threshold, learned).",
+    )
 
 
 @extend_schema_serializer(component_name="SliceHip")
@@ -186,6 +217,8 @@ class SliceHipOutputSerializer(serializers.Serializer):
     head_area_mm2 = serializers.FloatField()
     necrosis_area_mm2 = serializers.FloatField()
     flags = serializers.ListField(child=serializers.CharField())
+    proportion_interval = _interval_field(default=None)
+    grade_probabilities = GradeProbabilitiesSerializer(allow_null=True, default=None)
 
 
 @extend_schema_serializer(component_name="Slice")

@@ -76,6 +76,11 @@ export interface Hip {
   /** The AI grade the person saw at their review. */
   ai_grade_at_review: string | null;
   revisions: Revision[];
+  // the engine's uncertainty (null for analyses before it, or once a mask is edited)
+  ai_proportion: number | null;
+  proportion_interval: [number, number] | null;
+  grade_probabilities: Record<string, number> | null;
+  method_proportions: Record<string, number>;
 }
 
 export interface SliceHip {
@@ -85,6 +90,8 @@ export interface SliceHip {
   head_area_mm2: number | null;
   necrosis_area_mm2: number | null;
   flags: string[];
+  proportion_interval?: [number, number] | null;
+  grade_probabilities?: Record<string, number> | null;
 }
 
 export interface SliceInfo {

@@ -20,6 +20,7 @@ import {
   sideLabel,
   statusLabel,
 } from './format';
+import { formatGradeProbabilities, formatInterval, formatMethods } from './uncertainty';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
@@ -334,6 +335,9 @@ class StudyPage {
       const grade = card.querySelector<HTMLElement>('.slice-grade');
       const area = card.querySelector<HTMLElement>('.slice-area');
       if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
+      const interval = card.querySelector<HTMLElement>('.slice-interval');
+      const range = hip ? formatInterval(hip.proportion_interval) : '';
+      if (interval) interval.textContent = range ? `90 %: ${range}` : '';
       if (grade) {
         grade.textContent = hip ? gradeLabel(hip.grade) : '';
         grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
@@ -440,9 +444,15 @@ class StudyPage {
         'dl',
         { class: 'metrics' },
         h('dt', {}, 'This slice'),
-        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
+        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'slice-interval muted', title: '90 % interval of the AI proportion on this slice' }), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
-        h('dd', {}, h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)), h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`)),
+        h(
+          'dd',
+          {},
+          h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)),
+          ...this.uncertaintyParts(hip),
+          h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`),
+        ),
       ),
       h(
         'div',
@@ -462,6 +472,19 @@ class StudyPage {
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
     );
+  }
+
+  /** The AI's 90 % interval beside the proportion, its grade odds and both methods'
+   *  proportions on one muted line each, when the engine gave them. */
+  private uncertaintyParts(hip: Hip): (HTMLElement | string)[] {
+    const parts: (HTMLElement | string)[] = [];
+    const range = formatInterval(hip.proportion_interval);
+    if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '90 % interval of the AI proportion' }, `90 %: ${range}`));
+    const odds = formatGradeProbabilities(hip.grade_probabilities);
+    if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, `Grade probability: ${odds}`));
+    const methods = formatMethods(hip.method_proportions);
+    if (methods) parts.push(h('div', { class: 'method-proportions muted' }, methods));
+    return parts;
   }
 
   private async saveGrade(hip: Hip, grade: string, reason: string, error: HTMLElement, form: HTMLFormElement): Promise<void> {
