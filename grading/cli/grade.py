@@ -5,9 +5,11 @@ SeriesInstanceUID and each series is graded as a whole (volumes per hip). Writes
 ``DIR/results.json``::
 
     {"images": [{"path", "sop_instance_uid", "labelmap", "hips": [{"side",
-      "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags"}]}],
+      "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags",
+      "proportion_interval", "grade_probabilities"}]}],
      "hips": [{"series_instance_uid", "side", "head_volume_mm3",
-      "necrosis_volume_mm3", "proportion", "grade", "flags"}]}
+      "necrosis_volume_mm3", "proportion", "grade", "flags", "proportion_interval",
+      "grade_probabilities", "method_proportions"}]}
 
 plus ``series``: ``[{"series_instance_uid", "weighting", "plane", "graded",
 "not_graded_reason"}]`` (only T1 without fat suppression in an axial plane is graded;
@@ -17,7 +19,10 @@ plus ``series``: ``[{"series_instance_uid", "weighting", "plane", "graded",
 ``series_instance_uid``, ``instance_number`` and, for a frame of a multi-frame file,
 ``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
-background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1.
+background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1;
+``proportion_interval`` ``[low, high]`` its 90 % interval and ``grade_probabilities``
+``{"none", "mild", "moderate", "severe"}`` the probability of each grade (step 14 of
+docs/grading.md); ``method_proportions`` the proportion by each necrosis method that ran.
 
 A bad input costs one line on stderr and the rest is processed; the exit status is
 non-zero only when nothing could be processed. Research and teaching software, not a
@@ -73,6 +78,12 @@ def _series_key(mr_slice: Any) -> str:
     return str(mr_slice.series_instance_uid) or f"(no SeriesInstanceUID) {mr_slice.source}"
 
 
+def uncertainty_as_dict(uncertainty: Any) -> dict[str, Any]:
+    from grading.engine.uncertainty import uncertainty_as_dict as as_dict
+
+    return as_dict(uncertainty)
+
+
 def _hip_json(hip: Any) -> dict[str, Any]:
     return {
         "side": hip.side,
@@ -81,6 +92,7 @@ def _hip_json(hip: Any) -> dict[str, Any]:
         "proportion": float(hip.proportion),
         "grade": hip.grade.value,
         "flags": list(hip.flags),
+        **uncertainty_as_dict(hip.uncertainty),
     }
 
 
@@ -99,6 +111,8 @@ def _series_hip_json(hip: Any, extra_flags: Sequence[str] = ()) -> dict[str, Any
         "grade": hip.grade.value,
         "flags": list(hip.flags) + [f for f in extra_flags if f not in hip.flags],
         "slice_count": int(hip.slice_count),
+        **uncertainty_as_dict(hip.uncertainty),
+        "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
         # Classifications (docs/grading.md section 5). JIC type and Kerboul angle need a
         # graded coronal T1 series, which the engine does not grade yet: null.
         "jic_type": None,
@@ -149,17 +163,19 @@ def grade_inputs(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    config: Any = None,
 ) -> dict[str, Any]:
     """Read, group, grade and write; returns the results document (also written).
 
     ``progress(n)`` is called with the number of slices just finished; ``on_total`` once
-    with the number of slices to grade; ``warn`` with one line per bad input.
+    with the number of slices to grade; ``warn`` with one line per bad input;
+    ``config``: a :class:`grading.engine.pipeline.PipelineConfig` (default: the product's).
     """
     import numpy as np
     from PIL import Image
 
     from grading.dicom.reader import iter_dicom_paths, read_many
-    from grading.engine.pipeline import grade_series
+    from grading.engine.pipeline import DEFAULT_PIPELINE, grade_series
 
     out.mkdir(parents=True, exist_ok=True)
     (out / LABELMAP_DIR).mkdir(exist_ok=True)
@@ -216,7 +232,7 @@ def grade_inputs(
             reported = max(reported, done)
 
         try:
-            result = grade_series(members, segmenter, advance)
+            result = grade_series(members, segmenter, advance, config=config or DEFAULT_PIPELINE)
         except Exception as exc:  # noqa: BLE001 - one bad series never stops the others
             for mr_slice in members:
                 line = f"{mr_slice.source}: could not be graded ({type(exc).__name__}: {exc})"
