@@ -2,7 +2,8 @@
 
 On T1 the fatty marrow of the femoral head is much brighter than the muscle around the
 hip; on STIR and fat-suppressed images it is darker. :func:`marrow_to_muscle_ratio`
-compares the median of the viable head (label 1) with the lower third of a ring 4-12 mm
+compares the median of the whole head (labels 1 and 2: the engine's necrosis step may
+swap them on a non-T1 image) with the lower third of a ring 4-12 mm
 around the head (muscle; the acetabulum's bright marrow and fat fall in the upper part),
 over the slices where the engine found a head. Pure numpy/scipy.
 """
@@ -37,7 +38,9 @@ def marrow_to_muscle_ratio(
         pixel = float(min(spacing))
         inner = ndimage.binary_dilation(head, iterations=max(1, round(4.0 / pixel)))
         outer = ndimage.binary_dilation(head, iterations=max(2, round(12.0 / pixel)))
-        marrow.append(np.asarray(image)[np.asarray(labels) == 1])
+        # The whole head (viable and necrotic): on STIR a bright lesion can be taken for
+        # viable bone and the dark marrow for necrosis, so neither label alone is marrow.
+        marrow.append(np.asarray(image)[head])
         muscle.append(np.asarray(image)[outer & ~inner])
     if not marrow or not muscle:
         return None
