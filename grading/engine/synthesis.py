@@ -30,9 +30,8 @@ step. The steps, in order, and MONAI's per-image transform each one matches:
 6. a random gamma (``RandAdjustContrast``);
 7. the predictor's intensity normalisation.
 
-Intensities are drawn on the rendered grid and resized to the network input with the
-predictor's antialiased resize (partial volume at tissue borders); steps 2-7 run at
-the network input, which keeps a batch of 16 at a few tens of ms.
+Every step runs at the network input (the tissue maps are brought there by nearest
+neighbour once per run; the blur gives the partial volume at tissue borders).
 
 Targets: the soft head / necrosis maps and the signed distance of the crop, deformed
 with the image. Deterministic for a given ``torch.Generator``.
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 
 from grading.engine.phantoms.tissues import N_TISSUE_CLASSES
 from grading.engine.phantoms.tissues import TissueClass as T
-from grading.engine.predictor import normalise_intensity, resize
+from grading.engine.predictor import normalise_intensity
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,10 @@ class SynthesisConfig:
     """Fraction of the half-width."""
     elastic: float = 0.025
     """Largest elastic displacement standard deviation, fraction of the half-width."""
-    blur_max_px: float = 2.0
-    """Largest Gaussian sigma along each axis, source-grid pixels (256 a window)."""
+    blur_min_px: float = 0.3
+    """Smallest Gaussian sigma along each axis, input pixels (some partial volume always)."""
+    blur_max_px: float = 1.2
+    """Largest Gaussian sigma along each axis, input pixels (128 a window)."""
     bias_max: float = 0.45
     """Largest standard deviation of the log bias field."""
     noise_max: float = 0.08
@@ -189,25 +190,23 @@ def synthesise(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random images from tissue maps, with their targets deformed alike.
 
-    ``tissue``: ``(B, s, s)`` uint8 tissue codes at the rendered size; ``target``:
+    ``tissue``: ``(B, S, S)`` uint8 tissue codes at the network input; ``target``:
     ``(B, C, S, S)`` soft maps at the network input (head, necrosis); ``sdf``:
     ``(B, 1, S, S)`` tanh-normalised signed distance at the input. ``gen``: a CPU
-    generator. The tissue intensities are drawn at ``s`` and brought to ``S`` with the
-    predictor's antialiased resize (partial volume); every later step works at ``S``.
-    Returns ``(images (B, 1, S, S) normalised as the predictor does, target, sdf)``,
+    generator. Returns ``(images (B, 1, S, S) normalised as the predictor does, target, sdf)``,
     contiguous, on the CPU.
     """
-    b, s = int(tissue.shape[0]), int(tissue.shape[-1])
-    size = int(target.shape[-1])
+    b, size = int(tissue.shape[0]), int(target.shape[-1])
+    if tuple(tissue.shape[-2:]) != (size, size):
+        raise ValueError(f"tissue maps {tuple(tissue.shape)} must be at the input size {size}")
     codes = tissue.long().view(b, -1)
-    # 1. intensities and texture on the rendered grid, then down to the network input
-    #    (antialiased: partial volume at the tissue borders)
+    # 1. intensities and texture
     lut = class_intensities(b, gen, cfg)
     spread = _uniform((b, N_TISSUE_CLASSES), 0.0, cfg.texture_max, gen)
     x = torch.gather(lut, 1, codes) + torch.gather(spread, 1, codes) * torch.randn(
-        (b, s * s), generator=gen
+        (b, size * size), generator=gen
     )
-    x = resize(x.view(b, 1, s, s), (size, size))
+    x = x.view(b, 1, size, size)
     # 2. one deformation for the image and its targets
     grid = deformation_grid(b, size, gen, cfg)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -216,8 +215,11 @@ def synthesise(
     )
     sdf = F.grid_sample(sdf, grid, mode="bilinear", padding_mode="border", align_corners=False)
     # 3. resolution
-    px = cfg.blur_max_px * size / s  # sigma in input pixels
-    x = blur(x, _uniform((b,), 0.0, px, gen), _uniform((b,), 0.0, px, gen))
+    x = blur(
+        x,
+        _uniform((b,), cfg.blur_min_px, cfg.blur_max_px, gen),
+        _uniform((b,), cfg.blur_min_px, cfg.blur_max_px, gen),
+    )
     # 4. bias field
     sd = _uniform((b, 1, 1, 1), 0.0, cfg.bias_max, gen)
     log_bias = F.interpolate(
