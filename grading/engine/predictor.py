@@ -252,10 +252,13 @@ class HeadSegmenter:
             for im in chunk:
                 if im.ndim != 2:
                     raise ValueError(f"expected (h, w) images, got shape {im.shape}")
-            logits = self.logits(to_network_input(chunk, self.input_size)).cpu()
+            # all logits resized back first, then the head's: for a 3-class network this is
+            # exactly viable + necrosis of predict_classes
+            logits = self.class_logits(to_network_input(chunk, self.input_size)).cpu()
             for i, im in enumerate(chunk):
                 back = resize(logits[i : i + 1], (int(im.shape[0]), int(im.shape[1])))
-                results.append(torch.sigmoid(back)[0, 0].numpy().astype(np.float32))
+                head = torch.sigmoid(head_logit(back))
+                results.append(head[0, 0].numpy().astype(np.float32))
         return results
 
     def predict_classes(
