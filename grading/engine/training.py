@@ -112,6 +112,8 @@ class TrainConfig:
     """Share of head windows given a tiny or a near-total lesion (training crops only)."""
     init_weights: str | None = None
     """Exported weights to start from (its JSON beside it), or None: a random start."""
+    family: str = "own"
+    """Phantom family of the training crops (:mod:`grading.engine.families`)."""
 
     @property
     def start_seed(self) -> int:
@@ -692,6 +694,11 @@ def train(
     bf16, channels_last = _resolve_flags(cfg, device)
 
     t_data = time.perf_counter()
+    make: CropMaker | None = None
+    if cfg.family != "own":
+        from grading.engine.families import load_family
+
+        make = load_family(cfg.family).training_crops
     if train_set is None:
         train_set = load_crops(
             cfg.n_train,
@@ -701,6 +708,7 @@ def train(
             workers=threads,
             desc="training phantoms",
             extreme_lesion_share=cfg.extreme_lesion_share,
+            make=make,
         )
     if val_set is None:
         val_set = load_crops(
@@ -710,6 +718,7 @@ def train(
             cfg.input_size,
             workers=threads,
             desc="validation phantoms",
+            make=make,
         )
     data_seconds = time.perf_counter() - t_data
     log(
@@ -907,7 +916,10 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
             else "femoral head (labels 1 + 2) probability"
         ),
         "training_data": {
-            "generator": "grading.engine.phantoms.make_training_crops",
+            "family": cfg.family,
+            "generator": "grading.engine.phantoms.make_training_crops_with_tissue"
+            if cfg.family == "own"
+            else f"{cfg.family} family (grading.engine.families)",
             "generator_source_sha256_16": phantom_digest,
             "n_train": cfg.n_train,
             "train_seed": cfg.train_seed,
