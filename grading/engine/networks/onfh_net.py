@@ -150,10 +150,12 @@ class SegmentationLoss(nn.Module):
         """Dice + CE of ``(B, C, s, s)`` logits against a ``(B, C, s, s)`` soft target."""
         logits = logits.float()
         if logits.shape[1] == 1:
-            return self.dice_ce(logits, target)
+            binary: torch.Tensor = self.dice_ce(logits, target)
+            return binary
         head = target[:, 1:].sum(dim=1, keepdim=True)
         classes: torch.Tensor = self.dice_ce_classes(logits, target)
-        return classes + self.dice_ce(head_logit(logits), head)
+        head_term: torch.Tensor = self.dice_ce(head_logit(logits), head)
+        return classes + head_term
 
     def forward(
         self,
