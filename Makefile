@@ -11,7 +11,7 @@ PIP := $(VENV)/bin/pip
 FRONTEND := viewer/frontend
 PORT ?= 8000
 
-.PHONY: install install-bench install-python install-system install-frontend run test test-python test-frontend check bench clean
+.PHONY: install install-test-peers install-bench install-python install-system install-frontend run test test-python test-frontend check bench clean
 
 install: install-python install-system install-frontend
 
@@ -28,10 +28,11 @@ $(VENV)/.installed: $(PY) pyproject.toml requirements.lock
 install-python: $(VENV)/.installed
 
 # Debian packages the tests drive as real peers: Chromium for the browser tests,
-# dcmtk and dicom3tools for DICOM networking and validation.
+# dcmtk and dicom3tools for DICOM networking and validation, node for the test OpenID
+# Connect provider, nginx for the reverse-proxy recipe.
 install-system:
 	@missing=""; \
-	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools; do \
+	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools node:nodejs npm:npm nginx:nginx-light; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -45,10 +46,17 @@ static/viewer/.vite/manifest.json: $(FRONTEND)/node_modules/.package-lock.json $
 
 install-frontend: static/viewer/.vite/manifest.json
 
+# The OpenID Connect provider the sign-in tests start (panva's oidc-provider, run by node).
+OIDC_PEER := tests/peers/oidc_provider
+$(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
+	cd $(OIDC_PEER) && npm ci --no-audit --no-fund --loglevel=error
+
+install-test-peers: install-system $(OIDC_PEER)/node_modules/.package-lock.json
+
 run: install
 	PORT=$(PORT) $(PY) -m onfh_site.launch
 
-test: install test-frontend test-python
+test: install install-test-peers test-frontend test-python
 
 test-python:
 	$(PY) -m pytest

@@ -68,6 +68,7 @@ urlpatterns = [
         name="api-site-export-results-json",
     ),
     path("", include("grading.consults.urls")),
+    path("", include("grading.accounts.api_urls")),
     path("", include("grading.explanations.urls")),
     path("teaching/", include("grading.teaching.urls")),
     path("dicomweb/", include("grading.interop.urls")),

@@ -18,10 +18,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from grading.routing import websocket_urlpatterns  # noqa: E402
+from onfh_site.body_guard import BodyGuardMiddleware, install_daphne_hook  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Too large, or large without credentials: refused on the headers (body_guard).
+        "http": BodyGuardMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
@@ -66,6 +68,7 @@ def _tune_daphne(buffer_bytes: int) -> None:
 
 
 _tune_daphne(int(os.environ.get("ONFH_REQUEST_BUFFER_BYTES", 1024 * 1024)))
+install_daphne_hook()  # daphne reads a whole body before it calls the application
 
 
 def _warm_ingest_processes() -> None:

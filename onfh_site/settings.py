@@ -299,3 +299,97 @@ LOGGING = {
 if not DEBUG and env.bool("ONFH_SECURE_COOKIES", default=False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- sign-in, second factor, throttling and production hardening --------------------------
+# (grading.accounts; the operator's guide is docs/operations.md, "Sign-in" and "Hardening")
+INSTALLED_APPS += [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
+    "grading.accounts",
+]
+_after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = [
+    "django_otp.middleware.OTPMiddleware",
+    "grading.accounts.middleware.SecondFactorMiddleware",
+]
+MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+
+# Hospital identity provider (OpenID Connect, mozilla-django-oidc): on when a client id is set.
+ONFH_OIDC_ENABLED = bool(env.str("ONFH_OIDC_CLIENT_ID", default=""))
+OIDC_RP_CLIENT_ID = env.str("ONFH_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("ONFH_OIDC_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("ONFH_OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("ONFH_OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("ONFH_OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("ONFH_OIDC_JWKS_ENDPOINT", default="")
+OIDC_OP_ISSUER = env.str("ONFH_OIDC_ISSUER", default="")
+OIDC_RP_SIGN_ALGO = env.str("ONFH_OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("ONFH_OIDC_SCOPES", default="openid email profile groups")
+OIDC_USE_PKCE = True
+LOGIN_REDIRECT_URL_FAILURE = "/login/?idp=failed"  # the login page says so
+ONFH_OIDC_GROUPS_CLAIM = env.str("ONFH_OIDC_GROUPS_CLAIM", default="groups")
+ONFH_OIDC_BUTTON = env.str("ONFH_OIDC_BUTTON", default="Sign in with the hospital account")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesBackend",  # first: refuses a locked-out account or address
+    "django.contrib.auth.backends.ModelBackend",
+    *(["grading.accounts.oidc.SiteMappingOIDCBackend"] if ONFH_OIDC_ENABLED else []),
+]
+
+OTP_TOTP_ISSUER = env.str("ONFH_TOTP_ISSUER", default="ONFH portal")  # the authenticator's label
+
+# Login throttling (django-axes): per account and per address, then a cool-down.
+AXES_FAILURE_LIMIT = env.int("ONFH_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("ONFH_LOGIN_COOLOFF_MINUTES", default=15.0) / 60  # hours
+# Each entry locks on its own: an account from any address, an address for any account.
+AXES_LOCKOUT_PARAMETERS = env.list("ONFH_LOGIN_LOCKOUT_BY", default=["username", "ip_address"])
+AXES_CLIENT_IP_CALLABLE = "grading.apis.common.client_address"
+AXES_LOCKOUT_CALLABLE = "grading.accounts.views.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# A body larger than this needs valid credentials on its headers (onfh_site.body_guard).
+ONFH_ANONYMOUS_BODY_BYTES = env.int("ONFH_ANONYMOUS_BODY_BYTES", default=1024 * 1024)
+
+# Production switch: TLS-only cookies, HSTS, redirect to https, shorter sessions. Off in
+# the embedded mode (plain http on loopback); the reverse-proxy recipe switches it on.
+ONFH_PRODUCTION = env.bool("ONFH_PRODUCTION", default=False)
+SESSION_COOKIE_AGE = env.int("ONFH_SESSION_SECONDS", default=8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the viewer reads it for its API calls
+if ONFH_PRODUCTION or (not DEBUG and env.bool("ONFH_SECURE_COOKIES", default=False)):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+if ONFH_PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("ONFH_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("ONFH_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("ONFH_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("ONFH_HSTS_PRELOAD", default=True)  # eligible, not submitted
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a TLS proxy that sets X-Forwarded-Proto (the nginx recipe does), so share links
+# and redirects are built as https://.
+if env.bool("ONFH_BEHIND_TLS_PROXY", default=ONFH_PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+from csp.constants import NONCE as _CSP_NONCE  # noqa: E402
+
+# Content-Security-Policy (django-csp). The Cornerstone viewer decodes in web workers
+# started from blob: URLs and compiles WebAssembly codecs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        # a nonce for the two small inline scripts (study prefetch, consult badge)
+        "script-src": ["'self'", "'wasm-unsafe-eval'", _CSP_NONCE],
+        "worker-src": ["'self'", "blob:"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "connect-src": ["'self'", "ws:", "wss:"] if not ONFH_PRODUCTION else ["'self'", "wss:"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *([OIDC_OP_AUTHORIZATION_ENDPOINT] if ONFH_OIDC_ENABLED else [])],
+    }
+}

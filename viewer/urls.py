@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
+from grading.accounts.views import LoginView
 from viewer import views
 
 app_name = "viewer"
@@ -12,9 +13,7 @@ urlpatterns = [
     path("studies/<int:study_id>/", views.study, name="study"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="registration/login.html", redirect_authenticated_user=True
-        ),
+        LoginView.as_view(),  # password, then a TOTP code when needed
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -11,10 +11,13 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from grading.accounts.selectors import user_needs_second_factor
+from grading.accounts.services import totp_verify
 from grading.apis.common import ApiAuthMixin, ErrorSerializer
 from grading.selectors import memberships_of
 
@@ -29,6 +32,9 @@ class TokenObtainApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+        otp = serializers.CharField(
+            required=False, help_text="The authenticator's code, when the user has a second factor."
+        )
 
     @extend_schema_serializer(component_name="Token")
     class OutputSerializer(serializers.Serializer):
@@ -37,14 +43,24 @@ class TokenObtainApi(APIView):
     @extend_schema(
         operation_id="auth_token_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: OpenApiResponse(description="Bad credentials.")},
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="Bad credentials, or the second factor missing."),
+            429: OpenApiResponse(description="Locked out after repeated failures."),
+        },
         auth=[],
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        # The Django request, so django-axes can mark a locked-out sign-in on it (429).
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        if user_needs_second_factor(user=user):
+            code = str(request.data.get("otp") or "")
+            if not code or totp_verify(user=user, token=code) is None:
+                raise ValidationError({"otp": ["A valid code from the authenticator is needed."]})
+        token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)
 
 

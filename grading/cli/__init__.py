@@ -1,4 +1,4 @@
-"""The ``onfh`` command line: ``onfh grade | phantoms | train | benchmark``.
+"""The ``onfh`` command line: ``onfh grade | phantoms | train | benchmark | phantoms-b``.
 
 Each sub-command lives in its own module exposing ``register(subparsers)``,
 which adds a parser whose ``func`` default takes the parsed arguments and
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 # does not. Only effective before torch is imported, so it is set here, first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-SUBCOMMANDS = ("grade", "phantoms", "train", "benchmark")
+SUBCOMMANDS = ("grade", "phantoms", "train", "benchmark", "phantoms-b")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"grading.cli.{name}")
+            module = importlib.import_module(f"grading.cli.{name.replace('-', '_')}")
         except ImportError as exc:
             # one sub-command whose dependencies are missing must not take the others
             # down: it stays listed and says why it cannot run

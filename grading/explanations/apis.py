@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from django.http import HttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -20,7 +19,11 @@ from rest_framework.views import APIView
 from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
 from grading.apis.serializers import GradeField
 from grading.explanations.models import PatientExplanation
-from grading.explanations.selectors import explanation_get_visible, link_get_visible
+from grading.explanations.selectors import (
+    explanation_get_visible,
+    link_get_visible,
+    share_link_url,
+)
 from grading.explanations.services import (
     LINK_DEFAULT_DAYS,
     LINK_MAX_DAYS,
@@ -193,7 +196,7 @@ class ShareLinkCreateApi(ApiAuthMixin, APIView):
             )
         data = dict(LinkOutputSerializer(link).data)
         data["token"] = token
-        data["url"] = request.build_absolute_uri(reverse("explanations:public", args=[token]))
+        data["url"] = share_link_url(request=request, token=token)
         return Response(data, status=status.HTTP_201_CREATED)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 from django.template.loader import select_template
+from django.urls import reverse
 
 from grading.explanations.models import PatientExplanation, ShareLink
 from grading.models import GRADING_ROLES, Membership
@@ -134,6 +135,13 @@ def explanation_page_html(*, explanation: PatientExplanation, extra: dict[str, A
     )
 
 
+def share_link_url(*, request: Any, token: str) -> str:
+    """The link a patient is given: the token travels in the fragment, which browsers never
+    send, so it never reaches a server's or proxy's access log; the page then POSTs it.
+    https:// behind a TLS proxy that sets X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)."""
+    return request.build_absolute_uri(reverse("explanations:public")) + "#" + token
+
+
 __all__ = [
     "LinkGone",
     "explanation_context",
@@ -143,5 +151,6 @@ __all__ = [
     "explanations_visible_to",
     "link_get_by_token",
     "link_get_visible",
+    "share_link_url",
     "token_hash",
 ]

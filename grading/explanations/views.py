@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from grading.explanations.selectors import (
     LinkGone,
@@ -21,6 +22,7 @@ from grading.explanations.selectors import (
     explanations_visible_to,
     link_get_by_token,
     link_get_visible,
+    share_link_url,
 )
 from grading.explanations.services import (
     NOTE_MAX_CHARS,
@@ -46,9 +48,22 @@ def _gone(request: HttpRequest, gone: LinkGone, what: str) -> HttpResponse:
     return render(request, "explanations/gone.html", {"why": gone.why}, status=410)
 
 
+def _public_headers(response: HttpResponse) -> HttpResponse:
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+# The token is the only credential (no session, no cookie to ride on): CSRF does not apply.
+@csrf_exempt
 @never_cache
-@require_GET
-def public_page(request: HttpRequest, token: str) -> HttpResponse:
+@require_http_methods(["GET", "POST"])
+def public_page(request: HttpRequest) -> HttpResponse:
+    """GET: a small page that reads the token from the fragment and POSTs it back here.
+    POST ``token``: the patient page."""
+    if request.method == "GET":
+        return _public_headers(render(request, "explanations/open.html"))
+    token = request.POST.get("token", "")
     try:
         link = link_get_by_token(token=token)
     except LinkGone as gone:
@@ -59,19 +74,23 @@ def public_page(request: HttpRequest, token: str) -> HttpResponse:
         image_src = "data:image/png;base64," + base64.b64encode(handle.read()).decode()
     html = explanation_page_html(
         explanation=explanation,
-        extra={"image_src": image_src, "pdf_url": reverse("explanations:public-pdf", args=[token])},
+        extra={
+            "image_src": image_src,
+            "pdf_action": reverse("explanations:public-pdf"),
+            "pdf_token": token,
+            "csp_nonce": getattr(request, "csp_nonce", ""),
+        },
     )
-    response = HttpResponse(html)
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return _public_headers(HttpResponse(html))
 
 
+@csrf_exempt
 @never_cache
-@require_GET
-def public_pdf(request: HttpRequest, token: str) -> HttpResponse:
+@require_POST
+def public_pdf(request: HttpRequest) -> HttpResponse:
+    """POST ``token``: the patient page as a PDF."""
     try:
-        link = link_get_by_token(token=token)
+        link = link_get_by_token(token=request.POST.get("token", ""))
     except LinkGone as gone:
         return _gone(request, gone, "pdf")
     share_link_view_record(link=link, what="pdf", client_address=_address(request))
@@ -79,8 +98,7 @@ def public_pdf(request: HttpRequest, token: str) -> HttpResponse:
         patient_explanation_pdf(explanation=link.explanation), content_type="application/pdf"
     )
     response["Content-Disposition"] = 'inline; filename="hip-mri-explained.pdf"'
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return _public_headers(response)
 
 
 @login_required
@@ -137,7 +155,7 @@ def link_create(request: HttpRequest, explanation_id: int) -> HttpResponse:
     else:
         request.session["explanation_new_link"] = {
             "link_id": link.pk,
-            "url": request.build_absolute_uri(reverse("explanations:public", args=[token])),
+            "url": share_link_url(request=request, token=token),
         }
     return redirect(
         f"{reverse('explanations:study', args=[explanation.study_id])}#explanation-{explanation.pk}"

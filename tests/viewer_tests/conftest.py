@@ -6,6 +6,7 @@ Playwright. Never ``playwright install``: the browser is /usr/bin/chromium.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,17 +70,18 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     )
 
 
-@pytest.fixture(scope="session")
-def portal() -> Iterator[Portal]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
+@contextlib.contextmanager
+def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
+    """The embedded launcher in a temporary var/ folder on a free loopback port."""
+    if not Path(CHROMIUM).exists():  # a missing peer fails (make install-system has it)
+        pytest.fail(
             f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
         )
     if not MANIFEST.exists():
         pytest.fail("The viewer bundle is not built: cd viewer/frontend && npm ci && npm run build")
     var_dir = Path(tempfile.mkdtemp(prefix="onfh-browser-"))
     log = var_dir / "portal.log"
-    port = free_port()
+    port = int((extra_env or {}).get("PORT") or free_port())
     env = {k: v for k, v in os.environ.items() if k not in _PRODUCTION_ENV}
     env.update(
         {
@@ -89,6 +91,7 @@ def portal() -> Iterator[Portal]:
             "PORT": str(port),
             "ONFH_BIND": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
     )
     with log.open("wb") as out:
@@ -119,6 +122,12 @@ def portal() -> Iterator[Portal]:
 
 
 @pytest.fixture(scope="session")
+def portal() -> Iterator[Portal]:
+    with running_portal() as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -134,8 +143,12 @@ def browser() -> Iterator[Any]:
 def login(
     browser: Any, portal: Portal, username: str, *, width: int = 1366, height: int = 768
 ) -> Any:
-    """A fresh browser context logged in through the login page."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    """A fresh browser context logged in through the login page.
+
+    Playwright's ``wait_for_function`` evaluates its predicate in the page, which the
+    portal's Content-Security-Policy refuses (no 'unsafe-eval'): these contexts bypass
+    the policy; test_viewer_works_under_the_content_security_policy keeps it."""
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
     page = context.new_page()
     page.goto(f"{portal.base_url}/login/")
     page.fill("#id_username", username)

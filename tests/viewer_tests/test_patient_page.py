@@ -72,8 +72,14 @@ def test_patient_page_prints_on_one_page_without_identifiers(browser: Any, porta
     token, _, grade = _setup(portal)
     context = browser.new_context(viewport={"width": 1366, "height": 768})  # no login
     page = context.new_page()
-    answer = page.goto(f"{portal.base_url}/p/{token}/")
-    assert answer is not None and answer.status == 200
+    # The link as the portal gives it: the token in the fragment, then posted by the page.
+    with page.expect_response(
+        lambda r: r.url.endswith("/p/") and r.request.method == "POST"
+    ) as posted:
+        page.goto(f"{portal.base_url}/p/#{token}")
+    assert posted.value.status == 200
+    page.wait_for_selector("#head-image")
+    assert page.url == f"{portal.base_url}/p/#{token}"  # a reload or bookmark still works
     assert page.evaluate(
         "() => { const i = document.getElementById('head-image');"
         " return i.complete && i.naturalWidth > 0; }"
@@ -90,3 +96,7 @@ def test_patient_page_prints_on_one_page_without_identifiers(browser: Any, porta
     pdf = page.pdf(format="A4", print_background=True)
     assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
     context.close()
+    # The server's access log (daphne's, in the portal's log) has the visit, not the token.
+    log = portal.log.read_text()
+    assert "POST /p/" in log
+    assert token not in log

@@ -311,6 +311,34 @@ def test_viewer_draws_image_and_overlays_fast(
     page.close()
 
 
+def test_viewer_works_under_the_content_security_policy(
+    browser: Any, demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
+    """Cornerstone decodes in workers and compiles WebAssembly codecs: the policy allows
+    exactly that ('wasm-unsafe-eval', worker-src blob:), and nothing on the pages is
+    refused. This context keeps the policy (the others bypass it for wait_for_function),
+    so it waits by polling from the test instead."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.add_cookies(demo.cookies())
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page = context.new_page()
+    answer = page.goto(f"{portal.base_url}/studies/{uploaded.study_id}/")
+    assert "'wasm-unsafe-eval'" in answer.headers["content-security-policy"]
+    deadline = time.monotonic() + 60
+    while page.evaluate("document.body.dataset.viewerReady") != "true":
+        assert time.monotonic() < deadline, "the viewer did not get ready under the CSP"
+        time.sleep(0.2)
+    assert page.evaluate(DRAWN_JS) > 0.05, "the image is not drawn under the CSP"
+    page.goto(f"{portal.base_url}/")  # the worklist and its live badge script (nonce)
+    page.wait_for_selector("#worklist-body tr")
+    context.close()
+    assert refused == []
+
+
 def test_scroll_changes_slice_and_proportion(
     demo: Any, portal: Portal, uploaded: UploadedStudy, bench: Bench
 ) -> None:

@@ -14,7 +14,8 @@ register = template.Library()
 @register.inclusion_tag("consults/badge.html", takes_context=True)
 def consult_badge(context: dict[str, Any]) -> dict[str, Any]:
     user = context["request"].user
-    return {"count": consult_open_count(user=user) if user.is_authenticated else 0}
+    count = consult_open_count(user=user) if user.is_authenticated else 0
+    return {"count": count, "request": context["request"]}  # the CSP nonce is on the request
 
 
 @register.simple_tag(takes_context=True)

@@ -90,7 +90,7 @@ def test_wrong_token_401(member):
 
 def test_session_auth_by_login(member):
     client = APIClient()
-    assert client.login(username="alice", password="pw")
+    assert client.post("/login/", {"username": "alice", "password": "pw"}).status_code == 302
     assert client.get("/api/me/").json()["username"] == "alice"
 
 

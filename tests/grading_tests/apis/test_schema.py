@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 CONTRACT = {
     "/api/auth/token/": {"post"},
     "/api/me/": {"get"},
+    "/api/sites/{site_id}/sign-in/": {"get", "put"},
     "/api/uploads/": {"post"},
     "/api/studies/": {"get"},
     "/api/studies/{study_id}/": {"get"},

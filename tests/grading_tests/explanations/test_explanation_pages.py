@@ -23,13 +23,13 @@ def test_editor_makes_an_explanation_and_a_link_and_revokes_it(world: World):
     assert explanation.note == "See you soon."
     assert doctor.post(f"/explanations/{explanation.pk}/links/", {"days": "5"}).status_code == 302
     page = doctor.get(url).content.decode()
-    public = re.search(r'id="new-link">[^<]*<a href="[^"]*(/p/[^/"]+/)"', page).group(1)
-    assert Client().get(public).status_code == 200
+    public = re.search(r'id="new-link">[^<]*<a href="[^"]*/p/#([^"]+)"', page).group(1)
+    assert Client().post("/p/", {"token": public}).status_code == 200
     # The link is shown only once.
     assert public not in doctor.get(url).content.decode()
     link = ShareLink.objects.get()
     assert doctor.post(f"/explanations/links/{link.pk}/revoke/").status_code == 302
-    assert Client().get(public).status_code == 410
+    assert Client().post("/p/", {"token": public}).status_code == 410
 
 
 def test_editor_is_for_doctors_of_the_site(world: World):

@@ -157,12 +157,12 @@ def test_public_page_and_pdf_through_a_link(named_doctor: World):
     made = make(world)
     created = link(world, made["id"], days=7)
     assert created["is_live"] is True
-    assert created["url"].endswith(f"/p/{created['token']}/")
+    assert created["url"].endswith(f"/p/#{created['token']}")  # never in a logged path
     # Only the token's hash is stored.
     assert not ShareLink.objects.filter(token_hash=created["token"]).exists()
 
     anonymous = Client()
-    page = anonymous.get(f"/p/{created['token']}/")
+    page = anonymous.post("/p/", {"token": created["token"]})
     assert page.status_code == 200
     html = page.content.decode()
     assert "Ada Lovelace" in html
@@ -178,7 +178,7 @@ def test_public_page_and_pdf_through_a_link(named_doctor: World):
 
     image = Image.open(io.BytesIO(base64.b64decode(src)))
     assert image.mode == "RGB" and image.size[0] == image.size[1]
-    pdf = anonymous.get(f"/p/{created['token']}/pdf/")
+    pdf = anonymous.post("/p/pdf/", {"token": created["token"]})
     assert pdf.status_code == 200
     assert pdf_text(pdf.content)[0] == 1
 
@@ -189,8 +189,8 @@ def test_expired_link_answers_410(world: World):
     ShareLink.objects.filter(pk=created["id"]).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert Client().get(f"/p/{created['token']}/").status_code == 410
-    assert Client().get(f"/p/{created['token']}/pdf/").status_code == 410
+    assert Client().post("/p/", {"token": created["token"]}).status_code == 410
+    assert Client().post("/p/pdf/", {"token": created["token"]}).status_code == 410
     detail = world.client("clinician").get(f"/api/explanations/{made['id']}/").json()
     assert detail["links"][0]["is_live"] is False
 
@@ -198,30 +198,30 @@ def test_expired_link_answers_410(world: World):
 def test_revoked_link_answers_410(world: World):
     made = make(world)
     created = link(world, made["id"])
-    assert Client().get(f"/p/{created['token']}/").status_code == 200
+    assert Client().post("/p/", {"token": created["token"]}).status_code == 200
     for who, code in (("student", 404), ("foreign", 404)):
         answer = world.client(who).post(f"/api/explanations/links/{created['id']}/revoke/")
         assert answer.status_code == code
     revoked = world.client("clinician").post(f"/api/explanations/links/{created['id']}/revoke/")
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"]
-    assert Client().get(f"/p/{created['token']}/").status_code == 410
-    assert Client().get(f"/p/{created['token']}/pdf/").status_code == 410
+    assert Client().post("/p/", {"token": created["token"]}).status_code == 410
+    assert Client().post("/p/pdf/", {"token": created["token"]}).status_code == 410
 
 
 def test_unknown_token_answers_404(world: World):
-    assert Client().get("/p/not-a-real-token/").status_code == 404
-    assert Client().get("/p/not-a-real-token/pdf/").status_code == 404
+    assert Client().post("/p/", {"token": "not-a-real-token"}).status_code == 404
+    assert Client().post("/p/pdf/", {"token": "not-a-real-token"}).status_code == 404
 
 
 def test_every_step_is_audited(world: World):
     made = make(world)
     world.client("clinician").get(f"/api/explanations/{made['id']}/pdf/")
     created = link(world, made["id"])
-    Client().get(f"/p/{created['token']}/")
-    Client().get(f"/p/{created['token']}/pdf/")
+    Client().post("/p/", {"token": created["token"]})
+    Client().post("/p/pdf/", {"token": created["token"]})
     world.client("clinician").post(f"/api/explanations/links/{created['id']}/revoke/")
-    Client().get(f"/p/{created['token']}/")
+    Client().post("/p/", {"token": created["token"]})
     rows = world.client("clinician").get(f"/api/studies/{world.study.pk}/audit/").json()
     seen = [row["action"] for row in rows]
     assert seen.count("explanation.create") == 1

@@ -40,7 +40,8 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def _page_as(chromium: Any, live_server: Any, user: Any) -> Any:
     client = Client()
     client.force_login(user)
-    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    # bypass_csp: wait_for_function evaluates its predicate in the page (no 'unsafe-eval')
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
     )
