@@ -259,7 +259,7 @@ def _family_data(
     family: PhantomFamily, cfg: AccuracyConfig, threads: int
 ) -> tuple[CropSet, list[Any]]:
     """A family's held-out crops (head metrics) and bilateral series (grading metrics)."""
-    make = None if family.name == "own" else family.training_crops
+    make = None if family.name == "own" else family.test_crops
     crops = load_crops(
         cfg.n_test,
         cfg.test_seed,

@@ -27,6 +27,7 @@ def _inverted() -> PhantomFamily:
         name="independent",
         module="tests.inverted",
         training_crops=crops,
+        test_crops=crops,
         evaluation_series=lambda seed, count: [],
     )
 
@@ -82,3 +83,23 @@ def test_a_family_not_in_the_tree_is_reported_not_hidden(
     report = run_accuracy(cfg, progress=False, log=lambda _: None)
     assert report["families"]["independent"].startswith("not available")
     assert "not available" in accuracy_markdown(report)
+
+
+def test_the_independent_family_is_seen_through_the_benchmarks_interface() -> None:
+    from grading.engine import phantoms_b
+
+    raw = phantoms_b.make_evaluation_set(5, n_series=1, n_crops=2, n_slices=3)
+    s = families.evaluation_series_b(raw.series[0])
+    assert len(s.mr_slices()) == 3 and s.labels.shape[0] == 3
+    assert set(s.truth) == {"left", "right"}
+    hips = raw.series[0].hips.values()
+    for k, on_slice in enumerate(s.slice_truth):
+        # the per-side counts behind the truth add up to the slice's label map
+        assert sum(int(h.slice_head_pixels[k]) for h in hips) == int((s.labels[k] > 0).sum())
+        nec = sum(int(h.slice_necrosis_pixels[k]) for h in hips)
+        assert nec == int((s.labels[k] == 2).sum())
+        assert len(on_slice) == sum(1 for h in hips if h.slice_head_pixels[k] > 0)
+        for hip in on_slice:
+            assert 0.0 <= hip.proportion <= 1.0
+    images, labels = families._b_test_crops(phantoms_b, 2, 5, 128)
+    assert images.shape == labels.shape == (2, 128, 128) and labels.max() <= 2
