@@ -144,11 +144,13 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
     true proportion. Per hip:
     the series' volumetric proportion and grade for each true hip. Necrosis Dice is
     pooled over all pixels of all slices. Returns ``{"available": False}`` while
-    ``grading.engine.pipeline`` does not exist.
+    ``grading.engine.pipeline`` does not exist, or without series.
     """
     pipeline = _pipeline()
     if pipeline is None or not hasattr(pipeline, "grade_series"):
         return {"available": False, "reason": "grading.engine.pipeline.grade_series missing"}
+    if not series_list:
+        return {"available": False, "reason": "no held-out series (--n-series 0)"}
     index = {g: i for i, g in enumerate(GRADES)}
     slice_conf = np.zeros((4, 5), np.int64)
     hip_conf = np.zeros((4, 5), np.int64)

@@ -103,3 +103,15 @@ def test_the_independent_family_is_seen_through_the_benchmarks_interface() -> No
             assert 0.0 <= hip.proportion <= 1.0
     images, labels = families._b_test_crops(phantoms_b, 2, 5, 128)
     assert images.shape == labels.shape == (2, 128, 128) and labels.max() <= 2
+
+
+def test_without_series_the_grading_rows_are_left_out_not_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONFH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(families._FACTORIES, "independent", _inverted)
+    cfg = AccuracyConfig(models=(), n_test=4, n_series=0, shipped=True)
+    table = accuracy_markdown(run_accuracy(cfg, progress=False, log=lambda _: None))
+    summary = table.split("### own family")[0]
+    assert "head Dice (crops)" in summary
+    assert "grade accuracy" not in summary and "nan" not in summary
