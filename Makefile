@@ -3,6 +3,7 @@
 #   make test   install everything, then run the whole test suite (engine, portal, API, browser)
 #   make check  lint and type checks
 #   make bench  the benchmark commands whose results go in docs/benchmarks.md
+#               (bench_load: locust against PostgreSQL + Redis + 2 workers, and embedded)
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ PIP := $(VENV)/bin/pip
 FRONTEND := viewer/frontend
 PORT ?= 8000
 
-.PHONY: install install-test-peers install-bench install-python install-system install-frontend run test test-python test-frontend check bench clean
+.PHONY: install install-test-peers install-bench install-python install-system install-frontend run test test-python test-s3 test-frontend check bench clean
 
 install: install-python install-system install-frontend
 
@@ -29,11 +30,13 @@ install-python: $(VENV)/.installed
 
 # Debian packages the tests drive as real peers: Chromium for the browser tests,
 # dcmtk and dicom3tools for DICOM networking and validation, node for the test OpenID
-# Connect provider, nginx for the reverse-proxy recipe.
+# Connect provider, nginx for the reverse-proxy recipe, Orthanc with its DICOMweb plugin
+# as the PACS, openssl for the receiver's TLS certificates.
 install-system:
 	@missing=""; \
-	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools node:nodejs npm:npm nginx:nginx-light; do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	for pair in chromium:chromium storescu:dcmtk dciodvfy:dicom3tools node:nodejs npm:npm nginx:nginx-light \
+	  openssl:openssl /usr/sbin/Orthanc:orthanc /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb; do \
+	  [ -e "$${pair%%:*}" ] || command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
@@ -56,10 +59,18 @@ install-test-peers: install-system $(OIDC_PEER)/node_modules/.package-lock.json
 run: install
 	PORT=$(PORT) $(PY) -m onfh_site.launch
 
-test: install install-test-peers test-frontend test-python
+test: install install-test-peers test-frontend test-python test-s3
 
 test-python:
 	$(PY) -m pytest
+
+# The tests that store and read files, again with ONFH_STORAGE=s3: tests/conftest.py then
+# starts moto's stand-alone S3 server (moto[server], a dev dependency) on a free port.
+S3_TESTS := tests/grading_tests/apis/test_uploads_api.py tests/grading_tests/apis/test_labelmaps_api.py \
+	tests/grading_tests/test_tasks.py tests/grading_tests/exports \
+	tests/grading_tests/interop/test_dicomweb.py tests/grading_tests/interop/test_dicomweb_ps318.py
+test-s3:
+	ONFH_STORAGE=s3 $(PY) -m pytest $(S3_TESTS)
 
 test-frontend: $(FRONTEND)/node_modules/.package-lock.json
 	cd $(FRONTEND) && npm test
@@ -80,6 +91,7 @@ bench: install install-bench
 	$(VENV)/bin/onfh benchmark --speed
 	$(PY) manage.py bench_portal
 	$(PY) manage.py bench_interop
+	$(PY) manage.py bench_load
 
 clean:
 	rm -rf $(VENV) $(FRONTEND)/node_modules static/viewer var

@@ -1,5 +1,7 @@
 """Django admin for every model. Results and the audit trail are read-only here: they
-change only through the services, which keep the audit chain."""
+change only through the services, which keep the audit chain. What can still be changed
+here (sites, memberships, studies' site and patient identity, series, shares, analyses'
+deletion) is audited (``grading.admin_audit``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from grading import models
+from grading.admin_audit import AuditedModelAdmin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,7 +32,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(models.Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(AuditedModelAdmin):
     list_display = ["name", "code", "created"]
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}
@@ -37,7 +40,7 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedModelAdmin):
     list_display = ["user", "site", "role", "created"]
     list_filter = ["role", "site"]
     search_fields = ["user__username", "site__name"]
@@ -54,7 +57,7 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(models.Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(AuditedModelAdmin):
     list_display = [
         "id",
         "patient_name",
@@ -86,14 +89,14 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.StudyShare)
-class StudyShareAdmin(admin.ModelAdmin):
+class StudyShareAdmin(AuditedModelAdmin):
     list_display = ["study", "user", "shared_by", "created"]
     search_fields = ["user__username", "study__study_instance_uid"]
     raw_id_fields = ["study", "user", "shared_by"]
 
 
 @admin.register(models.Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(AuditedModelAdmin):
     list_display = [
         "id",
         "series_instance_uid",
@@ -125,7 +128,7 @@ class InstanceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.Analysis)
-class AnalysisAdmin(admin.ModelAdmin):
+class AnalysisAdmin(AuditedModelAdmin):
     list_display = [
         "id",
         "series",
@@ -194,6 +197,26 @@ class AuditChainHeadAdmin(ReadOnlyAdmin):
     list_display = ["id", "seq", "hash"]
 
 
+@admin.register(models.IncomingSeries)
+class IncomingSeriesAdmin(ReadOnlyAdmin):
+    list_display = ["series_instance_uid", "site", "receiver", "started", "expires"]
+
+
 @admin.register(models.OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "created"]
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Seen here; made and revoked by their owners (the "API tokens" page, audited)."""
+
+    list_display = ("prefix", "user", "name", "created", "expires", "last_used", "revoked")
+    list_filter = ("revoked",)
+    search_fields = ("user__username", "name", "prefix")
+    exclude = ("key_hash", "password_check")
+
+
+@admin.register(models.WorkerBeat)
+class WorkerBeatAdmin(ReadOnlyAdmin):
+    list_display = ("name", "queues", "pid", "started", "last_seen")

@@ -2,7 +2,10 @@
 
 Authenticate (session, via ``AuthMiddlewareStack``), join one group per site of the
 user and one per study shared with them, forward ``study.status`` and ``study.audit``
-messages unchanged. In the embedded mode the first connection also starts the relay of
+messages, each only after checking that the user may still see that study: a
+membership removed, a share ended or a consult closed after the socket opened stops
+the messages at once (the groups joined at connect are only a pre-filter).
+In the embedded mode the first connection also starts the relay of
 the DB outbox into this process's in-memory channel layer.
 """
 
@@ -13,7 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from grading.selectors import user_groups
+from grading.selectors import study_visible_now, user_groups
 from grading.services.notify import outbox_relay_ensure_started
 
 
@@ -41,11 +44,20 @@ class StudyStatusConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
+    async def _may_see(self, event: dict[str, Any]) -> bool:
+        user = self.scope.get("user")
+        study_id = event.get("study_id")
+        if user is None or not isinstance(study_id, int):
+            return False
+        return await database_sync_to_async(study_visible_now)(user_id=user.pk, study_id=study_id)
+
     async def study_status(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        if await self._may_see(event):
+            await self.send_json(event)
 
     async def study_audit(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        if await self._may_see(event):
+            await self.send_json(event)
 
     # Second opinions (grading.consults), sent to the user's own group.
     async def consult_request(self, event: dict[str, Any]) -> None:

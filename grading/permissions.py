@@ -6,12 +6,14 @@ the one rule the API adds:
 
 **Students see their site's studies de-identified.** A student must learn to grade
 from the images and the results, not from whose hip it is; so every API answer a
-student gets has the patient's name, ID and birth date removed: ``patient_name`` and
-``patient_id`` are ``null`` in study summaries and details, patient keys inside audit
-``before``/``after`` are ``null``, the DICOM file is served with PatientName,
-PatientID, PatientBirthDate (and the other patient-identifying attributes) emptied,
-and ``search`` / ``ordering`` on the study list ignore the patient fields (or the
-results would leak them).
+student gets has the patient's identifiers removed: ``patient_name``, ``patient_id``
+and ``study_date`` are ``null`` in study summaries and details (and the study page),
+the keys of ``PATIENT_FIELDS`` inside audit ``before``/``after`` are ``null``, every
+DICOM file, QIDO answer and metadata is served through the PS3.15 basic profile
+(``grading.dicom.deidentify`` with the Retain UIDs option, dates shifted by a per-study
+offset from a key that is not in the database: :func:`student_view_key`), and
+``search`` / ``ordering`` / date filters on the study list ignore the patient fields,
+the accession number and the study date (or the results would leak them).
 
 The rule is per study, by the user's role at the study's site: a user who is a
 student at site A and a clinician at site B sees A's studies de-identified and B's
@@ -29,7 +31,16 @@ from typing import Any
 from grading.models import Role
 from grading.selectors import memberships_of
 
-PATIENT_FIELDS = ("patient_name", "patient_id", "patient_birth_date")
+# Keys nulled in what a student gets: the patient's identifiers, and what the PS3.15
+# basic profile removes or shifts beside them (accession number, sex, exact dates).
+PATIENT_FIELDS = (
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "accession_number",
+    "study_date",
+)
 
 
 @dataclass(frozen=True)
@@ -93,3 +104,41 @@ def redact_patient_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [redact_patient_keys(item) for item in value]
     return value
+
+
+def student_view_key(*, study_id: int) -> Any:
+    """The de-identification key of a study shown to a student: its date offset (whole
+    days, 1 to 10 years back) and UID seed from an HMAC of the study id under the
+    portal's SECRET_KEY, so the same study always looks the same and nothing in the
+    database gives the offset away."""
+    from django.utils.crypto import salted_hmac
+
+    from grading.dicom.deidentify import DeidentificationKey
+
+    digest = salted_hmac("onfh.student-view", str(study_id), algorithm="sha256").hexdigest()
+    return DeidentificationKey(
+        seed=digest[:32], date_offset_days=-(365 + int(digest[32:40], 16) % 3288)
+    )
+
+
+def student_view_dicom(data: bytes, *, study_id: int) -> bytes:
+    """One stored DICOM file as a student gets it: the PS3.15 basic profile with the
+    Retain UIDs option (the viewer names slices by SOPInstanceUID)."""
+    from grading.dicom.deidentify import deidentify_bytes
+
+    return deidentify_bytes(
+        data,
+        key=student_view_key(study_id=study_id),
+        pseudonym="",
+        retain_uids=True,
+    )
+
+
+def sees_client_addresses(*, user: Any, site_id: int) -> bool:
+    """Client IP addresses in the audit trail are for the study site's admins and
+    superusers only (they identify staff and patients' devices)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return any(
+        m.site_id == site_id and m.role == Role.SITE_ADMIN for m in memberships_of(user=user)
+    )

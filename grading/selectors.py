@@ -16,6 +16,7 @@ from grading.models import (
     GRADING_ROLES,
     UPLOAD_ROLES,
     Analysis,
+    ApiToken,
     AuditEvent,
     GradeRevision,
     HipResult,
@@ -28,6 +29,7 @@ from grading.models import (
     SliceResult,
     Study,
     StudyShare,
+    WorkerBeat,
 )
 
 
@@ -298,3 +300,38 @@ __all__ = [
     "user_role_at",
     "user_upload_sites",
 ]
+
+
+def workers_alive() -> list[WorkerBeat]:
+    """Workers seen within ``ONFH_STALE_AFTER_S`` seconds (``WorkerBeat``)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(seconds=settings.ONFH_STALE_AFTER_S)
+    return list(WorkerBeat.objects.filter(last_seen__gte=since))
+
+
+def analysis_stall_reason() -> str | None:
+    """ "no worker" when no live worker takes analyses (queue ``gpu``), else None."""
+    alive = workers_alive()
+    if any("gpu" in w.queues.split(",") or not w.queues for w in alive):
+        return None
+    return "no worker"
+
+
+def api_tokens_of(*, user: Any) -> QuerySet[ApiToken]:
+    """The user's own API tokens, newest first (none for anonymous)."""
+    if _is_anonymous(user):
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).select_related("user").order_by("-created", "-id")
+
+
+def study_visible_now(*, user_id: int, study_id: int) -> bool:
+    """Whether the user (read again: still active, still a superuser?) may see the study
+    at this moment; for messages pushed to sockets opened earlier."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and studies_visible_to(user=user).filter(pk=study_id).exists()

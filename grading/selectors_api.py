@@ -44,7 +44,7 @@ def _grade_rank(field: str) -> Case:
 STUDY_ORDERINGS: dict[str, tuple[str, bool]] = {
     "id": ("id", False),
     "created": ("created", False),
-    "study_date": ("study_date", False),
+    "study_date": ("study_date", True),
     "status": ("status", False),
     "grade": ("grade_rank", False),
     "ai_grade": ("ai_grade_rank", False),
@@ -69,10 +69,14 @@ def study_list(
     ``search``: case-insensitive, any word; matches the patient's name or ID, the
     StudyInstanceUID, the accession number or the description. ``ordering``: comma
     separated keys of ``STUDY_ORDERINGS``, ``-`` for descending. With
-    ``patient_fields_hidden`` (a student) the patient fields are neither searched nor
-    ordered by. Raises ``ValidationError`` for a bad filter value or ordering key.
+    ``patient_fields_hidden`` (a student) the patient fields, the accession number and
+    the study date are neither searched, filtered nor ordered by. Raises
+    ``ValidationError`` for a bad filter value or ordering key.
     """
     qs = studies_visible_to(user=user)
+    if patient_fields_hidden:
+        # The study date is not shown to a student; a filter on it would reveal it.
+        filters = {k: v for k, v in (filters or {}).items() if k not in ("date_from", "date_to")}
     filterset = StudyFilter(data=filters or {}, queryset=qs)
     if not filterset.is_valid():
         raise ValidationError(
@@ -81,13 +85,13 @@ def study_list(
     qs = filterset.qs
 
     for word in search.split():
-        condition = (
-            Q(study_instance_uid__icontains=word)
-            | Q(study_description__icontains=word)
-            | Q(accession_number__icontains=word)
-        )
+        condition = Q(study_instance_uid__icontains=word) | Q(study_description__icontains=word)
         if not patient_fields_hidden:
-            condition |= Q(patient_name__icontains=word) | Q(patient_id__icontains=word)
+            condition |= (
+                Q(patient_name__icontains=word)
+                | Q(patient_id__icontains=word)
+                | Q(accession_number__icontains=word)
+            )
         qs = qs.filter(condition)
 
     order_by: list[str] = []

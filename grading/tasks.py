@@ -11,10 +11,11 @@ then every ``ONFH_SWEEP_EVERY_S`` seconds.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -74,6 +75,14 @@ def analyses_requeue_stale() -> None:
 # --- worker process hooks -------------------------------------------------------------------
 
 
+@worker_init.connect
+def _check_storage(**_: object) -> None:
+    """S3 mode: a worker without its bucket stops at start, saying why."""
+    from grading.services.storage import storage_verify
+
+    storage_verify()
+
+
 @worker_process_init.connect
 def _load_segmenter(**_: object) -> None:
     """Load the model once per worker process, before the first task."""
@@ -88,37 +97,60 @@ def _load_segmenter(**_: object) -> None:
 
 
 _sweeper_stop = threading.Event()
+_worker = {"name": ""}
 
 
-def _sweep_forever() -> None:
-    from grading.services.analyses import analysis_requeue_stale
+def _beat_forever(name: str, queues: str) -> None:
+    """This worker's WorkerBeat row, every ONFH_HEARTBEAT_S seconds."""
+    from grading.services.workers import worker_beat_write
 
+    every = settings.ONFH_HEARTBEAT_S or settings.ONFH_SWEEP_EVERY_S
     while not _sweeper_stop.is_set():
         try:
             close_old_connections()
-            sent = analysis_requeue_stale()
-            if sent:
-                logger.warning("sent again analyses left by a stopped worker: %s", sent)
-            # Second opinions past their expiry are marked (and audited) here too.
-            from grading.consults.services import second_opinion_requests_expire
-
-            second_opinion_requests_expire()
-        except Exception:  # noqa: BLE001 - keep sweeping after a DB hiccup
-            logger.exception("sweep for stale analyses failed")
+            worker_beat_write(name=name, queues=queues)
+        except Exception:  # noqa: BLE001 - keep beating after a DB hiccup
+            logger.exception("worker heartbeat failed")
         finally:
             close_old_connections()
-        _sweeper_stop.wait(settings.ONFH_SWEEP_EVERY_S)
+        _sweeper_stop.wait(every)
 
 
 @worker_ready.connect
-def _start_sweeper(**_: object) -> None:
-    """Look for analyses of dead workers now, then every ONFH_SWEEP_EVERY_S seconds."""
+def _start_sweeper(sender: object = None, **_: object) -> None:
+    """Say this worker is alive, then look for analyses of dead workers now and every
+    ONFH_SWEEP_EVERY_S seconds (the web process sweeps too: grading.services.workers)."""
     if settings.ONFH_SWEEP_EVERY_S <= 0:
         return
+    from grading.services.workers import sweep_forever
+
+    name = str(getattr(sender, "hostname", "") or f"worker@{os.getpid()}")
+    try:
+        queues = ",".join(sorted(q.name for q in sender.task_consumer.queues))  # type: ignore[union-attr]
+    except AttributeError:
+        queues = ""
+    _worker["name"] = name
     _sweeper_stop.clear()
-    threading.Thread(target=_sweep_forever, name="onfh-sweeper", daemon=True).start()
+    threading.Thread(
+        target=_beat_forever, args=(name, queues), name="onfh-worker-beat", daemon=True
+    ).start()
+    threading.Thread(
+        target=sweep_forever,
+        args=(_sweeper_stop,),
+        kwargs={"every_s": settings.ONFH_SWEEP_EVERY_S},
+        name="onfh-sweeper",
+        daemon=True,
+    ).start()
 
 
 @worker_shutdown.connect
 def _stop_sweeper(**_: object) -> None:
     _sweeper_stop.set()
+    if _worker["name"]:
+        from grading.services.workers import worker_beat_remove
+
+        try:
+            close_old_connections()
+            worker_beat_remove(name=_worker["name"])
+        except Exception:  # noqa: BLE001 - the beat goes stale instead
+            logger.exception("could not remove this worker's heartbeat")

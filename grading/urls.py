@@ -15,11 +15,16 @@ from grading.apis.instances import InstanceDicomApi, InstanceLabelmapApi
 from grading.apis.labelmaps import LabelmapsRevertApi, LabelmapsSaveApi
 from grading.apis.schema import SchemaApi, SwaggerDocsApi
 from grading.apis.studies import StudyDetailApi, StudyListApi
+from grading.apis.tokens import ApiTokenListApi, ApiTokenRevokeApi
 from grading.apis.uploads import UploadCreateApi
+from grading.apis.workers import WorkerStatusApi
 
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
+    path("auth/tokens/", ApiTokenListApi.as_view(), name="api-auth-tokens"),
+    path("auth/tokens/<int:token_id>/", ApiTokenRevokeApi.as_view(), name="api-auth-token-revoke"),
     path("me/", MeApi.as_view(), name="api-me"),
+    path("workers/", WorkerStatusApi.as_view(), name="api-workers"),
     path("uploads/", UploadCreateApi.as_view(), name="api-uploads"),
     path("studies/", StudyListApi.as_view(), name="api-study-list"),
     path("studies/<int:study_id>/", StudyDetailApi.as_view(), name="api-study-detail"),
@@ -72,6 +77,7 @@ urlpatterns = [
     path("", include("grading.explanations.urls")),
     path("teaching/", include("grading.teaching.urls")),
     path("dicomweb/", include("grading.interop.urls")),
+    path("", include("grading.interop.pacs_urls")),
     path("schema/", SchemaApi.as_view(), name="api-schema"),
     path("docs/", SwaggerDocsApi.as_view(), name="api-docs"),
 ]

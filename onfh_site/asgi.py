@@ -10,8 +10,14 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onfh_site.settings")
+# This is the web process: on PostgreSQL it gets a bounded connection pool (settings).
+os.environ.setdefault("ONFH_ASGI_PROCESS", "1")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
+
+from grading.services.storage import storage_verify  # noqa: E402
+
+storage_verify()  # S3 mode: refuse to start without the bucket (a clear sentence why)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -93,3 +99,20 @@ def _warm_ingest_processes() -> None:
 
 
 _warm_ingest_processes()
+
+
+def _start_web_sweeper() -> None:
+    """In a daphne server, sweep for the work of dead workers here too: when every worker
+    is gone, nobody else would (grading.services.workers)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    main_name = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    if not (main_name.startswith("daphne") or os.path.basename(sys.argv[0]) == "daphne"):
+        return
+    from grading.services.workers import web_sweeper_start
+
+    web_sweeper_start()
+
+
+_start_web_sweeper()

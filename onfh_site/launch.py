@@ -1,9 +1,12 @@
 """Embedded mode in one command: ``python -m onfh_site.launch`` (what ``make run`` does).
 
 Migrates the SQLite database under var/, loads the demo data (``seed_demo``), starts the
-ASGI server (daphne) on 127.0.0.1:$PORT (default 8000) and one Celery worker on the
-file-system broker, prints the URL and the login, and on Ctrl-C (or SIGTERM) stops both
-and exits. If either child stops on its own, the other is stopped too.
+ASGI server (daphne) on 127.0.0.1:$PORT (default 8000), one Celery worker on the
+file-system broker and the DICOM receiver (``manage.py dicom_scp``: AE ``ONFH`` on
+127.0.0.1:$ONFH_SCP_PORT, default 11112), prints the URL and the login, and on Ctrl-C
+(or SIGTERM) stops them and exits. A worker that stops on its own (killed, crashed) is
+started again while the web server stays up; if the web server stops, the others are
+stopped too; if the receiver stops (its port taken), the portal goes on without it.
 """
 
 from __future__ import annotations
@@ -35,17 +38,8 @@ def _stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15.0) -> No
             process.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onfh_site.settings")
-    port = os.environ.get("PORT", "8000")
-    host = os.environ.get("ONFH_BIND", "127.0.0.1")
-    seed_args = list(argv if argv is not None else sys.argv[1:])
-
-    print("ONFH grading portal (research and teaching software, not a medical device)")
-    _manage("migrate", "--noinput", "-v", "0")
-    _manage("seed_demo", *seed_args)
-
-    worker = subprocess.Popen(
+def _start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -67,13 +61,66 @@ def main(argv: list[str] | None = None) -> int:
         ],
         cwd=ROOT,
     )
+
+
+class WorkerRestarts:
+    """A dead worker is started again at once; one that keeps dying within a minute of
+    its start waits 1, 2, 4 ... up to 60 s before the next try, so a broken worker does
+    not spin. Meanwhile the web server goes on (and says "stalled: no worker")."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.quick_deaths = 0
+        self.last_start = time.monotonic()
+        self.dead_since: float | None = None
+
+    def due(self, worker: subprocess.Popen[bytes]) -> bool:
+        now = time.monotonic()
+        if self.dead_since is None:
+            self.dead_since = now
+            if now - self.last_start < 60:
+                self.quick_deaths += 1
+            else:
+                self.quick_deaths = 0
+        wait = 0.0 if self.quick_deaths <= 1 else min(60.0, 2.0 ** (self.quick_deaths - 2))
+        return now - self.dead_since >= wait
+
+    def started(self) -> None:
+        self.count += 1
+        self.last_start = time.monotonic()
+        self.dead_since = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onfh_site.settings")
+    port = os.environ.get("PORT", "8000")
+    host = os.environ.get("ONFH_BIND", "127.0.0.1")
+    seed_args = list(argv if argv is not None else sys.argv[1:])
+    if not any(a.startswith("--base-url") for a in seed_args):
+        seed_args += ["--base-url", f"http://{host}:{port}"]
+
+    print("ONFH grading portal (research and teaching software, not a medical device)")
+    _manage("migrate", "--noinput", "-v", "0")
+    _manage("seed_demo", *seed_args)
+
+    worker = _start_worker()
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", host, "-p", port, "onfh_site.asgi:application"],
         cwd=ROOT,
     )
-    children = [worker, server]
+    # The DICOM receiver (AE ONFH, loopback, ONFH_SCP_PORT or 11112): a PACS's C-MOVE
+    # destination, and where a scanner can send.
+    scp: subprocess.Popen[bytes] | None = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "dicom_scp"],
+        cwd=ROOT,
+    )
     print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)")
-    print("  Log in as shown above. Ctrl-C stops the portal and the worker.\n", flush=True)
+    scp_port = os.environ.get("ONFH_SCP_PORT", "11112")
+    print(f"  DICOM receiver: AE ONFH on 127.0.0.1:{scp_port} (README: Connect a PACS)")
+    if "--no-use-cases" not in seed_args:
+        print("  Log in as the table above says for each use case; the worker now analyses")
+        print("  the queued studies DEMO-007 and DEMO-008 (watch them on the worklist).")
+    print("  Ctrl-C stops the portal, the worker and the receiver.\n", flush=True)
 
     stopping = {"signal": None}
 
@@ -82,20 +129,35 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    restarts = WorkerRestarts()
     try:
         while stopping["signal"] is None:
-            if any(p.poll() is not None for p in children):
-                dead = next(p for p in children if p.poll() is not None)
-                name = "worker" if dead is worker else "server"
+            if scp is not None and scp.poll() is not None:
+                # The portal works without it (uploads, DICOMweb); say why PACS work won't.
                 print(
-                    f"the {name} stopped (exit {dead.returncode}); stopping the rest",
+                    f"the DICOM receiver stopped (exit {scp.returncode}): is port {scp_port} "
+                    "taken? Set ONFH_SCP_PORT. The portal goes on without it.",
                     file=sys.stderr,
                 )
-                _stop(children)
+                scp = None
+            if server.poll() is not None:
+                print(
+                    f"the server stopped (exit {server.returncode}); stopping the worker",
+                    file=sys.stderr,
+                )
                 return 1
+            if worker.poll() is not None and restarts.due(worker):
+                print(
+                    f"the worker stopped (exit {worker.returncode}); starting a new one "
+                    f"(restart {restarts.count + 1}); the portal stays up",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                worker = _start_worker()
+                restarts.started()
             time.sleep(0.5)
     finally:
-        _stop(children)
+        _stop([worker, server, *([scp] if scp is not None else [])])
     print("stopped.")
     return 0
 

@@ -10,7 +10,9 @@ The table of variables is in docs/operations.md.
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -22,20 +24,34 @@ if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Everything the embedded mode writes lives under VAR_DIR (db, media, broker, secret key).
+# It holds patient images, the database and the keys: owner only (0700; secrets 0600).
 VAR_DIR = Path(env.str("ONFH_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)  # also a var/ made world-readable by an older version
 
 
-def _embedded_secret_key() -> str:
-    """Generated once, then read back, so sessions survive a restart of the embedded mode."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
+def _embedded_secret(name: str) -> str:
+    """Generated once (0600 from the start), then read back, so sessions and the audit
+    chain survive a restart of the embedded mode."""
+    path = VAR_DIR / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
         path.chmod(0o600)
-    return path.read_text().strip()
+    for _ in range(100):  # another process may have created it a moment ago
+        if value := path.read_text().strip():
+            return value
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} is empty")
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
+SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret("secret_key")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -86,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "viewer.context_processors.worker_status",
             ],
         },
     },
@@ -106,10 +123,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if (
+    IS_POSTGRES
+    and env.bool("ONFH_ASGI_PROCESS", default=False)
+    and env.int("ONFH_DB_POOL_MAX", default=10)
+):
+    # The web process (onfh_site/asgi.py sets ONFH_ASGI_PROCESS) runs views in many
+    # threads; persistent per-thread connections pile up past PostgreSQL's
+    # max_connections under load (the load benchmark hit "too many clients"). A bounded
+    # psycopg pool instead: requests wait for a free connection.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("ONFH_DB_POOL_MAX", default=10),
+        "timeout": env.float("ONFH_DB_POOL_TIMEOUT_S", default=30.0),
+    }
+elif not DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -138,7 +170,8 @@ if ONFH_STORAGE == "s3":
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            # Checked at start-up (grading.services.storage): a clear error, not a 500.
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME", default=""),
             "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
             "region_name": env.str("AWS_S3_REGION_NAME", default=None),
             "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
@@ -164,6 +197,16 @@ ONFH_MAX_UPLOAD_BYTES = env.int("ONFH_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = env.int("ONFH_MAX_ZIP_UNCOMPRESSED_BYTES", default=4 * 1024**3)
 ONFH_MAX_ZIP_RATIO = env.float("ONFH_MAX_ZIP_RATIO", default=100.0)
 ONFH_MAX_ZIP_ENTRIES = env.int("ONFH_MAX_ZIP_ENTRIES", default=20000)
+# The DICOM receiver (manage.py dicom_scp; started by make run): its AE title is also the
+# C-MOVE destination the portal names when it retrieves from a PACS.
+ONFH_SCP_AE_TITLE = env.str("ONFH_SCP_AE_TITLE", default="ONFH")
+ONFH_SCP_PORT = env.int("ONFH_SCP_PORT", default=11112)
+ONFH_SCP_HOST = env.str("ONFH_SCP_HOST", default="127.0.0.1")
+# Sending results to a PACS: attempts in all, and the first retry's wait (doubled each time).
+ONFH_PACS_SEND_ATTEMPTS = env.int("ONFH_PACS_SEND_ATTEMPTS", default=6)
+ONFH_PACS_RETRY_BASE_S = env.float("ONFH_PACS_RETRY_BASE_S", default=30.0)
+# WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
+ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 # Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).
 ONFH_INGEST_PROCESSES = env.int("ONFH_INGEST_PROCESSES", default=-1)
 # Django must let the API see a large multipart body; the ingest service enforces the limit.
@@ -182,9 +225,17 @@ ONFH_HEARTBEAT_S = env.float("ONFH_HEARTBEAT_S", default=10.0)
 ONFH_SWEEP_EVERY_S = env.float("ONFH_SWEEP_EVERY_S", default=30.0)
 ONFH_RESEND_QUEUED_AFTER_S = env.float("ONFH_RESEND_QUEUED_AFTER_S", default=900.0)
 ONFH_MAX_ANALYSIS_ATTEMPTS = env.int("ONFH_MAX_ANALYSIS_ATTEMPTS", default=3)
+# A series is analysed only once no upload or association is still bringing its
+# instances and none has arrived for this many seconds.
+ONFH_INGEST_QUIET_S = env.float("ONFH_INGEST_QUIET_S", default=5.0)
+# An upload or association that has not ended after this long is taken for dead.
+ONFH_INGEST_MARK_TTL_S = env.float("ONFH_INGEST_MARK_TTL_S", default=3600.0)
 # Load the model when a worker process starts (not on the first task).
 ONFH_PRELOAD_SEGMENTER = env.bool("ONFH_PRELOAD_SEGMENTER", default=True)
 ONFH_DEMO_PASSWORD = env.str("ONFH_DEMO_PASSWORD", default="")
+# The key that remaps Study/Series UIDs in research exports (empty: derived from
+# SECRET_KEY). Keep it outside the database and its backups.
+ONFH_RESEARCH_KEY = env.str("ONFH_RESEARCH_KEY", default="")
 
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -250,10 +301,29 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 ONFH_OUTBOX_POLL_S = env.float("ONFH_OUTBOX_POLL_S", default=0.5)
 
+# --- cache (rate limits) -------------------------------------------------------------------
+# Counters for the rate limits (django-ratelimit): in Redis when there is one, so every
+# web process counts together; in the embedded mode's single web process, in memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("ONFH_CACHE_PREFIX", default="onfh"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Patient share-link views (page, PDF, also 404s and 410s) per client address; beyond it 429.
+ONFH_PATIENT_LINK_RATE = env.str("ONFH_PATIENT_LINK_RATE", default="30/m")
+# Repeated views of one link (same page or PDF, same outcome, same address) within this
+# many seconds are audited once.
+ONFH_PATIENT_LINK_AUDIT_WINDOW_S = env.int("ONFH_PATIENT_LINK_AUDIT_WINDOW_S", default=3600)
+
 # --- DRF -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "grading.apis.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -279,6 +349,22 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- audit trail ----------------------------------------------------------------------
+# The HMAC key of the audit chain: never in the database, so rows rewritten in SQL cannot
+# be re-chained. Several hosts must share one key (set ONFH_AUDIT_KEY); without it the
+# key is generated once under VAR_DIR (0600). docs/operations.md: "The audit key".
+ONFH_AUDIT_KEY = env.str("ONFH_AUDIT_KEY", default="") or _embedded_secret("audit_key")
+# Signed checkpoints of the chain head, appended outside the database.
+ONFH_AUDIT_CHECKPOINT_FILE = Path(
+    env.str("ONFH_AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
+ONFH_AUDIT_CHECKPOINT_EVERY = env.int("ONFH_AUDIT_CHECKPOINT_EVERY", default=100)  # events
+ONFH_AUDIT_CHECKPOINT_EVERY_S = env.float("ONFH_AUDIT_CHECKPOINT_EVERY_S", default=300.0)
+
+# API tokens (POST /api/auth/token/, the "API tokens" page) stop working after this many
+# days, and at once when the user's password changes.
+ONFH_API_TOKEN_TTL_DAYS = env.int("ONFH_API_TOKEN_TTL_DAYS", default=30)
 
 # Behind a reverse proxy that appends X-Forwarded-For, the audit trail records its entry.
 ONFH_TRUST_X_FORWARDED_FOR = env.bool("ONFH_TRUST_X_FORWARDED_FOR", default=False)

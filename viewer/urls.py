@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.worklist, name="worklist"),
     path("upload/", views.upload, name="upload"),
     path("studies/<int:study_id>/", views.study, name="study"),
+    path("tokens/", views.tokens, name="tokens"),
     path(
         "login/",
         LoginView.as_view(),  # password, then a TOTP code when needed

@@ -6,13 +6,16 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from grading.interop.selectors import pacs_nodes_visible_to
 from grading.models import UPLOAD_ROLES
+from grading.permissions import redaction_for
 from grading.selectors import memberships_of, study_get_visible
 
 mimetypes.add_type("application/wasm", ".wasm")
@@ -43,7 +46,70 @@ def upload(request: HttpRequest) -> HttpResponse:
 def study(request: HttpRequest, study_id: int) -> HttpResponse:
     found = study_get_visible(user=request.user, study_id=study_id)
     config = {"studyId": found.pk, "username": request.user.get_username()}
-    return render(request, "viewer/study.html", {"study": found, "viewer_config": config})
+    # A student's page carries no identifier, not even before the API answer replaces it.
+    hidden = redaction_for(user=request.user).hides_patient_of(found.site_id)
+    patient = (
+        {"name": "", "id": ""} if hidden else {"name": found.patient_name, "id": found.patient_id}
+    )
+    # The PACS panel: the study's site's nodes this user may use (none for a student).
+    nodes = pacs_nodes_visible_to(user=request.user).filter(site_id=found.site_id)
+    pacs_config = (
+        {"studyId": found.pk, "nodes": [{"id": n.pk, "name": n.name} for n in nodes]}
+        if nodes
+        else None
+    )
+    return render(
+        request,
+        "viewer/study.html",
+        {
+            "study": found,
+            "patient": patient,
+            "viewer_config": config,
+            "pacs_config": pacs_config,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    """Your API tokens: make one (its key shown on this answer only), revoke one."""
+    from grading.apis.common import client_address
+    from grading.models import ApiToken
+    from grading.selectors import api_tokens_of
+    from grading.services.tokens import api_token_create, api_token_revoke, api_token_state
+
+    new_key = ""
+    error = ""
+    if request.method == "POST":
+        address = client_address(request)  # type: ignore[arg-type]
+        if "revoke" in request.POST:
+            try:
+                api_token_revoke(
+                    user=request.user,
+                    token_id=int(request.POST["revoke"]),
+                    client_address=address,
+                )
+            except (ApiToken.DoesNotExist, ValueError):
+                raise Http404("No such token.") from None
+        else:
+            name = request.POST.get("name", "").strip()
+            if name:
+                _, new_key = api_token_create(user=request.user, name=name, client_address=address)
+            else:
+                error = "Give the token a name (what will use it)."
+    rows = [(t, api_token_state(token=t)) for t in api_tokens_of(user=request.user)]
+    return render(
+        request,
+        "viewer/tokens.html",
+        {
+            "rows": rows,
+            "new_key": new_key,
+            "error": error,
+            "ttl_days": settings.ONFH_API_TOKEN_TTL_DAYS,
+        },
+        status=400 if error else 200,
+    )
 
 
 @require_GET

@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 
 from grading.apis.common import ApiAuthMixin, ErrorSerializer
 from grading.apis.serializers import AuditEventOutputSerializer
-from grading.permissions import redact_patient_keys, redaction_for
+from grading.permissions import redact_patient_keys, redaction_for, sees_client_addresses
 from grading.selectors import study_audit_events, study_get_visible
 
 
 class StudyAuditListApi(ApiAuthMixin, APIView):
     """Every event of the study (upload, analysis, views, grade and mask changes), oldest
-    first. A student gets patient keys inside ``before``/``after`` set to null."""
+    first. A student gets patient keys inside ``before``/``after`` set to null; anyone
+    but the site's admins (and superusers) gets ``client_address`` null."""
 
     @extend_schema(
         operation_id="studies_audit_list",
@@ -33,4 +34,7 @@ class StudyAuditListApi(ApiAuthMixin, APIView):
             for row in rows:
                 row["before"] = redact_patient_keys(row["before"])
                 row["after"] = redact_patient_keys(row["after"])
+        if not sees_client_addresses(user=request.user, site_id=study.site_id):
+            for row in rows:
+                row["client_address"] = None
         return Response(rows)

@@ -9,7 +9,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -18,12 +17,15 @@ from rest_framework.views import APIView
 
 from grading.accounts.selectors import user_needs_second_factor
 from grading.accounts.services import totp_verify
-from grading.apis.common import ApiAuthMixin, ErrorSerializer
+from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address
 from grading.selectors import memberships_of
 
 
 class TokenObtainApi(APIView):
-    """``{"username","password"}`` -> ``{"token"}``; then send ``Authorization: Token <token>``."""
+    """``{"username","password"}`` -> ``{"token","expires"}``; then send
+    ``Authorization: Token <token>``. Each call makes a new token (listed and revocable
+    under ``/api/auth/tokens/``), valid ``ONFH_API_TOKEN_TTL_DAYS`` days and only until the
+    password changes."""
 
     authentication_classes: list = []  # credentials are in the body; no CSRF dance
     permission_classes: list = []
@@ -39,6 +41,7 @@ class TokenObtainApi(APIView):
     @extend_schema_serializer(component_name="Token")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires = serializers.DateTimeField()
 
     @extend_schema(
         operation_id="auth_token_create",
@@ -60,8 +63,10 @@ class TokenObtainApi(APIView):
             code = str(request.data.get("otp") or "")
             if not code or totp_verify(user=user, token=code) is None:
                 raise ValidationError({"otp": ["A valid code from the authenticator is needed."]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        from grading.services.tokens import api_token_create
+
+        token, key = api_token_create(user=user, client_address=client_address(request))
+        return Response(self.OutputSerializer({"token": key, "expires": token.expires}).data)
 
 
 class MeApi(ApiAuthMixin, APIView):

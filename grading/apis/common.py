@@ -10,21 +10,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
+from grading.apis.authentication import ApiTokenAuthentication
+from grading.dicom.uids import uid_problem
+
 
 class ApiAuthMixin:
-    """Token or session auth, authenticated users only."""
+    """Token (``ApiToken``: expiring, revocable) or session auth, authenticated users only."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
 
@@ -69,3 +73,18 @@ def drf_validation() -> Iterator[None]:
         if hasattr(exc, "error_dict"):
             raise ValidationError(exc.message_dict) from exc
         raise ValidationError({"detail": exc.messages}) from exc
+
+
+class UidField(serializers.CharField):
+    """A DICOM UID in a request body: digits and dots, at most 64 characters, DICOM's
+    grammar (``grading.dicom.uids``); anything else is a 400."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if (problem := uid_problem(value, what="the value")) is not None:
+            raise serializers.ValidationError(problem)
+        return value

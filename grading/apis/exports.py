@@ -8,6 +8,7 @@ the site's admins, clinicians and radiologists); 400 before the series is analys
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -32,7 +33,7 @@ class CsvRenderer(_FileRenderer):
 
 def _dicom_response(export: DicomExport) -> HttpResponse:
     response = HttpResponse(export.content, content_type="application/dicom")
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, export.filename)
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -88,7 +89,7 @@ def _site_export(request: Request, site_id: int, fmt: str) -> HttpResponse:
         )
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{site.code}-results.{fmt}"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{site.code}-results.{fmt}")
     response["Cache-Control"] = "private, no-store"
     return response
 

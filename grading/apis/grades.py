@@ -10,7 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
+from grading.apis.common import (
+    ApiAuthMixin,
+    ErrorSerializer,
+    UidField,
+    client_address,
+    drf_validation,
+)
 from grading.apis.serializers import GradeField, GradeRevisionOutputSerializer
 from grading.models import Side
 from grading.selectors import hip_result_get, study_get_visible, user_can_grade
@@ -27,7 +33,7 @@ class GradeRevisionCreateApi(ApiAuthMixin, APIView):
 
     @extend_schema_serializer(component_name="GradeRevisionCreate")
     class InputSerializer(serializers.Serializer):
-        series_instance_uid = serializers.CharField(max_length=64)
+        series_instance_uid = UidField()
         side = serializers.ChoiceField(choices=Side.choices)
         grade = GradeField()
         reason = serializers.CharField(help_text="Why; required, kept in the audit trail.")

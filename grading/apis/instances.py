@@ -6,7 +6,6 @@ import io
 import json
 from typing import Any
 
-import pydicom
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from grading.apis.common import ApiAuthMixin, ErrorSerializer
-from grading.permissions import redaction_for
+from grading.permissions import redaction_for, student_view_dicom
 from grading.selectors import instance_get_visible, labelmap_for_instance
 
 # PS3.15 basic-profile patient attributes. Type 2 ones are kept empty, the rest removed.
@@ -68,21 +67,10 @@ class PngRenderer(_FileRenderer):
     format = "png"
 
 
-def deidentified_dicom(stream: Any) -> bytes:
-    """The DICOM file with the patient's identifying attributes emptied or removed and
-    private tags dropped; pixel data, geometry and UIDs untouched (the viewer matches
-    slices by SOPInstanceUID)."""
-    ds = pydicom.dcmread(stream)
-    for keyword in _EMPTIED:
-        if keyword in ds:
-            setattr(ds, keyword, "")
-    for keyword in _REMOVED:
-        if keyword in ds:
-            delattr(ds, keyword)
-    ds.remove_private_tags()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=False)
-    return buffer.getvalue()
+def deidentified_dicom(stream: Any, *, study_id: int) -> bytes:
+    """The DICOM file as a student gets it (``grading.permissions.student_view_dicom``:
+    the PS3.15 basic profile; pixel data, geometry and UIDs untouched)."""
+    return student_view_dicom(stream.read(), study_id=study_id)
 
 
 class InstanceDicomApi(ApiAuthMixin, APIView):
@@ -106,7 +94,7 @@ class InstanceDicomApi(ApiAuthMixin, APIView):
         study = instance.series.study
         if redaction_for(user=request.user).hides_patient_of(study.site_id):
             with instance.file.open("rb") as handle:
-                payload = io.BytesIO(deidentified_dicom(handle))
+                payload = io.BytesIO(deidentified_dicom(handle, study_id=study.pk))
             return FileResponse(payload, content_type="application/dicom", filename=filename)
         return FileResponse(
             instance.file.open("rb"), content_type="application/dicom", filename=filename

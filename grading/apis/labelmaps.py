@@ -15,7 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
+from grading.apis.common import (
+    ApiAuthMixin,
+    ErrorSerializer,
+    UidField,
+    client_address,
+    drf_validation,
+)
 from grading.apis.serializers import StudyDetailOutputSerializer
 from grading.apis.studies import study_detail_answer
 from grading.models import Instance, Series
@@ -56,11 +62,11 @@ def _decode_labelmaps(*, series: Series, items: list[dict[str, str]]) -> dict[st
             data = base64.b64decode(items[index]["png_base64"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise bad("png_base64 is not valid base64") from exc
+        rows, columns = shapes[uid]
         try:
-            array = labelmap_from_png(data)
+            array = labelmap_from_png(data, shape=(rows, columns))
         except DjangoValidationError as exc:
             raise bad("; ".join(exc.messages)) from exc
-        rows, columns = shapes[uid]
         if array.shape != (rows, columns):
             raise bad(
                 f"the PNG is {array.shape[1]}x{array.shape[0]} (width x height), "
@@ -91,7 +97,7 @@ class LabelmapsSaveApi(ApiAuthMixin, APIView):
             many=True,
             allow_empty=False,
             fields={
-                "sop_instance_uid": serializers.CharField(max_length=64),
+                "sop_instance_uid": UidField(),
                 "png_base64": serializers.CharField(
                     help_text="8-bit greyscale PNG, Rows x Columns, values 0/1/2, base64."
                 ),

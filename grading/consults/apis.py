@@ -22,7 +22,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
+from grading.apis.common import (
+    ApiAuthMixin,
+    ErrorSerializer,
+    UidField,
+    client_address,
+    drf_validation,
+)
 from grading.apis.serializers import GradeField
 from grading.consults.models import SecondOpinionRequest
 from grading.consults.selectors import (
@@ -50,7 +56,7 @@ from grading.services.studies import latest_analyses
 
 
 class HipGradeSerializer(serializers.Serializer):
-    series_instance_uid = serializers.CharField(max_length=64)
+    series_instance_uid = UidField()
     side = serializers.ChoiceField(choices=Side.choices)
     grade = GradeField()
 

@@ -256,15 +256,26 @@ def second_opinion_requests_expire(*, now: Any = None) -> int:
     return expired
 
 
+# One answer for an unknown name, an inactive account and someone who may not give an
+# opinion (a student only), and none of them echoed: the errors tell no names apart.
+CONSULTANT_REFUSED = "No colleague can be asked under that name."
+SITE_REFUSED = "No site can be asked under that code."
+
+
 def consultant_user_get(*, username: str) -> Any:
-    try:
-        return get_user_model().objects.get(username=username, is_active=True)
-    except get_user_model().DoesNotExist as exc:
-        raise ValidationError({"consultant": f"No active user {username!r}."}) from exc
+    """An active user with a non-student role at some site (who may give an opinion)."""
+    from grading.models import Membership, Role
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None or not (
+        Membership.objects.filter(user=user).exclude(role=Role.STUDENT).exists()
+    ):
+        raise ValidationError({"consultant": CONSULTANT_REFUSED})
+    return user
 
 
 def consultant_site_get(*, code: str) -> Site:
     try:
         return Site.objects.get(code=code)
-    except Site.DoesNotExist as exc:
-        raise ValidationError({"consultant_site": f"No site {code!r}."}) from exc
+    except (Site.DoesNotExist, ValueError) as exc:
+        raise ValidationError({"consultant_site": SITE_REFUSED}) from exc

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import pydicom
 from dicognito.anonymizer import Anonymizer
 from dicognito.datetimeanonymizer import DateTimeAnonymizer
+from dicognito.uianonymizer import UIAnonymizer
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -123,7 +124,9 @@ MODIFIED_DATES = (
     "DCM",
     "Retain Longitudinal Temporal Information Modified Dates Option",
 )
+RETAIN_UIDS = ("113110", "DCM", "Retain UIDs Option")
 METHOD_TEXT = "PS3.15 E.1 Basic Profile, Modified Dates Option"  # LO: 64 chars at most
+METHOD_TEXT_UIDS_KEPT = "PS3.15 E.1 Basic Profile, Modified Dates, Retain UIDs"
 
 
 @dataclass(frozen=True)
@@ -170,10 +173,23 @@ def _remove_overlays_and_curves(ds: Dataset) -> None:
         del ds[tag]
 
 
-def deidentify_dataset(ds: Dataset, *, key: DeidentificationKey, pseudonym: str) -> Dataset:
+def deidentify_dataset(
+    ds: Dataset, *, key: DeidentificationKey, pseudonym: str, retain_uids: bool = False
+) -> Dataset:
     """De-identify ``ds`` in place (and return it). ``pseudonym``: e.g. ``"Case 7"``;
-    it becomes PatientName (``Case^7``) and PatientID (``CASE-7``)."""
+    it becomes PatientName (``Case^7``) and PatientID (``CASE-7``); empty, both are
+    emptied.
+
+    ``retain_uids``: the profile's Retain UIDs Option (113110): every UID stays as it
+    is. For a study shown live to a student beside its results, which name the slices
+    by SOPInstanceUID; a teaching copy, which outlives the source, remaps them."""
     anonymizer = Anonymizer(seed=key.seed)
+    if retain_uids:
+        anonymizer._element_handlers = [  # noqa: SLF001 - dicognito has no switch for it
+            h
+            for h in anonymizer._element_handlers
+            if not isinstance(h, UIAnonymizer)  # noqa: SLF001
+        ]
     # Whole days, so the times of day stay as acquired (the Modified Dates option).
     anonymizer.add_element_handler(DateTimeAnonymizer(key.date_offset_days * 24))
     ds.remove_private_tags()
@@ -186,21 +202,23 @@ def deidentify_dataset(ds: Dataset, *, key: DeidentificationKey, pseudonym: str)
         if keyword in ds:
             setattr(ds, keyword, "")
     words = pseudonym.split()
-    ds.PatientName = "^".join(words) if words else "ANONYMOUS"
-    ds.PatientID = "-".join(w.upper() for w in words) or "ANONYMOUS"
+    # No pseudonym: both emptied (Z), as for a study a student sees beside its results.
+    ds.PatientName = "^".join(words)
+    ds.PatientID = "-".join(w.upper() for w in words)
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    ds.DeidentificationMethod = METHOD_TEXT
-    ds.DeidentificationMethodCodeSequence = Sequence(
-        [_code_item(BASIC_PROFILE), _code_item(MODIFIED_DATES)]
-    )
+    ds.DeidentificationMethod = METHOD_TEXT_UIDS_KEPT if retain_uids else METHOD_TEXT
+    codes = [BASIC_PROFILE, MODIFIED_DATES, *([RETAIN_UIDS] if retain_uids else [])]
+    ds.DeidentificationMethodCodeSequence = Sequence([_code_item(c) for c in codes])
     return ds
 
 
-def deidentify_bytes(data: bytes, *, key: DeidentificationKey, pseudonym: str) -> bytes:
+def deidentify_bytes(
+    data: bytes, *, key: DeidentificationKey, pseudonym: str, retain_uids: bool = False
+) -> bytes:
     """A de-identified Part 10 file from the bytes of one (Part 10 or raw) DICOM file."""
     ds = pydicom.dcmread(io.BytesIO(data), force=True)
-    deidentify_dataset(ds, key=key, pseudonym=pseudonym)
+    deidentify_dataset(ds, key=key, pseudonym=pseudonym, retain_uids=retain_uids)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

@@ -7,7 +7,7 @@ Pure functions on bytes: :func:`multipart_encode` builds a body from parts and
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -16,7 +16,10 @@ __all__ = [
     "Part",
     "media_type_params",
     "multipart_decode",
+    "multipart_chunks",
     "multipart_encode",
+    "multipart_type",
+    "new_boundary",
 ]
 
 
@@ -154,3 +157,24 @@ def accepted_part_types(accept: str) -> Sequence[tuple[str, dict[str, str]]]:
     if "".join(current).strip():
         out.append(media_type_params("".join(current)))
     return out
+
+
+def multipart_chunks(bodies: Iterable[bytes], *, part_type: str, boundary: str) -> Iterator[bytes]:
+    """The same message as :func:`multipart_encode`, part by part, so a server can send
+    a study without holding it in memory (Content-Type from :func:`multipart_type`)."""
+    delimiter = f"--{boundary}\r\n".encode()
+    header = f"Content-Type: {part_type}\r\n\r\n".encode()
+    for body in bodies:
+        yield delimiter + header
+        yield body
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def multipart_type(part_type: str, boundary: str) -> str:
+    kind = part_type.split(";")[0].strip()
+    return f'multipart/related; type="{kind}"; boundary={boundary}'
+
+
+def new_boundary() -> str:
+    return f"onfh-{secrets.token_hex(16)}"

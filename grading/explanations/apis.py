@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -16,7 +17,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
+from grading.apis.common import (
+    ApiAuthMixin,
+    ErrorSerializer,
+    UidField,
+    client_address,
+    drf_validation,
+)
 from grading.apis.serializers import GradeField
 from grading.explanations.models import PatientExplanation
 from grading.explanations.selectors import (
@@ -77,7 +84,7 @@ class ExplanationCreateApi(ApiAuthMixin, APIView):
     class InputSerializer(serializers.Serializer):
         study_id = serializers.IntegerField()
         side = serializers.ChoiceField(choices=Side.choices, required=False)
-        series_instance_uid = serializers.CharField(max_length=64, required=False)
+        series_instance_uid = UidField(required=False)
         note = serializers.CharField(
             max_length=NOTE_MAX_CHARS, required=False, allow_blank=True, default=""
         )
@@ -158,7 +165,9 @@ class ExplanationPdfApi(ApiAuthMixin, APIView):
         response = HttpResponse(
             patient_explanation_pdf(explanation=explanation), content_type="application/pdf"
         )
-        response["Content-Disposition"] = f'inline; filename="explanation-{explanation.pk}.pdf"'
+        response["Content-Disposition"] = content_disposition_header(
+            False, f"explanation-{explanation.pk}.pdf"
+        )
         return response
 
 

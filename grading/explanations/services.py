@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from PIL import Image
 
+from grading.dicom.uids import uid_problem
 from grading.engine.rendering import femoral_head_crop
 from grading.explanations.models import PatientExplanation, ShareLink
 from grading.explanations.pdf import explanation_pdf
@@ -25,7 +27,7 @@ from grading.explanations.selectors import (
     explanation_sections,
     token_hash,
 )
-from grading.models import GRADE_RANK, HipResult, SliceResult, Study, StudyStatus
+from grading.models import GRADE_RANK, AuditEvent, HipResult, SliceResult, Study, StudyStatus
 from grading.services.audit import audit_record
 
 NOTE_MAX_CHARS = 1200
@@ -36,6 +38,8 @@ LINK_MAX_DAYS = 365
 def _choose_hip(*, study: Study, side: str | None, series_instance_uid: str | None) -> HipResult:
     from grading.services.studies import latest_analyses
 
+    if series_instance_uid and (problem := uid_problem(series_instance_uid)) is not None:
+        raise ValidationError({"series_instance_uid": problem})
     analyses = [a for a in latest_analyses(study_id=study.pk).values() if a.status == "done"]
     hips = list(HipResult.objects.filter(analysis__in=analyses).select_related("analysis__series"))
     if series_instance_uid:
@@ -132,6 +136,7 @@ def patient_explanation_create(
             instance=slice_result.instance,
             proportion=min(max(hip.proportion, 0.0), 1.0),
             grade=hip.grade or "none",
+            proportion_interval=hip.proportion_interval,
         )
         explanation.image.save(f"{secrets.token_hex(8)}.png", ContentFile(image), save=False)
         explanation.save()
@@ -218,7 +223,23 @@ def share_link_view_record(
     *, link: ShareLink, what: str, outcome: str = "shown", client_address: str | None
 ) -> None:
     """Someone without a login opened the link (``what``: page or pdf); ``outcome``
-    ``expired`` or ``revoked`` when they were turned away."""
+    ``expired`` or ``revoked`` when they were turned away.
+
+    Audited once per ``ONFH_PATIENT_LINK_AUDIT_WINDOW_S``: the same link, ``what``,
+    ``outcome`` and address again within the window adds no event (a patient reloading
+    the page, or a script hammering a revoked link, does not flood the trail)."""
+    since = timezone.now() - timedelta(seconds=settings.ONFH_PATIENT_LINK_AUDIT_WINDOW_S)
+    seen = AuditEvent.objects.filter(
+        action="explanation.link_view",
+        object_type="share_link",
+        object_id=str(link.pk),
+        time__gte=since,
+        client_address=client_address,
+        after__what=what,
+        after__outcome=outcome,
+    )
+    if seen.exists():
+        return
     audit_record(
         actor=None,
         action="explanation.link_view",
@@ -265,6 +286,11 @@ def patient_explanation_pdf(*, explanation: PatientExplanation) -> bytes:
                 "necrosis in orange, the head outlined in blue.",
             ),
             ("Share of the femoral head", f"{context['percent']} %"),
+            *(
+                [("Likely range", str(context["percent_range"]))]
+                if context["percent_range"]
+                else []
+            ),
             ("Grade", str(context["grade_words"]).capitalize()),
         ],
     )

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -32,6 +33,7 @@ from grading.explanations.services import (
     share_link_revoke,
     share_link_view_record,
 )
+from grading.form_errors import validation_text
 from grading.selectors import study_detail_get, user_can_grade
 
 
@@ -39,6 +41,30 @@ def _address(request: HttpRequest) -> str | None:
     from grading.apis.common import client_address
 
     return client_address(request)  # type: ignore[arg-type]
+
+
+def _too_many(request: HttpRequest) -> HttpResponse | None:
+    """429 past ``ONFH_PATIENT_LINK_RATE`` views of patient links from one address (any
+    token, known or not: guessing tokens is limited too); nothing is audited then."""
+    from django.conf import settings
+    from django_ratelimit.core import is_ratelimited
+
+    limited = is_ratelimited(
+        request,
+        group="patient-link",
+        key=lambda _group, req: _address(req) or "unknown",
+        rate=settings.ONFH_PATIENT_LINK_RATE,
+        increment=True,
+    )
+    if not limited:
+        return None
+    response = HttpResponse(
+        "Too many requests for patient pages from your address. Try again in a minute.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "60"
+    return response
 
 
 def _gone(request: HttpRequest, gone: LinkGone, what: str) -> HttpResponse:
@@ -63,6 +89,8 @@ def public_page(request: HttpRequest) -> HttpResponse:
     POST ``token``: the patient page."""
     if request.method == "GET":
         return _public_headers(render(request, "explanations/open.html"))
+    if refused := _too_many(request):
+        return refused
     token = request.POST.get("token", "")
     try:
         link = link_get_by_token(token=token)
@@ -89,6 +117,8 @@ def public_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def public_pdf(request: HttpRequest) -> HttpResponse:
     """POST ``token``: the patient page as a PDF."""
+    if refused := _too_many(request):
+        return refused
     try:
         link = link_get_by_token(token=request.POST.get("token", ""))
     except LinkGone as gone:
@@ -97,7 +127,7 @@ def public_pdf(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(
         patient_explanation_pdf(explanation=link.explanation), content_type="application/pdf"
     )
-    response["Content-Disposition"] = 'inline; filename="hip-mri-explained.pdf"'
+    response["Content-Disposition"] = content_disposition_header(False, "hip-mri-explained.pdf")
     return _public_headers(response)
 
 
@@ -119,7 +149,7 @@ def study_explanations(request: HttpRequest, study_id: int) -> HttpResponse:
                 client_address=_address(request),
             )
         except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
+            messages.error(request, validation_text(exc))
         else:
             messages.success(request, "Explanation made. Share it with a link below.")
             return redirect(
@@ -150,8 +180,10 @@ def link_create(request: HttpRequest, explanation_id: int) -> HttpResponse:
         link, token = share_link_create(
             user=request.user, explanation=explanation, days=days, client_address=_address(request)
         )
-    except (ValidationError, ValueError) as exc:
-        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, validation_text(exc, {"days": "Link valid for (days)"}))
+    except ValueError:
+        messages.error(request, "Link valid for (days): give a whole number of days.")
     else:
         request.session["explanation_new_link"] = {
             "link_id": link.pk,

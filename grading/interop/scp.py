@@ -22,14 +22,17 @@ Legacy Converted Enhanced MR Image Storage in every transfer syntax the DICOM la
 decodes. Any other SOP class (CT, a secondary capture...) is refused at negotiation
 (abstract syntax not supported), so a sender learns before sending a byte. An instance
 the ingest refuses (multi-frame, no pixel spacing, not MR...) answers 0xC000 "cannot
-understand" with the reason as ErrorComment; one already stored for another site
-answers 0x0124 "not authorised"; a storage or database failure 0xA700 "out of
-resources" (the sender may try again).
+understand" with the reason as ErrorComment; one the ingest refuses for this site (its
+series belongs to another study of the site) answers 0x0124 "not authorised"; UIDs are
+unique per site, so another site's copy never blocks it; a storage or database failure
+0xA700 "out of resources" (the sender may try again).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,6 +63,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from grading.dicom.reader import DicomReadError
 from grading.models import Site
+from grading.services.arrivals import SeriesArrivals
 from grading.services.audit import audit_record
 from grading.services.ingest import (
     IngestReport,
@@ -113,21 +117,51 @@ class Sender:
     rejected: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
+    # The series this association brings, marked as arriving until it ends, so that
+    # none is graded half-way (``grading.services.arrivals``).
+    arrivals: SeriesArrivals | None = None
 
 
-def sender_site(*, calling_ae: str, address: str, default_site: Site | None) -> Site | None:
-    """The site a calling AE's instances go to, or None to reject the association."""
-    from grading.interop.models import RemoteAE
+def _addresses_of(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return set()
 
-    remote = (
-        RemoteAE.objects.select_related("site")
-        .filter(ae_title=calling_ae.strip(), enabled=True)
-        .first()
-    )
+
+def sender_site(
+    *,
+    calling_ae: str,
+    address: str,
+    default_site: Site | None,
+    tls_subject: str | None = None,
+) -> Site | None:
+    """The site a calling AE's instances go to, or None to reject the association.
+
+    A :class:`RemoteAE` is accepted from its ``address`` only; one without an address
+    only over TLS, when the client certificate (verified against the receiver's CA) names
+    the AE title as its common name (``tls_subject``). A :class:`PacsNode` (the answers
+    to a C-MOVE) is accepted from its host's addresses. Anyone else goes to the default
+    site when the receiver has one, else is rejected.
+    """
+    from grading.interop.models import PacsNode, RemoteAE
+
+    title = calling_ae.strip()
+    remote = RemoteAE.objects.select_related("site").filter(ae_title=title, enabled=True).first()
     if remote is not None:
-        if remote.address and remote.address != address:
-            return None
-        return remote.site
+        if remote.address:
+            return remote.site if remote.address == address else None
+        if tls_subject is not None and tls_subject == title:
+            return remote.site
+        logger.warning(
+            "remote AE %s has no address and did not present a client certificate for it: "
+            "rejected (give it an address, or run the receiver with TLS)",
+            title,
+        )
+        return None
+    for node in PacsNode.objects.select_related("site").filter(ae_title=title):
+        if address in _addresses_of(node.host):
+            return node.site
     return default_site
 
 
@@ -139,6 +173,28 @@ def _status(code: int, comment: str = "") -> Dataset:
     return status
 
 
+def _client_certificate_name(assoc: Any) -> str | None:
+    """The common name of the peer's verified client certificate, if it came over TLS."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cert = sock.getpeercert() or {}
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def server_ssl_context(*, cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    """TLS for the receiver: its certificate and key, and client certificates required,
+    verified against ``client_ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(certfile=cert, keyfile=key)
+    return context
+
+
 class StorageSCP:
     """The receiver. ``start()`` listens in the background (tests, the benchmark),
     ``serve_forever()`` blocks (the management command); ``stop()`` closes it."""
@@ -147,15 +203,17 @@ class StorageSCP:
         self,
         *,
         ae_title: str = "ONFH",
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 11112,
         default_site: Site | None = None,
         max_associations: int = 10,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.host = host
         self.port = port
         self.default_site = default_site
+        self.ssl_context = ssl_context
         self._server: Any = None
         self._lock = threading.Lock()
         self.ae = AE(ae_title=ae_title)
@@ -183,12 +241,20 @@ class StorageSCP:
 
     def start(self) -> None:
         self._server = self.ae.start_server(
-            (self.host, self.port), block=False, evt_handlers=self.handlers
+            (self.host, self.port),
+            block=False,
+            evt_handlers=self.handlers,
+            ssl_context=self.ssl_context,
         )
         self.port = self._server.server_address[1]
 
     def serve_forever(self) -> None:
-        self.ae.start_server((self.host, self.port), block=True, evt_handlers=self.handlers)
+        self.ae.start_server(
+            (self.host, self.port),
+            block=True,
+            evt_handlers=self.handlers,
+            ssl_context=self.ssl_context,
+        )
 
     def stop(self) -> None:
         if self._server is not None:
@@ -205,7 +271,12 @@ class StorageSCP:
         called = str(primitive.called_ae_title or "").strip()
         address = rq.address
         try:
-            site = sender_site(calling_ae=calling, address=address, default_site=self.default_site)
+            site = sender_site(
+                calling_ae=calling,
+                address=address,
+                default_site=self.default_site,
+                tls_subject=_client_certificate_name(assoc),
+            )
         except Exception:
             connection.close()
             raise
@@ -249,6 +320,9 @@ class StorageSCP:
             sender.rejected += 1
             logger.exception("C-STORE from %s: unexpected error", sender.calling_ae)
             return _status(STATUS_CANNOT_UNDERSTAND, f"unreadable ({exc})")
+        if sender.arrivals is None:
+            sender.arrivals = SeriesArrivals(site=Site(pk=sender.site_id), receiver="association")
+        sender.arrivals.mark(item.series_instance_uid)
         report = sender.report
         rejected_before = len(report.rejected)
         try:
@@ -306,6 +380,14 @@ def association_finish(*, sender: Sender, released: bool) -> list[int]:
     """One ``study.receive`` audit event per study the association touched, and the
     analysis of each study that got new instances, sent after the commit. Returns the
     ids of the studies whose analysis was sent."""
+    try:
+        return _association_finish(sender=sender, released=released)
+    finally:
+        if sender.arrivals is not None:
+            sender.arrivals.end()
+
+
+def _association_finish(*, sender: Sender, released: bool) -> list[int]:
     report = sender.report
     if not report.summaries and not sender.rejected:
         return []

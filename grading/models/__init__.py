@@ -23,6 +23,7 @@ from grading.models.sites import GRADING_ROLES, UPLOAD_ROLES, Membership, Role, 
 from grading.models.studies import (
     GRADE_RANK,
     GradeChoice,
+    IncomingSeries,
     Instance,
     Plane,
     Series,
@@ -31,6 +32,8 @@ from grading.models.studies import (
     StudyStatus,
     worst_grade,
 )
+from grading.models.tokens import ApiToken
+from grading.models.workers import WorkerBeat
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -40,12 +43,14 @@ __all__ = [
     "UPLOAD_ROLES",
     "Analysis",
     "AnalysisStatus",
+    "ApiToken",
     "AuditChainHead",
     "AuditEvent",
     "AuditImmutableError",
     "GradeChoice",
     "GradeRevision",
     "HipResult",
+    "IncomingSeries",
     "Instance",
     "LabelMap",
     "LabelMapKind",
@@ -61,5 +66,6 @@ __all__ = [
     "Study",
     "StudyShare",
     "StudyStatus",
+    "WorkerBeat",
     "worst_grade",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -32,9 +33,11 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 class AuditEvent(models.Model):
     """One thing that happened. Write only through ``grading.services.audit.audit_record``.
 
-    ``hash`` = sha256 of the canonical JSON of the row's fields (``canonical_fields``)
-    and ``prev_hash``, the hash of the event with ``seq - 1``: changing, deleting or
-    inserting a row breaks the chain, which ``manage.py verify_audit`` walks.
+    ``hash`` = HMAC-SHA256, keyed with ``settings.ONFH_AUDIT_KEY`` (never stored in the
+    database), of the canonical JSON of the row's fields (``canonical_fields``) and
+    ``prev_hash``, the hash of the event with ``seq - 1``: changing, deleting or
+    inserting a row breaks the chain, which ``manage.py verify_audit`` walks, and
+    without the key nobody can compute a new chain over rewritten rows.
     """
 
     seq = models.PositiveBigIntegerField(unique=True)
@@ -94,11 +97,20 @@ class AuditEvent(models.Model):
             "prev_hash": self.prev_hash,
         }
 
-    def compute_hash(self) -> str:
-        canonical = json.dumps(
-            self.canonical_fields(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    def compute_hash(self, key: str | None = None) -> str:
+        return audit_hmac(self.canonical_fields(), key=key)
+
+
+def audit_canonical_bytes(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def audit_hmac(fields: dict[str, Any], *, key: str | None = None) -> str:
+    """HMAC-SHA256 of the canonical JSON of ``fields`` with the audit key (hex)."""
+    secret = (key if key is not None else settings.ONFH_AUDIT_KEY).encode("utf-8")
+    return hmac.new(secret, audit_canonical_bytes(fields), hashlib.sha256).hexdigest()
 
 
 class AuditChainHead(models.Model):

@@ -72,6 +72,9 @@ class Study(models.Model):
         max_length=10, choices=GradeChoice.choices, null=True, blank=True, db_index=True
     )
     flags = models.JSONField(default=list, blank=True)
+    # A hip a person reviewed was analysed again and the AI's answer changed since
+    # (``HipResult.ai_changed_since_review`` of any current hip); for the worklist.
+    ai_changed_since_review = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -141,16 +144,27 @@ class Plane(models.TextChoices):
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
-    series_instance_uid = models.CharField(max_length=64, unique=True)
+    # Unique per site (issue 13 item 7): the ingest finds a series by its UID among its
+    # own site's studies; the database holds it unique within its study.
+    series_instance_uid = models.CharField(max_length=64)
     description = models.CharField(max_length=200, blank=True)
     number = models.IntegerField(null=True, blank=True)
     modality = models.CharField(max_length=16, default="MR")
     plane = models.CharField(max_length=10, choices=Plane.choices, default=Plane.UNKNOWN)
     created = models.DateTimeField(auto_now_add=True)
+    # When an instance of the series was last stored (the quiet period before an
+    # analysis counts from here).
+    last_arrival = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["study_id", "number", "id"]
         verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "series_instance_uid"], name="series_unique_uid_per_study"
+            ),
+        ]
+        indexes = [models.Index(fields=["series_instance_uid"], name="series_uid")]
 
     def __str__(self) -> str:
         return f"{self.description or 'series'} {self.series_instance_uid}"
@@ -163,6 +177,27 @@ class Series(models.Model):
     def analysable(self) -> bool:
         """Each axial MR series is analysed (an unknown plane is tried too)."""
         return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
+
+
+class IncomingSeries(models.Model):
+    """Instances of a series are being received right now (an upload request or a DICOM
+    association that has checked one of its files and not yet ended). Written outside
+    the receiver's transaction so that workers see it; removed when the receiver ends,
+    and ignored after ``expires`` (a receiver that died). No analysis of the series is
+    requested while one exists."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    series_instance_uid = models.CharField(max_length=64)
+    receiver = models.CharField(max_length=100, help_text="upload or association, and its id")
+    started = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "incoming series"
+        indexes = [models.Index(fields=["series_instance_uid"], name="incoming_series_uid")]
+
+    def __str__(self) -> str:
+        return f"{self.series_instance_uid} arriving by {self.receiver}"
 
 
 def dicom_file_name(sha256: str) -> str:
@@ -178,7 +213,9 @@ class Instance(models.Model):
     """One stored DICOM file (an MR slice). Files are never deleted by the portal."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
-    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    # Unique per site (the ingest looks it up among its site's instances); the database
+    # holds it unique within its series.
+    sop_instance_uid = models.CharField(max_length=64)
     file = models.FileField(upload_to=instance_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
@@ -200,7 +237,11 @@ class Instance(models.Model):
                 condition=models.Q(rows__gt=0) & models.Q(columns__gt=0),
                 name="instance_has_pixels",
             ),
+            models.UniqueConstraint(
+                fields=["series", "sop_instance_uid"], name="instance_unique_uid_per_series"
+            ),
         ]
+        indexes = [models.Index(fields=["sop_instance_uid"], name="instance_sop_uid")]
 
     def __str__(self) -> str:
         return self.sop_instance_uid

@@ -22,7 +22,13 @@ _EXPORTS = {
         "analysis_store",
         "study_analyses_request",
     ),
-    "audit": ("AuditVerifyReport", "audit_record", "audit_verify"),
+    "audit": (
+        "AuditVerifyReport",
+        "audit_checkpoint_write",
+        "audit_record",
+        "audit_verify",
+    ),
+    "audit_replay": ("AuditReplayReport", "audit_replay"),
     "grades": ("grade_revision_create",),
     "ingest": (
         "ArchiveRefused",

@@ -136,15 +136,44 @@ def analysis_request(
 
 
 def study_analyses_request(*, study_id: int) -> list[Analysis]:
-    """After an upload: one analysis for each analysable (axial MR) series of the study."""
+    """After an upload: one analysis for each analysable (axial MR) series of the study
+    whose instances have all arrived (no receiver still bringing any, and quiet for
+    ``ONFH_INGEST_QUIET_S``); the ingest of the others is sent again when they may be."""
+    from grading.services.arrivals import series_arrival_wait_s
+
     study = Study.objects.get(pk=study_id)
-    analyses = [
-        analysis_request(series=series)
-        for series in Series.objects.filter(study=study).order_by("number", "id")
-        if series.analysable and series.instances.exists()
-    ]
+    analyses: list[Analysis] = []
+    wait_s = 0.0
+    for series in (
+        Series.objects.filter(study=study).select_related("study").order_by("number", "id")
+    ):
+        if not (series.analysable and series.instances.exists()):
+            continue
+        wait = series_arrival_wait_s(series=series)
+        if wait > 0:
+            wait_s = max(wait_s, wait)
+            continue
+        analyses.append(analysis_request(series=series))
+    if wait_s > 0:
+        _send_ingest_later(study_id, wait_s)
     study_status_refresh(study_id=study_id)
     return analyses
+
+
+def _send_ingest_later(study_id: int, wait_s: float) -> None:
+    """The series are still arriving: ask again once they may be quiet. If the broker is
+    away, the sweep asks again later."""
+    from grading import tasks
+
+    def send() -> None:
+        try:
+            tasks.study_ingest.apply_async(
+                kwargs={"study_id": study_id}, countdown=round(wait_s + 0.05, 2)
+            )
+        except Exception:  # noqa: BLE001 - the sweep sends it later
+            logger.exception("could not send the ingest of study %s again", study_id)
+
+    transaction.on_commit(send)
 
 
 # --- computing (the gpu queue) --------------------------------------------------------------
@@ -448,10 +477,17 @@ def analysis_store(*, analysis_id: int) -> bool:
                         grade=h["grade"],
                         flags=h["flags"],
                         slice_count=h["slice_count"],
+                        ai_proportion_interval=h.get("proportion_interval"),
+                        ai_grade_probabilities=h.get("grade_probabilities"),
+                        ai_method_proportions=h.get("method_proportions") or {},
                     )
                     for h in meta["hips"]
                 ]
             )
+            # A series analysed again keeps the grades and masks people gave.
+            from grading.services.reviews import review_carry_over
+
+            review_carry_over(analysis=analysis)
             now = timezone.now()
             timings = dict(analysis.timings or {})
             timings["store_s"] = round(time.perf_counter() - started, 4)
@@ -487,8 +523,9 @@ def analysis_store(*, analysis_id: int) -> bool:
             series = analysis.series
             transaction.on_commit(lambda: tasks.study_notify.delay(study_id=study_id))
             if series.instances.count() != len(instances):
-                # Slices arrived while this ran: analyse the whole series again.
-                transaction.on_commit(lambda: analysis_request(series=series))
+                # Slices arrived while this ran: analyse the whole series again, once
+                # they have all arrived; a person's grades and masks are kept.
+                transaction.on_commit(lambda: study_analyses_request(study_id=study_id))
     except BaseException:
         for name in written:
             default_storage.delete(name)
@@ -533,9 +570,12 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     by a worker that died before claiming it). Duplicates are harmless: the claim is
     idempotent.
     """
+    from grading.services.arrivals import incoming_series_prune
+
     stale = settings.ONFH_STALE_AFTER_S if stale_after_s is None else stale_after_s
     now = timezone.now()
     sent: list[int] = []
+    incoming_series_prune()  # marks of uploads and associations that died
     # A process never takes its own running analysis for a dead worker's.
     running = Analysis.objects.filter(status=AnalysisStatus.RUNNING).exclude(worker=worker_name())
     reasons: dict[int, str] = {

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
+from grading.dicom.uids import uid_problem
 
 _CHUNK = 1024 * 1024
 
@@ -113,6 +114,8 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
     ):
         if not uid:
             return RefusedFile(f"missing {what}")
+        if (problem := uid_problem(uid, what=what)) is not None:
+            return RefusedFile(problem)
     position, plane = _geometry(mr_slice.image_position, mr_slice.image_orientation)
     return CheckedFile(
         sha256=hashlib.sha256(data).hexdigest(),

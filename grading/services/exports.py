@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.crypto import salted_hmac
 from pydicom.dataset import Dataset
@@ -109,6 +110,28 @@ def study_pseudonym(*, study: Study) -> str:
         "grading.exports.study_pseudonym", f"{study.site_id}:{study.study_instance_uid}"
     ).hexdigest()
     return f"S-{digest[:16]}"
+
+
+def _research_hmac(message: str) -> str:
+    """HMAC-SHA256 under the research key: ``ONFH_RESEARCH_KEY`` when set, else one
+    derived from the portal's SECRET_KEY. Neither is in the database, so the table's
+    UIDs cannot be mapped back from a copy of the database alone."""
+    secret = settings.ONFH_RESEARCH_KEY or settings.SECRET_KEY
+    return salted_hmac(
+        "grading.exports.research", message, secret=secret, algorithm="sha256"
+    ).hexdigest()
+
+
+def research_uid(uid: str) -> str:
+    """The UID a research table gives ``uid``: ``2.25.`` and 128 bits of a keyed hash as
+    a decimal number (PS3.5 B.2, the UUID-derived form; at most 44 characters), the same
+    for the same UID and key."""
+    return f"2.25.{int(_research_hmac(uid)[:32], 16)}"
+
+
+def _month(value: Any) -> str | None:
+    """A date or time coarsened to its month (``YYYY-MM``) for research tables."""
+    return value.strftime("%Y-%m") if value else None
 
 
 # --- the series' stored state ----------------------------------------------------------
@@ -245,6 +268,13 @@ def _hip_measurements(analysis: Analysis, hips: list[HipResult]) -> list[HipMeas
             proportion=hip.proportion,
             grade=hip.current_grade,
             slice_areas=tuple(areas[hip.side]),
+            # the engine's uncertainty describes its own masks, not edited ones
+            proportion_interval=(
+                (hip.proportion_interval[0], hip.proportion_interval[1])
+                if hip.proportion_interval
+                else None
+            ),
+            grade_probabilities=hip.grade_probabilities,
         )
         for hip in hips
     ]
@@ -299,7 +329,8 @@ def series_sr_export(*, user: Any, series: Series, client_address: str | None) -
 
 def site_results_rows(*, site: Site) -> list[dict[str, Any]]:
     """One row per hip per series (latest finished analysis of each series of the site's
-    studies); no patient name, ID or birth date."""
+    studies); no patient name, ID or birth date, Study and Series Instance UIDs remapped
+    with the research key (:func:`research_uid`), dates and times to the month."""
     latest: dict[int, Analysis] = {}
     for analysis in (
         Analysis.objects.filter(series__study__site=site)
@@ -337,10 +368,10 @@ def site_results_rows(*, site: Site) -> list[dict[str, Any]]:
         rows.append(
             {
                 "site": site.name,
-                "study_instance_uid": study.study_instance_uid,
-                "series_instance_uid": analysis.series.series_instance_uid,
+                "study_instance_uid": research_uid(study.study_instance_uid),
+                "series_instance_uid": research_uid(analysis.series.series_instance_uid),
                 "study_pseudonym": study_pseudonym(study=study),
-                "study_date": study.study_date.isoformat() if study.study_date else None,
+                "study_date": _month(study.study_date),
                 "side": hip.side,
                 "head_volume_mm3": hip.head_volume_mm3,
                 "necrosis_volume_mm3": hip.necrosis_volume_mm3,
@@ -351,8 +382,8 @@ def site_results_rows(*, site: Site) -> list[dict[str, Any]]:
                 "model_version": analysis.model_version,
                 "edited": analysis.pk in edited,
                 "confirmed_by": latest_revision.author.get_username() if latest_revision else None,
-                "confirmed_at": latest_revision.created.isoformat() if latest_revision else None,
-                "analysed_at": analysis.finished.isoformat() if analysis.finished else None,
+                "confirmed_at": _month(latest_revision.created if latest_revision else None),
+                "analysed_at": _month(analysis.finished),
             }
         )
     return rows

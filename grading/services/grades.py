@@ -46,7 +46,10 @@ def grade_revision_create(
             hip_result=hip, grade=grade, reason=reason, author=user, source=source
         )
         hip.grade = grade
-        hip.save(update_fields=["grade"])
+        # A person graded the hip after the AI changed: it is reviewed again.
+        hip.ai_changed_since_review = False
+        hip.ai_grade_at_review = None
+        hip.save(update_fields=["grade", "ai_changed_since_review", "ai_grade_at_review"])
         audit_record(
             actor=user,
             action="grade.change",
@@ -64,5 +67,9 @@ def grade_revision_create(
             client_address=client_address,
         )
         study_status_refresh(study_id=study.pk)
+        # A site's rule: results go to its PACS nodes on every grade confirmation.
+        from grading.interop.services import series_sends_on_confirmation
+
+        series_sends_on_confirmation(user=user, series=hip.analysis.series)
     hip_result.grade = grade
     return revision

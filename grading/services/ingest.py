@@ -39,6 +39,7 @@ from django.db import transaction
 from grading.dicom.reader import DicomReadError, inspect_dicom
 from grading.models import Instance, Series, Site, Study
 from grading.models.studies import dicom_file_name, instance_upload_to
+from grading.services.arrivals import SeriesArrivals, series_arrivals_stamp
 from grading.services.audit import audit_record
 from grading.services.dicom_checks import (
     ArchiveProblem,
@@ -319,8 +320,27 @@ def upload_ingest(
     ``files``: uploaded files (Django ``UploadedFile`` or any binary file object with a
     ``name``). Raises :class:`UploadTooLarge` for a request over the configured size;
     otherwise returns the report (possibly with nothing accepted). The analysis of each
-    study that got new files is scheduled after the commit.
+    study that got new files is scheduled after the commit. Each series the request
+    brings is marked as arriving from its first checked file until the request ends,
+    so that no worker grades it half-way (``grading.services.arrivals``).
     """
+    arrivals = SeriesArrivals(site=site, receiver="upload")
+    try:
+        return _upload_ingest(
+            user=user, site=site, files=files, client_address=client_address, arrivals=arrivals
+        )
+    finally:
+        arrivals.end()
+
+
+def _upload_ingest(
+    *,
+    user: Any,
+    site: Site,
+    files: Sequence[Any],
+    client_address: str | None,
+    arrivals: SeriesArrivals,
+) -> IngestReport:
     total = sum(_size_of(f) for f in files)
     if total > settings.ONFH_MAX_UPLOAD_BYTES:
         raise UploadTooLarge(
@@ -360,6 +380,8 @@ def upload_ingest(
                     store_error = store_error or outcome.error
                     continue
                 results.append((item, outcome, data))
+                if isinstance(outcome, CheckedFile):
+                    arrivals.mark(outcome.series_instance_uid)
                 if written:
                     by_workers.append(written)
                 if isinstance(outcome, CheckedFile) and data is not None:
@@ -548,16 +570,21 @@ def _store(
     *, user: Any, site: Site, checked: list[_Checked], report: IngestReport, written: list[str]
 ) -> dict[int, dict[str, Any]]:
     """Rows and files for the checked items; the per-study summary for the audit."""
+    # UIDs are unique per site: only this site's instances and series are looked at (one
+    # site never blocks another's UIDs, nor learns that another site holds them).
     existing = {
         row["sop_instance_uid"]: row
         for row in Instance.objects.filter(
-            sop_instance_uid__in=[c.sop_instance_uid for c in checked]
+            series__study__site=site,
+            sop_instance_uid__in=[c.sop_instance_uid for c in checked],
         ).values("sop_instance_uid", "sha256", "series__study_id", "series__study__site_id")
     }
     series_uids = {c.series_instance_uid for c in checked}
     series_by_uid = {
         s.series_instance_uid: s
-        for s in Series.objects.select_related("study").filter(series_instance_uid__in=series_uids)
+        for s in Series.objects.select_related("study").filter(
+            study__site=site, series_instance_uid__in=series_uids
+        )
     }
     studies: dict[str, Study] = {}
     summaries: dict[int, dict[str, Any]] = {}
@@ -615,6 +642,7 @@ def _store(
     for future in pending:
         future.result()  # raise the first write error, if any
     Instance.objects.bulk_create(new_instances)
+    series_arrivals_stamp(series_ids={i.series_id for i in new_instances})
     return summaries
 
 
@@ -645,11 +673,6 @@ def _store_rows(
     for item in checked:
         known = existing.get(item.sop_instance_uid)
         if known is not None:
-            if known["series__study__site_id"] != site.pk:
-                report.rejected.append(
-                    RejectedFile(item.name, "this instance is already stored for another site")
-                )
-                continue
             study = study_for(item)
             summaries[study.pk]["duplicates"] += 1
             report.duplicates += 1
@@ -657,11 +680,6 @@ def _store_rows(
             report.files.append(_accepted(item, study, stored=False))
             continue
         series = series_by_uid.get(item.series_instance_uid)
-        if series is not None and series.study.site_id != site.pk:
-            report.rejected.append(
-                RejectedFile(item.name, "its series is already stored for another site")
-            )
-            continue
         if series is not None and series.study.study_instance_uid != item.study_instance_uid:
             report.rejected.append(
                 RejectedFile(item.name, "its SeriesInstanceUID belongs to another study")

@@ -40,13 +40,20 @@ from grading.services.studies import study_status_refresh
 EDITED_FLAG = "edited: the label map was edited by a person"
 
 
-def labelmap_from_png(data: bytes) -> np.ndarray:
-    """(H, W) uint8 from an 8-bit greyscale PNG; ValidationError for anything else."""
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
-        raise ValidationError(f"not a readable PNG ({exc})") from exc
+def labelmap_from_png(data: bytes, *, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W) uint8 from an 8-bit greyscale PNG; ValidationError for anything else.
+    With ``shape`` (rows, columns) the header's size is checked first, before any pixel
+    is decoded (a person's upload); without, a stored label map is read."""
+    if shape is not None:
+        from grading.teaching.services import png_open_checked
+
+        image = png_open_checked(data, shape=shape)
+    else:
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
+            raise ValidationError(f"not a readable PNG ({exc})") from exc
     if image.mode not in ("L", "P", "1"):
         raise ValidationError(f"a label map is an 8-bit greyscale PNG, not mode {image.mode}")
     return np.asarray(image.convert("L") if image.mode != "P" else image, dtype=np.uint8)
@@ -110,6 +117,31 @@ def _current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
     return current
 
 
+def series_hips_measure(
+    *, series: Series, per_slice: dict[int, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Series hips by side (``summarise_series``) from per-slice hips by instance id."""
+    from grading.engine.measure import summarise_series
+
+    instances = list(
+        Instance.objects.filter(series=series).order_by("position", "instance_number", "id")
+    )
+    slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
+    pairs = [
+        (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
+        for i in instances
+        if i.pk in per_slice
+    ]
+    return {
+        h.side: series_hip_as_dict(h) for h in summarise_series(series.series_instance_uid, pairs)
+    }
+
+
+def current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
+    """The current (highest) label-map version of each instance, by instance id."""
+    return _current_labelmaps(analysis)
+
+
 def _hips_recompute(
     *,
     user: Any,
@@ -121,21 +153,7 @@ def _hips_recompute(
 ) -> list[dict[str, Any]]:
     """Series hips from the per-slice hips (``summarise_series``), stored on the
     HipResults; a GradeRevision for each hip whose grade changed. Returns before/after."""
-    from grading.engine.measure import summarise_series
-
-    series = analysis.series
-    instances = list(
-        Instance.objects.filter(series=series).order_by("position", "instance_number", "id")
-    )
-    slices = {i.pk: instance_read(i) for i in instances if i.pk in per_slice}
-    pairs = [
-        (slices[i.pk], [hip_slice_from_dict(h) for h in per_slice[i.pk]])
-        for i in instances
-        if i.pk in per_slice
-    ]
-    series_hips = {
-        h.side: series_hip_as_dict(h) for h in summarise_series(series.series_instance_uid, pairs)
-    }
+    series_hips = series_hips_measure(series=analysis.series, per_slice=per_slice)
     edited = source == RevisionSource.MASK_EDIT
     changes = []
     hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}
@@ -291,6 +309,10 @@ def labelmaps_save(
                 client_address=client_address,
             )
             study_status_refresh(study_id=series.study_id)
+            # A site's rule: a changed mask sends new SEG/SR/summary to its PACS nodes.
+            from grading.interop.services import series_sends_on_confirmation
+
+            series_sends_on_confirmation(user=user, series=series)
     except BaseException:
         for name in written:
             default_storage.delete(name)

@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from grading.models import AuditEvent, OutboxMessage, Study
+from grading.failure_reasons import failure_reason
+from grading.models import AuditEvent, OutboxMessage, Study, StudyStatus
 from grading.selectors import site_group, study_group
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,19 @@ def study_status_message(*, study: Study) -> dict[str, Any]:
         "status": study.status,
         "progress": {"done": study.progress_done, "total": study.progress_total},
         "error": study.error or None,
+        "failure_reason": (
+            failure_reason(study.error) or None if study.status == StudyStatus.FAILED else None
+        ),
+        "stalled": _stall_of(study),
     }
+
+
+def _stall_of(study: Study) -> str | None:
+    if study.status not in ("queued", "running"):
+        return None
+    from grading.selectors import analysis_stall_reason
+
+    return analysis_stall_reason()
 
 
 def study_status_notify(*, study_id: int) -> None:
@@ -88,6 +101,17 @@ def audit_event_as_dict(*, event: AuditEvent) -> dict[str, Any]:
     }
 
 
+def _live_event(data: dict[str, Any]) -> dict[str, Any]:
+    from grading.permissions import redact_patient_keys
+
+    return {
+        **data,
+        "before": redact_patient_keys(data["before"]),
+        "after": redact_patient_keys(data["after"]),
+        "client_address": None,
+    }
+
+
 def study_audit_notify(*, event_id: int) -> None:
     event = AuditEvent.objects.filter(pk=event_id).select_related("study").first()
     if event is None or event.study is None:
@@ -97,7 +121,10 @@ def study_audit_notify(*, event_id: int) -> None:
         message={
             "type": "study.audit",
             "study_id": event.study_id,
-            "event": audit_event_as_dict(event=event),
+            # Every member who sees the study gets it, students too: no client address
+            # (admins only) and no patient keys (an admin's change of the patient's
+            # identity); the audit API gives each reader what they may see.
+            "event": _live_event(audit_event_as_dict(event=event)),
         },
     )
 

@@ -72,8 +72,10 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
                 if flag not in flags:
                     flags.append(flag)
         study.flags = flags
+        study.ai_changed_since_review = any(h.ai_changed_since_review for h in hips)
         study.save(
             update_fields=[
+                "ai_changed_since_review",
                 "status",
                 "progress_done",
                 "progress_total",

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from grading.admin_audit import AuditedModelAdmin
 from grading.teaching.models import (
     Attempt,
     AttemptMask,
@@ -19,7 +20,7 @@ class EnrolmentInline(admin.TabularInline):
 
 
 @admin.register(Collection)
-class CollectionAdmin(admin.ModelAdmin):
+class CollectionAdmin(AuditedModelAdmin):
     list_display = ["title", "site", "teacher", "created"]
     list_filter = ["site"]
     search_fields = ["title", "teacher__username"]
@@ -28,13 +29,13 @@ class CollectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(admin.ModelAdmin):
+class EnrolmentAdmin(AuditedModelAdmin):
     list_display = ["collection", "student", "created"]
     raw_id_fields = ["collection", "student"]
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(AuditedModelAdmin):
     list_display = ["__str__", "collection", "number", "created"]
     list_filter = ["collection"]
     raw_id_fields = ["collection", "source_study", "source_series", "added_by"]
@@ -42,13 +43,13 @@ class CaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseInstance)
-class CaseInstanceAdmin(admin.ModelAdmin):
+class CaseInstanceAdmin(AuditedModelAdmin):
     list_display = ["__str__", "case", "index", "rows", "columns"]
     raw_id_fields = ["case"]
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(AuditedModelAdmin):
     list_display = ["__str__", "case", "student", "number", "score", "dice", "submitted_at"]
     list_filter = ["case__collection"]
     raw_id_fields = ["case", "student"]
@@ -56,6 +57,6 @@ class AttemptAdmin(admin.ModelAdmin):
 
 
 @admin.register(AttemptMask)
-class AttemptMaskAdmin(admin.ModelAdmin):
+class AttemptMaskAdmin(AuditedModelAdmin):
     list_display = ["__str__", "attempt", "necrosis_pixels"]
     raw_id_fields = ["attempt", "case_instance"]

@@ -16,7 +16,16 @@ from django.db.models import Max
 from PIL import Image
 
 from grading.dicom.deidentify import DeidentificationKey, deidentify_bytes, remap_uid
-from grading.models import AnalysisStatus, HipResult, Instance, LabelMap, Membership, Series, Site
+from grading.models import (
+    AnalysisStatus,
+    HipResult,
+    Instance,
+    LabelMap,
+    Membership,
+    Role,
+    Series,
+    Site,
+)
 from grading.selectors import series_latest_analysis, study_get_visible
 from grading.services.audit import audit_record
 from grading.teaching.models import (
@@ -43,14 +52,30 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def mask_from_png(data: bytes, *, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean ``shape`` necrosis mask from a PNG: greyscale (non-zero = necrosis), or
-    RGBA as a browser canvas exports it (alpha > 0 = necrosis)."""
+def png_open_checked(data: bytes, *, shape: tuple[int, int]) -> Image.Image:
+    """The PNG opened and decoded, once its header says it is ``shape`` (rows, columns):
+    a small file that declares a huge image is refused before it is inflated."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
     except Exception as exc:  # noqa: BLE001 - PIL raises many types on bad input
         raise ValidationError(f"not a readable PNG ({exc})") from exc
+    width, height = image.size
+    if (height, width) != tuple(shape):
+        raise ValidationError(
+            f"the PNG is {width}x{height} (width x height), the image is {shape[1]}x{shape[0]}"
+        )
+    try:
+        image.load()
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError(f"not a readable PNG ({exc})") from exc
+    return image
+
+
+def mask_from_png(data: bytes, *, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean ``shape`` necrosis mask from a PNG: greyscale (non-zero = necrosis), or
+    RGBA as a browser canvas exports it (alpha > 0 = necrosis). The size in the PNG's
+    header is checked against ``shape`` before any pixel is decoded."""
+    image = png_open_checked(data, shape=shape)
     if image.mode in ("RGBA", "LA", "PA"):
         array = np.asarray(image.getchannel("A")) > 0
     elif image.mode in ("L", "1", "P", "I", "I;16"):
@@ -142,12 +167,27 @@ def case_add(
     """Copy one analysed series of a study the teacher may see into the collection as
     "Case N": de-identified DICOM files (``grading.dicom.deidentify`` with the
     collection's key), the current grade per hip and the current label maps as the
-    reference. The source study's own audit trail is not touched (a student of the
-    source site could read it and link the case back to the study); the event goes to
-    the global trail without a study."""
+    reference.
+
+    The study must belong to the collection's own site, where the teacher holds a
+    non-student role (a study seen as a consultant, through a share or as a student
+    elsewhere is refused: the copy would outlive that access). The copy is audited on
+    the source study (``teaching.case_copy``: who copied which series) without the
+    collection or the case it became (a student of the source site reads that trail
+    and must not link the case back to the study); the global ``teaching.case_add``
+    event holds the link."""
     if not user_teaches(user=user, collection=collection):
         raise PermissionDenied("Only the collection's teacher may add cases.")
     study = study_get_visible(user=user, study_id=study_id)
+    clinical_role_here = (
+        Membership.objects.filter(user=user, site_id=collection.site_id)
+        .exclude(role=Role.STUDENT)
+        .exists()
+    )
+    if study.site_id != collection.site_id or not clinical_role_here:
+        raise PermissionDenied(
+            "Cases come only from studies of the collection's site, where you are not a student."
+        )
     series = None
     if series_id is not None:
         series = Series.objects.filter(pk=series_id, study=study).first()
@@ -229,6 +269,19 @@ def case_add(
                     "source_series": series.pk,
                     "slices": len(instances),
                     "reference": reference,
+                },
+                client_address=client_address,
+            )
+            audit_record(
+                actor=user,
+                action="teaching.case_copy",
+                object_type="series",
+                object_id=series.pk,
+                study=study,
+                after={
+                    "series_instance_uid": series.series_instance_uid,
+                    "slices": len(instances),
+                    "deidentified": "PS3.15 basic profile",
                 },
                 client_address=client_address,
             )

@@ -133,7 +133,9 @@ def test_upload_analyse_result_and_recovery_from_a_killed_worker(portal, tmp_pat
     portal.processes["w1"].send_signal(signal.SIGKILL)
     portal.processes["w1"].wait(timeout=30)
     time.sleep(1)
-    assert _analysis_row(portal, second.series_instance_uid)[0] == "running"
+    # Still running, or already sent back to the queue by the web process's own sweep
+    # (it sees that the worker process is gone; grading.services.workers).
+    assert _analysis_row(portal, second.series_instance_uid)[0] in ("running", "queued")
 
     portal.start_worker("w2")
     detail = portal.wait_for_study(study_id, {"done", "failed"})

@@ -50,11 +50,21 @@ def test_study_uid_unique_per_site_but_not_across_sites() -> None:
     assert other.pk
 
 
-def test_series_and_instance_uids_are_unique() -> None:
+def test_series_and_instance_uids_are_unique_in_their_study_and_series() -> None:
+    """Per site in the ingest (issue 13 item 7); the database holds a series UID unique
+    within its study and a SOP Instance UID within its series, and lets another site's
+    study carry the same UIDs."""
     series = SeriesFactory()
-    _integrity(lambda: SeriesFactory(series_instance_uid=series.series_instance_uid))
+    _integrity(
+        lambda: SeriesFactory(study=series.study, series_instance_uid=series.series_instance_uid)
+    )
+    elsewhere = SeriesFactory(series_instance_uid=series.series_instance_uid)
+    assert elsewhere.study.site_id != series.study.site_id
     instance = InstanceFactory()
-    _integrity(lambda: InstanceFactory(sop_instance_uid=instance.sop_instance_uid))
+    _integrity(
+        lambda: InstanceFactory(series=instance.series, sop_instance_uid=instance.sop_instance_uid)
+    )
+    InstanceFactory(sop_instance_uid=instance.sop_instance_uid)  # another site's series
 
 
 def test_instance_clean_checks_digest_and_spacing() -> None:

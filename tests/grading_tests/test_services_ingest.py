@@ -87,16 +87,54 @@ def test_same_file_twice_in_one_upload(scenario, phantom_files) -> None:
     assert report.stored == 2 and report.duplicates == 1 and report.accepted == 3
 
 
-def test_reupload_at_another_site_is_refused(scenario, phantom_files) -> None:
+def test_the_same_uids_at_another_site_are_that_sites_own(scenario, phantom_files) -> None:
+    """UIDs are unique per site (issue 13 item 7): one site cannot block another's
+    UIDs, and nothing in the answer hints that another site holds them."""
     _ingest(scenario, _uploads(phantom_files.paths[:2]))
     report = upload_ingest(
         user=scenario.outsider,
         site=scenario.other_site,
-        files=_uploads(phantom_files.paths[:2]),
+        files=_uploads(phantom_files.paths[:3]),
         client_address=None,
     )
-    assert report.accepted == 0
-    assert all("another site" in r.reason for r in report.rejected)
+    assert report.accepted == report.stored == 3 and not report.rejected
+    north, south = (Study.objects.get(site=site) for site in (scenario.site, scenario.other_site))
+    assert north.study_instance_uid == south.study_instance_uid
+    assert north.pk != south.pk
+    assert Instance.objects.filter(series__study=north).count() == 2
+    assert Instance.objects.filter(series__study=south).count() == 3
+    # A re-upload at either site is a duplicate of that site's own copy.
+    again = upload_ingest(
+        user=scenario.outsider,
+        site=scenario.other_site,
+        files=_uploads(phantom_files.paths[:3]),
+        client_address=None,
+    )
+    assert again.duplicates == 3 and again.stored == 0
+
+
+def test_a_series_uid_of_another_study_is_refused_without_naming_a_site(
+    scenario, tmp_path, phantom_files
+) -> None:
+    _ingest(scenario, _uploads(phantom_files.paths[:1]))
+    moved = write_phantom_series(
+        tmp_path, seed=9, n_slices=1, series_uid=phantom_files.series_instance_uid
+    )
+    for path in moved.paths:  # its own SOP Instance UIDs, in another study
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(path)
+    report = _ingest(scenario, _uploads(moved.paths))
+    assert report.stored == 0
+    assert [r.reason for r in report.rejected] == ["its SeriesInstanceUID belongs to another study"]
+    # At another site the same series UID in another study is that site's own.
+    elsewhere = upload_ingest(
+        user=scenario.outsider,
+        site=scenario.other_site,
+        files=_uploads(moved.paths),
+        client_address=None,
+    )
+    assert elsewhere.stored == 1 and not elsewhere.rejected
 
 
 def test_grouping_into_studies_and_series(scenario, tmp_path) -> None:

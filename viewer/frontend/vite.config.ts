@@ -20,6 +20,7 @@ export default defineConfig({
         studyPrefetch: fileURLToPath(new URL('./src/study-prefetch.ts', import.meta.url)),
         worklist: fileURLToPath(new URL('./src/worklist.ts', import.meta.url)),
         upload: fileURLToPath(new URL('./src/upload.ts', import.meta.url)),
+        pacs: fileURLToPath(new URL('./src/pacs.ts', import.meta.url)),
       },
     },
   },

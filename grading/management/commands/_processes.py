@@ -29,6 +29,8 @@ MODE_VARS = (
     "ONFH_BROKER_KEY_PREFIX",
     "ONFH_CHANNELS_PREFIX",
     "ONFH_VAR_DIR",
+    "ONFH_CACHE_PREFIX",
+    "ONFH_ASGI_PROCESS",
 )
 
 
@@ -222,14 +224,14 @@ class Stack:
             "-c",
             (
                 "from django.contrib.auth.models import User\n"
-                "from rest_framework.authtoken.models import Token\n"
+                "from grading.services.tokens import api_token_create\n"
                 "from grading.models import Site, Membership\n"
                 f"site, _ = Site.objects.get_or_create(code='{code}', "
                 f"defaults={{'name': '{code.title()}'}})\n"
                 f"user, _ = User.objects.get_or_create(username='{code}')\n"
                 "Membership.objects.get_or_create(user=user, site=site, "
                 "defaults={'role': 'clinician'})\n"
-                "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
+                "print('TOKEN', api_token_create(user=user, name='stack')[1])\n"
                 "from django.contrib.auth import (\n"
                 "    BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY)\n"
                 "from django.contrib.sessions.backends.db import SessionStore\n"

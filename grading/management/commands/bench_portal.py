@@ -125,7 +125,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
+from grading.services.tokens import api_token_create
 from grading.models import *
 N = {n}
 rng = random.Random(7)
@@ -153,7 +153,7 @@ HipResult.objects.bulk_create([
               head_volume_mm3=1e4, necrosis_volume_mm3=1e3)
     for a in analyses for side in ("left", "right")])
 client = Client()
-token = Token.objects.get(user=user).key
+token = api_token_create(user=user, name='bench')[1]
 with CaptureQueriesContext(connection) as ctx:
     r = client.get("/api/studies/", HTTP_AUTHORIZATION=f"Token {{token}}")
 assert r.status_code == 200, r.content[:500]

@@ -1,5 +1,6 @@
-"""``python manage.py verify_audit``: walk the audit hash chain; exit 1 on the first
-changed, missing or inserted event."""
+"""``python manage.py verify_audit``: walk the keyed audit chain and hold it to the signed
+checkpoints outside the database, then replay the grade and mask events against the
+stored grades; exit 1 on the first broken event or on any row that disagrees."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from grading.services.audit import audit_verify
+from grading.services.audit_replay import audit_replay
 
 
 class Command(BaseCommand):
-    help = "Check the audit trail's hash chain; exit status 1 names the first broken event."
+    help = (
+        "Check the audit trail's keyed hash chain and checkpoints, and replay grades and "
+        "masks against it; exit status 1 names what is wrong."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = audit_verify()
         if not report.ok:
             raise CommandError(str(report), returncode=1)
         self.stdout.write(self.style.SUCCESS(str(report)))
+        replay = audit_replay()
+        if not replay.ok:
+            raise CommandError(str(replay), returncode=1)
+        self.stdout.write(self.style.SUCCESS(str(replay)))

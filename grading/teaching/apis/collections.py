@@ -145,10 +145,18 @@ class CollectionStudentsApi(ApiAuthMixin, APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         names = serializer.validated_data["usernames"]
-        users = list(get_user_model().objects.filter(username__in=names))
-        missing = sorted(set(names) - {u.get_username() for u in users})
-        if missing:
-            raise ValidationError({"usernames": [f"No such user: {', '.join(missing)}"]})
+        # Only the site's members can be enrolled: an unknown name and another site's
+        # user get the same answer (no username of another site can be told apart).
+        users = list(
+            get_user_model()
+            .objects.filter(username__in=names, memberships__site=collection.site)
+            .distinct()
+        )
+        refused = sorted(set(names) - {u.get_username() for u in users})
+        if refused:
+            raise ValidationError(
+                {"usernames": [f"Not students of {collection.site.name}: {', '.join(refused)}"]}
+            )
         with drf_validation():
             created = services.collection_enrol(
                 user=request.user, collection=collection, students=users

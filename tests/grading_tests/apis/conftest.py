@@ -21,7 +21,6 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
@@ -156,8 +155,10 @@ class World(NamedTuple):
             return client
         user = self.users[who]
         if auth == "token":
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            from grading.services.tokens import api_token_create
+
+            _, key = api_token_create(user=user, name="test")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         else:
             client.force_login(user)
         return client

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from grading.models import ApiToken
 from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +23,9 @@ def test_token_for_good_credentials_then_token_auth_works(member):
     client = APIClient()
     answer = client.post("/api/auth/token/", {"username": "alice", "password": "pw"}, format="json")
     assert answer.status_code == 200
-    assert set(answer.json()) == {"token"}
+    assert set(answer.json()) == {"token", "expires"}
     token = answer.json()["token"]
-    assert token == Token.objects.get(user=member).key
+    assert ApiToken.objects.get(user=member).prefix == token[:8]
 
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = client.get("/api/me/")
@@ -47,11 +47,15 @@ def test_token_for_good_credentials_then_token_auth_works(member):
     }
 
 
-def test_same_token_twice(member):
+def test_each_login_makes_its_own_token_and_both_work(member):
+    # (Tokens are stored as hashes, so an earlier key cannot be handed out again.)
     client = APIClient()
     first = client.post("/api/auth/token/", {"username": "alice", "password": "pw"}, format="json")
     second = client.post("/api/auth/token/", {"username": "alice", "password": "pw"})
-    assert first.json() == second.json()
+    assert first.json()["token"] != second.json()["token"]
+    for answer in (first, second):
+        client.credentials(HTTP_AUTHORIZATION=f"Token {answer.json()['token']}")
+        assert client.get("/api/me/").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,10 @@ def row(*statuses: int) -> dict[str, int]:
 MATRIX: dict[str, dict[str, int]] = {
     "auth_token":         row(200, 200, 200, 200, 200, 200, 400),
     "me":                 row(200, 200, 200, 200, 200, 200, 401),
+    "workers":            row(200, 200, 200, 200, 200, 200, 401),
+    "tokens_list":        row(200, 200, 200, 200, 200, 200, 401),
+    "tokens_create":      row(201, 201, 201, 201, 201, 201, 401),
+    "token_revoke_clin":  row(200, 404, 404, 404, 404, 404, 401),
     "upload":             row(201, 201, 201, 403, 201, 400, 401),
     "study_list":         row(200, 200, 200, 200, 200, 200, 401),
     "study_detail":       row(200, 200, 200, 200, 200, 404, 401),
@@ -75,11 +79,24 @@ def _edited_item(world: World) -> dict[str, str]:
     return {"sop_instance_uid": instance.sop_instance_uid, "png_base64": png_base64(labels)}
 
 
+def _clinician_token(world: World) -> int:
+    from grading.services.tokens import api_token_create
+
+    return api_token_create(user=world.users["clinician"], name="clinician's script")[0].pk
+
+
 CALLS: dict[str, Call] = {
     "auth_token": lambda w, c, who: c.post(
         "/api/auth/token/", {"username": who or "nobody", "password": "pw"}, format="json"
     ),
     "me": lambda w, c, who: c.get("/api/me/"),
+    "workers": lambda w, c, who: c.get("/api/workers/"),
+    "tokens_list": lambda w, c, who: c.get("/api/auth/tokens/"),
+    "tokens_create": lambda w, c, who: c.post(
+        "/api/auth/tokens/", {"name": "a script"}, format="json"
+    ),
+    # Only the owner revokes a token: everyone else gets 404 (the clinician's own token).
+    "token_revoke_clin": lambda w, c, who: c.delete(f"/api/auth/tokens/{_clinician_token(w)}/"),
     "upload": lambda w, c, who: c.post(
         "/api/uploads/",
         {"files": uploaded(w.phantom.paths[:1]), "site": w.site.pk},
@@ -136,7 +153,7 @@ def test_the_matrix_covers_every_endpoint():
         for p in get_resolver("grading.urls").url_patterns
         if getattr(p, "name", None) and p.name.startswith("api-")
     }
-    assert len(api_names) == 17
+    assert len(api_names) == 20
     assert set(MATRIX) == set(CALLS)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import highdicom as hd
@@ -15,8 +16,9 @@ from pydicom.sr.codedict import codes
 
 from grading.dicom.seg import segmentation_labelmaps
 from grading.dicom.sr import NECROTIC_PROPORTION
+from grading.dicom.uids import is_dicom_uid
 from grading.models import AuditEvent, HipResult
-from grading.services.exports import RESULT_COLUMNS, study_pseudonym
+from grading.services.exports import RESULT_COLUMNS, research_uid, study_pseudonym
 from tests.grading_tests.apis.conftest import (
     PATIENT_ID,
     assert_no_patient_identifiers,
@@ -217,18 +219,23 @@ def test_site_results_csv(world):
     for row in rows:
         hip = hips[row["side"]]
         assert row["site"] == world.site.name
-        assert row["study_instance_uid"] == world.study.study_instance_uid
-        assert row["series_instance_uid"] == world.series.series_instance_uid
+        # Real UIDs remapped with a key that is not in the database; dates to the month.
+        assert row["study_instance_uid"] == research_uid(world.study.study_instance_uid)
+        assert row["series_instance_uid"] == research_uid(world.series.series_instance_uid)
+        assert is_dicom_uid(row["study_instance_uid"]) and is_dicom_uid(row["series_instance_uid"])
         assert row["study_pseudonym"] == study_pseudonym(study=world.study)
-        assert row["study_date"] == "2024-01-02"
+        assert row["study_date"] == "2024-01"
         assert float(row["proportion"]) == pytest.approx(hip.proportion)
         assert float(row["head_volume_mm3"]) == pytest.approx(hip.head_volume_mm3)
         assert row["ai_grade"] == hip.ai_grade and row["grade"] == hip.current_grade
         assert row["model_version"] == "truth-for-tests"
         assert row["edited"] == "yes"
         assert "edited:" in row["flags"]
-        assert row["analysed_at"]
-    assert PATIENT_ID not in answer.content.decode()
+        assert re.fullmatch(r"\d{4}-\d{2}", row["analysed_at"])
+    text = answer.content.decode()
+    assert PATIENT_ID not in text
+    for real in (world.study.study_instance_uid, world.series.series_instance_uid, "2024-01-02"):
+        assert real not in text
     event = AuditEvent.objects.filter(action="site.export").get()
     assert event.actor == world.users["site_admin"]
     assert event.object_type == "site" and event.object_id == str(world.site.pk)
@@ -258,7 +265,7 @@ def test_site_results_json(world):
     assert set(rows["left"]) == set(RESULT_COLUMNS)
     assert rows["left"]["grade"] == "severe"
     assert rows["left"]["confirmed_by"] == "radiologist"
-    assert rows["left"]["confirmed_at"]
+    assert re.fullmatch(r"\d{4}-\d{2}", rows["left"]["confirmed_at"])
     assert rows["right"]["confirmed_by"] is None
     assert rows["left"]["edited"] is False
     assert isinstance(rows["left"]["flags"], list)
@@ -272,7 +279,20 @@ def test_site_results_leave_out_other_sites_and_unfinished_analyses(world):
     HipResultFactory(analysis__series__study__site=world.other_site)
     AnalysisFactory(series=SeriesFactory(study=world.study, number=2), status="running")
     data = world.client("clinician").get(site_url(world, "json")).json()
-    assert {r["series_instance_uid"] for r in data["results"]} == {world.series.series_instance_uid}
+    assert {r["series_instance_uid"] for r in data["results"]} == {
+        research_uid(world.series.series_instance_uid)
+    }
+
+
+def test_research_uids_follow_the_key_not_the_database(world, settings):
+    first = world.client("clinician").get(site_url(world, "json")).json()["results"]
+    again = world.client("clinician").get(site_url(world, "json")).json()["results"]
+    assert [r["study_instance_uid"] for r in first] == [r["study_instance_uid"] for r in again]
+    settings.ONFH_RESEARCH_KEY = "another-key-kept-outside-the-database"
+    other = world.client("clinician").get(site_url(world, "json")).json()["results"]
+    assert {r["study_instance_uid"] for r in other}.isdisjoint(
+        {r["study_instance_uid"] for r in first}
+    )
 
 
 # --- permissions ------------------------------------------------------------------------

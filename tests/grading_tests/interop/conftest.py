@@ -59,3 +59,79 @@ def write_series(
 @pytest.fixture(scope="session")
 def mr_series(tmp_path_factory: pytest.TempPathFactory) -> Series:
     return write_series(tmp_path_factory.mktemp("interop-series"))
+
+
+# --- Orthanc, a real PACS: started by the tests (a missing Orthanc fails, never skips) ----
+
+import json  # noqa: E402
+import urllib.request  # noqa: E402
+
+
+class OrthancPeer(NamedTuple):
+    server: object  # grading.interop.management.commands.bench_interop.Orthanc
+    http: str  # http://127.0.0.1:<port>
+    dicom_port: int
+
+    def upload(self, paths: list[Path]) -> None:
+        for path in paths:
+            request = urllib.request.Request(
+                f"{self.http}/instances", data=path.read_bytes(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                assert answer.status == 200
+
+    def get(self, path: str) -> object:
+        with urllib.request.urlopen(f"{self.http}{path}", timeout=60) as answer:
+            return json.loads(answer.read())
+
+    def post(self, path: str, body: object) -> object:
+        request = urllib.request.Request(
+            f"{self.http}{path}", data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def instances_of(self, study_uid: str) -> list[dict]:
+        return self.post(
+            "/tools/find",
+            {"Level": "Instance", "Query": {"StudyInstanceUID": study_uid}, "Expand": True},
+        )
+
+
+def start_orthanc(folder: Path, *, scp_port: int | None = None, extra: dict | None = None):
+    """Debian's Orthanc with a generated configuration on free loopback ports and a
+    temporary storage folder. ``scp_port``: the portal's receiver, known to Orthanc as
+    the modality ``ONFH`` (the C-MOVE destination, and the only peer that may store)."""
+    from grading.interop.management.commands.bench_interop import DICOMWEB_PLUGIN, Orthanc
+
+    server = Orthanc(folder)
+    if not server.available or not DICOMWEB_PLUGIN.exists():
+        pytest.fail("Orthanc is not installed: apt-get install -y orthanc orthanc-dicomweb")
+    config: dict = {
+        "DicomAlwaysAllowStore": False,
+        "DicomCheckModalityHost": True,
+        "DicomModalities": {},
+        **(extra or {}),
+    }
+    if scp_port is not None:
+        config["DicomModalities"]["onfh"] = ["ONFH", "127.0.0.1", scp_port]
+    server.start(config)
+    return OrthancPeer(server, f"http://127.0.0.1:{server.http_port}", server.dicom_port)
+
+
+@pytest.fixture
+def receiver_and_orthanc(db, tmp_path: Path):
+    """The portal's receiver (AE ONFH, in this process, loopback) and an Orthanc that
+    knows it."""
+    from grading.interop.scp import StorageSCP
+
+    scp = StorageSCP(ae_title="ONFH", host="127.0.0.1", port=0)
+    scp.start()
+    orthanc = None
+    try:
+        orthanc = start_orthanc(tmp_path / "orthanc", scp_port=scp.port)
+        yield scp, orthanc
+    finally:
+        if orthanc is not None:
+            orthanc.server.stop()
+        scp.stop()

@@ -33,7 +33,7 @@ DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 @pytest.fixture
 def receiver(db):
     site = SiteFactory(name="North", code="north")
-    RemoteAE.objects.create(ae_title="SCANNER1", site=site)
+    RemoteAE.objects.create(ae_title="SCANNER1", site=site, address="127.0.0.1")
     scp = StorageSCP(ae_title="ONFH", host="127.0.0.1", port=0)
     scp.start()
     try:

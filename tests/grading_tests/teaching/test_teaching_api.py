@@ -123,10 +123,17 @@ def test_uids_are_consistent_within_a_collection_and_differ_across(classroom):
     assert answer.status_code == 400
 
 
-def test_adding_a_case_stays_out_of_the_source_studys_audit_trail(classroom):
+def test_adding_a_case_is_audited_on_the_source_study_without_naming_the_case(classroom):
+    """The copy is on the source study's trail (issue 13 item 5), but which collection
+    and case it became is only in the global event: a student of the source site reads
+    that trail and must not link the case back to the study."""
     event = AuditEvent.objects.get(action="teaching.case_add")
-    assert event.study_id is None
-    assert not AuditEvent.objects.filter(study=classroom.study, action__startswith="teaching")
+    assert event.study_id is None and event.after["case"] == classroom.case.pseudonym
+    copy = AuditEvent.objects.get(study=classroom.study, action="teaching.case_copy")
+    assert copy.actor == classroom.users["teacher"]
+    assert copy.after["series_instance_uid"] == classroom.series.series_instance_uid
+    text = str(copy.before) + str(copy.after) + copy.reason
+    assert classroom.case.pseudonym not in text and "collection" not in text
 
 
 # --- what a student sees ------------------------------------------------------------------

@@ -83,5 +83,7 @@ describe('other display helpers', () => {
     expect(statusLabel('running', { done: 5, total: 20 })).toBe('Running 25 %');
     expect(statusLabel('done', { done: 20, total: 20 })).toBe('Done');
     expect(statusLabel('queued')).toBe('Queued');
+    expect(statusLabel('running', { done: 87, total: 100 }, 'no worker')).toBe('Stalled: no worker');
+    expect(statusLabel('done', { done: 20, total: 20 }, 'no worker')).toBe('Done');
   });
 });

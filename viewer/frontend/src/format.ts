@@ -90,6 +90,8 @@ export function flagTitle(code: string): string {
     continued: 'Continued from the slice below',
     neighbour_lesion: 'Supported by a neighbouring slice',
     one_side_only: 'One side only',
+    methods_disagree: 'Methods disagree',
+    uncertain_grade: 'Uncertain grade',
     edited: 'Edited',
   };
   return titles[code] ?? code.replace(/_/g, ' ');
@@ -120,7 +122,13 @@ export function formatDateTime(iso: string | null | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-export function statusLabel(status: string, progress?: { done: number; total: number } | null): string {
+export function statusLabel(
+  status: string,
+  progress?: { done: number; total: number } | null,
+  stalled?: string | null,
+): string {
+  // Waiting with no worker alive: say so, not "Running 87 %" for ever.
+  if (stalled && (status === 'queued' || status === 'running')) return `Stalled: ${stalled}`;
   const base: Record<string, string> = { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' };
   const label = base[status] ?? status;
   if (status === 'running' && progress && progress.total > 0) {

@@ -81,9 +81,20 @@ function row(s: StudySummary): HTMLElement {
     h('td', {}, h('a', { href, class: 'patient' }, formatPatientName(s.patient_name)), h('div', { class: 'muted small' }, s.patient_id)),
     h('td', {}, formatStudyDate(s.study_date)),
     h('td', {}, s.site?.name ?? '—'),
-    h('td', {}, h('span', { class: `status status-${s.status}`, 'data-status': s.status }, statusLabel(s.status, progress.get(s.id)))),
+    h(
+      'td',
+      {},
+      h('span', { class: `status status-${s.status}`, 'data-status': s.status, title: s.failure_reason ?? '' }, statusLabel(s.status, progress.get(s.id), s.stalled)),
+      s.failure_reason ? h('div', { class: 'failure-reason small' }, s.failure_reason) : null,
+    ),
     h('td', {}, badge(s.ai_grade, 'ai-grade')),
-    h('td', {}, badge(s.grade, 'current-grade'), s.grade && s.ai_grade && s.grade !== s.ai_grade ? h('span', { class: 'revised', title: 'Changed by a reader' }, ' ✎') : null),
+    h(
+      'td',
+      {},
+      badge(s.grade, 'current-grade'),
+      s.grade && s.ai_grade && s.grade !== s.ai_grade ? h('span', { class: 'revised', title: 'Changed by a reader' }, ' ✎') : null,
+      s.ai_changed_since_review ? h('span', { class: 'ai-changed-chip', title: 'The series was analysed again after your review and the AI answer changed; your grade was kept' }, 'AI changed since your review') : null,
+    ),
     h('td', {}, flags),
     h('td', { class: 'muted small' }, formatDateTime(s.created)),
   );
@@ -186,12 +197,13 @@ socket.on((m) => {
   }
   const was = s.status;
   s.status = m.status;
+  s.stalled = m.stalled ?? null;
   const cell = tbody.querySelector<HTMLElement>(`tr[data-study-id="${m.study_id}"] .status`);
   if (cell) {
     cell.className = `status status-${m.status}`;
     cell.dataset.status = m.status;
-    cell.textContent = statusLabel(m.status, m.progress);
-    cell.title = m.error ?? '';
+    cell.textContent = statusLabel(m.status, m.progress, m.stalled);
+    cell.title = m.failure_reason ?? '';
   }
   // Grades and flags arrive with the finished analysis.
   if (m.status !== was && (m.status === 'done' || m.status === 'failed')) scheduleReload();
