@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -401,3 +402,28 @@ def test_a_mask_edit_on_a_hip_the_ai_changed_counts_as_a_review(scenario, eight_
     assert event.object_id == str(right.pk) and event.actor_id == scenario.clinician.pk
     assert event.before["ai_grade_at_review"] == "moderate"
     assert event.reason == "checked the new analysis, trimmed the head"
+
+
+@pytest.mark.django_db
+def test_the_sweep_resends_a_lost_ingest_of_late_instances(
+    scenario, eight_slices, settings
+) -> None:
+    from grading.services.analyses import analysis_requeue_stale
+
+    labels = _labels(eight_slices)
+    _upload(scenario, eight_slices.paths[:6])
+    series = Series.objects.get()
+    first = _analyse(series, labels)
+    Analysis.objects.filter(pk=first.pk).update(instance_count=6)
+    settings.ONFH_RESEND_QUEUED_AFTER_S = 0
+    assert analysis_requeue_stale() == [], "an analysis covering every instance is left alone"
+    # Two late slices; their delayed ingest message is lost (the on-commit send never runs).
+    _upload(scenario, eight_slices.paths[6:])
+    settings.ONFH_RESEND_QUEUED_AFTER_S = 60
+    assert analysis_requeue_stale() == [], "not before the series has been quiet"
+    Series.objects.filter(pk=series.pk).update(last_arrival=timezone.now() - timedelta(seconds=120))
+    sent = analysis_requeue_stale()
+    again = Analysis.objects.exclude(pk=first.pk).get()
+    assert sent == [again.pk]
+    assert again.status == "queued" and again.progress_total == 8
+    assert analysis_requeue_stale() == [], "a queued analysis is not asked for twice"
