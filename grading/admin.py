@@ -93,6 +93,13 @@ class StudyAdmin(AuditedModelAdmin):
     ]
     inlines = [SeriesInline]
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A study moved to another site takes its series and instances along (the copies
+        # of the site that hold UIDs unique per site in the database).
+        models.Series.objects.filter(study=obj).update(site_id=obj.site_id)
+        models.Instance.objects.filter(series__study=obj).update(site_id=obj.site_id)
+
 
 @admin.register(models.StudyShare)
 class StudyShareAdmin(AuditedModelAdmin):
@@ -115,6 +122,12 @@ class SeriesAdmin(AuditedModelAdmin):
     list_filter = ["modality", "plane"]
     search_fields = ["series_instance_uid", "description"]
     raw_id_fields = ["study"]
+    readonly_fields = ["site"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.site_id = obj.study.site_id  # always its study's site
+        super().save_model(request, obj, form, change)
+        models.Instance.objects.filter(series=obj).update(site_id=obj.site_id)
 
 
 @admin.register(models.Instance)

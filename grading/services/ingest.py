@@ -690,6 +690,7 @@ def _store_rows(
             h = item.header
             series = Series.objects.create(
                 study=study,
+                site=site,
                 series_instance_uid=h.series_instance_uid,
                 description=h.series_description[:200],
                 number=h.series_number,
@@ -701,6 +702,7 @@ def _store_rows(
         info = item.info
         instance = Instance(
             series=series,
+            site_id=series.site_id,
             sop_instance_uid=info.sop_instance_uid,
             sha256=info.sha256,
             size_bytes=info.size,
