@@ -60,6 +60,7 @@ def test_a_killed_worker_is_restarted_and_the_portal_stays_up(tmp_path) -> None:
     portal = LivePortal(tmp_path / "var", {**QUICK, "ONFH_DEMO_PASSWORD": "launcher-test-password"})
     portal.port = free_port()
     portal.env["PORT"] = str(portal.port)
+    portal.env["ONFH_SCP_PORT"] = str(free_port())  # the launcher's DICOM receiver
     launcher = portal.spawn("launch", [sys.executable, "-m", "onfh_site.launch", "--studies", "0"])
     try:
         wait_for_port(portal.port, launcher, 300, "the launcher's daphne")
