@@ -405,9 +405,14 @@ def labelmaps_revert(
         for row in LabelMap.objects.filter(analysis=analysis).order_by("version"):
             versions.setdefault(row.instance_id, []).append(row)
         reverted = []
+        reverted_sides: set[str] = set()
+        instances = Instance.objects.in_bulk(list(versions))
         for instance_id, rows in versions.items():
             if rows[-1].kind == LabelMapKind.AI and rows[-1].file.name == rows[0].file.name:
                 continue
+            reverted_sides |= _sides_edited(
+                labelmap_read(rows[-1]), labelmap_read(rows[0]), instances[instance_id]
+            )
             LabelMap.objects.create(
                 instance_id=instance_id,
                 analysis=analysis,
@@ -424,6 +429,8 @@ def labelmaps_revert(
         SliceResult.objects.bulk_update(slice_rows, ["hips", "edited"])
         before = []
         for hip in HipResult.objects.select_for_update().filter(analysis=analysis):
+            if hip.side not in reverted_sides:
+                continue  # its masks are the AI's already: its grade (a clinician's) stays
             before.append({"side": hip.side, "proportion": hip.proportion, "grade": hip.grade})
             hip.head_volume_mm3 = hip.ai_head_volume_mm3 or 0.0
             hip.necrosis_volume_mm3 = hip.ai_necrosis_volume_mm3 or 0.0

@@ -427,3 +427,38 @@ def test_the_sweep_resends_a_lost_ingest_of_late_instances(
     assert sent == [again.pk]
     assert again.status == "queued" and again.progress_total == 8
     assert analysis_requeue_stale() == [], "a queued analysis is not asked for twice"
+
+
+@pytest.mark.django_db
+def test_reverting_one_hips_masks_keeps_the_other_hips_manual_grade(scenario, eight_slices) -> None:
+    from grading.services import labelmaps_revert
+
+    labels = _labels(eight_slices)
+    _upload(scenario, eight_slices.paths)
+    series = Series.objects.get()
+    analysis = _analyse(series, labels)
+    left = HipResult.objects.get(analysis=analysis, side="left")
+    grade_revision_create(
+        user=scenario.clinician,
+        hip_result=left,
+        grade="mild",
+        reason="a small subchondral lesion the AI missed",
+        client_address=None,
+    )
+    instance, edited = _one_side_edited(series, labels, image_half="left")
+    labelmaps_save(
+        user=scenario.clinician,
+        series=series,
+        labelmaps={instance.sop_instance_uid: edited},
+        reason="trimmed the right head outline",
+        client_address=None,
+    )
+    labelmaps_revert(
+        user=scenario.clinician, series=series, reason="back to the AI", client_address=None
+    )
+    left.refresh_from_db()
+    assert left.grade == "mild", "the revert overwrote the other hip's clinician grade"
+    right = HipResult.objects.get(analysis=analysis, side="right")
+    assert right.grade == right.ai_grade and right.flags == right.ai_flags
+    event = AuditEvent.objects.get(action="labelmap.revert")
+    assert [h["side"] for h in event.before["hips"]] == ["right"]
