@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("ONFH_BIND", "127.0.0.1")
     seed_args = list(argv if argv is not None else sys.argv[1:])
+    if not any(a.startswith("--base-url") for a in seed_args):
+        seed_args += ["--base-url", f"http://{host}:{port}"]
 
     print("ONFH grading portal (research and teaching software, not a medical device)")
     _manage("migrate", "--noinput", "-v", "0")
@@ -115,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)")
     scp_port = os.environ.get("ONFH_SCP_PORT", "11112")
     print(f"  DICOM receiver: AE ONFH on 127.0.0.1:{scp_port} (README: Connect a PACS)")
-    print(
-        "  Log in as shown above. Ctrl-C stops the portal, the worker and the receiver.\n",
-        flush=True,
-    )
+    if "--no-use-cases" not in seed_args:
+        print("  Log in as the table above says for each use case; the worker now analyses")
+        print("  the queued studies DEMO-007 and DEMO-008 (watch them on the worklist).")
+    print("  Ctrl-C stops the portal, the worker and the receiver.\n", flush=True)
 
     stopping = {"signal": None}
 

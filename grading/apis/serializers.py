@@ -14,6 +14,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from grading.failure_reasons import failure_reason
 from grading.models import GradeChoice, LabelMapKind, Side, StudyStatus
 
 
@@ -51,6 +52,9 @@ class StudySummaryOutputSerializer(serializers.Serializer):
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True, help_text="Current grade, worst over hips.")
     flags = serializers.ListField(child=serializers.CharField())
+    failure_reason = serializers.SerializerMethodField(
+        help_text="Why the analysis failed, in a clinician's words (null unless failed)."
+    )
     ai_changed_since_review = serializers.BooleanField(
         help_text="A hip a person reviewed was analysed again and the AI's answer changed."
     )
@@ -69,6 +73,12 @@ class StudySummaryOutputSerializer(serializers.Serializer):
             self.context["stall"] = analysis_stall_reason()
         return self.context["stall"]
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_reason(self, study: Any) -> str | None:
+        if study.status != StudyStatus.FAILED:
+            return None
+        return failure_reason(study.error) or None
+
 
 class ProgressSerializer(serializers.Serializer):
     done = serializers.IntegerField()
@@ -81,12 +91,19 @@ class AnalysisOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     model_version = serializers.CharField()
     error = serializers.SerializerMethodField()
+    failure_reason = serializers.SerializerMethodField(
+        help_text="``error`` in a clinician's words (null when there is no error)."
+    )
     started = serializers.DateTimeField(allow_null=True)
     finished = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, analysis: Any) -> str | None:
         return _blank_to_none(analysis.error)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_reason(self, analysis: Any) -> str | None:
+        return failure_reason(analysis.error) or None
 
 
 @extend_schema_serializer(component_name="Instance")
@@ -141,6 +158,28 @@ class RevisionOutputSerializer(serializers.Serializer):
     time = serializers.DateTimeField(source="created")
 
 
+@extend_schema_serializer(component_name="GradeProbabilities")
+class GradeProbabilitiesSerializer(serializers.Serializer):
+    """The engine's probability of each grade (step 14 of docs/grading.md); sums to 1."""
+
+    none = serializers.FloatField()
+    mild = serializers.FloatField()
+    moderate = serializers.FloatField()
+    severe = serializers.FloatField()
+
+
+def _interval_field(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        allow_null=True,
+        help_text="[low, high]: the 90 % interval of the AI's proportion (fractions); null "
+        "when the engine gave none (analyses before 2026-12-07, edited label maps).",
+        **kwargs,
+    )
+
+
 @extend_schema_serializer(component_name="Hip")
 class HipOutputSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
@@ -159,6 +198,15 @@ class HipOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="The AI grade the person saw when they reviewed the hip."
     )
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
+    # uncertainty (engine-pipeline): describes ai_proportion
+    ai_proportion = serializers.FloatField(allow_null=True)
+    proportion_interval = _interval_field()
+    grade_probabilities = GradeProbabilitiesSerializer(allow_null=True)
+    method_proportions = serializers.DictField(
+        source="ai_method_proportions",
+        child=serializers.FloatField(),
+        help_text="The AI proportion by each necrosis method that ran (threshold, learned).",
+    )
 
 
 @extend_schema_serializer(component_name="SliceHip")
@@ -169,6 +217,8 @@ class SliceHipOutputSerializer(serializers.Serializer):
     head_area_mm2 = serializers.FloatField()
     necrosis_area_mm2 = serializers.FloatField()
     flags = serializers.ListField(child=serializers.CharField())
+    proportion_interval = _interval_field(default=None)
+    grade_probabilities = GradeProbabilitiesSerializer(allow_null=True, default=None)
 
 
 @extend_schema_serializer(component_name="Slice")

@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument(
+        "--no-grade-speed",
+        action="store_true",
+        help="--speed: leave out the 20-slice series through onfh grade",
+    )
+    p.add_argument(
         "--threshold",
         action="store_true",
         help="the necrosis step alone, with true head masks (crops and series), "
@@ -44,6 +49,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=16,
         help="--threshold: series graded with the network (0: none)",
+    )
+    p.add_argument(
+        "--family",
+        choices=("own", "b"),
+        default="own",
+        help="--threshold: the project's phantoms (own) or the independent family B "
+        "(grading.engine.phantoms_b: --series-seed, --truth-series series and --crops crops "
+        "of its evaluation set, each with the network; never tuned on)",
+    )
+    p.add_argument(
+        "--skip-stage",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="--threshold: leave out this series stage (e.g. drop_lone_inferior; repeatable), "
+        "for before/after figures",
     )
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
     p.add_argument(
@@ -107,6 +128,22 @@ def run(args: argparse.Namespace) -> int:
         from grading.engine import threshold_benchmark
 
         weights = str(args.weights[0]) if args.weights else ""
+        if args.family == "b":
+            from grading.engine import family_b_benchmark
+
+            report = family_b_benchmark.run_family_b(
+                seed=7000 if args.series_seed is None else args.series_seed,
+                n_series=args.truth_series,
+                n_crops=args.crops,
+                weights=weights,
+                workers=os.cpu_count() or 1,
+                skip_stages=args.skip_stage,
+            )
+            markdown = family_b_benchmark.family_b_markdown(report)
+            benchmark.write_report(report, args.out / "family_b", markdown)
+            print(f"{report['date']}")
+            print(markdown)
+            return 0
         report = threshold_benchmark.run_threshold(
             n_crops=args.crops,
             crop_seed=args.crop_seed,
@@ -115,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             n_network_series=args.network_series,
             weights=weights if args.network_series > 0 else None,
             workers=os.cpu_count() or 1,
+            skip_stages=args.skip_stage,
         )
         markdown = threshold_benchmark.threshold_markdown(report)
         benchmark.write_report(report, args.out / "threshold", markdown)
@@ -128,6 +166,15 @@ def run(args: argparse.Namespace) -> int:
             precisions=tuple(args.precisions),
         )
         markdown = benchmark.speed_markdown(report)
+        if not args.no_grade_speed:
+            from grading.cli.grade_speed import grade_speed_markdown, run_grade_speed
+            from grading.engine.predictor import HeadSegmenter
+
+            segmenter = HeadSegmenter.load(
+                args.weights[0] if args.weights else None, device=args.device
+            )
+            report["grade_series"] = run_grade_speed(segmenter)
+            markdown += grade_speed_markdown(report["grade_series"])
         benchmark.write_report(report, args.out / "speed", markdown)
     else:
         cfg = benchmark.AccuracyConfig(

@@ -5,15 +5,20 @@ SeriesInstanceUID and each series is graded as a whole (volumes per hip). Writes
 ``DIR/results.json``::
 
     {"images": [{"path", "sop_instance_uid", "labelmap", "hips": [{"side",
-      "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags"}]}],
+      "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags",
+      "proportion_interval", "grade_probabilities"}]}],
      "hips": [{"series_instance_uid", "side", "head_volume_mm3",
-      "necrosis_volume_mm3", "proportion", "grade", "flags"}]}
+      "necrosis_volume_mm3", "proportion", "grade", "flags", "proportion_interval",
+      "grade_probabilities", "method_proportions"}]}
 
 plus ``model_version`` and ``errors`` (one line per unreadable input), and per image
 ``series_instance_uid``, ``instance_number`` and, for a frame of a multi-frame file,
 ``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
-background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1.
+background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1;
+``proportion_interval`` ``[low, high]`` its 90 % interval and ``grade_probabilities``
+``{"none", "mild", "moderate", "severe"}`` the probability of each grade (step 14 of
+docs/grading.md); ``method_proportions`` the proportion by each necrosis method that ran.
 
 A bad input costs one line on stderr and the rest is processed; the exit status is
 non-zero only when nothing could be processed. Research and teaching software, not a
@@ -69,6 +74,12 @@ def _series_key(mr_slice: Any) -> str:
     return str(mr_slice.series_instance_uid) or f"(no SeriesInstanceUID) {mr_slice.source}"
 
 
+def uncertainty_as_dict(uncertainty: Any) -> dict[str, Any]:
+    from grading.engine.uncertainty import uncertainty_as_dict as as_dict
+
+    return as_dict(uncertainty)
+
+
 def _hip_json(hip: Any) -> dict[str, Any]:
     return {
         "side": hip.side,
@@ -77,6 +88,7 @@ def _hip_json(hip: Any) -> dict[str, Any]:
         "proportion": float(hip.proportion),
         "grade": hip.grade.value,
         "flags": list(hip.flags),
+        **uncertainty_as_dict(hip.uncertainty),
     }
 
 
@@ -90,6 +102,8 @@ def _series_hip_json(hip: Any) -> dict[str, Any]:
         "grade": hip.grade.value,
         "flags": list(hip.flags),
         "slice_count": int(hip.slice_count),
+        **uncertainty_as_dict(hip.uncertainty),
+        "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
     }
 
 
@@ -113,17 +127,19 @@ def grade_inputs(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    config: Any = None,
 ) -> dict[str, Any]:
     """Read, group, grade and write; returns the results document (also written).
 
     ``progress(n)`` is called with the number of slices just finished; ``on_total`` once
-    with the number of slices to grade; ``warn`` with one line per bad input.
+    with the number of slices to grade; ``warn`` with one line per bad input;
+    ``config``: a :class:`grading.engine.pipeline.PipelineConfig` (default: the product's).
     """
     import numpy as np
     from PIL import Image
 
     from grading.dicom.reader import iter_dicom_paths, read_many
-    from grading.engine.pipeline import grade_series
+    from grading.engine.pipeline import DEFAULT_PIPELINE, grade_series
 
     out.mkdir(parents=True, exist_ok=True)
     (out / LABELMAP_DIR).mkdir(exist_ok=True)
@@ -152,7 +168,7 @@ def grade_inputs(
             reported = max(reported, done)
 
         try:
-            result = grade_series(members, segmenter, advance)
+            result = grade_series(members, segmenter, advance, config=config or DEFAULT_PIPELINE)
         except Exception as exc:  # noqa: BLE001 - one bad series never stops the others
             for mr_slice in members:
                 line = f"{mr_slice.source}: could not be graded ({type(exc).__name__}: {exc})"

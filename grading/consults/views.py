@@ -31,6 +31,7 @@ from grading.consults.services import (
     second_opinion_request_view_record,
     second_opinion_requests_expire,
 )
+from grading.form_errors import validation_text
 from grading.models import GradeChoice, Site
 from grading.selectors import study_get_visible, user_can_grade
 
@@ -80,7 +81,10 @@ def consult_new(request: HttpRequest, study_id: int) -> HttpResponse:
                 client_address=_address(request),
             )
         except (ValidationError, ValueError) as exc:
-            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+            messages.error(
+                request,
+                validation_text(exc) if isinstance(exc, ValidationError) else str(exc),
+            )
         else:
             return redirect("consults:detail", request_id=consult.pk)
     return render(
@@ -151,7 +155,7 @@ def consult_answer(request: HttpRequest, request_id: int) -> HttpResponse:
             client_address=_address(request),
         )
     except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+        messages.error(request, validation_text(exc))
     else:
         messages.success(request, "Answer sent.")
     return redirect("consults:detail", request_id=consult.pk)
@@ -166,5 +170,5 @@ def consult_close(request: HttpRequest, request_id: int) -> HttpResponse:
             user=request.user, consult=consult, client_address=_address(request)
         )
     except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+        messages.error(request, validation_text(exc))
     return redirect("consults:detail", request_id=consult.pk)

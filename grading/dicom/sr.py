@@ -10,7 +10,12 @@ hip's tracking identifier:
   of femur, its volume and per-slice areas, the necrotic proportion of the head
   (local code ``99ONFH`` ``NECPROP``, unit UCUM ``{ratio}``, 0..1) and the grade
   as a qualitative evaluation: Severity (SCT 246112005) = Absent / Mild /
-  Moderate / Severe.
+  Moderate / Severe. How sure the engine is (step 14 of docs/grading.md), when it
+  said: the proportion's 90 % interval as the proportion's TID 1419 measurement
+  properties (SCT 371886008 / 371885007, the + and - range of measurement
+  uncertainty, so low = value - lower and high = value + upper), and the probability
+  of each grade as four more measurements (local codes ``GRADEPROB-NONE`` ...,
+  ``{ratio}``).
 
 Finding sites carry the laterality (SCT Right / Left) when the side is known.
 Who stands behind the numbers: the algorithm is the device observer always;
@@ -33,6 +38,7 @@ from grading.dicom.seg import MANUFACTURER, AlgorithmInfo
 
 __all__ = [
     "GRADE_CODES",
+    "GRADE_PROBABILITY_CODES",
     "NECROTIC_PROPORTION",
     "HipMeasurements",
     "SliceAreas",
@@ -55,6 +61,14 @@ GRADE_CODES: dict[str, hd.sr.CodedConcept] = {
     "mild": hd.sr.CodedConcept.from_code(codes.SCT.Mild),
     "moderate": hd.sr.CodedConcept.from_code(codes.SCT.Moderate),
     "severe": hd.sr.CodedConcept.from_code(codes.SCT.Severe),
+}
+GRADE_PROBABILITY_CODES: dict[str, hd.sr.CodedConcept] = {
+    grade: hd.sr.CodedConcept(
+        value=f"GRADEPROB-{grade.upper()}",
+        scheme_designator="99ONFH",
+        meaning=f"Probability of Steinberg extent grade {grade}",
+    )
+    for grade in ("none", "mild", "moderate", "severe")
 }
 _MAGNETIC_RESONANCE_IMAGING = hd.sr.CodedConcept(
     value="113091000", scheme_designator="SCT", meaning="Magnetic resonance imaging"
@@ -82,6 +96,9 @@ class HipMeasurements:
     proportion: float
     grade: str | None
     slice_areas: tuple[SliceAreas, ...] = field(default=())
+    proportion_interval: tuple[float, float] | None = None
+    """The 90 % interval of ``proportion`` (the engine's; None when it gave none)."""
+    grade_probabilities: dict[str, float] | None = None
 
 
 def _finding_site(side: str) -> hd.sr.FindingSite:
@@ -102,6 +119,32 @@ def _area(value_mm2: float, image: Dataset) -> hd.sr.Measurement:
         unit=codes.UCUM.SquareMillimeter,
         referenced_images=[hd.sr.SourceImageForMeasurement.from_source_image(image)],
     )
+
+
+def _proportion(hip: HipMeasurements) -> hd.sr.Measurement:
+    """The necrotic proportion, with its interval as the range of measurement uncertainty."""
+    properties = None
+    if hip.proportion_interval is not None:
+        low, high = hip.proportion_interval
+        properties = hd.sr.MeasurementProperties(
+            upper_measurement_uncertainty=max(float(high) - float(hip.proportion), 0.0),
+            lower_measurement_uncertainty=max(float(hip.proportion) - float(low), 0.0),
+        )
+    return hd.sr.Measurement(
+        name=NECROTIC_PROPORTION,
+        value=float(hip.proportion),
+        unit=codes.UCUM.Ratio,
+        properties=properties,
+    )
+
+
+def _grade_probabilities(hip: HipMeasurements) -> list[hd.sr.Measurement]:
+    probabilities = hip.grade_probabilities or {}
+    return [
+        hd.sr.Measurement(name=code, value=float(probabilities[grade]), unit=codes.UCUM.Ratio)
+        for grade, code in GRADE_PROBABILITY_CODES.items()
+        if grade in probabilities
+    ]
 
 
 def _hip_groups(
@@ -155,11 +198,8 @@ def _hip_groups(
         measurements=[
             _volume(hip.necrosis_volume_mm3),
             *necrosis_areas,
-            hd.sr.Measurement(
-                name=NECROTIC_PROPORTION,
-                value=float(hip.proportion),
-                unit=codes.UCUM.Ratio,
-            ),
+            _proportion(hip),
+            *_grade_probabilities(hip),
         ],
         qualitative_evaluations=evaluations or None,
     )

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -191,7 +191,9 @@ class FemoralHead:
 
     ``window``: the fine-pass window (may extend past the image). ``box``: that window
     clipped to the image; ``mask`` (bool) and ``probability`` (float32 0..1) are both
-    ``box.shape`` and sit at ``box`` in the slice grid.
+    ``box.shape`` and sit at ``box`` in the slice grid. ``flipped_mask``: the head found
+    on the left-right flipped window, flipped back (``box.shape``; empty when none was
+    found there); None when the fine pass did not flip (test-time augmentation, step 14).
     """
 
     side: Side
@@ -200,6 +202,7 @@ class FemoralHead:
     mask: BoolImage
     probability: FloatImage
     centre_rc: tuple[float, float]
+    flipped_mask: BoolImage | None = None
 
     def full_mask(self, shape: tuple[int, int]) -> BoolImage:
         """The ``shape`` (H, W) mask on the slice's grid."""
@@ -601,12 +604,21 @@ def fine_pass(
     config: HipFinderConfig = DEFAULT_CONFIG,
     *,
     batch_size: int = 16,
+    flip: bool = False,
 ) -> list[list[FemoralHead]]:
-    """Segment every requested window with ONE ``predict`` call; heads per slice index."""
+    """Segment every requested window with ONE ``predict`` call; heads per slice index.
+
+    ``flip``: the same call also segments each window flipped left-right, and each head
+    keeps the head found there as ``flipped_mask`` (test-time augmentation).
+    """
     images = [extract(slices[i].pixels, box) for i, _, box in requests]
+    if flip:
+        images += [np.ascontiguousarray(im[:, ::-1]) for im in images]
     answers = segmenter.predict(images, batch_size=batch_size) if images else []
     heads: list[list[FemoralHead]] = [[] for _ in slices]
-    for (i, candidate, box), answer in zip(requests, answers, strict=True):
+    for k, ((i, candidate, box), answer) in enumerate(
+        zip(requests, answers[: len(requests)], strict=True)
+    ):
         head = head_from_probability(
             slices[i],
             candidate.side,
@@ -615,8 +627,18 @@ def fine_pass(
             candidate.centre_rc,
             config,
         )
-        if head is not None:
-            heads[i].append(head)
+        if head is None:
+            continue
+        if flip:
+            back = np.ascontiguousarray(
+                np.asarray(answers[len(requests) + k], dtype=np.float32)[:, ::-1]
+            )
+            other = head_from_probability(
+                slices[i], candidate.side, box, back, candidate.centre_rc, config
+            )
+            flipped = other.mask if other is not None else np.zeros_like(head.mask)
+            head = replace(head, flipped_mask=flipped)
+        heads[i].append(head)
     return heads
 
 

@@ -9,25 +9,8 @@ normal (ImagePositionPatient projected on row x column cosines); else
 SpacingBetweenSlices; else SliceThickness; else 1 mm (only volumes depend on it, not
 proportions or grades).
 
-Quality flags are ``"code: reason"`` strings; a hip without flags needs no extra look.
-
-====================  ===========================================================================
-``small_head``        slice: head section below ``SMALL_HEAD_MM2``; series: the largest section
-                      below ``SERIES_SMALL_HEAD_MM2`` (the series may miss the head's equator)
-``partial_head``      the head touches the image border (cut off by the field of view)
-``low_confidence``    mean network probability inside the head below ``LOW_CONFIDENCE_MEAN``, or
-                      many uncertain pixels (0.2 < p < 0.8) around it
-``not_bimodal``       the intensity threshold inside the head was not clearly bimodal: necrosis
-                      claimed with a weak contrast, or a contrast close to the decision limit
-``not_counted``       (slice) dark structures found but not counted as necrosis, with the reason:
-                      a ring around the marrow (the mask takes in the joint), a cap at a pole, a
-                      rim on a lone section low in the head (``pipeline``'s series rules)
-``one_side_only``     a bilateral slice (series) with a femoral head on one side only
-``continued``         (slice) necrosis carried up from the slice below: the section lies inside
-                      that slice's lesion and shows no band of its own (3-D continuity)
-``neighbour_lesion``  (slice) a band-dark line or sideways region counted as necrosis because
-                      it lies inside the lesion of the slice above or below (3-D continuity)
-====================  ===========================================================================
+Quality flags are :class:`grading.engine.flags.FlagNote` (``"code: reason"`` strings);
+the codes and what they mean are :class:`grading.engine.flags.Flag`.
 """
 
 from __future__ import annotations
@@ -39,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from grading.engine.flags import Flag, FlagNote, flag_code
 from grading.engine.grading_rules import grade_from_proportion, proportion_of
 from grading.engine.hips import (
     DEFAULT_CONFIG,
@@ -77,15 +61,6 @@ SIDE_ORDER: tuple[Side, ...] = ("right", "left", "unknown")
 
 BoolImage = npt.NDArray[np.bool_]
 FloatImage = npt.NDArray[np.float32]
-
-
-def _flag(code: str, reason: str) -> str:
-    return f"{code}: {reason}"
-
-
-def flag_code(flag: str) -> str:
-    """``"partial_head: ..."`` -> ``"partial_head"``."""
-    return flag.split(":", 1)[0].strip()
 
 
 def touches_border(box: Box, mask: BoolImage, shape: tuple[int, int]) -> bool:
@@ -138,36 +113,30 @@ def measure_hip(
     head_area = head_pixels * pixel_area
     necrosis_area = necrosis_pixels * pixel_area
     proportion = proportion_of(float(necrosis_pixels), float(head_pixels))
-    flags: list[str] = []
+    flags: list[FlagNote] = []
     if head_area < SMALL_HEAD_MM2:
         flags.append(
-            _flag(
-                "small_head",
+            Flag.SMALL_HEAD.note(
                 f"head section {head_area:.0f} mm² < {SMALL_HEAD_MM2:.0f} mm² "
                 "(near a pole or cut off; the proportion is unreliable)",
             )
         )
     if touches_border(box, head_mask, mr_slice.shape):
-        flags.append(_flag("partial_head", "the head touches the image border"))
+        flags.append(Flag.PARTIAL_HEAD.note("the head touches the image border"))
     confidence: float | None = None
     if probability is not None:
         confidence, uncertain = confidence_of(head_mask, probability)
         if confidence < LOW_CONFIDENCE_MEAN or uncertain > UNCERTAIN_FRACTION:
             flags.append(
-                _flag(
-                    "low_confidence",
+                Flag.LOW_CONFIDENCE.note(
                     f"mean head probability {confidence:.2f}, "
                     f"uncertain pixels {100 * uncertain:.0f} % of the head",
                 )
             )
     if necrosis is not None and necrosis.ambiguous:
-        flags.append(_flag("not_bimodal", necrosis.reason))
-    if necrosis is not None and necrosis.continued:
-        flags.append(_flag("continued", necrosis.continued))
-    if necrosis is not None and necrosis.supported:
-        flags.append(_flag("neighbour_lesion", necrosis.supported))
-    if necrosis is not None and necrosis.not_counted:
-        flags.append(_flag("not_counted", necrosis.not_counted))
+        flags.append(Flag.NOT_BIMODAL.note(necrosis.reason))
+    if necrosis is not None:
+        flags.extend(necrosis.flags)
     rows, cols = np.nonzero(head_mask)
     bbox = (
         (
@@ -201,7 +170,7 @@ def with_one_side_only(
         return tuple(ordered)
     hip = ordered[0]
     missing = "left" if hip.side == "right" else "right"
-    flag = _flag("one_side_only", f"no {missing} femoral head found on this bilateral slice")
+    flag = Flag.ONE_SIDE_ONLY.note(f"no {missing} femoral head found on this bilateral slice")
     return (
         HipSliceResult(
             side=hip.side,
@@ -364,26 +333,24 @@ def summarise_series(
     for side in sorted(totals, key=SIDE_ORDER.index):
         t = totals[side]
         assert t.flagged_mm3 is not None and t.flagged_slices is not None
-        flags: list[str] = []
+        flags: list[FlagNote] = []
         if t.largest_mm2 < SERIES_SMALL_HEAD_MM2:
             flags.append(
-                _flag(
-                    "small_head",
+                Flag.SMALL_HEAD.note(
                     f"largest head section {t.largest_mm2:.0f} mm² < "
                     f"{SERIES_SMALL_HEAD_MM2:.0f} mm² (the series may miss the head's equator)",
                 )
             )
         for code, what in (
-            ("partial_head", "the head touches the image border"),
-            ("low_confidence", "low network confidence"),
+            (Flag.PARTIAL_HEAD, "the head touches the image border"),
+            (Flag.LOW_CONFIDENCE, "low network confidence"),
         ):
             share = t.flagged_mm3.get(code, 0.0) / t.head_mm3 if t.head_mm3 > 0 else 0.0
             if share >= SERIES_FLAG_VOLUME_FRACTION:
                 flags.append(
-                    _flag(
-                        code,
+                    code.note(
                         f"{what} on {t.flagged_slices[code]} of {t.slices} slices "
-                        f"({100 * share:.0f} % of the head volume)",
+                        f"({100 * share:.0f} % of the head volume)"
                     )
                 )
         proportion = proportion_of(t.necrosis_mm3, t.head_mm3)
@@ -394,8 +361,7 @@ def summarise_series(
             )
             if without != grade:
                 flags.append(
-                    _flag(
-                        "not_bimodal",
+                    Flag.NOT_BIMODAL.note(
                         f"the grade rests on {t.flagged_slices['not_bimodal']} slice(s) with an "
                         f"ambiguous necrosis threshold ({t.ambiguous_necrosis_mm3:.0f} mm³ of "
                         f"necrosis there; {without.value} without them)",
@@ -404,7 +370,7 @@ def summarise_series(
         if bilateral and side != "unknown":
             reason = _one_side_only_reason(side, per_slice, t.largest_mm2)
             if reason:
-                flags.append(_flag("one_side_only", reason))
+                flags.append(Flag.ONE_SIDE_ONLY.note(reason))
         results.append(
             SeriesHipResult(
                 series_instance_uid=series_instance_uid,

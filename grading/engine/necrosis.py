@@ -6,10 +6,16 @@ it reports necrosis on every normal head. The method here keeps Otsu's adaptive 
 but adds a contrast criterion and a little anatomy (lengths in mm, so any pixel spacing
 behaves the same; levels relative to the viable-marrow signal):
 
+The steps carry the numbers of ``docs/grading.md`` section 2; :data:`SECTION_STEPS` runs
+them in order as named functions that share a :class:`SectionWork`, each of which may
+settle the section:
+
 1. Smooth the T1 signal inside the head only (normalised convolution, ``smoothing_mm``).
 2. ``reference`` = the viable-marrow level: the 75th percentile of the head deeper than
    ``rim_mm`` (viable marrow is bright on T1), or -- in a series -- the hip's level over
-   the whole series, so a section that is nearly all lesion is not compared with itself.
+   the whole series, and never below ``viable_floor`` x the bright tissue around the head
+   (:func:`viable_tissue_level`), so a section that is nearly all lesion is not compared
+   with itself.
 3. The dark cortical rim is measured from the head's own radial profile (it looks
    thicker on oblique cuts near a pole) and left out of the thresholding ("core").
 4. Threshold = Otsu on the core, raised to at least midway between the dark class and
@@ -20,25 +26,28 @@ behaves the same; levels relative to the viable-marrow signal):
    whose darkest 5 % lie below ``seed_relative`` (45 %) are necrotic interiors; dark
    pixels within ``margin_mm`` of them are their band.
 6. Thin dark lines (the reactive band of a lesion with a fat-like interior, or a physeal
-   scar) are never necrosis by themselves, with one exception: a dark group at the
-   core's outer edge in front (a compact patch, or a very dark line along the articular
-   surface) is the deep part of a shallow subchondral lesion whose rest lies in the rim.
-   Lines and lesions split the core into regions; the viable marrow is the most
-   posterior large region, and a region cut off from it **towards the front** (within
-   ``max_angle_deg`` of anterior -- ONFH is anterosuperior) is necrosis with the lines
-   that border it. A region cut off sideways (a scar at the old physis runs
-   anteroposteriorly and cuts off a lateral segment) is not. Without a known anterior
-   direction the largest region is viable and every cut-off region counts.
-7. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
+   scar) are never necrosis by themselves. Lines and lesions split the core into
+   regions; the viable marrow is the most posterior large region, and a region cut off
+   from it **towards the front** (within ``max_angle_deg`` of anterior -- ONFH is
+   anterosuperior) is necrosis with the lines that border it. A region cut off sideways
+   (a scar at the old physis runs anteroposteriorly and cuts off a lateral segment) is
+   not. Without a known anterior direction the largest region is viable and every
+   cut-off region counts.
+6b. The one exception: a dark group at the core's outer edge in front (a compact patch,
+   or a very dark line along the articular surface) is the deep part of a shallow
+   subchondral lesion whose rest lies in the rim.
+7. Ring check: "necrosis" all around the core's edge around marrow-bright tissue is the
+   joint inside the head mask, not counted (flag ``not_counted``).
+8. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
    by radial projection. Necrosis is always inside the head.
 
 No necrosis on a normal head therefore means: nothing in the core is below 70 % of the
 marrow signal with a darkest 5 % below 45 % as a thick region, no dark line cuts off
 a region towards the front, and nothing very dark sits at the front of the core's edge.
-Over a series, ``pipeline.continue_lesions`` carries a lesion upwards into sections that
-lie inside it without a band of their own (flagged ``continued``), and
-``pipeline.support_lesions`` counts the band-dark lines and sideways regions not counted
-here (``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
+Steps 9-12 run over a series (``series_rules``): step 9 carries a lesion upwards into
+sections that lie inside it without a band of their own (flagged ``continued``), step 10
+counts the band-dark lines and sideways regions not counted here
+(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
 Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
 ``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
 numbers on phantoms.
@@ -47,12 +56,14 @@ numbers on phantoms.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from grading.engine.flags import Flag, FlagNote
 from grading.engine.hips import fill_holes
 
 BoolImage = npt.NDArray[np.bool_]
@@ -96,7 +107,7 @@ class NecrosisConfig:
     """Necrosis covering this share of the head's edge around at least ``ring_min_viable``
     of viable marrow is a ring (the joint inside the mask), not a lesion."""
     surface_line_relative: float = 0.2
-    """A line along the surface (step 2b) must be this dark (darkest pixels, relative to
+    """A line along the surface (step 6b) must be this dark (darkest pixels, relative to
     marrow): the reactive band is at 7-17 %, the oblique cortex at a pole ~30 %. A compact
     patch there needs ``clear_relative``."""
     surface_line_min_mm2: float = 10.0
@@ -106,10 +117,19 @@ class NecrosisConfig:
     surface_share: float = 0.6
     """A dark line at the core's edge in front with at least this share of its pixels
     within ``surface_mm`` of that edge runs along the articular surface: the deep border
-    of a shallow subchondral lesion (step 2b), not a line through the head."""
+    of a shallow subchondral lesion (step 6b), not a line through the head."""
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
+    viable_ring_mm: tuple[float, float] = (3.0, 20.0)
+    viable_ring_percentile: float = 90.0
+    viable_floor: float = 0.85
+    """Step 2, the marrow reference never taken from the lesion: it is at least this
+    fraction of the ``viable_ring_percentile`` of the smoothed signal ``viable_ring_mm``
+    outside the head (the marrow of the femoral neck, trochanter and acetabulum and the
+    fat around them: tissue that is not the head section judged, bright on T1). 0 turns
+    it off. On the project's normal crops the head's own marrow level is 0.86-1.25 of that
+    level, so 0.85 never raises a viable head's reference (``docs/grading.md``)."""
 
 
 DEFAULT_NECROSIS_CONFIG = NecrosisConfig()
@@ -139,19 +159,14 @@ class NecrosisResult:
     bimodal: bool
     ambiguous: bool
     reason: str
-    continued: str = ""
-    """Why necrosis was added from the slice below (``pipeline.continue_lesions``); empty
-    when it was not."""
     candidate: BoolImage | None = None
     """Dark structures not counted on this slice alone (lines, regions cut off sideways;
     same shape as ``mask``, outside it): a series counts those lying inside the lesion
-    of a neighbouring slice (``pipeline.support_lesions``). None when there are none."""
-    supported: str = ""
-    """Why necrosis was added from a neighbouring slice's lesion; empty when it was not."""
-    not_counted: str = ""
-    """Why dark structures found here are not counted as necrosis (a ring around the
-    marrow, a cap at a pole, a rim on a lone low section; ``mask`` is then empty); empty
-    when nothing was set aside."""
+    of a neighbouring slice (step 10, ``series_rules.support_lesions``). None when there
+    are none."""
+    flags: tuple[FlagNote, ...] = ()
+    """Why a stage changed or set aside this necrosis (``continued``, ``neighbour_lesion``,
+    ``not_counted``); measurement copies them onto the hip."""
 
     @property
     def area_pixels(self) -> int:
@@ -367,19 +382,19 @@ def subchondral_patches(
     anterior: tuple[float, float],
     config: NecrosisConfig,
 ) -> npt.NDArray[np.bool_]:
-    """Which dark groups (``labels`` 1..count, step 2) are subchondral lesions (step 2b).
+    """Which dark groups (``labels`` 1..count, step 6) are subchondral lesions (step 6b).
 
-    ``line_ok``: per group, dark and large enough to count as a line (step 2).
+    ``line_ok``: per group, dark and large enough to count as a line (step 6).
 
     ONFH starts under the articular surface, so a shallow lesion lies mostly in the rim
     that the core leaves out; only its deep part shows in the core, as a dark group at
     the core's outer edge. Such a group counts when it is in front of the head's centre
-    (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 2,
+    (within ``max_angle_deg`` of anterior), dark and large enough as a line of step 6,
     and either compact with its darkest pixels below ``clear_relative``, or a line
     running along the surface (``surface_share`` of it within ``surface_mm`` of the
     core's edge) below ``surface_line_relative`` and at least ``surface_line_min_mm2``.
     A line running into the head (a scar) and anything sideways or behind are left to
-    step 3. Returns ``(count + 1,)`` bool.
+    step 6. Returns ``(count + 1,)`` bool.
     """
     f = features
     shape = labels.shape
@@ -414,6 +429,31 @@ def subchondral_patches(
     return np.asarray(patch, dtype=bool)
 
 
+def viable_tissue_level(
+    pixels: FloatImage,
+    head_mask: BoolImage,
+    pixel_spacing_mm: tuple[float, float],
+    config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+) -> float | None:
+    """The bright tissue around the head (stored-value units), or None without enough of it.
+
+    ``pixels``, ``head_mask``: ``(h, w)``, the window around the head. The
+    ``viable_ring_percentile`` of the signal (smoothed by 1 mm) between
+    ``viable_ring_mm[0]`` and ``[1]`` mm outside the head mask: on T1 the marrow of the
+    femoral neck, the trochanter and the acetabulum and the fat around them, none of which
+    is the head section being judged.
+    """
+    inner, outer = config.viable_ring_mm
+    distance = ndimage.distance_transform_edt(~head_mask, sampling=pixel_spacing_mm)
+    ring = (distance > inner) & (distance <= outer)
+    if int(ring.sum()) < 50:
+        return None
+    sigma = _radius_px(1.0, pixel_spacing_mm)
+    smooth = ndimage.gaussian_filter(np.asarray(pixels, dtype=np.float32), sigma)
+    level = float(np.percentile(smooth[ring], config.viable_ring_percentile))
+    return level if level > 0 else None
+
+
 def find_necrosis(
     pixels: FloatImage,
     head_mask: BoolImage,
@@ -428,6 +468,9 @@ def find_necrosis(
     ``pixels``: ``(h, w)`` T1 signal in stored-value units; ``head_mask``: ``(h, w)`` bool;
     ``pixel_spacing_mm``: (row, column) mm. ``reference``: the viable-marrow level to use
     (e.g. from the series, see :func:`marrow_reference`); default this head's own level.
+    Either is raised to ``viable_floor`` x the level of the tissue around the head
+    (:func:`viable_tissue_level`), so a section that is mostly lesion is not its own
+    reference; the head's own level can raise it, never lower it.
     ``anterior``: the patient's anterior direction in the image as (row, column)
     components (see :func:`anterior_in_image`); None when unknown.
     """
@@ -438,13 +481,18 @@ def find_necrosis(
     cols = np.flatnonzero(head.any(axis=0))
     if rows.size == 0:
         return _empty(head.shape, "empty head mask")
+    spacing = (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1]))
+    around = viable_tissue_level(np.asarray(pixels, dtype=np.float32), head, spacing, config)
+    if around is not None and config.viable_floor > 0:
+        floor = config.viable_floor * around
+        reference = floor if reference is None else max(float(reference), floor)
     # work on the head's bounding box (plus a margin for the filters), paste back
     r0, r1 = max(int(rows[0]) - 2, 0), min(int(rows[-1]) + 3, head.shape[0])
     c0, c1 = max(int(cols[0]) - 2, 0), min(int(cols[-1]) + 3, head.shape[1])
     inner = _find_necrosis(
         np.asarray(pixels[r0:r1, c0:c1], dtype=np.float32),
         head[r0:r1, c0:c1],
-        (float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1])),
+        spacing,
         reference,
         anterior,
         config,
@@ -458,43 +506,101 @@ def find_necrosis(
     return replace(inner, mask=mask, candidate=candidate)
 
 
-def _find_necrosis(
-    pixels: FloatImage,
-    head: BoolImage,
-    spacing: tuple[float, float],
-    reference: float | None,
-    anterior: tuple[float, float] | None,
-    config: NecrosisConfig,
-) -> NecrosisResult:
+@dataclass
+class SectionWork:
+    """What the steps of one head section share: ``(h, w)`` arrays on the head's box.
+
+    The inputs come first; each step fills the fields it names in its docstring, and a
+    step that settles the section (too small, no necrosis, a ring) sets ``result``.
+    """
+
+    pixels: FloatImage
+    head: BoolImage
+    spacing: tuple[float, float]
+    reference: float | None
+    anterior: tuple[float, float] | None
+    config: NecrosisConfig
+    result: NecrosisResult | None = None
+    depth: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    core: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    relative: FloatImage = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    ref: float = math.nan
+    otsu_rel: float = math.nan
+    separation: float = 0.0
+    rel_t: float = math.nan
+    dark: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    closing: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    lesion: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    levels: list[float] = field(default_factory=list)
+    labels: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 0), np.int32))
+    count: int = 0
+    features: DarkGroups | None = None
+    line_ok: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1, dtype=bool))
+    lines: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    necrosis: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    candidate: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+
+    def settled(self, reason: str, **changes: object) -> NecrosisResult:
+        """No necrosis counted on this section, with the threshold's diagnostics."""
+        return replace(
+            NecrosisResult(
+                mask=np.zeros(self.head.shape, dtype=bool),
+                threshold=self.rel_t * self.ref,
+                relative_threshold=self.rel_t,
+                reference=self.ref,
+                otsu_relative=self.otsu_rel,
+                contrast=0.0,
+                otsu_separation=self.separation,
+                bimodal=False,
+                ambiguous=False,
+                reason=reason,
+            ),
+            **changes,  # type: ignore[arg-type]
+        )
+
+
+def _reference_and_threshold(w: SectionWork) -> None:
+    """Steps 1-4: ``depth``, ``core``, ``ref``, ``relative``, ``rel_t``, ``dark``."""
+    config, spacing, head = w.config, w.spacing, w.head
     shape = head.shape
     pixel_area = spacing[0] * spacing[1]
-    depth = _depth_mm(head, spacing)
+    w.depth = depth = _depth_mm(head, spacing)
     core = depth > config.rim_mm
     if int(core.sum()) * pixel_area < 2 * config.min_area_mm2 or int(core.sum()) < 8:
-        return _empty(shape, "head too small to threshold")
-    smooth = smooth_inside(pixels, head, _radius_px(config.smoothing_mm, spacing))
+        w.result = _empty(shape, "head too small to threshold")
+        return
+    # Steps 1 and 2. Smoothing, the marrow reference.
+    smooth = smooth_inside(w.pixels, head, _radius_px(config.smoothing_mm, spacing))
     own = float(np.percentile(smooth[core], config.reference_percentile))
-    ref = own if reference is None else max(float(reference), own)
+    w.ref = ref = own if w.reference is None else max(float(w.reference), own)
     if not ref > 0:
-        return _empty(shape, "no signal in the head", ref)
-    relative = smooth / ref
+        w.result = _empty(shape, "no signal in the head", ref)
+        return
+    w.relative = relative = smooth / ref
+    # Step 3. The cortical rim.
     rim_mm = cortex_depth_mm(relative, depth, config)
-    core = depth > rim_mm
+    w.core = core = depth > rim_mm
     if int(core.sum()) < 8:
-        return _empty(shape, "head too small to threshold", ref)
+        w.result = _empty(shape, "head too small to threshold", ref)
+        return
+    # Step 4. The threshold. A section that is nearly all lesion has no bright class of
+    # its own: Otsu then splits the lesion. The threshold is at least midway between the
+    # dark class and the marrow reference (1.0), and never above the contrast cap.
     values = relative[core]
-    otsu_rel, separation = otsu(values)
-    # A section that is nearly all lesion has no bright class of its own: Otsu then
-    # splits the lesion. The threshold is at least midway between the dark class and
-    # the marrow reference (1.0), and never above the contrast cap.
-    below = values[values < otsu_rel]
-    midway = 0.5 * (float(below.mean()) + 1.0) if below.size else otsu_rel
-    rel_t = min(max(otsu_rel, midway, config.min_relative_threshold), config.max_relative_threshold)
-    dark = core & (relative < rel_t)
-    closing = _disk(_radius_px(config.closing_mm, spacing))
+    w.otsu_rel, w.separation = otsu(values)
+    below = values[values < w.otsu_rel]
+    midway = 0.5 * (float(below.mean()) + 1.0) if below.size else w.otsu_rel
+    w.rel_t = min(
+        max(w.otsu_rel, midway, config.min_relative_threshold), config.max_relative_threshold
+    )
+    w.dark = core & (relative < w.rel_t)
+    w.closing = _disk(_radius_px(config.closing_mm, spacing))
 
-    # 1. Thick dark regions: necrotic interiors (homogeneous or mixed), with the dark
-    #    band around them.
+
+def _thick_regions(w: SectionWork) -> None:
+    """Step 5. Thick dark regions: necrotic interiors (homogeneous or mixed), with the
+    dark band around them. Sets ``lesion`` and ``levels``."""
+    config, spacing, dark, relative = w.config, w.spacing, w.dark, w.relative
     thick = opening_mm(dark, config.thick_mm / 2, spacing)
     blobs, blob_count = ndimage.label(thick)
     fb = group_features(blobs, relative, blob_count, spacing, config.dark_percentile)
@@ -520,39 +626,69 @@ def _find_necrosis(
             lesion, structure=_disk(_radius_px(config.margin_mm, spacing))
         )
         lesion |= dark & near
-    levels = [float(v) for v in fb.darkest[1:][keep_blob[1:]]]
+    w.lesion = lesion
+    w.levels = [float(v) for v in fb.darkest[1:][keep_blob[1:]]]
 
-    # 2. Thin dark lines: the reactive band around a fat-like interior, or a physeal
-    #    scar. Pieces closer than ``closing_mm`` form one line. A line is never necrosis
-    #    by itself, only as the border of a region it cuts off (step 3).
-    thin = dark & ~lesion
-    groups, count = ndimage.label(ndimage.binary_dilation(thin, structure=closing))
-    labels = np.where(thin, groups, 0)
-    f = group_features(labels, relative, count, spacing, config.dark_percentile)
+
+def _thin_lines(w: SectionWork) -> None:
+    """Step 6. Thin dark lines: the reactive band around a fat-like interior, or a
+    physeal scar. Pieces closer than ``closing_mm`` form one line. A line is never
+    necrosis by itself, only as the border of a region it cuts off
+    (:func:`_cut_off_regions`). Sets ``labels``, ``count``, ``features``, ``line_ok``,
+    ``lines``."""
+    config = w.config
+    thin = w.dark & ~w.lesion
+    groups, w.count = ndimage.label(ndimage.binary_dilation(thin, structure=w.closing))
+    w.labels = np.where(thin, groups, 0).astype(np.int32)
+    w.features = f = group_features(
+        w.labels, w.relative, w.count, w.spacing, config.dark_percentile
+    )
     line_ok = (f.darkest < config.seed_relative) & (f.area_mm2 >= config.min_area_mm2)
     line_ok[0] = False
-    lines = line_ok[labels]
+    w.line_ok = line_ok
+    w.lines = line_ok[w.labels]
 
-    # 2b. Subchondral patches: the deep part of a shallow lesion under the surface.
-    if anterior is not None and count:
-        patch = subchondral_patches(
-            labels, count, f, line_ok, core, head, spacing, anterior, config
-        )
-        if patch.any():
-            lesion |= patch[labels]
-            lines &= ~patch[labels]
-            levels += [float(v) for v in f.darkest[patch]]
 
-    # 3. Regions of the core cut off by lesions and lines. The viable marrow is the most
-    #    posterior large region (the largest when the anterior direction is unknown); a
-    #    region cut off from it towards the front (ONFH is anterosuperior) is necrosis,
-    #    a region cut off sideways (a scar at the old physis) is not. The barrier is
-    #    thickened by ``closing_mm`` so a gap at a line's end does not join two regions.
-    #    Faint stretches of a band (dark, but not dark enough on their own) that connect
-    #    to an accepted lesion or line complete the barrier (hysteresis).
+def _subchondral_step(w: SectionWork) -> None:
+    """Step 6b. Subchondral patches: the deep part of a shallow lesion under the surface
+    joins ``lesion`` (and leaves ``lines``)."""
+    if w.anterior is None or not w.count or w.features is None:
+        return
+    patch = subchondral_patches(
+        w.labels,
+        w.count,
+        w.features,
+        w.line_ok,
+        w.core,
+        w.head,
+        w.spacing,
+        w.anterior,
+        w.config,
+    )
+    if patch.any():
+        w.lesion = w.lesion | patch[w.labels]
+        w.lines = w.lines & ~patch[w.labels]
+        w.levels += [float(v) for v in w.features.darkest[patch]]
+
+
+def _cut_off_regions(w: SectionWork) -> None:
+    """Step 6, regions. Regions of the core cut off by lesions and lines. The viable
+    marrow is the most posterior large region (the largest when the anterior direction
+    is unknown); a region cut off from it towards the front (ONFH is anterosuperior) is
+    necrosis, a region cut off sideways (a scar at the old physis) is not. The barrier
+    is thickened by ``closing_mm`` so a gap at a line's end does not join two regions.
+    Faint stretches of a band (dark, but not dark enough on their own) that connect to
+    an accepted lesion or line complete the barrier (hysteresis). Sets ``necrosis`` and
+    ``candidate`` (structures a series may count, step 10); settles a section without
+    necrosis."""
+    config, spacing, core, dark, anterior = w.config, w.spacing, w.core, w.dark, w.anterior
+    assert w.features is not None
+    f, labels, lines, closing = w.features, w.labels, w.lines, w.closing
+    shape = w.head.shape
+    pixel_area = spacing[0] * spacing[1]
     reach, reach_count = ndimage.label(ndimage.binary_dilation(dark, structure=closing))
     connected = np.zeros(reach_count + 1, dtype=bool)
-    connected[reach[lesion | lines]] = True
+    connected[reach[w.lesion | lines]] = True
     connected[0] = False
     support = dark & connected[reach]
     barrier = ndimage.binary_dilation(support, structure=closing)
@@ -594,7 +730,7 @@ def _find_necrosis(
         sideways_region[0] = False
 
     enclosed = necrotic_region[regions]
-    necrosis = lesion.copy()
+    necrosis = w.lesion.copy()
     if enclosed.any() or sideways_region.any():
         # the zone the thickening took goes to the nearest region; the lines that border
         # a necrotic region are part of the lesion (its reactive band)
@@ -607,13 +743,13 @@ def _find_necrosis(
         border = support & ndimage.binary_dilation(enclosed, structure=margin)
         necrosis |= border
         border_ids = np.unique(labels[border & lines])
-        levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
+        w.levels += [float(v) for v in f.darkest[border_ids[border_ids > 0]]]
     # Not necrosis on this slice alone, but a series may count it where it lies inside
-    # the lesion of the neighbouring slice (``pipeline.support_lesions``): regions cut off
-    # sideways with the lines that border them, and the lines themselves.
+    # the lesion of the neighbouring slice (step 10, ``series_rules.support_lesions``):
+    # regions cut off sideways with the lines that border them, and the lines themselves.
     # Only structures as dark as a reactive band (below ``surface_line_relative``; a
     # physeal scar is at ~30 %) are candidates.
-    band_dark = line_ok & (f.darkest < config.surface_line_relative)
+    band_dark = w.line_ok & (f.darkest < config.surface_line_relative)
     band_dark[0] = False
     candidate = lines & band_dark[labels]
     for region in np.flatnonzero(sideways_region):
@@ -621,70 +757,99 @@ def _find_necrosis(
         border = support & ndimage.binary_dilation(aside, structure=margin)
         if band_dark[labels[border & lines]].any():
             candidate |= aside | (zone & (nearest == region)) | border
+    w.necrosis, w.candidate = necrosis, candidate
     if not necrosis.any():
         reason = f"no necrotic region (nothing below {100 * config.seed_relative:.0f} % of "
         reason += "the marrow signal that is thick or cuts off a region towards the front)"
-        return NecrosisResult(
-            mask=np.zeros(shape, dtype=bool),
-            threshold=rel_t * ref,
-            relative_threshold=rel_t,
-            reference=ref,
-            otsu_relative=otsu_rel,
-            contrast=0.0,
-            otsu_separation=separation,
-            bimodal=False,
-            ambiguous=False,
-            reason=reason,
-            candidate=candidate & core,
-        )
-    if _is_ring(necrosis, core, relative, config):
-        return NecrosisResult(
-            mask=np.zeros(shape, dtype=bool),
-            threshold=rel_t * ref,
-            relative_threshold=rel_t,
-            reference=ref,
-            otsu_relative=otsu_rel,
-            contrast=0.0,
-            otsu_separation=separation,
-            bimodal=False,
-            ambiguous=False,
-            reason="a dark ring around the marrow, not counted",
-            not_counted=(
-                "a dark ring surrounds the head's marrow: the head mask probably takes in "
-                "the joint (cartilage, acetabulum); not counted as necrosis"
+        w.result = w.settled(reason, candidate=candidate & core)
+
+
+def _ring_check(w: SectionWork) -> None:
+    """Step 7. "Necrosis" around marrow-bright tissue is the joint: settled, flagged
+    ``not_counted``."""
+    if _is_ring(w.necrosis, w.core, w.relative, w.config):
+        w.result = w.settled(
+            "a dark ring around the marrow, not counted",
+            flags=(
+                Flag.NOT_COUNTED.note(
+                    "a dark ring surrounds the head's marrow: the head mask probably takes "
+                    "in the joint (cartilage, acetabulum); not counted as necrosis"
+                ),
             ),
         )
-    necrosis = fill_holes(necrosis) & core
+
+
+def _clean_up(w: SectionWork) -> None:
+    """Step 8. Holes filled, the rim over a lesion joins it; settles the section."""
+    config, core, head = w.config, w.core, w.head
+    necrosis = fill_holes(w.necrosis) & core
     # The rim (cortex) over a lesion is part of it: each rim pixel takes the label of
     # its nearest core pixel (a radial projection, so necrosis does not creep sideways).
     rim = head & ~core
     if rim.any():
         _, (near_r, near_c) = ndimage.distance_transform_edt(
-            ~core, sampling=spacing, return_indices=True
+            ~core, sampling=w.spacing, return_indices=True
         )
         necrosis = necrosis | (rim & necrosis[near_r, near_c])
-    dark_part = necrosis & dark
-    contrast = float(1.0 - relative[dark_part].mean()) if dark_part.any() else 0.0
-    darkest = min(levels) if levels else 1.0
+    dark_part = necrosis & w.dark
+    contrast = float(1.0 - w.relative[dark_part].mean()) if dark_part.any() else 0.0
+    darkest = min(w.levels) if w.levels else 1.0
     ambiguous = darkest >= config.clear_relative
     reason = (
         f"darkest necrotic signal {100 * darkest:.0f} % of the marrow "
         f"(clearly necrotic below {100 * config.clear_relative:.0f} %), "
-        f"contrast {contrast:.2f}, Otsu separation {separation:.2f}"
+        f"contrast {contrast:.2f}, Otsu separation {w.separation:.2f}"
     )
-    return NecrosisResult(
+    w.result = NecrosisResult(
         mask=necrosis,
-        threshold=rel_t * ref,
-        relative_threshold=rel_t,
-        reference=ref,
-        otsu_relative=otsu_rel,
+        threshold=w.rel_t * w.ref,
+        relative_threshold=w.rel_t,
+        reference=w.ref,
+        otsu_relative=w.otsu_rel,
         contrast=contrast,
-        otsu_separation=separation,
+        otsu_separation=w.separation,
         bimodal=not ambiguous,
         ambiguous=ambiguous,
         reason=reason,
-        candidate=candidate & core & ~necrosis,
+        candidate=w.candidate & core & ~necrosis,
     )
+
+
+@dataclass(frozen=True)
+class SectionStep:
+    """One named step of the threshold on a head section (``docs/grading.md`` numbers)."""
+
+    step: str
+    name: str
+    run: Callable[[SectionWork], None]
+
+
+SECTION_STEPS: tuple[SectionStep, ...] = (
+    SectionStep("1-4", "reference_and_threshold", _reference_and_threshold),
+    SectionStep("5", "thick_regions", _thick_regions),
+    SectionStep("6", "thin_lines", _thin_lines),
+    SectionStep("6b", "subchondral_patches", _subchondral_step),
+    SectionStep("6", "cut_off_regions", _cut_off_regions),
+    SectionStep("7", "ring_check", _ring_check),
+    SectionStep("8", "clean_up", _clean_up),
+)
+"""Steps 1-8 in the order they run; each may settle the section (``SectionWork.result``)."""
+
+
+def _find_necrosis(
+    pixels: FloatImage,
+    head: BoolImage,
+    spacing: tuple[float, float],
+    reference: float | None,
+    anterior: tuple[float, float] | None,
+    config: NecrosisConfig,
+) -> NecrosisResult:
+    work = SectionWork(pixels, head, spacing, reference, anterior, config)
+    for step in SECTION_STEPS:
+        step.run(work)
+        if work.result is not None:
+            return work.result
+    raise AssertionError("the last step settles every section")  # pragma: no cover
 
 
 def _is_ring(

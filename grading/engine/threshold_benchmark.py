@@ -50,6 +50,36 @@ class TruthSegmenter:
         return [(np.rint(np.asarray(im)) % 2 == 1).astype(np.float32) for im in images]
 
 
+class TruthClassSegmenter:
+    """A stand-in for a network with a necrosis output: the stored values modulo 4 carry
+    the label (0 background, 1 viable head, 2 necrosis; see :func:`encode_classes`)."""
+
+    model_version = "truth-classes"
+    has_necrosis_output = True
+
+    def predict(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        return [(np.rint(np.asarray(im)) % 4 != 0).astype(np.float32) for im in images]
+
+    def predict_classes(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        out = []
+        for im in images:
+            label = np.minimum(np.rint(np.asarray(im)) % 4, 2).astype(np.int64)
+            out.append(np.stack([label == k for k in range(3)]).astype(np.float32))
+        return out
+
+
+def encode_classes(
+    images: npt.NDArray[np.float32], labels: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float32]:
+    """Images whose stored values modulo 4 are the label (changes of at most 3 units)."""
+    out: npt.NDArray[np.float32] = (np.floor(images / 4.0) * 4.0 + labels).astype(np.float32)
+    return out
+
+
 def encode_truth(
     images: npt.NDArray[np.float32], labels: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.float32]:
@@ -98,13 +128,15 @@ def _network(weights: str) -> Any:
     return HeadSegmenter.load(Path(weights) if weights else None)
 
 
-def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
+def _series_case(args: tuple[int, str | None, tuple[str, ...]]) -> dict[str, Any]:
     import torch
 
+    from grading.engine.flags import Flag, has_flag
     from grading.engine.phantoms import make_bilateral_series
-    from grading.engine.pipeline import grade_series
+    from grading.engine.pipeline import PipelineConfig, grade_series
+    from grading.engine.series_rules import SeriesRulesConfig
 
-    seed, weights = args
+    seed, weights, skip = args
     torch.set_num_threads(1)
     series = make_bilateral_series(seed, n_slices=20)
     slices = series.mr_slices()
@@ -115,8 +147,9 @@ def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
         segmenter = TruthSegmenter()
     else:
         segmenter = _network(weights)
-    result = grade_series(slices, segmenter)
-    sections: list[tuple[float, str, str]] = []
+    config = PipelineConfig(series_rules=SeriesRulesConfig(skip=frozenset(skip)))
+    result = grade_series(slices, segmenter, config=config)
+    sections: list[tuple[float, str, str, bool]] = []
     inter = total = 0
     for k, slice_result in enumerate(result.slices):
         ours, truth = slice_result.labelmap == 2, series.labels[k] == 2
@@ -125,16 +158,34 @@ def _series_case(args: tuple[int, str | None]) -> dict[str, Any]:
         found = {h.side: h for h in slice_result.hips}
         for t in series.slice_truth[k]:
             hip = found.get(t.side)
-            sections.append((t.head_area_mm2, str(t.grade), str(hip.grade) if hip else "no head"))
+            sections.append(
+                (
+                    t.head_area_mm2,
+                    str(t.grade),
+                    str(hip.grade) if hip else "no head",
+                    hip is not None and has_flag(hip.flags, Flag.UNCERTAIN_GRADE),
+                )
+            )
     hips = {h.side: h for h in result.hips}
-    hip_rows = [
-        (
-            str(t.grade),
-            str(hips[s].grade) if s in hips else "no head",
-            abs(t.proportion - (hips[s].proportion if s in hips else 0.0)),
+    hip_rows = []
+    for s, truth in series.truth.items():
+        series_hip = hips.get(s)
+        interval = (
+            series_hip.uncertainty.interval if series_hip and series_hip.uncertainty else None
         )
-        for s, t in series.truth.items()
-    ]
+        hip_rows.append(
+            (
+                str(truth.grade),
+                str(series_hip.grade) if series_hip else "no head",
+                abs(truth.proportion - (series_hip.proportion if series_hip else 0.0)),
+                series_hip is None or has_flag(series_hip.flags, Flag.UNCERTAIN_GRADE),
+                series_hip is None or bool(series_hip.flags),
+                interval is not None and interval[0] <= truth.proportion <= interval[1],
+                truth.proportion,
+                series_hip.proportion if series_hip else None,
+                interval,
+            )
+        )
     return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
 
 
@@ -157,6 +208,17 @@ def _series_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "normal_sections_with_necrosis": sum(
             s[1] == "none" and s[2] not in ("none", "no head") for s in sections
         ),
+        # step 14: how many wrong and right grades carry ``uncertain_grade`` (any flag)
+        "wrong_hips": sum(h[0] != h[1] for h in hips),
+        "wrong_hips_uncertain": sum(h[0] != h[1] and h[3] for h in hips),
+        "right_hips_uncertain": sum(h[0] == h[1] and h[3] for h in hips),
+        "wrong_hips_flagged": sum(h[0] != h[1] and h[4] for h in hips),
+        "right_hips_flagged": sum(h[0] == h[1] and h[4] for h in hips),
+        "hip_interval_covers_truth": sum(h[5] for h in hips),
+        "wrong_sections": sum(s[1] != s[2] for s in sections),
+        "wrong_sections_uncertain": sum(s[1] != s[2] and s[3] for s in sections),
+        "right_sections_uncertain": sum(s[1] == s[2] and s[3] for s in sections),
+        "hip_rows": [list(h[:3]) + [h[3], h[6], h[7], h[8]] for h in hips],
     }
 
 
@@ -169,13 +231,18 @@ def run_threshold(
     n_network_series: int = 16,
     weights: str | None = "",
     workers: int = 2,
+    skip_stages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Measure the necrosis step (see the module docstring). ``weights``: "" for the
-    shipped network, a path, or None to skip the network rows."""
+    shipped network, a path, or None to skip the network rows. ``skip_stages``: series
+    stages left out (``series_rules.series_stages`` names), for before/after figures."""
+    skip = tuple(skip_stages)
     crop_jobs = [(kind, crop_seed + i) for kind in CROP_KINDS for i in range(n_crops)]
-    truth_jobs = [(series_seed + i, None) for i in range(n_series)]
+    truth_jobs = [(series_seed + i, None, skip) for i in range(n_series)]
     net_jobs = (
-        [(series_seed + i, weights) for i in range(n_network_series)] if weights is not None else []
+        [(series_seed + i, weights, skip) for i in range(n_network_series)]
+        if weights is not None
+        else []
     )
     with ProcessPoolExecutor(max_workers=max(workers, 1)) as pool:
         crops = [c for c in pool.map(_crop_case, crop_jobs) if c is not None]
@@ -202,6 +269,7 @@ def run_threshold(
             "n_series": n_series,
             "series_seed": series_seed,
             "n_network_series": n_network_series,
+            "skip_stages": list(skip),
         },
         "series_truth_masks": _series_summary(truth),
     }
@@ -210,32 +278,34 @@ def run_threshold(
     return report
 
 
-def threshold_markdown(report: dict[str, Any]) -> str:
-    """Markdown tables of a :func:`run_threshold` report."""
+def threshold_markdown(report: dict[str, Any], *, crops_table: bool = True) -> str:
+    """Markdown tables of a :func:`run_threshold` report (``crops_table``: with the crops)."""
     crops = report["crops"]
-    head = "| | " + " | ".join(k.replace("_", " ") for k in CROP_KINDS) + " |"
-    lines = [head, "|---" * (len(CROP_KINDS) + 1) + "|"]
-    lines.append("| n | " + " | ".join(str(crops[k]["n"]) for k in CROP_KINDS) + " |")
-    lines.append(
-        "| necrosis reported | "
-        + " | ".join(f"{crops[k]['reported']}/{crops[k]['n']}" for k in CROP_KINDS)
-        + " |"
-    )
-    lines.append(
-        "| grade correct | "
-        + " | ".join(f"{crops[k]['grade_correct']}/{crops[k]['n']}" for k in CROP_KINDS)
-        + " |"
-    )
-    lines.append(
-        "| necrosis Dice, mean / median | "
-        + " | ".join(
-            "-"
-            if crops[k]["dice_mean"] is None
-            else f"{crops[k]['dice_mean']:.3f} / {crops[k]['dice_median']:.3f}"
-            for k in CROP_KINDS
+    lines: list[str] = []
+    if crops_table:
+        head = "| | " + " | ".join(k.replace("_", " ") for k in CROP_KINDS) + " |"
+        lines += [head, "|---" * (len(CROP_KINDS) + 1) + "|"]
+        lines.append("| n | " + " | ".join(str(crops[k]["n"]) for k in CROP_KINDS) + " |")
+        lines.append(
+            "| necrosis reported | "
+            + " | ".join(f"{crops[k]['reported']}/{crops[k]['n']}" for k in CROP_KINDS)
+            + " |"
         )
-        + " |"
-    )
+        lines.append(
+            "| grade correct | "
+            + " | ".join(f"{crops[k]['grade_correct']}/{crops[k]['n']}" for k in CROP_KINDS)
+            + " |"
+        )
+        lines.append(
+            "| necrosis Dice, mean / median | "
+            + " | ".join(
+                "-"
+                if crops[k]["dice_mean"] is None
+                else f"{crops[k]['dice_mean']:.3f} / {crops[k]['dice_median']:.3f}"
+                for k in CROP_KINDS
+            )
+            + " |"
+        )
     lines += [
         "",
         "| head masks from | hip grade correct | slice grade correct "
@@ -253,5 +323,26 @@ def threshold_markdown(report: dict[str, Any]) -> str:
             f"| {s['large_slice_grade_correct']}/{s['large_sections']} "
             f"| {s['necrosis_dice']:.3f} | {s['hip_proportion_mae']:.3f} "
             f"| {s['normal_sections_with_necrosis']}/{s['normal_sections']} |"
+        )
+    lines += [
+        "",
+        "| head masks from | wrong hips with `uncertain_grade` | right hips with it "
+        "| wrong hips with any flag | right hips with any flag | 90 % interval holds the "
+        "true proportion | wrong slices with `uncertain_grade` | right slices with it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, name in (("series_truth_masks", "ground truth"), ("series_network", "the network")):
+        s = report.get(key)
+        if s is None:
+            continue
+        right = s["hips"] - s["wrong_hips"]
+        right_sections = s["sections"] - s["wrong_sections"]
+        lines.append(
+            f"| {name} | {s['wrong_hips_uncertain']}/{s['wrong_hips']} "
+            f"| {s['right_hips_uncertain']}/{right} "
+            f"| {s['wrong_hips_flagged']}/{s['wrong_hips']} | {s['right_hips_flagged']}/{right} "
+            f"| {s['hip_interval_covers_truth']}/{s['hips']} "
+            f"| {s['wrong_sections_uncertain']}/{s['wrong_sections']} "
+            f"| {s['right_sections_uncertain']}/{right_sections} |"
         )
     return "\n".join(lines) + "\n"

@@ -65,6 +65,21 @@ class MRSlice:
 
 
 @dataclass(frozen=True)
+class Uncertainty:
+    """How sure a proportion is (``grading.engine.uncertainty``).
+
+    ``interval``: ``(low, high)`` fractions, the 90 % interval of the proportion.
+    ``grade_probabilities``: probability of each grade (keys ``none``, ``mild``,
+    ``moderate``, ``severe``; they sum to 1). ``samples``: the proportions of the
+    test-time augmentations (and of the other necrosis method) it was built from.
+    """
+
+    interval: tuple[float, float]
+    grade_probabilities: dict[str, float]
+    samples: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class HipSliceResult:
     """One femoral head on one slice.
 
@@ -80,6 +95,7 @@ class HipSliceResult:
     flags: tuple[str, ...] = ()
     bbox: tuple[int, int, int, int] | None = None
     confidence: float | None = None
+    uncertainty: Uncertainty | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,10 @@ class SeriesHipResult:
     grade: Grade
     flags: tuple[str, ...] = ()
     slice_count: int = 0
+    uncertainty: Uncertainty | None = None
+    method_proportions: dict[str, float] = field(default_factory=dict)
+    """The proportion by each necrosis method that ran (``threshold``, ``learned``);
+    ``proportion`` is the reported method's."""
 
 
 @dataclass(frozen=True)

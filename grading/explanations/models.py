@@ -32,6 +32,9 @@ class PatientExplanation(models.Model):
     )
     proportion = models.FloatField()
     grade = models.CharField(max_length=10, choices=GradeChoice.choices)
+    proportion_interval = models.JSONField(
+        null=True, blank=True, help_text="[low, high]: the engine's 90 % interval, if it gave one."
+    )
     image = models.FileField(upload_to=explanation_image_upload_to, max_length=255)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -85,6 +85,20 @@ GRADE_WORDS = {
 }
 
 
+def interval_words(interval: list[float] | None) -> str:
+    """``[0.12, 0.2]`` -> ``"about 12 to 20 %"`` (one decimal under 10 %); "" without one."""
+    if not interval:
+        return ""
+    low, high = (100.0 * float(v) for v in interval)
+    if high < 0.1:
+        return "less than 0.1 %"
+
+    def say(value: float) -> str:
+        return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+    return f"about {say(low)} to {say(high)} %"
+
+
 def _site_templates(explanation: PatientExplanation, name: str) -> list[str]:
     return [f"explanations/{explanation.study.site.code}/{name}", f"explanations/default/{name}"]
 
@@ -96,6 +110,7 @@ def explanation_context(*, explanation: PatientExplanation) -> dict[str, Any]:
         "grade": explanation.grade,
         "grade_words": GRADE_WORDS.get(explanation.grade, explanation.grade),
         "percent": f"{explanation.proportion * 100:.1f}",
+        "percent_range": interval_words(explanation.proportion_interval),
         "side": explanation.side if explanation.side in ("left", "right") else "",
         "note": explanation.note,
         "doctor_name": explanation.author_name,

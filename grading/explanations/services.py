@@ -136,6 +136,7 @@ def patient_explanation_create(
             instance=slice_result.instance,
             proportion=min(max(hip.proportion, 0.0), 1.0),
             grade=hip.grade or "none",
+            proportion_interval=hip.proportion_interval,
         )
         explanation.image.save(f"{secrets.token_hex(8)}.png", ContentFile(image), save=False)
         explanation.save()
@@ -285,6 +286,11 @@ def patient_explanation_pdf(*, explanation: PatientExplanation) -> bytes:
                 "necrosis in orange, the head outlined in blue.",
             ),
             ("Share of the femoral head", f"{context['percent']} %"),
+            *(
+                [("Likely range", str(context["percent_range"]))]
+                if context["percent_range"]
+                else []
+            ),
             ("Grade", str(context["grade_words"]).capitalize()),
         ],
     )

@@ -33,6 +33,7 @@ from grading.explanations.services import (
     share_link_revoke,
     share_link_view_record,
 )
+from grading.form_errors import validation_text
 from grading.selectors import study_detail_get, user_can_grade
 
 
@@ -148,7 +149,7 @@ def study_explanations(request: HttpRequest, study_id: int) -> HttpResponse:
                 client_address=_address(request),
             )
         except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
+            messages.error(request, validation_text(exc))
         else:
             messages.success(request, "Explanation made. Share it with a link below.")
             return redirect(
@@ -179,8 +180,10 @@ def link_create(request: HttpRequest, explanation_id: int) -> HttpResponse:
         link, token = share_link_create(
             user=request.user, explanation=explanation, days=days, client_address=_address(request)
         )
-    except (ValidationError, ValueError) as exc:
-        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, validation_text(exc, {"days": "Link valid for (days)"}))
+    except ValueError:
+        messages.error(request, "Link valid for (days): give a whole number of days.")
     else:
         request.session["explanation_new_link"] = {
             "link_id": link.pk,

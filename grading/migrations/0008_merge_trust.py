@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('grading', '0004_trust_data_uids_per_site'),
-        ('grading', '0007_trust_audit_adopt_tokens'),
+        ("grading", "0004_trust_data_uids_per_site"),
+        ("grading", "0007_trust_audit_adopt_tokens"),
     ]
 
-    operations = [
-    ]
+    operations = []

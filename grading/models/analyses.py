@@ -124,6 +124,14 @@ class HipResult(models.Model):
     ai_grade_at_review = models.CharField(  # noqa: DJ001 - null: not changed since review
         max_length=10, choices=GradeChoice.choices, null=True, blank=True
     )
+    # How sure the engine is (step 14 of docs/grading.md); null for analyses made before
+    # it existed. They describe ``ai_proportion`` and never change.
+    ai_proportion_interval = models.JSONField(null=True, blank=True)
+    """``[low, high]``, fractions: the 90 % interval of the AI's proportion."""
+    ai_grade_probabilities = models.JSONField(null=True, blank=True)
+    """``{"none", "mild", "moderate", "severe"}`` -> probability (they sum to 1)."""
+    ai_method_proportions = models.JSONField(default=dict, blank=True)
+    """The proportion by each necrosis method that ran (``threshold``, ``learned``)."""
 
     class Meta:
         ordering = ["analysis_id", "side"]
@@ -141,6 +149,24 @@ class HipResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} hip of analysis {self.analysis_id}"
+
+    @property
+    def is_edited(self) -> bool:
+        return any(str(f).split(":", 1)[0].strip() == "edited" for f in self.flags or [])
+
+    @property
+    def proportion_interval(self) -> list[float] | None:
+        """The AI's 90 % interval while ``proportion`` is still the AI's (no edited mask)."""
+        if not self.ai_proportion_interval or self.is_edited:
+            return None
+        return [float(v) for v in self.ai_proportion_interval]
+
+    @property
+    def grade_probabilities(self) -> dict[str, float] | None:
+        """The AI's grade probabilities while ``proportion`` is still the AI's."""
+        if not self.ai_grade_probabilities or self.is_edited:
+            return None
+        return {str(k): float(v) for k, v in self.ai_grade_probabilities.items()}
 
     def clean(self) -> None:
         if not 0.0 <= self.proportion <= 1.0:

@@ -477,6 +477,9 @@ def analysis_store(*, analysis_id: int) -> bool:
                         grade=h["grade"],
                         flags=h["flags"],
                         slice_count=h["slice_count"],
+                        ai_proportion_interval=h.get("proportion_interval"),
+                        ai_grade_probabilities=h.get("grade_probabilities"),
+                        ai_method_proportions=h.get("method_proportions") or {},
                     )
                     for h in meta["hips"]
                 ]

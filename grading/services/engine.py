@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from grading.dicom.reader import read_mr_slice
-from grading.engine.types import Grade, HipSliceResult, MRSlice, SeriesHipResult
+from grading.engine.types import Grade, HipSliceResult, MRSlice, SeriesHipResult, Uncertainty
+from grading.engine.uncertainty import uncertainty_as_dict
 
 if TYPE_CHECKING:
     from grading.engine.predictor import HeadSegmenter
@@ -73,7 +74,19 @@ def hip_slice_as_dict(hip: HipSliceResult) -> dict[str, Any]:
         "flags": list(hip.flags),
         "bbox": list(hip.bbox) if hip.bbox is not None else None,
         "confidence": float(hip.confidence) if hip.confidence is not None else None,
+        **uncertainty_as_dict(hip.uncertainty),
     }
+
+
+def uncertainty_from_dict(data: dict[str, Any]) -> Uncertainty | None:
+    interval = data.get("proportion_interval")
+    probabilities = data.get("grade_probabilities")
+    if not interval or not probabilities:
+        return None
+    return Uncertainty(
+        interval=(float(interval[0]), float(interval[1])),
+        grade_probabilities={str(k): float(v) for k, v in probabilities.items()},
+    )
 
 
 def hip_slice_from_dict(data: dict[str, Any]) -> HipSliceResult:
@@ -87,6 +100,7 @@ def hip_slice_from_dict(data: dict[str, Any]) -> HipSliceResult:
         flags=tuple(data.get("flags") or ()),
         bbox=tuple(bbox) if bbox else None,  # type: ignore[arg-type]
         confidence=data.get("confidence"),
+        uncertainty=uncertainty_from_dict(data),
     )
 
 
@@ -99,4 +113,6 @@ def series_hip_as_dict(hip: SeriesHipResult) -> dict[str, Any]:
         "grade": str(Grade(hip.grade).value),
         "flags": list(hip.flags),
         "slice_count": int(hip.slice_count),
+        **uncertainty_as_dict(hip.uncertainty),
+        "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
     }

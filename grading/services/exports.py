@@ -268,6 +268,13 @@ def _hip_measurements(analysis: Analysis, hips: list[HipResult]) -> list[HipMeas
             proportion=hip.proportion,
             grade=hip.current_grade,
             slice_areas=tuple(areas[hip.side]),
+            # the engine's uncertainty describes its own masks, not edited ones
+            proportion_interval=(
+                (hip.proportion_interval[0], hip.proportion_interval[1])
+                if hip.proportion_interval
+                else None
+            ),
+            grade_probabilities=hip.grade_probabilities,
         )
         for hip in hips
     ]

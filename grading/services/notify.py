@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from grading.models import AuditEvent, OutboxMessage, Study
+from grading.failure_reasons import failure_reason
+from grading.models import AuditEvent, OutboxMessage, Study, StudyStatus
 from grading.selectors import site_group, study_group
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def study_status_message(*, study: Study) -> dict[str, Any]:
         "status": study.status,
         "progress": {"done": study.progress_done, "total": study.progress_total},
         "error": study.error or None,
+        "failure_reason": (
+            failure_reason(study.error) or None if study.status == StudyStatus.FAILED else None
+        ),
         "stalled": _stall_of(study),
     }
 

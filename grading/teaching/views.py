@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from grading.form_errors import validation_text
 from grading.teaching import selectors, services
 from grading.teaching.apis.serializers import image_data
 from grading.teaching.scoring import GRADES
@@ -32,7 +33,7 @@ GRADE_LABELS = {
 
 
 def _errors(exc: ValidationError) -> str:
-    return "; ".join(exc.messages)
+    return validation_text(exc)
 
 
 def _client_address(request: HttpRequest) -> str | None:

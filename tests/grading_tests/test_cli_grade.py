@@ -27,7 +27,16 @@ from grading.engine.types import Grade
 WEIGHTS = Path(grade_cli.__file__).resolve().parents[1] / "engine" / "weights" / "onfh_net.pt"
 
 IMAGE_KEYS = {"path", "sop_instance_uid", "labelmap", "hips"}
-HIP_KEYS = {"side", "head_area_mm2", "necrosis_area_mm2", "proportion", "grade", "flags"}
+HIP_KEYS = {
+    "side",
+    "head_area_mm2",
+    "necrosis_area_mm2",
+    "proportion",
+    "grade",
+    "flags",
+    "proportion_interval",
+    "grade_probabilities",
+}
 SERIES_HIP_KEYS = {
     "series_instance_uid",
     "side",
@@ -36,6 +45,9 @@ SERIES_HIP_KEYS = {
     "proportion",
     "grade",
     "flags",
+    "proportion_interval",
+    "grade_probabilities",
+    "method_proportions",
 }
 GRADES = {g.value for g in Grade}
 
@@ -123,10 +135,23 @@ def check_contract(out: Path, document: dict[str, Any]) -> None:
             assert isinstance(hip["head_area_mm2"], float) and hip["head_area_mm2"] > 0
             assert 0.0 <= hip["necrosis_area_mm2"] <= hip["head_area_mm2"]
             assert all(isinstance(f, str) and ": " in f for f in hip["flags"])
+            check_uncertainty(hip)
     for hip in document["hips"]:
         assert SERIES_HIP_KEYS <= set(hip)
         assert hip["grade"] in GRADES and 0.0 <= hip["proportion"] <= 1.0
         assert hip["necrosis_volume_mm3"] <= hip["head_volume_mm3"]
+        check_uncertainty(hip)
+        assert hip["method_proportions"]["threshold"] == pytest.approx(hip["proportion"])
+
+
+def check_uncertainty(hip: dict[str, Any]) -> None:
+    """``proportion_interval`` [low, high] around the proportion; ``grade_probabilities``
+    over the four grades, summing to 1."""
+    low, high = hip["proportion_interval"]
+    assert 0.0 <= low <= hip["proportion"] <= high <= 1.0
+    probabilities = hip["grade_probabilities"]
+    assert set(probabilities) == GRADES
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_results_contract_with_a_bad_file(
@@ -251,3 +276,24 @@ def test_a_sub_command_that_cannot_import_leaves_the_others_working(
     assert cli.main(["phantoms", "--out", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["onfh phantoms is unavailable: No module named 'pydicom'"]
+
+
+def test_grade_speed_times_a_series_with_and_without_the_uncertainty() -> None:
+    """``onfh benchmark --speed``'s series row: both settings timed through grade_inputs
+    (a stand-in network that finds nothing keeps it fast; the figures come from the
+    shipped network in docs/benchmarks.md)."""
+    from grading.cli.grade_speed import grade_speed_markdown, run_grade_speed
+
+    class Nothing:
+        model_version = "nothing"
+        calls = 0
+
+        def predict(self, images, *, batch_size=16):  # type: ignore[no-untyped-def]
+            Nothing.calls += 1
+            return [np.zeros(im.shape, dtype=np.float32) for im in images]
+
+    report = run_grade_speed(Nothing(), n_series=1, repeats=1)
+    assert set(report["median_s"]) == {"with_uncertainty", "without_uncertainty"}
+    assert all(v > 0 for v in report["median_s"].values())
+    assert Nothing.calls == 4  # one coarse pass per run: warm-up and one timed, twice
+    assert "20-slice bilateral series" in grade_speed_markdown(report)

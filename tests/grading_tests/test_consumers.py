@@ -66,6 +66,7 @@ def test_outbox_relay_pushes_status_and_audit_to_site_members_only(scenario) -> 
             "status": "running",
             "progress": {"done": 2, "total": 6},
             "error": None,
+            "failure_reason": None,
             "stalled": "no worker",  # no worker alive in this test
         }
         await database_sync_to_async(audit_record)(

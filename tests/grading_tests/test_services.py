@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from grading.engine.measure import measure_labelmap, summarise_series
-from grading.engine.types import SeriesResult, SliceResult
+from grading.engine.types import SeriesResult, SliceResult, Uncertainty
 from grading.models import (
     Analysis,
     AuditEvent,
@@ -45,6 +46,11 @@ from grading.services.studies import _status_of
 
 pytestmark = pytest.mark.django_db
 
+UNCERTAINTY = Uncertainty(
+    interval=(0.12, 0.2),
+    grade_probabilities={"none": 0.0, "mild": 0.3, "moderate": 0.7, "severe": 0.0},
+)
+
 
 def analysed_study(scenario, phantom) -> Study:
     """Upload the phantom and store its ground-truth label maps as the analysis' answer,
@@ -59,13 +65,18 @@ def analysed_study(scenario, phantom) -> Study:
     instances = list(Instance.objects.filter(series=series).order_by("position"))
     slices = [instance_read(i) for i in instances]
     per_slice = [measure_labelmap(phantom.labels[k], s) for k, s in enumerate(slices)]
+    hips = summarise_series(series.series_instance_uid, list(zip(slices, per_slice, strict=True)))
+    # the engine's uncertainty, as step 14 attaches it (a fixed one: the rows are the test)
+    per_slice = [tuple(replace(h, uncertainty=UNCERTAINTY) for h in s) for s in per_slice]
+    hips = tuple(
+        replace(h, uncertainty=UNCERTAINTY, method_proportions={"threshold": h.proportion})
+        for h in hips
+    )
     result = SeriesResult(
         slices=tuple(
             SliceResult(labelmap=phantom.labels[k], hips=h) for k, h in enumerate(per_slice)
         ),
-        hips=summarise_series(
-            series.series_instance_uid, list(zip(slices, per_slice, strict=True))
-        ),
+        hips=hips,
         model_version="ground-truth",
     )
     analysis = Analysis.objects.create(
@@ -102,6 +113,13 @@ def test_store_makes_rows_labelmaps_and_a_done_study(study, phantom_files) -> No
     first = LabelMap.objects.order_by("instance__position").first()
     assert np.array_equal(labelmap_read(first), phantom_files.labels[0])
     assert SliceRow.objects.count() == 6
+    # the engine's uncertainty reaches the rows: per hip, and per slice in the hips JSON
+    assert hips["right"].proportion_interval == [0.12, 0.2]
+    assert hips["right"].grade_probabilities == UNCERTAINTY.grade_probabilities
+    assert hips["right"].ai_method_proportions == {"threshold": hips["right"].ai_proportion}
+    slice_hip = SliceRow.objects.exclude(hips=[]).first().hips[0]
+    assert slice_hip["proportion_interval"] == [0.12, 0.2]
+    assert slice_hip["grade_probabilities"]["moderate"] == 0.7
     assert AuditEvent.objects.filter(action="analysis.done", study=study).exists()
     # A second store of a done analysis changes nothing.
     assert not analysis_store(analysis_id=analysis.pk)
@@ -194,6 +212,11 @@ def test_labelmaps_save_recomputes_and_revert_restores(study, scenario, phantom_
     assert hip.necrosis_volume_mm3 == 0 and hip.proportion == 0 and hip.grade == "none"
     assert hip.ai_grade == "moderate" and hip.ai_proportion == ai[0]
     assert any(f.startswith("edited:") for f in hip.flags)
+    # the AI's interval no longer describes the edited proportion; it is kept as the AI's
+    assert hip.proportion_interval is None and hip.grade_probabilities is None
+    assert hip.ai_proportion_interval == [0.12, 0.2]
+    edited_hips = [h for row in SliceRow.objects.filter(edited=True) for h in row.hips]
+    assert edited_hips and all(h["proportion_interval"] is None for h in edited_hips)
     revision = GradeRevision.objects.get(hip_result=hip)
     assert revision.source == "mask_edit" and revision.grade == "none"
     assert revision.reason == "necrosis was a mimic"
@@ -211,6 +234,7 @@ def test_labelmaps_save_recomputes_and_revert_restores(study, scenario, phantom_
     hip.refresh_from_db()
     assert (hip.proportion, hip.necrosis_volume_mm3, hip.grade) == ai
     assert not any(f.startswith("edited:") for f in hip.flags)
+    assert hip.proportion_interval == [0.12, 0.2]
     assert GradeRevision.objects.filter(hip_result=hip, source="mask_revert").count() == 1
     current = LabelMap.objects.filter(instance=_instances()[0]).order_by("-version").first()
     assert current.version == 3 and current.kind == "ai"
@@ -354,8 +378,24 @@ def test_seed_demo_makes_sites_users_of_every_role_and_phantom_studies(
         mock.patch.object(tasks.study_ingest, "delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
-        call_command("seed_demo", "--studies", "1", "--slices", "4", stdout=open(os.devnull, "w"))
+        call_command(
+            "seed_demo",
+            "--studies",
+            "1",
+            "--slices",
+            "4",
+            "--no-use-cases",
+            stdout=open(os.devnull, "w"),
+        )
+        call_command(
+            "seed_demo",
+            "--studies",
+            "1",
+            "--slices",
+            "4",
+            "--no-use-cases",
+            stdout=open(os.devnull, "w"),
+        )
     request = RequestFactory().post("/login/")  # django-axes checks every sign-in
     assert authenticate(request, username="demo", password="demo-pass-123") is not None
     roles = set(Membership.objects.values_list("role", flat=True))

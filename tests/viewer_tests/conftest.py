@@ -72,8 +72,13 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @contextlib.contextmanager
-def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
-    """The embedded launcher in a temporary var/ folder on a free loopback port."""
+def running_portal(
+    extra_env: dict[str, str] | None = None,
+    launch_args: tuple[str, ...] = ("--studies", "0", "--no-use-cases"),
+    start_timeout: float = 180,
+) -> Iterator[Portal]:
+    """The embedded launcher in a temporary var/ folder on a free loopback port
+    (``launch_args`` go to seed_demo: by default no demo data, the tests make their own)."""
     if not Path(CHROMIUM).exists():  # a missing peer fails (make install-system has it)
         pytest.fail(
             f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
@@ -99,7 +104,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "onfh_site.launch", "--studies", "0"],
+            [sys.executable, "-m", "onfh_site.launch", *launch_args],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -108,7 +113,7 @@ def running_portal(extra_env: dict[str, str] | None = None) -> Iterator[Portal]:
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base_url}/login/", process, log, timeout=180)
+        _wait_http(f"{base_url}/login/", process, log, timeout=start_timeout)
         yield Portal(base_url, PASSWORD, var_dir, log, scp_port)
     finally:
         if process.poll() is None:

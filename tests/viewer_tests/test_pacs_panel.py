@@ -99,9 +99,15 @@ def test_find_fetch_and_send_from_the_study_page(
         context = login(browser, portal, "demo", width=1500, height=900)
         page = context.new_page()
         page.goto(f"{portal.base_url}/studies/{study_id}/")
-        page.wait_for_selector("#pacs-panel")
+        page.wait_for_selector("#pacs-search:not([disabled])", timeout=60_000)
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
         page.click("#pacs-search")
-        page.wait_for_selector("#pacs-results table", timeout=60_000)
+        try:
+            page.wait_for_selector("#pacs-results table", timeout=60_000)
+        except Exception as exc:
+            shown = page.inner_text("#pacs-panel")
+            raise AssertionError(f"no results: {shown!r}; console: {console}") from exc
         rows = page.locator("#pacs-results tr")
         assert rows.count() == 1
         assert "2025-03-10" in rows.first.inner_text()
@@ -114,9 +120,9 @@ def test_find_fetch_and_send_from_the_study_page(
             120,
             "the prior study in the worklist",
         )
-        page.wait_for_selector("#pacs-results :text('in the portal')", timeout=30_000)
+        page.wait_for_selector("#pacs-results :text('in the portal')", timeout=120_000)
 
-        page.click("#pacs-sends button:has-text('Send SEG, SR and summary')")
+        page.click("#pacs-sends button:has-text('Send SEG, SR and summary')", timeout=60_000)
         page.wait_for_selector("#pacs-sends li.state-done", timeout=120_000)
         assert "→ Hospital PACS: sent" in page.inner_text("#pacs-sends li.state-done")
         sent = {

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,9 @@ with mock.patch("grading.tasks.study_ingest"):
                            files=uploaded(phantom.paths), client_address=None)
 study = report.studies[0]
 store_truth_analysis(series=study.series.get(), labels=phantom.labels)
+# the engine's 90 % interval, as step 14 stores it (the truth analysis has none)
+from grading.models import HipResult
+HipResult.objects.filter(analysis__series__study=study).update(ai_proportion_interval=[0.12, 0.2])
 study.refresh_from_db()
 note = ("See you in June. " * 80)[:1200]  # the longest note the editor takes
 explanation = patient_explanation_create(user=user, study=study, note=note, client_address=None)
@@ -89,6 +93,12 @@ def test_patient_page_prints_on_one_page_without_identifiers(browser: Any, porta
     assert page.inner_text("#grade").lower().startswith(grade if grade != "none" else "no")
     assert "See you in June." in text
     assert "not a medical device" in text
+    # how sure the measurement is, in words, beside the share and in the text
+    assert page.inner_text("#proportion-range") == "(about 12 to 20 %)"
+    assert "most likely about 12 to 20 %" in text
+    shots = os.environ.get("ONFH_SCREENSHOT_DIR")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "patient-1366x768.png"), full_page=True)
     for needle in ("DOE", "JANE", "MRN-4711", "1950"):
         assert needle not in text.upper().replace("DOES", ""), needle
     page.emulate_media(media="print")

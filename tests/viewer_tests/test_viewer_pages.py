@@ -365,6 +365,14 @@ def test_scroll_changes_slice_and_proportion(
     page.mouse.click(box["x"] + box["width"] * x_of_slice_10, box["y"] + box["height"] * 0.5)
     page.wait_for_function("window.onfhViewer.viewer.sliceIndex === 10")
     assert page.inner_text("#slice-index").startswith("11 /")
+    # the engine's uncertainty: per slice (slice 11 shows both heads), per hip on the card
+    slice_interval = page.evaluate(f"{_card_js('right', '.slice-interval')}?.textContent")
+    assert slice_interval and slice_interval.startswith("90 %: "), slice_interval
+    for side in ("right", "left"):
+        interval = page.evaluate(f"{_card_js(side, '.proportion-interval')}?.textContent")
+        odds = page.evaluate(f"{_card_js(side, '.grade-probabilities')}?.textContent")
+        assert interval and interval.endswith(" %") and "–" in interval, interval
+        assert odds and odds.startswith("Grade probability: ") and " %" in odds, odds
 
     times = page.evaluate(SCROLL_BENCH_JS)
     bench.record(

@@ -1,12 +1,17 @@
-"""``python manage.py seed_demo``: demo sites, users and phantom studies (embedded mode only).
+"""``python manage.py seed_demo``: demo sites, users, studies and use cases (embedded mode only).
 
 Creates the site "Demo Hospital" with the user ``demo`` (clinician) and one user of each
-other role, a second site with a clinician, and a few synthetic phantom studies
+other role, a second site with a clinician, and synthetic phantom studies
 (``grading.engine.phantoms`` written as DICOM by ``grading.dicom.writer``) uploaded
-through the same ingest service as a real upload, so the worker analyses them.
+through the same ingest service as a real upload. Unless ``--no-use-cases``, it then
+prepares every use case through the real services (``_demo_use_cases``): the studies are
+analysed here, and the worklist shows a flagged, a failed and two queued studies; a
+teaching collection with a scored attempt; an open and an answered second opinion; a
+patient explanation with a share link. It ends with a table of whom to log in as for
+each use case, and the patient link (``--base-url`` makes it a full URL).
 The password is ``ONFH_DEMO_PASSWORD`` or else generated once, kept in var/ and printed.
-Running it again changes nothing (fixed UIDs: re-uploads are deduplicated).
-Refuses to run against PostgreSQL (a production database) unless ``--force``.
+Running it again changes nothing (fixed UIDs: re-uploads are deduplicated; each use case
+is made only when missing). Refuses to run against PostgreSQL unless ``--force``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 
 from grading.models import Membership, Role, Series, Site
 
@@ -60,7 +66,15 @@ class Command(BaseCommand):
     help = "Create the demo sites, users and phantom studies of the embedded mode."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--studies", type=int, default=3, help="phantom studies (max 4)")
+        parser.add_argument("--studies", type=int, default=4, help="phantom studies (max 4)")
+        parser.add_argument(
+            "--no-use-cases",
+            dest="use_cases",
+            action="store_false",
+            help="only users and phantom studies, left for the worker (no teaching, "
+            "consults, explanation, flagged, failed or queued studies)",
+        )
+        parser.add_argument("--base-url", default="", help="the portal's URL, to print full links")
         parser.add_argument("--slices", type=int, default=20, help="slices per phantom series")
         parser.add_argument(
             "--force", action="store_true", help="run even against a PostgreSQL database"
@@ -88,7 +102,9 @@ class Command(BaseCommand):
                     user=user, site=sites[site_code], defaults={"role": role}
                 )
         count = min(max(options["studies"], 0), len(DEMO_STUDIES))
-        if count:
+        if options["use_cases"]:
+            token = self._use_cases(count, options["slices"])
+        elif count:
             self._load_studies(count, options["slices"], sites["demo"])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(
@@ -98,6 +114,48 @@ class Command(BaseCommand):
         self.stdout.write(
             "  other demo users (same password): " + ", ".join(u for u, _, _ in DEMO_USERS[1:])
         )
+        if options["use_cases"]:
+            self._print_use_cases(options["base_url"].rstrip("/"), token, count)
+
+    def _use_cases(self, count: int, slices: int) -> str:
+        from grading.management.commands import _demo_use_cases as uc
+
+        def say(line: str) -> None:
+            self.stdout.write(line)
+
+        graded = [
+            uc.DemoStudy(patient_id, seed, necrosis)
+            for seed, necrosis, patient_id in DEMO_STUDIES[:count]
+        ]
+        for demo in graded + uc.STATE_STUDIES:  # all uploads first: they go quiet meanwhile
+            uc.study_load(demo=demo, slices=slices, say=say)
+        for demo in graded + uc.STATE_STUDIES:
+            uc.study_prepare(demo=demo, say=say)
+        if count:
+            uc.teaching_prepare(case_studies=[d.patient_id for d in graded], say=say)
+        answered = uc.ANSWERED_STUDY if count >= 2 else "DEMO-005"
+        uc.consults_prepare(open_study="SECOND-001", answered_study=answered, say=say)
+        return uc.explanation_prepare(
+            patient_id=uc.EXPLAINED_STUDY if count else "DEMO-005", say=say
+        )
+
+    def _print_use_cases(self, base: str, token: str, count: int) -> None:
+        rows = [
+            ("Grade studies (worklist: done, flagged, failed, queued)", "demo", "/"),
+            ("Ask and read second opinions", "demo", "/consults/"),
+            ("Answer a second opinion (second site)", "second_clinician", "/consults/"),
+            ("Read with a radiologist's role", "demo_radiologist", "/"),
+            ("Teach: the collection and the class's results", "demo_teacher", "/teaching/"),
+            ("Learn: one case scored, one not yet tried", "demo_student", "/teaching/"),
+            ("Site administrator of Demo Hospital", "demo_admin", "/"),
+        ]
+        if not count:
+            rows = [r for r in rows if "teaching" not in r[2]]
+        self.stdout.write("\n  Use case                                                 log in as")
+        for what, user, path in rows:
+            self.stdout.write(f"  {what:<56} {user:<17} {base}{path}")
+        link = f"{base}{reverse('explanations:public')}#{token}"
+        self.stdout.write(f"  {'Patient page (no login; also on a phone)':<56} {'-':<17} {link}")
 
     def _load_studies(self, count: int, slices: int, site: Site) -> None:
         import pydicom.uid

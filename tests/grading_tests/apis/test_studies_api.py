@@ -25,6 +25,7 @@ SUMMARY_KEYS = {
     "ai_grade",
     "grade",
     "flags",
+    "failure_reason",
     "ai_changed_since_review",
     "created",
     "stalled",
@@ -233,6 +234,7 @@ def test_detail_shape(world):
         "status",
         "model_version",
         "error",
+        "failure_reason",
         "started",
         "finished",
     }
@@ -269,6 +271,10 @@ def test_detail_shape(world):
             "ai_changed_since_review",
             "ai_grade_at_review",
             "revisions",
+            "ai_proportion",
+            "proportion_interval",
+            "grade_probabilities",
+            "method_proportions",
         }
         assert 0 <= hip["proportion"] <= 1
         assert hip["revisions"] == []
@@ -291,7 +297,36 @@ def test_detail_slices_in_stack_order(world):
         "head_area_mm2",
         "necrosis_area_mm2",
         "flags",
+        "proportion_interval",
+        "grade_probabilities",
     }
+
+
+def test_detail_shows_the_engines_uncertainty_on_hips_and_slices(world):
+    """The interval and grade probabilities the engine stored (step 14) appear on the
+    hips and the slices; null where the engine gave none (this world's stored rows
+    predate them until updated here)."""
+    from grading.models import HipResult, SliceResult
+
+    url = f"/api/studies/{world.study.pk}/"
+    body = world.client("clinician").get(url).json()
+    assert all(h["proportion_interval"] is None for h in body["hips"])
+    assert all(h["grade_probabilities"] is None for s in body["slices"] for h in s["hips"])
+    probabilities = {"none": 0.0, "mild": 0.1, "moderate": 0.8, "severe": 0.1}
+    HipResult.objects.filter(analysis__series__study=world.study, side="right").update(
+        ai_proportion_interval=[0.16, 0.27],
+        ai_grade_probabilities=probabilities,
+        ai_method_proportions={"threshold": 0.21, "learned": 0.19},
+    )
+    for row in SliceResult.objects.filter(analysis__series__study=world.study):
+        row.hips = [{**h, "proportion_interval": [0.1, 0.2]} for h in row.hips]
+        row.save()
+    body = world.client("student").get(url).json()
+    right = next(h for h in body["hips"] if h["side"] == "right")
+    assert right["proportion_interval"] == [0.16, 0.27]
+    assert right["grade_probabilities"] == probabilities
+    assert right["method_proportions"] == {"threshold": 0.21, "learned": 0.19}
+    assert all(h["proportion_interval"] == [0.1, 0.2] for s in body["slices"] for h in s["hips"])
 
 
 def test_detail_in_reverse_instance_order_still_follows_position(world):
@@ -328,6 +363,11 @@ def test_detail_of_failed_study_has_error(world):
     body = world.client("clinician").get(f"/api/studies/{study.pk}/").json()
     assert body["status"] == "failed"
     assert body["error"] == "no axial MR series"
+    assert body["failure_reason"].startswith("The study has no axial MR series")
+    listed = world.client("clinician").get("/api/studies/?status=failed").json()["results"]
+    assert [s["failure_reason"] for s in listed if s["id"] == study.pk] == [body["failure_reason"]]
+    done = world.client("clinician").get(f"/api/studies/{world.study.pk}/").json()
+    assert done["failure_reason"] is None
 
 
 @pytest.mark.parametrize("who", ["foreign", "clinician"])

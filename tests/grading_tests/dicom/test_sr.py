@@ -14,6 +14,7 @@ from pydicom.sr.codedict import codes
 
 from grading.dicom.seg import AlgorithmInfo
 from grading.dicom.sr import (
+    GRADE_PROBABILITY_CODES,
     NECROTIC_PROPORTION,
     HipMeasurements,
     SliceAreas,
@@ -47,6 +48,8 @@ def _hips(images: list[Dataset]) -> list[HipMeasurements]:
                 SliceAreas(uids[1], 600.0, 150.5),
                 SliceAreas(uids[2], 0.0, 0.0),
             ),
+            proportion_interval=(0.12, 0.26),
+            grade_probabilities={"none": 0.0, "mild": 0.2, "moderate": 0.75, "severe": 0.05},
         ),
         HipMeasurements(
             side="left",
@@ -140,6 +143,40 @@ def _texts(item: Dataset) -> list[str]:
     for child in item.get("ContentSequence", []):
         found += _texts(child)
     return found
+
+
+def _properties(measurement) -> dict[str, float]:
+    """The NUM items under a measurement's HAS PROPERTIES, by code value."""
+    return {
+        str(item.ConceptNameCodeSequence[0].CodeValue): float(
+            item.MeasuredValueSequence[0].NumericValue
+        )
+        for item in measurement[0].get("ContentSequence", [])
+        if item.RelationshipType == "HAS PROPERTIES" and item.ValueType == "NUM"
+    }
+
+
+def test_the_interval_and_grade_probabilities_are_in_the_report(images):
+    """The 90 % interval as the + and - range of measurement uncertainty (TID 1419) of
+    the proportion; the grade probabilities as four measurements; none for a hip
+    without them (the left one here)."""
+    sr = _reread(
+        build_measurement_report(source_images=images, hips=_hips(images), algorithm=ALGORITHM)
+    )
+    necrosis = _groups(sr, "right femoral head necrosis")
+    (proportion,) = _measurements(necrosis, NECROTIC_PROPORTION)
+    ranges = _properties(proportion)
+    assert ranges["371886008"] == pytest.approx(0.06)  # + range: 0.26 - 0.2
+    assert ranges["371885007"] == pytest.approx(0.08)  # - range: 0.2 - 0.12
+    found = {
+        grade: _measurements(necrosis, code)[0].value
+        for grade, code in GRADE_PROBABILITY_CODES.items()
+    }
+    assert found == pytest.approx({"none": 0.0, "mild": 0.2, "moderate": 0.75, "severe": 0.05})
+    left = _groups(sr, "left femoral head necrosis")
+    (proportion,) = _measurements(left, NECROTIC_PROPORTION)
+    assert _properties(proportion) == {}
+    assert all(_measurements(left, code) == [] for code in GRADE_PROBABILITY_CODES.values())
 
 
 def test_stable_tracking_uids_across_exports(images):

@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from grading.engine.flags import Flag, flag_code
 from grading.engine.hips import Box
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
-    flag_code,
     measure_hip,
     measure_labelmap,
     series_slice_spacing_mm,
@@ -134,7 +134,7 @@ def test_low_confidence_and_not_bimodal_flags() -> None:
         ambiguous,
         mask=np.zeros_like(head),
         ambiguous=False,
-        not_counted="a dark ring surrounds the head's marrow",
+        flags=(Flag.NOT_COUNTED.note("a dark ring surrounds the head's marrow"),),
     )
     hip = measure_hip(mr, "left", box, head, set_aside.mask, probability=sure, necrosis=set_aside)
     assert hip.flags == ("not_counted: a dark ring surrounds the head's marrow",)

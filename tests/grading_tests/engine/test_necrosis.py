@@ -274,7 +274,7 @@ def test_a_dark_ring_around_bright_marrow_is_the_joint_not_necrosis() -> None:
         pixels.astype(np.float32), mask, SPACING, reference=1000.0, anterior=ANTERIOR
     )
     assert not result.mask.any()
-    assert not result.ambiguous and "ring" in result.not_counted
+    assert not result.ambiguous and "ring" in " ".join(result.flags)
 
 
 def test_a_band_bounded_region_sideways_is_a_candidate_for_the_series() -> None:
@@ -298,3 +298,18 @@ def test_a_physeal_scar_is_no_candidate(seed: int) -> None:
     pixels, head, _ = analytic_head("scar", seed=seed)
     result = find_necrosis(pixels, head, SPACING, anterior=ANTERIOR)
     assert result.candidate is None or not result.candidate.any()
+
+
+def test_the_section_steps_run_in_the_documented_order() -> None:
+    """Steps 1-8 of docs/grading.md as one ordered list of named steps."""
+    from grading.engine.necrosis import SECTION_STEPS
+
+    assert [(s.step, s.name) for s in SECTION_STEPS] == [
+        ("1-4", "reference_and_threshold"),
+        ("5", "thick_regions"),
+        ("6", "thin_lines"),
+        ("6b", "subchondral_patches"),
+        ("6", "cut_off_regions"),
+        ("7", "ring_check"),
+        ("8", "clean_up"),
+    ]

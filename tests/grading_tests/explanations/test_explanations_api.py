@@ -251,3 +251,37 @@ def test_a_site_can_adapt_the_text(world: World, tmp_path, settings):
     )
     assert "Our words" in text
     assert "What the grade does not mean" not in text
+
+
+def test_the_patient_page_says_the_likely_range_in_words(named_doctor: World):
+    """The engine's 90 % interval of the explained hip reaches the page, the text and
+    the PDF as "about 12 to 20 %"; after a mask edit it no longer describes the
+    proportion, and nothing is said."""
+    from grading.explanations.selectors import interval_words
+    from grading.models import HipResult
+
+    world = named_doctor
+    hips = HipResult.objects.filter(analysis__series__study=world.study)
+    hips.update(ai_proportion_interval=[0.12, 0.2])
+    made = make(world)
+    created = link(world, made["id"], days=7)
+    html = Client().post("/p/", {"token": created["token"]}).content.decode()
+    assert '<span id="proportion-range">(about 12 to 20 %)</span>' in html
+    assert "the true share is most likely about 12 to 20 %" in html
+    pages, text = pdf_text(
+        world.client("clinician").get(f"/api/explanations/{made['id']}/pdf/").content
+    )
+    flat = " ".join(text.split())
+    assert pages == 1 and "Likely range about 12 to 20 %" in flat
+
+    for hip in hips:
+        hip.flags = [*hip.flags, "edited: a person changed the label maps"]
+        hip.save()
+    edited = make(world)
+    created = link(world, edited["id"], days=7)
+    html = Client().post("/p/", {"token": created["token"]}).content.decode()
+    assert "proportion-range" not in html and "most likely" not in html
+
+    assert interval_words([0.004, 0.031]) == "about 0.4 to 3.1 %"
+    assert interval_words([0.0, 0.0003]) == "less than 0.1 %"
+    assert interval_words(None) == ""

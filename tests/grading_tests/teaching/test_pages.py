@@ -129,3 +129,30 @@ def test_pages_404_outside_the_collection(classroom, who):
         f"/teaching/cases/{classroom.case.pk}/",
     ):
         assert client.get(url).status_code == 404, url
+
+
+def test_form_errors_name_the_field(classroom):
+    client = login(classroom, "teacher")
+    site = classroom.collection.site
+    page = client.post("/teaching/", {"site": site.pk, "title": "  "}, follow=True)
+    assert "Title: A collection needs a title." in page.content.decode()
+
+
+def test_empty_lists_say_what_to_do_next(classroom):
+    from grading.teaching import services
+
+    teacher = classroom.users["teacher"]
+    empty = services.collection_create(user=teacher, site=classroom.collection.site, title="New")
+    html = login(classroom, "teacher").get(f"/teaching/collections/{empty.pk}/").content.decode()
+    assert "No cases yet. Add one below" in html
+    assert "None enrolled. Pick members of the site below" in html
+    results = login(classroom, "teacher").get(f"/teaching/collections/{empty.pk}/results/")
+    assert "Enrol them on the collection page" in results.content.decode()
+    from tests.grading_tests.factories import MembershipFactory, UserFactory
+
+    newcomer = UserFactory(username="newcomer")
+    MembershipFactory(user=newcomer, site=classroom.collection.site, role="student")
+    client = Client()
+    client.force_login(newcomer)
+    listing = client.get("/teaching/").content.decode()
+    assert "Ask a teacher of your site to enrol you." in listing

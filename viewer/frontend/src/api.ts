@@ -16,6 +16,8 @@ export interface StudySummary {
   ai_grade: string | null;
   grade: string | null;
   flags: string[];
+  /** Why the analysis failed, in a clinician's words (null unless failed). */
+  failure_reason: string | null;
   /** A hip a person reviewed was analysed again and the AI's answer changed. */
   ai_changed_since_review: boolean;
   created: string;
@@ -38,6 +40,7 @@ export interface Analysis {
   status: string;
   model_version: string;
   error: string | null;
+  failure_reason: string | null;
   started: string | null;
   finished: string | null;
 }
@@ -73,6 +76,11 @@ export interface Hip {
   /** The AI grade the person saw at their review. */
   ai_grade_at_review: string | null;
   revisions: Revision[];
+  // the engine's uncertainty (null for analyses before it, or once a mask is edited)
+  ai_proportion: number | null;
+  proportion_interval: [number, number] | null;
+  grade_probabilities: Record<string, number> | null;
+  method_proportions: Record<string, number>;
 }
 
 export interface SliceHip {
@@ -82,6 +90,8 @@ export interface SliceHip {
   head_area_mm2: number | null;
   necrosis_area_mm2: number | null;
   flags: string[];
+  proportion_interval?: [number, number] | null;
+  grade_probabilities?: Record<string, number> | null;
 }
 
 export interface SliceInfo {
@@ -119,7 +129,7 @@ export interface UploadAnswer {
 }
 
 export type SocketMessage =
-  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; stalled?: string | null }
+  | { type: 'study.status'; study_id: number; status: string; progress: { done: number; total: number } | null; error: string | null; failure_reason?: string | null; stalled?: string | null }
   | { type: 'study.audit'; study_id: number; event: AuditEvent };
 
 export class ApiError extends Error {

@@ -90,6 +90,8 @@ export function flagTitle(code: string): string {
     continued: 'Continued from the slice below',
     neighbour_lesion: 'Supported by a neighbouring slice',
     one_side_only: 'One side only',
+    methods_disagree: 'Methods disagree',
+    uncertain_grade: 'Uncertain grade',
     edited: 'Edited',
   };
   return titles[code] ?? code.replace(/_/g, ' ');

@@ -31,7 +31,7 @@ function date(value: string): string {
   return /^\d{8}$/.test(value) ? `${value.slice(0, 4)}-${value.slice(4, 6)}-${value.slice(6)}` : value || '—';
 }
 
-async function search(patientId: string): Promise<void> {
+async function search(patientId: string): Promise<FoundStudy[]> {
   const out = byId('pacs-results');
   clear(out);
   out.append(h('p', { class: 'muted small' }, 'Asking the PACS…'));
@@ -43,12 +43,12 @@ async function search(patientId: string): Promise<void> {
   } catch (err) {
     clear(out);
     out.append(h('p', { class: 'form-error' }, (err as Error).message));
-    return;
+    return [];
   }
   clear(out);
   if (!found.length) {
     out.append(h('p', { class: 'muted small' }, `No study of ${patientId} on this PACS.`));
-    return;
+    return found;
   }
   const rows = found.map((s) =>
     h(
@@ -66,15 +66,25 @@ async function search(patientId: string): Promise<void> {
     ),
   );
   out.append(h('table', { class: 'pacs-table' }, h('tbody', {}, ...rows)));
+  return found;
 }
 
 async function retrieve(s: FoundStudy, patientId: string): Promise<void> {
   try {
     await apiFetch(`/api/pacs/nodes/${nodeId()}/retrieve/`, { method: 'POST', json: { study_instance_uid: s.study_instance_uid } });
     toast(`Fetching the study of ${date(s.study_date)}: it will appear in the worklist and be analysed.`, 'ok', 6000);
-    window.setTimeout(() => void search(patientId), 5000);
+    void watchArrival(s.study_instance_uid, patientId, 24);
   } catch (err) {
     toast((err as Error).message, 'error');
+  }
+}
+
+/** Ask the PACS again every 5 s (at most ``tries`` times) until the study is here. */
+async function watchArrival(uid: string, patientId: string, tries: number): Promise<void> {
+  await new Promise((resolve) => window.setTimeout(resolve, 5000));
+  const found = await search(patientId);
+  if (tries > 1 && !found.some((s) => s.study_instance_uid === uid && s.already_here)) {
+    void watchArrival(uid, patientId, tries - 1);
   }
 }
 
@@ -103,8 +113,8 @@ async function main(): Promise<void> {
   const patientId = study.patient_id;
   const button = byId<HTMLButtonElement>('pacs-search');
   button.textContent = `Find studies of ${patientId || 'this patient'}`;
-  button.disabled = !patientId;
   button.addEventListener('click', () => void search(patientId));
+  button.disabled = !patientId; // enabled only now that it works
 
   const sends = byId('pacs-sends');
   clear(sends);

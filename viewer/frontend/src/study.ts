@@ -20,6 +20,7 @@ import {
   sideLabel,
   statusLabel,
 } from './format';
+import { formatGradeProbabilities, formatInterval, formatMethods } from './uncertainty';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
@@ -72,7 +73,7 @@ class StudyPage {
     socket.on((m) => {
       if (m.study_id !== this.config.studyId) return;
       if (m.type === 'study.audit') this.addAudit(m.event, true);
-      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress, m.stalled ?? null);
+      else if (m.type === 'study.status') void this.onStatus(m.status, m.progress, m.stalled ?? null, m.error, m.failure_reason ?? null);
     });
     try {
       const [detail] = await Promise.all([this.firstDetail(), initCornerstone()]);
@@ -130,7 +131,7 @@ class StudyPage {
     byId('study-date').textContent = formatStudyDate(d.study_date);
     byId('site-name').textContent = d.site?.name ?? '—';
     document.title = `${formatPatientName(d.patient_name)} · ONFH viewer`;
-    this.renderStatus(d.status, d.progress, d.error, d.stalled ?? null);
+    this.renderStatus(d.status, d.progress, d.error, d.stalled ?? null, d.failure_reason);
     const picker = byId<HTMLSelectElement>('series-picker');
     clear(picker);
     for (const s of d.series) {
@@ -141,7 +142,13 @@ class StudyPage {
     byId('series-picker-wrap').hidden = d.series.length < 2;
   }
 
-  private renderStatus(status: string, progress: { done: number; total: number } | null, error: string | null, stalled: string | null = null): void {
+  private renderStatus(
+    status: string,
+    progress: { done: number; total: number } | null,
+    error: string | null,
+    stalled: string | null = null,
+    reason: string | null = null,
+  ): void {
     const el = byId('study-status');
     el.textContent = statusLabel(status, progress, stalled);
     el.className = `status status-${status}`;
@@ -156,15 +163,23 @@ class StudyPage {
     } else if (status === 'failed') {
       msg.hidden = false;
       msg.classList.add('error');
-      msg.textContent = `Analysis failed${error ? `: ${error}` : ''}.`;
+      // The clinician's sentence; the technical error stays in the tooltip for operators.
+      msg.textContent = `Analysis failed. ${reason ?? 'The analysis stopped with an unexpected error.'}`;
+      msg.title = error ?? '';
     } else if (!msg.classList.contains('error') || status === 'done') {
       msg.hidden = true;
     }
   }
 
-  private async onStatus(status: string, progress: { done: number; total: number } | null, stalled: string | null): Promise<void> {
+  private async onStatus(
+    status: string,
+    progress: { done: number; total: number } | null,
+    stalled: string | null,
+    error: string | null = null,
+    reason: string | null = null,
+  ): Promise<void> {
     const prev = this.detail?.status;
-    this.renderStatus(status, progress, null, stalled);
+    this.renderStatus(status, progress, error, stalled, reason);
     if (status === 'done' && prev !== 'done') {
       this.detail = await this.fetchDetail();
       this.renderHeader();
@@ -320,6 +335,9 @@ class StudyPage {
       const grade = card.querySelector<HTMLElement>('.slice-grade');
       const area = card.querySelector<HTMLElement>('.slice-area');
       if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
+      const interval = card.querySelector<HTMLElement>('.slice-interval');
+      const range = hip ? formatInterval(hip.proportion_interval) : '';
+      if (interval) interval.textContent = range ? `90 %: ${range}` : '';
       if (grade) {
         grade.textContent = hip ? gradeLabel(hip.grade) : '';
         grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
@@ -426,9 +444,15 @@ class StudyPage {
         'dl',
         { class: 'metrics' },
         h('dt', {}, 'This slice'),
-        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
+        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'slice-interval muted', title: '90 % interval of the AI proportion on this slice' }), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
-        h('dd', {}, h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)), h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`)),
+        h(
+          'dd',
+          {},
+          h('span', { class: 'volume-proportion value' }, formatProportion(hip.proportion)),
+          ...this.uncertaintyParts(hip),
+          h('div', { class: 'muted' }, `head ${formatVolume(hip.head_volume_mm3)} · necrosis ${formatVolume(hip.necrosis_volume_mm3)}`),
+        ),
       ),
       h(
         'div',
@@ -448,6 +472,19 @@ class StudyPage {
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
     );
+  }
+
+  /** The AI's 90 % interval beside the proportion, its grade odds and both methods'
+   *  proportions on one muted line each, when the engine gave them. */
+  private uncertaintyParts(hip: Hip): (HTMLElement | string)[] {
+    const parts: (HTMLElement | string)[] = [];
+    const range = formatInterval(hip.proportion_interval);
+    if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '90 % interval of the AI proportion' }, `90 %: ${range}`));
+    const odds = formatGradeProbabilities(hip.grade_probabilities);
+    if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, `Grade probability: ${odds}`));
+    const methods = formatMethods(hip.method_proportions);
+    if (methods) parts.push(h('div', { class: 'method-proportions muted' }, methods));
+    return parts;
   }
 
   private async saveGrade(hip: Hip, grade: string, reason: string, error: HTMLElement, form: HTMLFormElement): Promise<void> {

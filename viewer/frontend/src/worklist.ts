@@ -81,7 +81,12 @@ function row(s: StudySummary): HTMLElement {
     h('td', {}, h('a', { href, class: 'patient' }, formatPatientName(s.patient_name)), h('div', { class: 'muted small' }, s.patient_id)),
     h('td', {}, formatStudyDate(s.study_date)),
     h('td', {}, s.site?.name ?? '—'),
-    h('td', {}, h('span', { class: `status status-${s.status}`, 'data-status': s.status }, statusLabel(s.status, progress.get(s.id), s.stalled))),
+    h(
+      'td',
+      {},
+      h('span', { class: `status status-${s.status}`, 'data-status': s.status, title: s.failure_reason ?? '' }, statusLabel(s.status, progress.get(s.id), s.stalled)),
+      s.failure_reason ? h('div', { class: 'failure-reason small' }, s.failure_reason) : null,
+    ),
     h('td', {}, badge(s.ai_grade, 'ai-grade')),
     h(
       'td',
@@ -198,7 +203,7 @@ socket.on((m) => {
     cell.className = `status status-${m.status}`;
     cell.dataset.status = m.status;
     cell.textContent = statusLabel(m.status, m.progress, m.stalled);
-    cell.title = m.error ?? '';
+    cell.title = m.failure_reason ?? '';
   }
   // Grades and flags arrive with the finished analysis.
   if (m.status !== was && (m.status === 'done' || m.status === 'failed')) scheduleReload();
