@@ -48,6 +48,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
+        "--out-channels",
+        type=int,
+        choices=(1, 3),
+        default=3,
+        help="3: background, viable head, necrosis (the learned necrosis output); 1: head only",
+    )
+    p.add_argument(
+        "--synth-share",
+        type=float,
+        default=0.5,
+        help="share of each batch synthesised from tissue maps (domain randomisation)",
+    )
+    p.add_argument(
+        "--extreme-lesion-share",
+        type=float,
+        default=0.2,
+        help="share of head windows with a tiny or a near-total lesion",
+    )
+    p.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        help="exported weights (.pt with its .json) to start from instead of a random start",
+    )
+    p.add_argument(
         "--install",
         action="store_true",
         help="also copy the weights to grading/engine/weights/onfh_net.pt",
@@ -77,11 +102,20 @@ def run(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         channels_last=args.channels_last,
         threads=args.threads,
+        out_channels=args.out_channels,
+        synth_share=args.synth_share,
+        extreme_lesion_share=args.extreme_lesion_share,
+        init_weights=None if args.init_weights is None else str(args.init_weights),
     )
     result = train(cfg, out=args.out, resume=args.resume, progress=not args.no_progress)
     print(
         f"{result.config.model}: {result.steps} steps in {result.train_seconds / 60:.1f} min, "
         f"held-out head Dice {result.val_dice:.4f}"
+        + (
+            f", necrosis Dice {result.history[-1]['val_necrosis_dice']:.4f}"
+            if result.history and "val_necrosis_dice" in result.history[-1]
+            else ""
+        )
     )
     if args.install:
         src = args.out / f"{result.config.model}.pt"

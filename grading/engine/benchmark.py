@@ -1,16 +1,23 @@
 """``onfh benchmark``: ours vs U-Net vs LinkNet (+ ablations) on synthetic phantoms, and speed.
 
-Accuracy (:func:`run_accuracy`): every model is trained by
-:func:`grading.engine.training.train` on the same rendered training crops with the
-same wall-clock budget, then measured on held-out data:
+Accuracy (:func:`run_accuracy`): two independently written phantom families
+(:mod:`grading.engine.families`: ``own`` and ``independent``), leave-one-family-out.
+Every model is trained by :func:`grading.engine.training.train` on each training
+family's crops (the same crops and budget for every model), then measured on the
+held-out data of every family, side by side: the in-family figure and the figure on
+the family it never saw (the shift). The independent family is never trained on
+unless it is the training family of that row, and nothing is tuned on it.
+Measured on each family's held-out data:
 
 - femoral head (this module): pixel accuracy, sensitivity, specificity, PPV (the
   paper's Table 1), Dice and IoU, pooled over all pixels of held-out phantom crops on
-  their own grid (the predictor's resize-back path), plus mean per-crop Dice;
+  their own grid (the predictor's resize-back path), plus mean per-crop Dice, and for a
+  network with the necrosis output the necrosis Dice of its own class map;
 - necrosis and grading (the engine core): held-out bilateral phantom series go
   through :func:`grading.engine.pipeline.grade_series` with the model wrapped as a
   :class:`~grading.engine.predictor.HeadSegmenter`; necrosis Dice, mean absolute
-  proportion error, grade accuracy and the confusion matrix, per slice and per hip.
+  proportion error, grade accuracy and the confusion matrix, per slice and per hip,
+  normal hips graded none, and sections with a true proportion above 30 % graded none.
 
 Speed (:func:`run_speed`): ms per 256x256 hip through the whole predictor (normalise,
 resize, network, resize back), batch 1 and 16, float32 and bfloat16 autocast, the
@@ -37,7 +44,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from grading.engine.networks import MODEL_NAMES, build_network
+from grading.engine.families import FAMILY_NAMES, PhantomFamily, available_families
+from grading.engine.networks import MODEL_NAMES, NECROSIS_CLASSES, build_network, head_logit
 from grading.engine.predictor import (
     HeadSegmenter,
     cpu_has_amx,
@@ -94,19 +102,26 @@ def head_metrics(
     neither a true nor a predicted head counts 1).
     """
     confusion = Confusion()
+    necrosis = Confusion()
     dices: list[float] = []
     for start in range(0, len(crops), batch_size):
         x = normalise_intensity(crops.images[start : start + batch_size])
-        logits = segmenter.logits(x).cpu()
+        logits = segmenter.class_logits(x).cpu()
         labels = crops.labels[start : start + batch_size]
-        pred = (resize(logits, (labels.shape[-2], labels.shape[-1]))[:, 0] > 0).numpy()
-        for p, lab in zip(pred, labels, strict=True):
+        back = resize(logits, (labels.shape[-2], labels.shape[-1]))
+        pred = (head_logit(back)[:, 0] > 0).numpy()
+        nec = (back.argmax(dim=1) == 2).numpy() if segmenter.has_necrosis_output else None
+        for i, (p, lab) in enumerate(zip(pred, labels, strict=True)):
             t = lab > 0
             confusion.add(p, t)
             denom = int(p.sum() + t.sum())
             dices.append(2.0 * float((p & t).sum()) / denom if denom else 1.0)
+            if nec is not None:
+                necrosis.add(nec[i], lab == 2)
     out = confusion.metrics()
     out["mean_dice"] = float(np.mean(dices))
+    if segmenter.has_necrosis_output:
+        out["necrosis_dice"] = necrosis.metrics()["dice"]
     return out
 
 
@@ -129,11 +144,13 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
     true proportion. Per hip:
     the series' volumetric proportion and grade for each true hip. Necrosis Dice is
     pooled over all pixels of all slices. Returns ``{"available": False}`` while
-    ``grading.engine.pipeline`` does not exist.
+    ``grading.engine.pipeline`` does not exist, or without series.
     """
     pipeline = _pipeline()
     if pipeline is None or not hasattr(pipeline, "grade_series"):
         return {"available": False, "reason": "grading.engine.pipeline.grade_series missing"}
+    if not series_list:
+        return {"available": False, "reason": "no held-out series (--n-series 0)"}
     index = {g: i for i, g in enumerate(GRADES)}
     slice_conf = np.zeros((4, 5), np.int64)
     hip_conf = np.zeros((4, 5), np.int64)
@@ -142,6 +159,7 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
     necrosis = Confusion()
     head = Confusion()
     missed = extra = 0
+    over30 = over30_none = 0
     seconds = 0.0
     n_slices = 0
     for series in series_list:
@@ -159,6 +177,9 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
             extra += sum(1 for s in found if s not in truth_sides)
             for t in series.slice_truth[k]:
                 h = found.get(t.side)
+                if float(t.proportion) > 0.30:
+                    over30 += 1
+                    over30_none += int(h is None or str(h.grade) == "none")
                 if h is None:
                     missed += 1
                     slice_conf[index[str(t.grade)], MISSED] += 1
@@ -185,6 +206,10 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
         "hip_proportion_mae": float(np.mean(hip_err)) if hip_err else math.nan,
         "slice_confusion": slice_conf.tolist(),
         "hip_confusion": hip_conf.tolist(),
+        "normal_hips_graded_none": int(hip_conf[0, 0]),
+        "normal_hips": int(hip_conf[0].sum()),
+        "over30_sections_graded_none": over30_none,
+        "over30_sections": over30,
         "missed_hip_slices": missed,
         "extra_hip_slices": extra,
         "seconds_per_series": seconds / max(len(series_list), 1),
@@ -220,7 +245,42 @@ class AccuracyConfig:
     """Train each model once per seed (its start and batch order; the training crops stay
     those of ``train_seed``), a row each: the spread between initialisations. Empty: one
     run per model with ``train_seed``."""
+    families: tuple[str, ...] = FAMILY_NAMES
+    """Phantom families measured, side by side (:mod:`grading.engine.families`)."""
+    train_families: tuple[str, ...] = FAMILY_NAMES
+    """Each model is trained once per family here (leave-one-family-out: a row trained on
+    ``own`` is measured on both, one trained on ``independent`` on both)."""
+    out_channels: int = NECROSIS_CLASSES
+    """3: networks with the learned necrosis output; 1: head only."""
+    synth_share: float = 0.5
+    """Share of each batch synthesised from tissue maps (families that have them)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _family_data(
+    family: PhantomFamily, cfg: AccuracyConfig, threads: int
+) -> tuple[CropSet, list[Any]]:
+    """A family's held-out crops (head metrics) and bilateral series (grading metrics)."""
+    make = None if family.name == "own" else family.test_crops
+    crops = load_crops(
+        cfg.n_test,
+        cfg.test_seed,
+        256,
+        cfg.input_size,
+        workers=threads,
+        desc=f"test phantoms ({family.name})",
+        make=make,
+    )
+    series = (
+        family.evaluation_series(cfg.series_seed, cfg.n_series)
+        if _pipeline() is not None and cfg.n_series > 0
+        else []
+    )
+    return crops, series
+
+
+def _trained_on(meta: dict[str, Any]) -> str:
+    return str(meta.get("training_data", {}).get("family", "own"))
 
 
 def run_accuracy(
@@ -230,17 +290,57 @@ def run_accuracy(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train each model on the same crops for the same time; measure on held-out data."""
+    """Train each model on each training family; measure every row on every family."""
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    if cfg.models:
+    found = available_families(tuple(dict.fromkeys(cfg.families + cfg.train_families)))
+    families = {n: f for n, f in found.items() if isinstance(f, PhantomFamily)}
+    missing = {n: str(f) for n, f in found.items() if not isinstance(f, PhantomFamily)}
+    for name, why in missing.items():
+        log(f"family {name}: {why}")
+    tested = [n for n in cfg.families if n in families]
+    test_data = {n: _family_data(families[n], cfg, threads) for n in tested}
+
+    def measure(seg: HeadSegmenter) -> dict[str, Any]:
+        return {
+            n: {"head": head_metrics(seg, crops), "grading": grading_metrics(seg, series)}
+            for n, (crops, series) in test_data.items()
+        }
+
+    rows: dict[str, Any] = {}
+    if cfg.shipped:
+        seg = HeadSegmenter.load(device=cfg.device)
+        training = seg.metadata.get("training", {})
+        rows[f"ours, shipped weights ({seg.model_version})"] = {
+            "trained_on": _trained_on(seg.metadata),
+            "steps": int(training.get("steps", 0)),
+            "train_minutes": round(float(training.get("train_seconds", 0.0)) / 60, 2),
+            "families": measure(seg),
+        }
+        log(f"shipped: measured on {', '.join(tested)}")
+    for path in cfg.weights:
+        seg = HeadSegmenter.load(path, device=cfg.device)
+        training = seg.metadata.get("training", {})
+        rows[f"{seg.metadata['model']} ({path.name})"] = {
+            "trained_on": _trained_on(seg.metadata),
+            "steps": int(training.get("steps", 0)),
+            "train_minutes": round(float(training.get("train_seconds", 0.0)) / 60, 2),
+            "families": measure(seg),
+        }
+    several = len([n for n in cfg.train_families if n in families]) > 1
+    for fam_name in cfg.train_families:
+        if fam_name not in families or not cfg.models:
+            continue
+        family = families[fam_name]
+        make = None if fam_name == "own" else family.training_crops
         train_set = load_crops(
             cfg.n_train,
             cfg.train_seed,
             256,
             cfg.input_size,
             workers=threads,
-            desc="training phantoms",
+            desc=f"training phantoms ({fam_name})",
+            make=make,
         )
         val_set = load_crops(
             cfg.n_val,
@@ -248,123 +348,186 @@ def run_accuracy(
             256,
             cfg.input_size,
             workers=threads,
-            desc="validation phantoms",
+            desc=f"validation phantoms ({fam_name})",
+            make=make,
         )
-    test_set = load_crops(
-        cfg.n_test, cfg.test_seed, 256, cfg.input_size, workers=threads, desc="test phantoms"
-    )
-    series_list: list[Any] = []
-    if _pipeline() is not None and cfg.n_series > 0:
-        from grading.engine.phantoms import grade_balanced_series
-
-        series_list = grade_balanced_series(cfg.series_seed, cfg.n_series)
-    rows: dict[str, Any] = {}
-    if cfg.shipped:
-        seg = HeadSegmenter.load(device=cfg.device)
-        steps = int(seg.metadata.get("training", {}).get("steps", 0))
-        minutes = float(seg.metadata.get("training", {}).get("train_seconds", 0.0)) / 60
-        rows[f"ours, shipped weights ({seg.model_version})"] = {
-            "steps": steps,
-            "train_minutes": round(minutes, 2),
-            "head": head_metrics(seg, test_set),
-            "grading": grading_metrics(seg, series_list),
-        }
-        log(f"shipped: head Dice {next(iter(rows.values()))['head']['dice']:.4f}")
-    for path in cfg.weights:
-        seg = HeadSegmenter.load(path, device=cfg.device)
-        training = seg.metadata.get("training", {})
-        rows[f"{seg.metadata['model']} ({path.name})"] = {
-            "steps": int(training.get("steps", 0)),
-            "train_minutes": round(float(training.get("train_seconds", 0.0)) / 60, 2),
-            "head": head_metrics(seg, test_set),
-            "grading": grading_metrics(seg, series_list),
-        }
-    # (model, start seed, row label, output folder): one run per model, or per model and seed
-    runs = [
-        (name, seed, f"{name} (init seed {seed})", f"{name}-seed{seed}")
-        if cfg.init_seeds
-        else (name, seed, name, name)
-        for name in cfg.models
-        for seed in (cfg.init_seeds or (cfg.train_seed,))
-    ]
-    for name, seed, label, folder in runs:
-        tcfg = TrainConfig(
-            model=name,
-            minutes=cfg.minutes_per_model,
-            max_steps=cfg.steps_per_model,
-            device=cfg.device,
-            input_size=cfg.input_size,
-            n_train=cfg.n_train,
-            train_seed=cfg.train_seed,
-            init_seed=seed,
-            n_val=cfg.n_val,
-            val_seed=cfg.val_seed,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-        )
-        result = train(
-            tcfg,
-            out=None if out is None else out / folder,
-            train_set=train_set,
-            val_set=val_set,
-            progress=progress,
-            log=log,
-        )
-        seg = HeadSegmenter(
-            result.model,
-            input_size=cfg.input_size,
-            model_version=f"benchmark-{name}",
-            device=torch.device(cfg.device),
-        )
-        row: dict[str, Any] = {
-            "steps": result.steps,
-            "train_minutes": round(result.train_seconds / 60, 2),
-        }
-        row["head"] = head_metrics(seg, test_set)
-        row["grading"] = grading_metrics(seg, series_list)
-        rows[label] = row
-        log(f"{label}: head Dice {row['head']['dice']:.4f} ({result.steps} steps)")
-    report = {
+        # (model, start seed, row label, output folder): one run per model, or per seed
+        suffix = f", trained on {fam_name}" if several else ""
+        runs = [
+            (name, seed, f"{name} (init seed {seed}{suffix})", f"{fam_name}/{name}-seed{seed}")
+            if cfg.init_seeds
+            else (
+                name,
+                seed,
+                f"{name} (trained on {fam_name})" if several else name,
+                f"{fam_name}/{name}",
+            )
+            for name in cfg.models
+            for seed in (cfg.init_seeds or (cfg.train_seed,))
+        ]
+        for name, seed, label, folder in runs:
+            tcfg = TrainConfig(
+                model=name,
+                minutes=cfg.minutes_per_model,
+                max_steps=cfg.steps_per_model,
+                device=cfg.device,
+                input_size=cfg.input_size,
+                n_train=cfg.n_train,
+                train_seed=cfg.train_seed,
+                init_seed=seed,
+                n_val=cfg.n_val,
+                val_seed=cfg.val_seed,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                out_channels=cfg.out_channels,
+                synth_share=cfg.synth_share if family.has_tissue_maps else 0.0,
+                extreme_lesion_share=0.0,
+                family=fam_name,
+            )
+            result = train(
+                tcfg,
+                out=None if out is None else out / folder,
+                train_set=train_set,
+                val_set=val_set,
+                progress=progress,
+                log=log,
+            )
+            seg = HeadSegmenter(
+                result.model,
+                input_size=cfg.input_size,
+                model_version=f"benchmark-{name}",
+                device=torch.device(cfg.device),
+            )
+            rows[label] = {
+                "trained_on": fam_name,
+                "steps": result.steps,
+                "train_minutes": round(result.train_seconds / 60, 2),
+                "families": measure(seg),
+            }
+            log(f"{label}: {result.steps} steps")
+    return {
         "kind": "accuracy",
         "config": cfg.__dict__,
+        "families": {n: families[n].module for n in families} | missing,
         "machine": _machine(),
         "torch": torch.__version__,
         "date": dt.date.today().isoformat(),
         "results": rows,
     }
-    return report
+
+
+SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
+    ("head Dice (crops)", "head.dice"),
+    ("necrosis Dice (network, crops)", "head.necrosis_dice"),
+    ("necrosis Dice (engine, series)", "grading.necrosis_dice"),
+    ("grade accuracy per slice", "grading.slice_grade_accuracy"),
+    ("grade accuracy per hip (volumetric)", "grading.hip_grade_accuracy"),
+    ("normal hips graded none", "grading.normal_hips_share"),
+    ("sections > 30 % graded none (or head missed)", "grading.over30_none"),
+)
+
+
+def _metric(entry: dict[str, Any], key: str) -> float | str | None:
+    part, name = key.split(".")
+    values = entry.get(part, {})
+    if part == "grading" and not values.get("available"):
+        return None
+    if name == "normal_hips_share":
+        total = values.get("normal_hips", 0)
+        return values["normal_hips_graded_none"] / total if total else None
+    if name == "over30_none":
+        return f"{values['over30_sections_graded_none']} / {values['over30_sections']}"
+    value = values.get(name)
+    return None if value is None else float(value)
+
+
+def _fmt(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return "-" if math.isnan(value) else f"{value:.4f}"
+
+
+def summary_markdown(report: dict[str, Any]) -> str:
+    """The side-by-side table: every row's metrics on every family, in-family and shift.
+
+    ``gap``: the value on the family a row was not trained on minus its in-family value."""
+    rows = report["results"]
+    names = sorted({f for r in rows.values() for f in r["families"]}, key=FAMILY_NAMES.index)
+    lines = [
+        "| model | trained on | metric | " + " | ".join(f"{n} family" for n in names) + " | gap |",
+        "|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    for label, r in rows.items():
+        for title, key in SUMMARY_METRICS:
+            values = {n: _metric(r["families"][n], key) for n in names if n in r["families"]}
+            if all(v is None for v in values.values()):
+                continue
+            own = values.get(r["trained_on"])
+            others = [v for n, v in values.items() if n != r["trained_on"]]
+            gap = (
+                others[0] - own
+                if len(others) == 1 and isinstance(own, float) and isinstance(others[0], float)
+                else None
+            )
+            gap_text = "-" if gap is None else f"{gap:+.4f}"
+            cells = " | ".join(_fmt(values.get(n)) for n in names)
+            lines.append(f"| {label} | {r['trained_on']} | {title} | {cells} | {gap_text} |")
+    return "\n".join(lines) + "\n"
 
 
 def accuracy_markdown(report: dict[str, Any]) -> str:
-    """Markdown tables (head metrics, grading metrics, confusion matrices) of a report."""
-    rows = report["results"]
+    """Markdown: the side-by-side summary, then each family's detailed tables (head
+    metrics, grading metrics, confusion matrices)."""
+    parts = ["### All families, side by side", "", summary_markdown(report)]
+    for why in (v for v in report.get("families", {}).values() if v.startswith("not ")):
+        parts += [f"One family was {why}.", ""]
+    names = sorted(
+        {f for r in report["results"].values() for f in r["families"]}, key=FAMILY_NAMES.index
+    )
+    for name in names:
+        per_family = {
+            label: r["families"][name] | {"steps": r["steps"]}
+            for label, r in report["results"].items()
+            if name in r["families"]
+        }
+        parts += [f"### {name} family", "", family_markdown(per_family)]
+    return "\n".join(parts)
+
+
+def family_markdown(rows: dict[str, Any]) -> str:
+    """Markdown tables (head metrics, grading metrics, confusion matrices) of one family."""
     pct = "{:.2%}".format
     lines = [
         "| model | steps | head accuracy | sensitivity | specificity | PPV | Dice | IoU "
-        "| mean crop Dice |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mean crop Dice | necrosis Dice (network) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         h = r["head"]
         lines.append(
             f"| {name} | {r['steps']} | {pct(h['accuracy'])} | {pct(h['sensitivity'])} "
             f"| {pct(h['specificity'])} | {pct(h['ppv'])} | {h['dice']:.4f} | {h['iou']:.4f} "
-            f"| {h['mean_dice']:.4f} |"
+            f"| {h['mean_dice']:.4f} | {_fmt(h.get('necrosis_dice'))} |"
         )
     graded = {n: r["grading"] for n, r in rows.items() if r["grading"].get("available")}
     if graded:
         lines += [
             "",
             "| model | necrosis Dice | proportion MAE (slice) | proportion MAE (hip) "
-            "| grade accuracy (slice) | grade accuracy (hip) | missed / extra hip-slices "
-            "| s per series |",
-            "|---|---|---|---|---|---|---|---|",
+            "| grade accuracy (slice) | grade accuracy (hip) | normal hips none "
+            "| > 30 % graded none | missed / extra hip-slices | s per series |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, g in graded.items():
             lines.append(
                 f"| {name} | {g['necrosis_dice']:.4f} | {g['slice_proportion_mae']:.4f} "
                 f"| {g['hip_proportion_mae']:.4f} | {pct(g['slice_grade_accuracy'])} "
-                f"| {pct(g['hip_grade_accuracy'])} | {g['missed_hip_slices']} / "
+                f"| {pct(g['hip_grade_accuracy'])} "
+                f"| {g['normal_hips_graded_none']} / {g['normal_hips']} "
+                f"| {g['over30_sections_graded_none']} / {g['over30_sections']} "
+                f"| {g['missed_hip_slices']} / "
                 f"{g['extra_hip_slices']} | {g['seconds_per_series']:.2f} |"
             )
         for name, g in graded.items():
@@ -444,9 +607,13 @@ def run_speed(
     batch_sizes: Sequence[int] = (1, 16),
     precisions: Sequence[str] = ("float32", "bfloat16"),
     device: str = "cpu",
+    out_channels: int = NECROSIS_CLASSES,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Ms per ``image_size``^2 hip through the whole predictor for each model."""
+    """Ms per ``image_size``^2 hip through the whole predictor for each model.
+
+    ``out_channels``: 3, the networks with the necrosis output as shipped (the predictor
+    then resizes three logit maps back instead of one), or 1."""
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -465,7 +632,7 @@ def run_speed(
     )
     results: dict[str, Any] = {}
     for name in models:
-        model = build_network(name).eval()
+        model = build_network(name, out_channels=out_channels).eval()
         flops = model_flops(model, input_size)
         entry: dict[str, Any] = {
             "gflops_per_hip": flops / 1e9,
@@ -473,7 +640,7 @@ def run_speed(
         }
         for precision in precisions:
             seg = HeadSegmenter(
-                build_network(name),
+                build_network(name, out_channels=out_channels),
                 input_size=input_size,
                 model_version=name,
                 device=dev,
@@ -503,7 +670,10 @@ def run_speed(
                 entry[f"{precision}_floor_matmul_ms"] = 1000 * flops / (tp["matmul_gflops"] * 1e9)
         if dev.type == "cuda":
             seg = HeadSegmenter(
-                build_network(name), input_size=input_size, model_version=name, device=dev
+                build_network(name, out_channels=out_channels),
+                input_size=input_size,
+                model_version=name,
+                device=dev,
             )
             big = images * 4
 
@@ -526,6 +696,7 @@ def run_speed(
         "platform": platform.platform(),
         "input_size": input_size,
         "image_size": image_size,
+        "out_channels": out_channels,
         "throughput": throughput,
         "date": dt.date.today().isoformat(),
         "results": results,

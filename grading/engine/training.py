@@ -1,12 +1,20 @@
 """Training of the femoral head networks on synthetic phantoms (``onfh train``).
 
-Data: :func:`grading.engine.phantoms.make_training_crops` windows (tight head crops up
-to whole half-slices, with and without a femoral head), rendered once per run at
-``source_size`` and brought to the network input exactly as the predictor does
+Data: :func:`grading.engine.phantoms.make_training_crops_with_tissue` windows (tight
+head crops up to whole half-slices, with and without a femoral head, a share of them
+with a tiny or a near-total lesion), rendered once per run at ``source_size`` with
+their tissue maps and brought to the network input exactly as the predictor does
 (:func:`grading.engine.predictor.resize`), so training sees what inference sees.
-Targets at the input size: the area-averaged head mask (labels 1 + 2, soft at the
-boundary) and the tanh-normalised signed distance to the head boundary. Crops are
-cached on disk keyed by the phantom generator's source, the seed and the sizes.
+Targets at the input size: the area-averaged head and necrosis masks (labels 1 + 2
+and 2, soft at the boundary; a 3-class network learns background / viable head /
+necrosis from them) and the tanh-normalised signed distance to the head boundary.
+Crops are cached on disk keyed by the phantom generator's source, the seed, the
+sizes and the lesion mix.
+
+Domain randomisation (:mod:`grading.engine.synthesis`): in each batch a share
+``synth_share`` of the samples is synthesised afresh from its tissue map (random
+intensity per tissue, deformation, blur, bias field, noise), the rest are the
+realistic phantom images with light augmentation.
 
 Validation: head Dice on a held-out phantom set (another seed) at ``source_size``,
 through the predictor's resize-back path.
@@ -15,6 +23,9 @@ Loop: AdamW, cosine learning rate over the wall-clock budget, augmentation on th
 fly (left-right flips, gamma, bias field, noise, cut-off borders as when a window
 runs past the image), bf16 autocast on a CPU with AMX, channels_last where it pays,
 checkpoints with optimizer state, step and RNG states for ``--resume``.
+``init_weights``: start from exported weights (a binary network's head becomes the
+viable-head channel of a 3-class one, with necrosis starting unlikely), so a run on a
+2-core CPU builds on the GPU-trained weights instead of starting from nothing.
 """
 
 from __future__ import annotations
@@ -45,16 +56,21 @@ from tqdm import tqdm
 
 from grading.engine.networks import (
     DEFAULT_CHANNELS,
+    NECROSIS_CLASSES,
     SDF_TAU_PX,
     SegmentationLoss,
     build_network,
     has_geometric_path,
+    head_logit,
 )
+from grading.engine.phantoms.shapes import resize_nearest
 from grading.engine.predictor import cpu_has_amx, metadata_path, normalise_intensity, resize
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 CropMaker = Callable[[int, int, int], tuple[F32, U8]]
+CROP_FORMAT = 2
+"""Bumped when the cached crop files change shape (2: tissue maps added)."""
 
 CHUNK = 32
 """Crops are rendered in chunks of this many, chunk ``k`` with seed ``seed * 10007 + k``."""
@@ -88,6 +104,16 @@ class TrainConfig:
     channels_last: bool | None = None
     threads: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    out_channels: int = 3
+    """3: background, viable head, necrosis (the learned necrosis output); 1: binary head."""
+    synth_share: float = 0.5
+    """Share of each batch synthesised from tissue maps (:mod:`grading.engine.synthesis`)."""
+    extreme_lesion_share: float = 0.2
+    """Share of head windows given a tiny or a near-total lesion (training crops only)."""
+    init_weights: str | None = None
+    """Exported weights to start from (its JSON beside it), or None: a random start."""
+    family: str = "own"
+    """Phantom family of the training crops (:mod:`grading.engine.families`)."""
 
     @property
     def start_seed(self) -> int:
@@ -96,10 +122,10 @@ class TrainConfig:
 
     def network_config(self) -> dict[str, Any]:
         if self.config:
-            return dict(self.config)
+            return {"out_channels": self.out_channels, **self.config}
         if self.model == "linknet":
-            return {"width": 64}
-        return {"channels": list(DEFAULT_CHANNELS)}
+            return {"width": 64, "out_channels": self.out_channels}
+        return {"channels": list(DEFAULT_CHANNELS), "out_channels": self.out_channels}
 
 
 # ------------------------------------------------------------------ data
@@ -116,44 +142,56 @@ def _phantom_source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_chunk(args: tuple[int, int, int]) -> tuple[F32, U8]:
-    n, seed, size = args
-    from grading.engine.phantoms import make_training_crops
+def _render_chunk(args: tuple[int, int, int, float]) -> tuple[F32, U8, U8]:
+    n, seed, size, extreme = args
+    from grading.engine.phantoms import make_training_crops_with_tissue
 
     torch.set_num_threads(1)
-    return make_training_crops(n, seed, size)
+    return make_training_crops_with_tissue(n, seed, size, extreme_lesion_share=extreme)
 
 
 def render_crops(
-    n: int, seed: int, size: int, *, workers: int = 1, desc: str = "phantoms"
-) -> tuple[F32, U8]:
-    """``n`` phantom windows ``(n, size, size)`` float32 + labels uint8, deterministic.
+    n: int,
+    seed: int,
+    size: int,
+    *,
+    workers: int = 1,
+    desc: str = "phantoms",
+    extreme_lesion_share: float = 0.0,
+) -> tuple[F32, U8, U8]:
+    """``n`` phantom windows ``(n, size, size)`` float32 + labels uint8 + tissue uint8.
 
-    Rendered in chunks of :data:`CHUNK` (chunk ``k`` seeded ``seed * 10007 + k``), in
-    ``workers`` processes.
+    Deterministic; rendered in chunks of :data:`CHUNK` (chunk ``k`` seeded
+    ``seed * 10007 + k``), in ``workers`` processes. With ``extreme_lesion_share`` 0 the
+    images and labels are those of :func:`~grading.engine.phantoms.make_training_crops`.
     """
     jobs = [
-        (min(CHUNK, n - k * CHUNK), seed * 10007 + k, size) for k in range(math.ceil(n / CHUNK))
+        (min(CHUNK, n - k * CHUNK), seed * 10007 + k, size, extreme_lesion_share)
+        for k in range(math.ceil(n / CHUNK))
     ]
     images = np.empty((n, size, size), np.float32)
     labels = np.empty((n, size, size), np.uint8)
+    tissue = np.empty((n, size, size), np.uint8)
     bar = tqdm(total=n, desc=desc, unit="crop", leave=False)
     pos = 0
+
+    def put(chunk: tuple[F32, U8, U8]) -> None:
+        nonlocal pos
+        im, lab, tis = chunk
+        end = pos + len(im)
+        images[pos:end], labels[pos:end], tissue[pos:end] = im, lab, tis
+        pos = end
+        bar.update(len(im))
+
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            chunks = pool.map(_render_chunk, jobs)
-            for im, lab in chunks:
-                images[pos : pos + len(im)], labels[pos : pos + len(im)] = im, lab
-                pos += len(im)
-                bar.update(len(im))
+            for chunk in pool.map(_render_chunk, jobs):
+                put(chunk)
     else:
         for job in jobs:
-            im, lab = _render_chunk(job)
-            images[pos : pos + len(im)], labels[pos : pos + len(im)] = im, lab
-            pos += len(im)
-            bar.update(len(im))
+            put(_render_chunk(job))
     bar.close()
-    return images, labels
+    return images, labels, tissue
 
 
 def signed_distance(mask: npt.NDArray[np.bool_]) -> F32:
@@ -177,12 +215,20 @@ class CropSet:
     """Network-ready crops. ``images`` ``(N, 1, S, S)`` stored values resized to the input;
     ``head`` ``(N, 1, S, S)`` soft head mask 0..1; ``sdf`` ``(N, 1, S, S)`` in
     ``tanh(d / SDF_TAU_PX)`` units (input pixels); ``labels`` ``(N, s, s)`` uint8 label maps
-    at the rendered ``source_size`` (for metrics on the image grid)."""
+    at the rendered ``source_size`` (for metrics on the image grid); ``necrosis``
+    ``(N, 1, S, S)`` soft necrosis mask 0..1 (inside ``head``); ``tissue`` ``(N, s, s)``
+    uint8 tissue codes at the input size (nearest neighbour) or None (no synthesis)."""
 
     images: torch.Tensor
     head: torch.Tensor
     sdf: torch.Tensor
     labels: U8
+    necrosis: torch.Tensor | None = None
+    tissue: torch.Tensor | None = None
+
+    def necrosis_target(self) -> torch.Tensor:
+        """``(N, 1, S, S)`` soft necrosis (zeros when the set was built without it)."""
+        return self.necrosis if self.necrosis is not None else torch.zeros_like(self.head)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -192,18 +238,30 @@ def _signed_distances(labels: U8) -> F32:
     return np.stack([signed_distance(lab > 0) for lab in labels])
 
 
-def prepare_crops(images: F32, labels: U8, input_size: int, *, workers: int = 1) -> CropSet:
+def _area(labels: U8, which: npt.NDArray[np.bool_], input_size: int) -> torch.Tensor:
+    src = torch.from_numpy(which.astype(np.float32))[:, None]
+    if src.shape[-1] == input_size:
+        return src
+    return F.interpolate(src, size=(input_size, input_size), mode="area")
+
+
+def prepare_crops(
+    images: F32,
+    labels: U8,
+    input_size: int,
+    *,
+    workers: int = 1,
+    tissue: U8 | None = None,
+) -> CropSet:
     """Resize rendered crops and their targets to the network input (predictor's resize).
 
-    The signed distances are computed in ``workers`` processes."""
+    The signed distances are computed in ``workers`` processes. ``tissue``: the crops'
+    tissue maps at the rendered size (brought to the input by nearest neighbour), or
+    None."""
     s = (input_size, input_size)
     x = resize(torch.from_numpy(images)[:, None], s).contiguous()
-    head_src = torch.from_numpy((labels > 0).astype(np.float32))[:, None]
-    head = (
-        F.interpolate(head_src, size=s, mode="area")
-        if head_src.shape[-1] != input_size
-        else head_src
-    )
+    head = _area(labels, labels > 0, input_size)
+    necrosis = _area(labels, labels == 2, input_size).contiguous()
     scale = input_size / labels.shape[-1]
     if workers > 1 and len(labels) > CHUNK:
         parts = [labels[k : k + CHUNK] for k in range(0, len(labels), CHUNK)]
@@ -214,7 +272,18 @@ def prepare_crops(images: F32, labels: U8, input_size: int, *, workers: int = 1)
     sdf_src = sdf_np[:, None] * scale
     sdf_t = torch.from_numpy(np.clip(sdf_src, -8 * SDF_TAU_PX, 8 * SDF_TAU_PX))
     sdf_t = F.interpolate(sdf_t, size=s, mode="area") if sdf_t.shape[-1] != input_size else sdf_t
-    return CropSet(x, head.contiguous(), torch.tanh(sdf_t / SDF_TAU_PX).contiguous(), labels)
+    return CropSet(
+        x,
+        head.contiguous(),
+        torch.tanh(sdf_t / SDF_TAU_PX).contiguous(),
+        labels,
+        necrosis=necrosis,
+        tissue=None
+        if tissue is None
+        else torch.from_numpy(
+            np.stack([resize_nearest(t, (input_size, input_size)) for t in tissue])
+        ),
+    )
 
 
 def cache_dir() -> Path:
@@ -233,26 +302,39 @@ def load_crops(
     workers: int = 1,
     desc: str = "phantoms",
     make: CropMaker | None = None,
+    extreme_lesion_share: float = 0.0,
 ) -> CropSet:
-    """Render (or read from the on-disk cache) and prepare ``n`` crops of ``seed``."""
+    """Render (or read from the on-disk cache) and prepare ``n`` crops of ``seed``.
+
+    ``make``: another generator ``(n, seed, size) -> (images, labels)`` (no tissue maps,
+    not cached). ``extreme_lesion_share``: see
+    :func:`~grading.engine.phantoms.make_training_crops_with_tissue` (0 for test sets)."""
     if make is not None:
         images, labels = make(n, seed, source_size)
         return prepare_crops(images, labels, input_size)
-    key = f"crops-{_phantom_source_digest()}-n{n}-s{seed}-{source_size}.npz"
+    extreme = f"-x{extreme_lesion_share:g}" if extreme_lesion_share else ""
+    key = f"crops{CROP_FORMAT}-{_phantom_source_digest()}-n{n}-s{seed}-{source_size}{extreme}.npz"
     path = cache_dir() / key
     if path.is_file():
         with np.load(path) as z:
-            images, labels = z["images"], z["labels"]
+            images, labels, tissue = z["images"], z["labels"], z["tissue"]
     else:
-        images, labels = render_crops(n, seed, source_size, workers=workers, desc=desc)
+        images, labels, tissue = render_crops(
+            n,
+            seed,
+            source_size,
+            workers=workers,
+            desc=desc,
+            extreme_lesion_share=extreme_lesion_share,
+        )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, images=images, labels=labels)
+            np.savez(tmp, images=images, labels=labels, tissue=tissue)
             tmp.replace(path)
         except OSError:
             pass
-    return prepare_crops(images, labels, input_size, workers=workers)
+    return prepare_crops(images, labels, input_size, workers=workers, tissue=tissue)
 
 
 # ------------------------------------------------------------------ augmentation
@@ -319,6 +401,50 @@ def augment(
 # ------------------------------------------------------------------ metrics
 
 
+def dice_on_grid(
+    model: nn.Module,
+    crops: CropSet,
+    *,
+    device: torch.device,
+    bf16: bool = False,
+    channels_last: bool = False,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Mean per-image Dice on the crops' own label grid (``source_size``).
+
+    ``head``: the femoral head (head logit > 0); ``necrosis`` (3-class networks only):
+    the necrosis class where it has the largest resized-back logit. Logits are resized
+    back with the predictor's resize; an image with neither a true nor a predicted
+    region counts as Dice 1.
+    """
+    model.eval()
+    head_dices: list[float] = []
+    nec_dices: list[float] = []
+
+    def dice(pred: torch.Tensor, truth: torch.Tensor) -> list[float]:
+        inter = (pred & truth).flatten(1).sum(1).float()
+        total = (pred.flatten(1).sum(1) + truth.flatten(1).sum(1)).float()
+        out = torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+        return [float(v) for v in out.tolist()]
+
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(crops), batch_size):
+            x = normalise_intensity(crops.images[start : start + batch_size]).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x).logits.float().cpu()
+            labels = torch.from_numpy(crops.labels[start : start + batch_size])
+            back = resize(logits, (int(labels.shape[-2]), int(labels.shape[-1])))
+            head_dices += dice(head_logit(back)[:, 0] > 0, labels > 0)
+            if back.shape[1] == NECROSIS_CLASSES:
+                nec_dices += dice(back.argmax(dim=1) == 2, labels == 2)
+    model.train()
+    out = {"head": float(np.mean(head_dices))}
+    if nec_dices:
+        out["necrosis"] = float(np.mean(nec_dices))
+    return out
+
+
 def head_dice_on_grid(
     model: nn.Module,
     crops: CropSet,
@@ -328,27 +454,104 @@ def head_dice_on_grid(
     channels_last: bool = False,
     batch_size: int = 32,
 ) -> float:
-    """Mean per-image head Dice on the crops' own label grid (``source_size``).
+    """Mean per-image head Dice of :func:`dice_on_grid`."""
+    return dice_on_grid(
+        model,
+        crops,
+        device=device,
+        bf16=bf16,
+        channels_last=channels_last,
+        batch_size=batch_size,
+    )["head"]
 
-    Logits are resized back with the predictor's resize; an image with neither a true
-    nor a predicted head counts as Dice 1.
+
+def class_target(target: torch.Tensor, out_channels: int) -> torch.Tensor:
+    """The loss target from ``(B, 2, S, S)`` soft (head, necrosis) maps: the head for a
+    binary network, ``(background, viable head, necrosis)`` for a 3-class one."""
+    head = target[:, :1]
+    if out_channels == 1:
+        return head.contiguous()
+    necrosis = torch.minimum(target[:, 1:2], head)
+    return torch.cat([1.0 - head, head - necrosis, necrosis], dim=1).contiguous()
+
+
+def make_batch(
+    data: CropSet,
+    idx: torch.Tensor,
+    gen: torch.Generator,
+    *,
+    synth_share: float,
+    noise_gen: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training batch: ``(images (B, 1, S, S) normalised, target (B, 2, S, S) soft
+    head and necrosis, sdf (B, 1, S, S))``.
+
+    A ``synth_share`` of the samples (drawn per sample with ``gen``) is synthesised from
+    its tissue map (:func:`grading.engine.synthesis.synthesise`, on the CPU); the rest
+    are the realistic images through :func:`augment` (on ``device``, default the CPU).
+    Without tissue maps every sample is realistic.
     """
-    model.eval()
-    dices: list[float] = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(crops), batch_size):
-            x = normalise_intensity(crops.images[start : start + batch_size]).to(device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            logits = model(x).logits.float().cpu()
-            truth = torch.from_numpy(crops.labels[start : start + batch_size] > 0)
-            pred = resize(logits, (int(truth.shape[-2]), int(truth.shape[-1])))[:, 0] > 0
-            inter = (pred & truth).flatten(1).sum(1).float()
-            total = (pred.flatten(1).sum(1) + truth.flatten(1).sum(1)).float()
-            dice = torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
-            dices.extend(dice.tolist())
-    model.train()
-    return float(np.mean(dices))
+    from grading.engine.synthesis import synthesise
+
+    dev = device or torch.device("cpu")
+    b = int(idx.shape[0])
+    synth = torch.rand(b, generator=gen) < synth_share
+    if data.tissue is None:
+        synth[:] = False
+    target = torch.cat([data.head[idx], data.necrosis_target()[idx]], dim=1)
+    sdf = data.sdf[idx]
+    real = ~synth
+    x_out = torch.empty((b, 1, *data.images.shape[-2:]), device=dev)
+    t_out = torch.empty((b, 2, *target.shape[-2:]), device=dev)
+    s_out = torch.empty((b, 1, *sdf.shape[-2:]), device=dev)
+    if bool(real.any()):
+        r = torch.nonzero(real).flatten()
+        x, t, d = augment(
+            data.images[idx[r]].to(dev),
+            target[r].to(dev),
+            sdf[r].to(dev),
+            gen,
+            noise_gen,
+        )
+        x_out[r.to(dev)], t_out[r.to(dev)], s_out[r.to(dev)] = x, t, d
+    if bool(synth.any()):
+        assert data.tissue is not None
+        k = torch.nonzero(synth).flatten()
+        x, t, d = synthesise(data.tissue[idx[k]], target[k], sdf[k], gen)
+        x_out[k.to(dev)], t_out[k.to(dev)], s_out[k.to(dev)] = x.to(dev), t.to(dev), d.to(dev)
+    return x_out, t_out, s_out
+
+
+def warm_start(model: nn.Module, weights: Path) -> list[str]:
+    """Load exported weights into ``model`` where the shapes allow; returns what was not.
+
+    A binary network's 1-channel output convolutions (the segmentation head and the
+    deep-supervision heads) seed a 3-class network's: the viable-head channel takes the
+    head's weights, necrosis the same with its bias lowered by 4 (unlikely at first),
+    background zeros, so the head probability starts exactly as the binary network's.
+    """
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    skipped: list[str] = []
+    for key, value in state.items():
+        if key not in own:
+            skipped.append(key)
+            continue
+        target = own[key]
+        if target.shape == value.shape:
+            own[key] = value
+        elif value.shape[:1] == (1,) and target.shape[:1] == (NECROSIS_CLASSES,):
+            seeded = torch.zeros_like(target)
+            seeded[1] = value[0]
+            seeded[2] = value[0]
+            if key.endswith("bias"):
+                seeded[2] -= 4.0
+            own[key] = seeded
+        else:
+            skipped.append(key)
+    model.load_state_dict(own)
+    return skipped
 
 
 # ------------------------------------------------------------------ the loop
@@ -476,7 +679,9 @@ def train(
     state: dict[str, Any] | None = None
     if resume is not None:
         state = torch.load(resume, map_location="cpu", weights_only=False)
-        saved = TrainConfig(**state["config"])
+        # checkpoints written before the necrosis output were binary, all realistic
+        old = {"out_channels": 1, "synth_share": 0.0, "extreme_lesion_share": 0.0}
+        saved = TrainConfig(**{**old, **state["config"]})
         saved.minutes, saved.max_steps, saved.device = cfg.minutes, cfg.max_steps, cfg.device
         cfg = saved
     device = torch.device(cfg.device)
@@ -489,6 +694,11 @@ def train(
     bf16, channels_last = _resolve_flags(cfg, device)
 
     t_data = time.perf_counter()
+    make: CropMaker | None = None
+    if cfg.family != "own":
+        from grading.engine.families import load_family
+
+        make = load_family(cfg.family).training_crops
     if train_set is None:
         train_set = load_crops(
             cfg.n_train,
@@ -497,6 +707,8 @@ def train(
             cfg.input_size,
             workers=threads,
             desc="training phantoms",
+            extreme_lesion_share=cfg.extreme_lesion_share,
+            make=make,
         )
     if val_set is None:
         val_set = load_crops(
@@ -506,6 +718,7 @@ def train(
             cfg.input_size,
             workers=threads,
             desc="validation phantoms",
+            make=make,
         )
     data_seconds = time.perf_counter() - t_data
     log(
@@ -513,7 +726,11 @@ def train(
         f"in {data_seconds:.0f} s; bf16={bf16} channels_last={channels_last} threads={threads}"
     )
 
-    model = build_network(cfg.model, **cfg.network_config()).to(device)
+    model = build_network(cfg.model, **cfg.network_config())
+    if cfg.init_weights and state is None:
+        skipped = warm_start(model, Path(cfg.init_weights))
+        log(f"started from {cfg.init_weights}" + (f"; not loaded: {skipped}" if skipped else ""))
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -543,9 +760,6 @@ def train(
 
     budget = cfg.minutes * 60.0
     n = len(train_set)
-    # the whole training set on the device once (a few hundred MB on a GPU), so a step
-    # moves no images between host and device
-    images, heads, sdfs = (t.to(device) for t in (train_set.images, train_set.head, train_set.sdf))
     order = torch.randperm(n, generator=gen)
     cursor = (step * cfg.batch_size) % n
     last_val = elapsed
@@ -572,8 +786,15 @@ def train(
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor : cursor + cfg.batch_size]
         cursor += cfg.batch_size
-        dev_idx = idx.to(device)
-        x, head, sdf = augment(images[dev_idx], heads[dev_idx], sdfs[dev_idx], gen, noise_gen)
+        x, maps, sdf = make_batch(
+            train_set,
+            idx,
+            gen,
+            synth_share=cfg.synth_share,
+            noise_gen=noise_gen,
+            device=device,
+        )
+        target = class_target(maps, cfg.out_channels)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         frac = elapsed / budget
@@ -585,7 +806,7 @@ def train(
             group["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             output = model(x)
-        loss, parts = loss_fn(output, head, sdf if geometric else None)
+        loss, parts = loss_fn(output, target, sdf if geometric else None)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -603,9 +824,10 @@ def train(
         ema_loss = value if ema_loss is None else 0.95 * ema_loss + 0.05 * value
         if elapsed - last_val >= cfg.val_every_s or finished():
             t0 = time.perf_counter()
-            val_dice = head_dice_on_grid(
+            val = dice_on_grid(
                 model, val_set, device=device, bf16=bf16, channels_last=channels_last
             )
+            val_dice = val["head"]
             history.append(
                 {
                     "step": step,
@@ -613,6 +835,11 @@ def train(
                     "cpu_s": round(cpu_seconds, 1),
                     "loss": round(ema_loss, 5),
                     "val_head_dice": round(val_dice, 5),
+                    **(
+                        {"val_necrosis_dice": round(val["necrosis"], 5)}
+                        if "necrosis" in val
+                        else {}
+                    ),
                     **{k: round(float(v.detach()), 5) for k, v in parts.items()},
                 }
             )
@@ -682,9 +909,17 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
         },
         "resize": "torch bilinear, align_corners=False, antialiased when shrinking; "
         "logits resized back to each image's grid, then sigmoid",
-        "output": "femoral head (labels 1 + 2) probability",
+        "output": (
+            "softmax background, viable head (label 1), necrosis (label 2); "
+            "head probability = viable + necrosis"
+            if cfg.out_channels == NECROSIS_CLASSES
+            else "femoral head (labels 1 + 2) probability"
+        ),
         "training_data": {
-            "generator": "grading.engine.phantoms.make_training_crops",
+            "family": cfg.family,
+            "generator": "grading.engine.phantoms.make_training_crops_with_tissue"
+            if cfg.family == "own"
+            else f"{cfg.family} family (grading.engine.families)",
             "generator_source_sha256_16": phantom_digest,
             "n_train": cfg.n_train,
             "train_seed": cfg.train_seed,
@@ -693,6 +928,11 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
             "source_size": cfg.source_size,
             "n_val": cfg.n_val,
             "val_seed": cfg.val_seed,
+            "extreme_lesion_share": cfg.extreme_lesion_share,
+            "synth_share": cfg.synth_share,
+            "synthesis": "grading.engine.synthesis.synthesise (SynthSeg-style: random "
+            "intensity per tissue class, deformation, blur, bias field, noise, gamma)",
+            "init_weights": cfg.init_weights,
         },
         "training": {
             "steps": result.steps,

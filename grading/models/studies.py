@@ -145,8 +145,10 @@ class Plane(models.TextChoices):
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    # The study's site, copied here so that the database holds UIDs unique per site.
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     # Unique per site (issue 13 item 7): the ingest finds a series by its UID among its
-    # own site's studies; the database holds it unique within its study.
+    # own site's studies; the database holds it unique within its study and its site.
     series_instance_uid = models.CharField(max_length=64)
     description = models.CharField(max_length=200, blank=True)
     number = models.IntegerField(null=True, blank=True)
@@ -168,6 +170,9 @@ class Series(models.Model):
         verbose_name_plural = "series"
         constraints = [
             models.UniqueConstraint(
+                fields=["site", "series_instance_uid"], name="series_unique_uid_per_site"
+            ),
+            models.UniqueConstraint(
                 fields=["study", "series_instance_uid"], name="series_unique_uid_per_study"
             ),
         ]
@@ -179,6 +184,8 @@ class Series(models.Model):
     def clean(self) -> None:
         if not self.series_instance_uid.strip():
             raise ValidationError({"series_instance_uid": "SeriesInstanceUID is required."})
+        if self.study_id is not None and self.site_id != self.study.site_id:
+            raise ValidationError({"site": "A series belongs to its study's site."})
 
     @property
     def analysable(self) -> bool:
@@ -237,6 +244,8 @@ class Instance(models.Model):
     single-frame file). Files are never deleted by the portal."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    # The series' site, copied here so that the database holds UIDs unique per site.
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     # Unique per site (the ingest looks it up among its site's instances); the database
     # holds it unique within its series (per frame for a multi-frame file).
     sop_instance_uid = models.CharField(max_length=64)
@@ -277,6 +286,15 @@ class Instance(models.Model):
             models.CheckConstraint(
                 condition=models.Q(frame_number__isnull=True) | models.Q(frame_number__gte=1),
                 name="instance_frame_from_1",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "sop_instance_uid"],
+                condition=models.Q(frame_number__isnull=True),
+                name="instance_unique_uid_per_site",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "sop_instance_uid", "frame_number"],
+                name="instance_unique_uid_frame_per_site",
             ),
         ]
         indexes = [models.Index(fields=["sop_instance_uid"], name="instance_sop_uid")]

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from PIL import Image
 
@@ -605,6 +605,29 @@ def _local_process_gone(worker: str) -> bool:
     return False
 
 
+def _studies_with_late_instances(*, quiet_before: Any) -> set[int]:
+    """Studies with an analysable series whose latest analysis is done but covers fewer
+    (or other) instances than the series now holds, no analysis of it queued or running,
+    and no instance stored since ``quiet_before``."""
+    latest = Analysis.objects.filter(series=OuterRef("pk")).order_by("-created", "-id")
+    active = Analysis.objects.filter(
+        series=OuterRef("pk"), status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
+    )
+    return set(
+        Series.objects.filter(last_arrival__lt=quiet_before)
+        .exclude(plane__in=["coronal", "sagittal"])
+        .annotate(
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_count=Subquery(latest.values("instance_count")[:1]),
+            active=Exists(active),
+            count=Count("instances"),
+        )
+        .filter(latest_status=AnalysisStatus.DONE, active=False)
+        .exclude(count=F("latest_count"))
+        .values_list("study_id", flat=True)
+    )
+
+
 def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     """Send again what a dead worker left behind; returns the analysis ids sent.
 
@@ -612,8 +635,9 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     ``ONFH_STALE_AFTER_S``) goes back to ``queued`` (or straight to its store step if the
     engine's answer is already kept); a ``queued`` analysis sent longer than
     ``ONFH_RESEND_QUEUED_AFTER_S`` ago is sent again (its message may have been taken
-    by a worker that died before claiming it). Duplicates are harmless: the claim is
-    idempotent.
+    by a worker that died before claiming it). A series whose ingest message was lost is
+    analysed: one that never had an analysis, and an analysed one that received late
+    instances (quiet for that long). Duplicates are harmless: the claim is idempotent.
     """
     from grading.services.arrivals import incoming_series_prune
 
@@ -678,6 +702,9 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
         .exclude(graded=False)
         .values_list("study_id", flat=True)
     ):
+        sent += [a.pk for a in study_analyses_request(study_id=study_id)]
+    # Late instances of an analysed series whose (delayed) ingest message was lost.
+    for study_id in _studies_with_late_instances(quiet_before=resend_before):
         sent += [a.pk for a in study_analyses_request(study_id=study_id)]
     for analysis_id in list(
         Analysis.objects.filter(status=AnalysisStatus.QUEUED)

@@ -34,7 +34,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from grading.dicom.reader import DicomReadError, inspect_dicom
 from grading.models import Instance, Series, Site, Study
@@ -67,6 +67,21 @@ class UploadError(Exception):
 
 class UploadTooLarge(UploadError):
     status_code = 413
+
+
+class UidConflict(UploadError):
+    """A concurrent upload stored some of the same UIDs in this site first (the database's
+    unique (site, UID) constraints refused this one); nothing of this request is kept."""
+
+    status_code = 409
+
+
+def _is_uid_conflict(exc: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite names the columns.
+    text = str(exc)
+    return "unique_uid_per_" in text or (
+        "UNIQUE constraint failed" in text and "_instance_uid" in text
+    )
 
 
 class ArchiveRefused(Exception):
@@ -529,12 +544,18 @@ def checked_store(
                     )
             if schedule:
                 _schedule_ingest([pk for pk, summary in summaries.items() if summary["stored"]])
-    except BaseException:
+    except BaseException as exc:
         for name in written:
             try:
                 default_storage.delete(name)
             except Exception:  # noqa: BLE001
                 logger.exception("could not remove %s after a failed upload", name)
+        if isinstance(exc, IntegrityError) and _is_uid_conflict(exc):
+            raise UidConflict(
+                "Another upload stored some of the same UIDs in this site at the same "
+                "moment; nothing of this request was stored. Send the files again: "
+                "those already stored will be recognised."
+            ) from exc
         raise
 
 
@@ -695,6 +716,7 @@ def _store_rows(
             h = item.header
             series = Series.objects.create(
                 study=study,
+                site=site,
                 series_instance_uid=h.series_instance_uid,
                 description=h.series_description[:200],
                 number=h.series_number,
@@ -724,6 +746,7 @@ def _instance_rows(series: Series, item: _Checked) -> list[Instance]:
         orientation = info.orientation if frame is None else frame.orientation
         instance = Instance(
             series=series,
+            site_id=series.site_id,
             sop_instance_uid=info.sop_instance_uid,
             frame_number=None if frame is None else frame.frame_number,
             sha256=info.sha256,
@@ -766,6 +789,7 @@ __all__ = [
     "ArchiveRefused",
     "IngestReport",
     "RejectedFile",
+    "UidConflict",
     "UploadError",
     "UploadTooLarge",
     "checked_store",

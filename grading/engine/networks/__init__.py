@@ -2,7 +2,10 @@
 
 Every network maps ``(B, 1, S, S)`` normalised intensities to a
 :class:`~grading.engine.networks.unet.SegmentationOutput` whose ``logits`` are
-``(B, 1, S, S)`` binary femoral-head logits (head = labels 1 + 2).
+``(B, C, S, S)``: ``C`` = 1, binary femoral-head logits (head = labels 1 + 2), or
+``C`` = 3 (``out_channels=3``), background / viable head / necrosis logits for a
+softmax (the learned necrosis output). :func:`head_logit` gives the head's logit of
+either.
 
 Names (``onfh train --model``, ``onfh benchmark``):
 
@@ -20,7 +23,13 @@ from torch import nn
 
 from grading.engine.networks.linknet import LinkNet
 from grading.engine.networks.onfh_net import SDF_TAU_PX, ONFHNet, SegmentationLoss
-from grading.engine.networks.unet import DEFAULT_CHANNELS, SegmentationOutput, UNet
+from grading.engine.networks.unet import (
+    DEFAULT_CHANNELS,
+    NECROSIS_CLASSES,
+    SegmentationOutput,
+    UNet,
+    head_logit,
+)
 
 MODEL_NAMES: tuple[str, ...] = ("ours", "unet", "linknet", "ours-no-geom", "ours-no-ds")
 
@@ -28,7 +37,8 @@ MODEL_NAMES: tuple[str, ...] = ("ours", "unet", "linknet", "ours-no-geom", "ours
 def build_network(name: str, **config: Any) -> nn.Module:
     """A freshly initialised network by registry name (see the module docstring).
 
-    ``config``: ``channels`` for the U-Net family, ``width`` for LinkNet.
+    ``config``: ``channels`` for the U-Net family, ``width`` for LinkNet, and
+    ``out_channels`` (1 or 3) for all.
     """
     if name == "ours":
         return ONFHNet(**config)
@@ -51,6 +61,7 @@ def has_geometric_path(model: nn.Module) -> bool:
 __all__ = [
     "DEFAULT_CHANNELS",
     "MODEL_NAMES",
+    "NECROSIS_CLASSES",
     "SDF_TAU_PX",
     "LinkNet",
     "ONFHNet",
@@ -59,4 +70,5 @@ __all__ = [
     "UNet",
     "build_network",
     "has_geometric_path",
+    "head_logit",
 ]

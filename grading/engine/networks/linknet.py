@@ -9,7 +9,8 @@ in the first block, whose encoder stage does not down-sample either), 1x1 conv
 (m/4 -> n), added to the encoder skip. Head: 3x3 stride-2 transposed conv, 3x3 conv,
 2x2 stride-2 transposed conv to one logit channel.
 
-Shapes: input ``(B, 1, S, S)``, ``S`` divisible by 32; output logits ``(B, 1, S, S)``.
+Shapes: input ``(B, 1, S, S)``, ``S`` divisible by 32; output logits ``(B, C, S, S)``,
+``C`` = ``out_channels`` (1 binary head, 3 background / viable head / necrosis).
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class _DecoderBlock(nn.Module):
 class LinkNet(nn.Module):
     """LinkNet, ResNet-18-style encoder; ``width`` 64 is the original ResNet-18 width."""
 
-    def __init__(self, width: int = 64) -> None:
+    def __init__(self, width: int = 64, out_channels: int = 1) -> None:
         super().__init__()
+        self.out_channels = int(out_channels)
         w = (width, 2 * width, 4 * width, 8 * width)
         self.stem = nn.Sequential(_conv(1, w[0], 7, stride=2), nn.MaxPool2d(3, 2, padding=1))
         self.encoder = nn.ModuleList(
@@ -101,7 +103,7 @@ class LinkNet(nn.Module):
         self.head = nn.Sequential(
             _conv(w[0], half, 3, stride=2, transposed=True),
             _conv(half, half, 3),
-            _conv(half, 1, 2, stride=2, transposed=True, act=False),
+            _conv(half, self.out_channels, 2, stride=2, transposed=True, act=False),
         )
 
     @property

@@ -19,8 +19,13 @@ Both switches off gives exactly the plain :class:`~grading.engine.networks.unet.
 (same backbone, same width). ``fuse_geometry`` switches the fusion off at inference
 only (ablation on one set of weights).
 
-The network segments the whole femoral head (labels 1 + 2, binary); necrosis is
-found later by thresholding inside the head.
+``out_channels`` 1: the network segments the whole femoral head (labels 1 + 2,
+binary; the weights before 2026-12-07). ``out_channels`` 3: background, viable head
+and necrosis (softmax), the learned necrosis output; every supervision path then
+predicts the three classes, the signed distance stays that of the head boundary, and
+the fusion adds it to the two head classes' logits (``logits = a * seg + (b * sdf +
+c) * [0, 1, 1]``), which moves the head-against-background log-odds exactly as the
+binary fusion does.
 """
 
 from __future__ import annotations
@@ -33,7 +38,14 @@ from monai.losses.dice import DiceCELoss
 from monai.losses.ds_loss import DeepSupervisionLoss
 from torch import nn
 
-from grading.engine.networks.unet import DEFAULT_CHANNELS, SegmentationOutput, UNetBackbone, conv3
+from grading.engine.networks.unet import (
+    DEFAULT_CHANNELS,
+    NECROSIS_CLASSES,
+    SegmentationOutput,
+    UNetBackbone,
+    conv3,
+    head_logit,
+)
 
 SDF_TAU_PX = 8.0
 """Signed distances are normalised as ``tanh(d / SDF_TAU_PX)``, ``d`` in input pixels."""
@@ -54,17 +66,22 @@ class ONFHNet(nn.Module):
         *,
         deep_supervision: bool = True,
         geometric: bool = True,
+        out_channels: int = 1,
     ) -> None:
         super().__init__()
+        if out_channels not in (1, NECROSIS_CLASSES):
+            raise ValueError(f"out_channels must be 1 or {NECROSIS_CLASSES}")
+        self.out_channels = int(out_channels)
+        k_out = self.out_channels
         self.backbone = UNetBackbone(channels)
         c = self.backbone.channels
         self.deep_supervision = deep_supervision
         self.geometric = geometric
         self.fuse_geometry = geometric
-        self.head = nn.Conv2d(c[0], 1, kernel_size=1)
+        self.head = nn.Conv2d(c[0], k_out, kernel_size=1)
         levels = min(DEEP_SUPERVISION_LEVELS, len(c) - 2)
         self.deep_heads = (
-            nn.ModuleList(nn.Conv2d(c[k], 1, kernel_size=1) for k in range(1, levels + 1))
+            nn.ModuleList(nn.Conv2d(c[k], k_out, kernel_size=1) for k in range(1, levels + 1))
             if deep_supervision
             else nn.ModuleList()
         )
@@ -98,7 +115,11 @@ class ONFHNet(nn.Module):
             sdf = F.interpolate(sdf_half, size=seg.shape[-2:], mode="bilinear", align_corners=False)
             if self.fuse_geometry:
                 a, b, c = self.fusion[0], self.fusion[1], self.fusion[2]
-                logits = a * seg + b * sdf + c
+                shift = b * sdf + c
+                if self.out_channels == 1:
+                    logits = a * seg + shift
+                else:
+                    logits = a * seg + torch.cat([torch.zeros_like(shift), shift, shift], dim=1)
         return SegmentationOutput(logits=logits, seg_logits=seg, deep=deep, sdf=sdf)
 
 
@@ -106,19 +127,35 @@ class SegmentationLoss(nn.Module):
     """The loss of every network here, one term per supervision path.
 
     ``forward(out, target, sdf_target)``: ``target`` ``(B, 1, S, S)`` float head mask
-    (0..1, may be soft); ``sdf_target`` ``(B, 1, S, S)`` in ``tanh(d / SDF_TAU_PX)``
-    units or None. Returns ``(total, parts)`` where ``parts`` names each path's loss:
-    ``final`` (Dice + CE on ``logits``), ``seg`` (the segmentation head's own Dice + CE
-    when the final logits are fused), ``deep`` (deep supervision), ``geometric``
-    (smooth-L1 on the signed distance).
+    (0..1, may be soft) for a binary network, or ``(B, 3, S, S)`` soft one-hot
+    background / viable head / necrosis for a 3-class one (each pixel's three sum to 1);
+    ``sdf_target`` ``(B, 1, S, S)`` in ``tanh(d / SDF_TAU_PX)`` units or None. Returns
+    ``(total, parts)`` where ``parts`` names each path's loss: ``final`` (Dice + CE on
+    ``logits``), ``seg`` (the segmentation head's own Dice + CE when the final logits
+    are fused), ``deep`` (deep supervision), ``geometric`` (smooth-L1 on the signed
+    distance). A 3-class term is the softmax Dice + CE of the three classes plus the
+    sigmoid Dice + CE of the head (:func:`head_logit` against viable + necrosis), so the
+    head keeps the weight it had in the binary loss.
     """
 
     def __init__(self, *, geometric_weight: float = 1.0, deep_weight: float = 0.5) -> None:
         super().__init__()
         self.dice_ce = DiceCELoss(sigmoid=True, batch=True)
+        self.dice_ce_classes = DiceCELoss(softmax=True, batch=True)
         self.deep_loss = DeepSupervisionLoss(DiceCELoss(sigmoid=True, batch=True))
         self.geometric_weight = geometric_weight
         self.deep_weight = deep_weight
+
+    def term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Dice + CE of ``(B, C, s, s)`` logits against a ``(B, C, s, s)`` soft target."""
+        logits = logits.float()
+        if logits.shape[1] == 1:
+            binary: torch.Tensor = self.dice_ce(logits, target)
+            return binary
+        head = target[:, 1:].sum(dim=1, keepdim=True)
+        classes: torch.Tensor = self.dice_ce_classes(logits, target)
+        head_term: torch.Tensor = self.dice_ce(head_logit(logits), head)
+        return classes + head_term
 
     def forward(
         self,
@@ -126,9 +163,14 @@ class SegmentationLoss(nn.Module):
         target: torch.Tensor,
         sdf_target: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        parts: dict[str, torch.Tensor] = {"final": self.dice_ce(out.logits.float(), target)}
+        if out.logits.shape[1] != target.shape[1]:
+            raise ValueError(
+                f"{out.logits.shape[1]}-channel logits need a {out.logits.shape[1]}-channel "
+                f"target, got {target.shape[1]}"
+            )
+        parts: dict[str, torch.Tensor] = {"final": self.term(out.logits, target)}
         if out.logits is not out.seg_logits:
-            parts["seg"] = self.dice_ce(out.seg_logits.float(), target)
+            parts["seg"] = self.term(out.seg_logits, target)
         if out.deep:
             # area-downsampled soft targets (DeepSupervisionLoss would use nearest)
             targets = [
@@ -137,7 +179,7 @@ class SegmentationLoss(nn.Module):
             ]
             parts["deep"] = self.deep_weight * sum(
                 (
-                    w * self.dice_ce(d.float(), t)
+                    w * self.term(d, t)
                     for w, d, t in zip(
                         self.deep_loss.get_weights(len(out.deep)), out.deep, targets, strict=True
                     )

@@ -8,7 +8,9 @@ convolution. Batch norm + ReLU after every convolution (cheap at inference: no
 per-image statistics).
 
 Shapes: input ``(B, 1, S, S)`` with ``S`` divisible by ``2 ** (len(channels) - 1)``;
-every output is ``(B, 1, S, S)`` logits unless stated otherwise.
+every output is ``(B, C, S, S)`` logits, ``C`` = ``out_channels``: 1 (binary femoral
+head, the weights before 2026-12-07) or 3 (softmax background, viable head,
+necrosis; :data:`NECROSIS_CLASSES`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,34 @@ from torch import nn
 
 DEFAULT_CHANNELS: tuple[int, ...] = (8, 16, 32, 64, 128)
 
+NECROSIS_CLASSES = 3
+"""Output channels of a network with the learned necrosis output: background, viable
+femoral head, necrosis (softmax over the three)."""
+
+
+def head_logit(logits: torch.Tensor) -> torch.Tensor:
+    """The femoral head's ``(B, 1, S, S)`` logit from ``(B, C, S, S)`` network logits.
+
+    ``C`` = 1: the logits themselves. ``C`` = 3: ``log(p_viable + p_necrosis) - log(p_bg)``
+    = ``logsumexp(l1, l2) - l0``, so its sigmoid is exactly the softmax head probability.
+    """
+    if logits.shape[1] == 1:
+        return logits
+    if logits.shape[1] != NECROSIS_CLASSES:
+        raise ValueError(f"expected 1 or {NECROSIS_CLASSES} channels, got {logits.shape[1]}")
+    return torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]
+
 
 @dataclass
 class SegmentationOutput:
     """What every network in this package returns.
 
-    ``logits``: ``(B, 1, S, S)`` final femoral-head logits (fused with the geometric
-    path when the network has one). ``seg_logits``: the plain segmentation head's
-    ``(B, 1, S, S)`` logits (equal to ``logits`` without a geometric path).
-    ``deep``: deep-supervision logits, finest first, ``(B, 1, S / 2**k, S / 2**k)``
+    ``logits``: ``(B, C, S, S)`` final logits (fused with the geometric path when the
+    network has one); ``C`` = 1 binary femoral head, ``C`` = 3 background / viable head /
+    necrosis (:func:`head_logit` gives the head's logit either way). ``seg_logits``: the
+    plain segmentation head's ``(B, C, S, S)`` logits (equal to ``logits`` without a
+    geometric path).
+    ``deep``: deep-supervision logits, finest first, ``(B, C, S / 2**k, S / 2**k)``
     for k = 1, 2, ... (empty without pixel-level supervision or in eval mode).
     ``sdf``: ``(B, 1, S, S)`` predicted tanh-normalised signed distance to the head
     boundary (positive inside), or None.
@@ -114,10 +135,11 @@ class UNetBackbone(nn.Module):
 class UNet(nn.Module):
     """The plain U-Net baseline: backbone + one 1x1 segmentation head, one loss."""
 
-    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS) -> None:
+    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS, out_channels: int = 1) -> None:
         super().__init__()
         self.backbone = UNetBackbone(channels)
-        self.head = nn.Conv2d(self.backbone.channels[0], 1, kernel_size=1)
+        self.out_channels = int(out_channels)
+        self.head = nn.Conv2d(self.backbone.channels[0], self.out_channels, kernel_size=1)
 
     @property
     def stride(self) -> int:

@@ -8,7 +8,9 @@ with scanner effects (:mod:`.acquisition`):
   any matrix and spacing, per-hip volumetric truth and grade;
 - :func:`make_hip_crop`: one paper-style 256 x 256 window around a hip;
 - :func:`make_training_crops`: fast batches of windows for training;
-- :func:`grade_balanced_series`: series whose hips span the four grades.
+- :func:`grade_balanced_series`: series whose hips span the four grades;
+- :func:`make_training_crops_with_tissue`: the training windows with their tissue
+  maps (:class:`TissueClass` per pixel), for SynthSeg-style domain randomisation.
 
 Label maps: 0 background, 1 viable femoral head, 2 necrosis (inside the head).
 Image left is the patient's right; rows run anterior to posterior.
@@ -16,7 +18,12 @@ Image left is the patient's right; rows run anterior to posterior.
 
 from grading.engine.phantoms.acquisition import INTENSITY_MAXIMA, Acquisition
 from grading.engine.phantoms.anatomy import MIMICS, NECROSIS_PATTERNS, SIDES
-from grading.engine.phantoms.crops import PhantomCrop, make_hip_crop, make_training_crops
+from grading.engine.phantoms.crops import (
+    PhantomCrop,
+    make_hip_crop,
+    make_training_crops,
+    make_training_crops_with_tissue,
+)
 from grading.engine.phantoms.series import (
     GRADE_CYCLE,
     MATRICES,
@@ -26,6 +33,7 @@ from grading.engine.phantoms.series import (
     grade_balanced_series,
     make_bilateral_series,
 )
+from grading.engine.phantoms.tissues import N_TISSUE_CLASSES, TissueClass
 
 __all__ = [
     "GRADE_CYCLE",
@@ -43,4 +51,7 @@ __all__ = [
     "make_bilateral_series",
     "make_hip_crop",
     "make_training_crops",
+    "make_training_crops_with_tissue",
+    "N_TISSUE_CLASSES",
+    "TissueClass",
 ]

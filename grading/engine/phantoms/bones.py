@@ -17,19 +17,27 @@ from grading.engine.phantoms.shapes import (
     resize_linear,
     smin,
 )
+from grading.engine.phantoms.tissues import TissueClass as T
 from grading.engine.types import NECROSIS, VIABLE_HEAD
 
 
 def _paint_bone(
-    cv: Canvas, win: Window, d: Field, cortex_mm: float | Field, marrow: float
+    cv: Canvas,
+    win: Window,
+    d: Field,
+    cortex_mm: float | Field,
+    marrow: float,
+    marrow_class: T = T.PELVIC_MARROW,
 ) -> npt.NDArray[np.bool_]:
     """Cortex (``-cortex_mm < d < 0``) and textured marrow inside; returns the marrow mask."""
-    img = cv.img[win]
+    img, tis = cv.img[win], cv.tissue[win]
     bone = d < 0
     inner = d < -cortex_mm
     img[bone] = cv.p.tissue.cortex
+    tis[bone] = T.CORTEX
     tex = marrow * (1.0 + 0.06 * cv.tex_hi[win] + 0.04 * cv.tex_lo[win])
     img[inner] = tex[inner]
+    tis[inner] = marrow_class
     return inner
 
 
@@ -123,7 +131,7 @@ def paint_joint(cv: Canvas, hip: Hip) -> None:
     win, x, y, z = got
     if abs(z) > r + 8:
         return
-    img = cv.img[win]
+    img, tis = cv.img[win], cv.tissue[win]
     rr = np.sqrt(x * x + y * y + z * z) + 1e-6
     a = hip.cup_axis
     cosa = (x * a[0] + y * a[1] + z * a[2]) / rr
@@ -132,14 +140,19 @@ def paint_joint(cv: Canvas, hip: Hip) -> None:
     fossa = -cosa > 0.8
     capsule = (rr > r) & (rr < r + 1.8) & ~covered
     img[capsule] = t.cartilage * 0.55
+    tis[capsule] = T.CAPSULE
     cart = shell & covered & ~fossa
     img[cart] = (t.cartilage * (1.0 + 0.05 * cv.tex_hi[win]))[cart]
+    tis[cart] = T.CARTILAGE
     line = cart & (np.abs(rr - (r + 1.8)) < 0.35)
     img[line] = t.joint_line
+    tis[line] = T.JOINT_LINE
     pulvinar = (rr > r) & (rr < r + 7.0) & fossa
     img[pulvinar] = t.fat * 0.85
+    tis[pulvinar] = T.PULVINAR_FAT
     labrum = (rr > r + 0.3) & (rr < r + 4.5 - 12.0 * (cosa - 0.04)) & (cosa > 0.04) & (cosa < 0.2)
     img[labrum] = t.labrum
+    tis[labrum] = T.LABRUM
 
 
 def _femur_sdf(hip: Hip, x: Field, y: Field, z: float) -> tuple[Field, Field]:
@@ -225,20 +238,24 @@ def paint_femur(cv: Canvas, hip: Hip) -> None:
         + 3.5 * np.clip((hip.neck_dir[2] * hip.neck_length - 12.0 - z) / 25.0, 0.0, 1.0)
     )
     marrow = t.marrow_femur * hip.marrow_scale
-    inner = _paint_bone(cv, win, d, cortex.astype(np.float32), marrow)
-    img = cv.img[win]
+    inner = _paint_bone(cv, win, d, cortex.astype(np.float32), marrow, T.FEMUR_MARROW)
+    img, tis = cv.img[win], cv.tissue[win]
     if hip.mimic == "oedema":
         along = (x * hip.neck_dir[0] + y * hip.neck_dir[1] + z * hip.neck_dir[2]) / r
         fade = np.clip(1.3 - 0.5 * along, 0.0, 1.0) * (1.0 + 0.3 * cv.tex_lo[win])
         img[inner] = (img * (1.0 - hip.oedema_depth * fade))[inner]
+        # the tissue map marks the marrow darkened by more than a third of the depth
+        tis[inner & (fade > 0.35)] = T.OEDEMA
     if hip.mimic == "physeal_scar":
         m = hip.scar_normal
         s = x * m[0] + y * m[1] + z * m[2] - hip.scar_offset + 0.8 * np.sin(0.35 * (y - z))
         scar = inner & (np.abs(s) < hip.scar_width / 2) & (rr < r + 4)
         img[scar] = marrow * 0.3
+        tis[scar] = T.PHYSEAL_SCAR
     head = head_mask(hip, x, y, z) & (d < 0)
     lab = cv.lab[win]
     lab[head] = VIABLE_HEAD
+    tis[head & (tis == T.FEMUR_MARROW)] = T.HEAD_MARROW
     nec = hip.necrosis
     if nec.pattern != "none" and np.isfinite(nec.threshold) and head.any():
         g = necrosis_field(hip, x, y, z)
@@ -249,9 +266,14 @@ def paint_femur(cv: Canvas, hip: Hip) -> None:
             if nec.pattern == "mixed":
                 level = marrow * (0.62 + 0.25 * cv.tex_lo[win] + 0.08 * cv.tex_hi[win])
                 img[interior] = np.clip(level, 0.25, 0.95)[interior]
+                tis[interior] = T.LESION_FAT_LIKE
             else:
                 img[interior] = (nec.interior_signal * (1.0 + 0.05 * cv.tex_hi[win]))[interior]
+                tis[interior] = (
+                    T.LESION_INTERIOR if nec.pattern == "homogeneous" else T.LESION_FAT_LIKE
+                )
             band = lesion & (g <= nec.threshold + nec.band_mm)
             img[band] = (nec.band_signal * (1.0 + 0.15 * cv.tex_hi[win]))[band]
+            tis[band] = T.LESION_BAND
     cv.head_px[hip.side] += int(np.count_nonzero(head))
     cv.necrosis_px[hip.side] += int(np.count_nonzero(lab[head] == NECROSIS))

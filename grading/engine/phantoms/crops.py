@@ -15,7 +15,15 @@ from grading.engine.phantoms.acquisition import (
     bias_field,
     sample_acquisition,
 )
-from grading.engine.phantoms.anatomy import SIDES, HipSide, Mimic, NecrosisPattern, Pelvis
+from grading.engine.phantoms.anatomy import (
+    SIDES,
+    HipSide,
+    Mimic,
+    Necrosis,
+    NecrosisPattern,
+    Pelvis,
+    sample_necrosis,
+)
 from grading.engine.phantoms.geometry import (
     NecrosisRequest,
     fit_threshold,
@@ -23,8 +31,8 @@ from grading.engine.phantoms.geometry import (
     new_pelvis,
     window_grid,
 )
-from grading.engine.phantoms.render import head_window, render_plane
-from grading.engine.phantoms.shapes import resize_linear, resize_nearest
+from grading.engine.phantoms.render import head_window, render_plane, render_plane_tissue
+from grading.engine.phantoms.shapes import PlaneGrid, resize_linear, resize_nearest
 from grading.engine.types import Grade
 
 F32 = npt.NDArray[np.float32]
@@ -134,19 +142,73 @@ def make_training_crops(
     Lesion size follows the 3-D model (per-slice proportions vary) for half of
     the hips and is set on the slice itself for the other half.
     """
-    rng = np.random.default_rng(seed)
-    images = np.empty((n, size, size), np.float32)
-    labels = np.empty((n, size, size), np.uint8)
-    for start in range(0, n, WINDOWS_PER_SUBJECT):
-        pelvis = new_pelvis(rng, None, None, None)
-        for i in range(start, min(start + WINDOWS_PER_SUBJECT, n)):
-            images[i], labels[i] = _one_window(rng, pelvis, size, no_head_share)
+    images, labels, _ = make_training_crops_with_tissue(n, seed, size, no_head_share=no_head_share)
     return images, labels
 
 
+def make_training_crops_with_tissue(
+    n: int,
+    seed: int,
+    size: int = 256,
+    *,
+    no_head_share: float = 0.15,
+    extreme_lesion_share: float = 0.0,
+) -> tuple[F32, U8, U8]:
+    """:func:`make_training_crops` with each window's tissue map.
+
+    Returns ``(images (n, size, size) float32, labels (n, size, size) uint8, tissue
+    (n, size, size) uint8 :class:`~.tissues.TissueClass` codes)``; with
+    ``extreme_lesion_share`` 0 the images and labels are exactly those of
+    :func:`make_training_crops`. ``extreme_lesion_share``: that share of the windows
+    showing a head get, on that one window, a fresh lesion of a random pattern sized
+    at the extremes a reader meets: a tiny subchondral one (0.3-3 % of the section's
+    head) or one filling most of the section (60-92 %), drawn from a second random
+    stream so the other windows stay as they are.
+    """
+    rng = np.random.default_rng(seed)
+    extremes = np.random.default_rng([seed, 0xE7])
+    images = np.empty((n, size, size), np.float32)
+    labels = np.empty((n, size, size), np.uint8)
+    tissue = np.empty((n, size, size), np.uint8)
+    for start in range(0, n, WINDOWS_PER_SUBJECT):
+        pelvis = new_pelvis(rng, None, None, None)
+        for i in range(start, min(start + WINDOWS_PER_SUBJECT, n)):
+            images[i], labels[i], tissue[i] = _one_window(
+                rng, pelvis, size, no_head_share, extremes, extreme_lesion_share
+            )
+    return images, labels, tissue
+
+
+def _extreme_lesions(
+    xrng: np.random.Generator, pelvis: Pelvis, grid: PlaneGrid, share: float
+) -> dict[HipSide, Necrosis]:
+    """Swap in tiny or near-total lesions fitted to ``grid``; returns the originals."""
+    saved: dict[HipSide, Necrosis] = {}
+    if share <= 0.0:
+        return saved
+    for s in SIDES:
+        hip = pelvis.hips[s]
+        if head_window(grid, hip) is None or xrng.uniform() >= share:
+            continue
+        target = (
+            float(xrng.uniform(0.003, 0.03))
+            if xrng.uniform() < 0.5
+            else float(xrng.uniform(0.6, 0.92))
+        )
+        saved[s] = hip.necrosis
+        hip.necrosis = sample_necrosis(xrng, hip.radius, target, None)
+        fit_threshold(hip, [grid])
+    return saved
+
+
 def _one_window(
-    rng: np.random.Generator, pelvis: Pelvis, size: int, no_head_share: float
-) -> tuple[F32, U8]:
+    rng: np.random.Generator,
+    pelvis: Pelvis,
+    size: int,
+    no_head_share: float,
+    xrng: np.random.Generator,
+    extreme_share: float,
+) -> tuple[F32, U8, U8]:
     side: HipSide = SIDES[int(rng.integers(2))]
     hip = pelvis.hips[side]
     r = hip.radius
@@ -187,8 +249,12 @@ def _one_window(
             fit_threshold_volume(pelvis.hips[s])
         else:
             fit_threshold(pelvis.hips[s], [grid])
+    saved = _extreme_lesions(xrng, pelvis, grid, extreme_share)
     acq = sample_acquisition(rng)
-    signal, lab, _, _ = render_plane(pelvis, grid, rng)
+    cv = render_plane_tissue(pelvis, grid, rng)
+    for s, original in saved.items():
+        pelvis.hips[s].necrosis = original
+    signal, lab, tis = cv.img, cv.lab, cv.tissue
     noise_scale = native / float(np.sqrt(sp[0] * sp[1]))
     image = acquire(
         signal,
@@ -201,4 +267,5 @@ def _one_window(
     if shape != (size, size):
         image = np.rint(resize_linear(image, (size, size)))
         lab = resize_nearest(lab, (size, size))
-    return image[:size, :size], lab[:size, :size]
+        tis = resize_nearest(tis, (size, size))
+    return image[:size, :size], lab[:size, :size], tis[:size, :size]

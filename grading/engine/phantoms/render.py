@@ -31,6 +31,7 @@ __all__ = [
     "head_window",
     "necrosis_field",
     "render_plane",
+    "render_plane_tissue",
     "smooth_noise",
 ]
 
@@ -43,6 +44,14 @@ def render_plane(
     Returns ``(signal (H, W) float32, labels (H, W) uint8, head pixels per side,
     necrosis pixels per side)``.
     """
+    cv = render_plane_tissue(pelvis, grid, rng)
+    return cv.img, cv.lab, cv.head_px, cv.necrosis_px
+
+
+def render_plane_tissue(pelvis: Pelvis, grid: PlaneGrid, rng: np.random.Generator) -> Canvas:
+    """The drawn plane as a :class:`~.shapes.Canvas`: ``img`` (signal), ``lab`` (labels),
+    ``tissue`` (``(H, W)`` uint8 :class:`~.tissues.TissueClass` codes), ``head_px`` and
+    ``necrosis_px``. Same random draws as :func:`render_plane`."""
     cv = Canvas(pelvis, grid, rng)
     paint_body(cv)
     paint_pelvic_cavity(cv)
@@ -52,4 +61,4 @@ def render_plane(
         paint_pelvic_bone(cv, hip)
         paint_joint(cv, hip)
         paint_femur(cv, hip)
-    return cv.img, cv.lab, cv.head_px, cv.necrosis_px
+    return cv

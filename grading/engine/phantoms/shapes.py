@@ -161,6 +161,8 @@ class Canvas:
         self.grid = grid
         self.img = np.zeros(grid.shape, np.float32)
         self.lab = np.zeros(grid.shape, np.uint8)
+        self.tissue = np.zeros(grid.shape, np.uint8)
+        """``(H, W)`` :class:`~.tissues.TissueClass` codes, written beside every signal."""
         px = max(grid.pixel_mm, 1e-3)
         self.tex_lo = smooth_noise(rng, grid.shape, 14.0 / px)
         self.tex_lo2 = smooth_noise(rng, grid.shape, 14.0 / px)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from grading.engine.phantoms.anatomy import SIDES, Hip, Pelvis
 from grading.engine.phantoms.shapes import Canvas, Field, ellipse2, resize_linear, resize_nearest
+from grading.engine.phantoms.tissues import TissueClass as T
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,14 @@ def paint_body(cv: Canvas) -> None:
         return resize_linear(field, u.shape) if coarse else field
 
     rho2 = full(outline_rho2(p, uc, vc, w, (0.0, 0.0, 0.0)))
-    img = cv.img[win]
+    img, tis = cv.img[win], cv.tissue[win]
     lo, lo2, hi = cv.tex_lo[win], cv.tex_lo2[win], cv.tex_hi[win]
     body = rho2 < 1.0
     img[body] = (t.fat * (1.0 + 0.03 * lo + 0.025 * hi))[body]
+    tis[body] = T.FAT
     skin = body & (rho2 > 1.0 - 3.0 / max(p.half_width, 1.0))
     img[skin] = t.skin
+    tis[skin] = T.SKIN
     inner = full(outline_rho2(p, uc, vc, w, (p.fat_lateral, p.fat_anterior, p.fat_posterior))) < 1.0
     if not inner.any():
         return
@@ -142,6 +145,7 @@ def paint_body(cv: Canvas) -> None:
         if seed.name == "gluteus_maximus":
             gm |= idx == k
     img[muscle] = level[muscle]
+    tis[muscle] = T.MUSCLE
     gm &= muscle
     if gm.any():
         # septa run obliquely, mirrored on the two sides, in short broken runs
@@ -149,6 +153,7 @@ def paint_body(cv: Canvas) -> None:
         septa = np.sin((np.abs(ug) * 0.55 - v[gm] * 0.83) / 5.0 + 1.2 * lo2[gm])
         streak = (septa > 0.99 - 0.5 * p.muscle_fat_fraction) & (lo[gm] + 0.6 * hi[gm] > 0.3)
         img[gm] = np.where(streak, t.fat * 0.85 * (1.0 + 0.1 * hi[gm]), img[gm])
+        tis[gm] = np.where(streak, T.FAT, tis[gm])
     _paint_neurovascular(cv, win, u, v, seeds, idx)
 
 
@@ -225,16 +230,19 @@ def _paint_neurovascular(
         if r0 < 0 or c0 < 0 or not (idx[sub] == k).any():
             continue
         lu, lv = u[sub], v[sub]
-        img = cv.img[local]
+        img, tis = cv.img[local], cv.tissue[local]
         if seed.name == "femoral_triangle":
             sign = 1.0 if su > 0 else -1.0
             artery = ellipse2(lu, lv, (su + sign * 5.0, sv), 3.6, 3.6) < 0
             vein = ellipse2(lu, lv, (su - sign * 5.0, sv + 1.0), 5.0, 4.2) < 0
             img[artery] = t.vessel
             img[vein] = t.vein
+            tis[artery] = T.ARTERY
+            tis[vein] = T.VEIN
         else:
             nerve = ellipse2(lu, lv, (su, sv), 5.5, 3.5) < 0
             img[nerve] = t.nerve
+            tis[nerve] = T.NERVE
 
 
 def paint_pelvic_cavity(cv: Canvas) -> None:
@@ -248,13 +256,15 @@ def paint_pelvic_cavity(cv: Canvas) -> None:
     if win is None:
         return
     u, v = cv.grid.coords(win)
-    img = cv.img[win]
+    img, tis = cv.img[win], cv.tissue[win]
     lo, hi = cv.tex_lo[win], cv.tex_hi[win]
     d = ellipse2(u + 3.0 * cv.tex_lo2[win], v, c, hw, hd)
     cavity = d < 0
     img[cavity] = (t.fat * (0.95 + 0.03 * lo))[cavity]
+    tis[cavity] = T.FAT
     wall = cavity & (d > -9.0 - 2.0 * lo) & (np.abs(u) > 0.45 * hw)
     img[wall] = (t.muscle * (1.0 + 0.05 * lo))[wall]
+    tis[wall] = T.MUSCLE
     if w > -20.0:
         # small-bowel and sigmoid loops fill more of the pelvis towards its top
         loops = cv.tex_lo2[win] + 0.35 * hi
@@ -262,8 +272,10 @@ def paint_pelvic_cavity(cv: Canvas) -> None:
         bowel = cavity & ~wall & (loops > level)
         inner_loop = bowel & (loops > level + 0.2)
         img[bowel] = t.muscle * 0.9
+        tis[bowel] = T.BOWEL_WALL
         content = np.where(hi > 1.7, 0.04, t.bowel * (1.0 + 0.2 * hi))
         img[inner_loop] = content[inner_loop]
+        tis[inner_loop] = T.BOWEL_CONTENT
     bc, br = p.bladder_center, p.bladder_radii
     zz = (w - bc[2]) / br[2]
     if abs(zz) < 1.0:
@@ -273,19 +285,24 @@ def paint_pelvic_cavity(cv: Canvas) -> None:
         db = db - 1.5 * np.abs(np.sin(2.0 * np.arctan2(v - bc[1], u - bc[0])))
         bw = cavity & (db < 0)
         img[bw] = t.muscle * 0.95
+        tis[bw] = T.BLADDER_WALL
         urine = cavity & (db < -2.0)
         img[urine] = (t.urine * (1.0 + 0.05 * lo))[urine]
+        tis[urine] = T.URINE
     if -45.0 < w < 45.0:
         rc = (float(p.rectum_center[0]), float(p.rectum_center[1]))
         dr = ellipse2(u + 2.0 * hi, v, rc, p.rectum_radius * 1.15, p.rectum_radius)
         rwall = cavity & (dr < 0)
         img[rwall] = t.muscle
+        tis[rwall] = T.BOWEL_WALL
         lumen = cavity & (dr < -3.0)
         content = t.bowel * (1.0 + 0.25 * hi)
         content = np.where(hi > 1.5, 0.03, content)
         img[lumen] = content[lumen]
+        tis[lumen] = T.BOWEL_CONTENT
     if w < -12.0:
         mid_v = 0.5 * (p.bladder_center[1] + p.rectum_center[1])
         dm = ellipse2(u, v, (0.0, mid_v), 17.0, 13.0)
         organ = cavity & (dm < 0)
         img[organ] = (0.4 * (1.0 + 0.06 * hi))[organ]
+        tis[organ] = T.PELVIC_ORGAN

@@ -163,8 +163,8 @@ studies = Study.objects.bulk_create([
           flags=["small_head: tiny"] if i % 7 == 0 else [], progress_done=20, progress_total=20)
     for i in range(N)])
 series = Series.objects.bulk_create([
-    Series(study=s, series_instance_uid=f"2.25.9{{s.pk}}", description="AX T1", number=1,
-           plane="axial") for s in studies])
+    Series(study=s, site_id=s.site_id, series_instance_uid=f"2.25.9{{s.pk}}",
+           description="AX T1", number=1, plane="axial") for s in studies])
 analyses = Analysis.objects.bulk_create([
     Analysis(series=s, status="done", model_version="bench", progress_done=20, progress_total=20)
     for s in series])

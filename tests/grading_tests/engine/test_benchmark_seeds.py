@@ -24,14 +24,16 @@ def test_each_initialisation_is_trained_and_reported(
         n_series=0,
         shipped=False,
         init_seeds=(3, 4),
+        families=("own",),
+        train_families=("own",),
     )
     report = run_accuracy(cfg, out=tmp_path / "out", progress=False, log=lambda _: None)
     rows = report["results"]
     assert set(rows) == {"unet (init seed 3)", "unet (init seed 4)"}
     assert all(row["steps"] == 2 for row in rows.values())
-    assert all(0.0 <= row["head"]["dice"] <= 1.0 for row in rows.values())
+    assert all(0.0 <= row["families"]["own"]["head"]["dice"] <= 1.0 for row in rows.values())
     for seed in (3, 4):
-        meta = json.loads((tmp_path / "out" / f"unet-seed{seed}" / "unet.json").read_text())
+        meta = json.loads((tmp_path / "out" / "own" / f"unet-seed{seed}" / "unet.json").read_text())
         # a start of its own, on the benchmark's training crops
         assert meta["training_data"]["init_seed"] == seed
         assert meta["training_data"]["train_seed"] == cfg.train_seed
