@@ -1,17 +1,23 @@
 """Django admin for every model. Results and the audit trail are read-only here: they
 change only through the services, which keep the audit chain. What can still be changed
 here (sites, memberships, studies' site and patient identity, series, shares, analyses'
-deletion) is audited (``grading.admin_audit``)."""
+deletion, users) is audited (``grading.admin_audit``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 
 from grading import models
-from grading.admin_audit import AuditedModelAdmin
+from grading.admin_audit import AuditedAdminMixin, AuditedModelAdmin
+from grading.apis.common import client_address
+from grading.services.admin_changes import admin_change_record
+from grading.services.audit import audit_record
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,6 +93,13 @@ class StudyAdmin(AuditedModelAdmin):
     ]
     inlines = [SeriesInline]
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A study moved to another site takes its series and instances along (the copies
+        # of the site that hold UIDs unique per site in the database).
+        models.Series.objects.filter(study=obj).update(site_id=obj.site_id)
+        models.Instance.objects.filter(series__study=obj).update(site_id=obj.site_id)
+
 
 @admin.register(models.StudyShare)
 class StudyShareAdmin(AuditedModelAdmin):
@@ -109,6 +122,12 @@ class SeriesAdmin(AuditedModelAdmin):
     list_filter = ["modality", "plane"]
     search_fields = ["series_instance_uid", "description"]
     raw_id_fields = ["study"]
+    readonly_fields = ["site"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.site_id = obj.study.site_id  # always its study's site
+        super().save_model(request, obj, form, change)
+        models.Instance.objects.filter(series=obj).update(site_id=obj.site_id)
 
 
 @admin.register(models.Instance)
@@ -175,6 +194,13 @@ class GradeRevisionAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "author__username"]
 
 
+@admin.register(models.ClassificationRevision)
+class ClassificationRevisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "hip_result", "jic_type", "kerboul_angle_deg", "author", "created"]
+    list_filter = ["jic_type", "findings_entered"]
+    search_fields = ["reason", "author__username"]
+
+
 @admin.register(models.AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
@@ -220,3 +246,73 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 @admin.register(models.WorkerBeat)
 class WorkerBeatAdmin(ReadOnlyAdmin):
     list_display = ("name", "queues", "pid", "started", "last_seen")
+
+
+# --- users: the Django user admin, audited -------------------------------------------------
+
+User = get_user_model()
+_USER_SECRETS = ("password",)
+_USER_STAMPS = ("last_login",)  # set by signing in, not by an administrator
+
+
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    """Django's user admin with every add, change (``is_staff`` and ``is_superuser``
+    flips included), delete, group or permission change and password change in the audit
+    trail. The password hash never goes there: only whether the password is usable, and a
+    change of it as ``admin.password_change``."""
+
+    def audit_snapshot(self, obj: Any) -> dict[str, Any]:
+        snapshot = super().audit_snapshot(obj)
+        for name in (*_USER_SECRETS, *_USER_STAMPS):
+            snapshot.pop(name, None)
+        snapshot["usable_password"] = obj.has_usable_password()
+        return snapshot
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        user = form.instance
+        before = _user_relations(user) if change else None
+        super().save_related(request, form, formsets, change)
+        after = _user_relations(user)
+        if before is not None and before != after:
+            admin_change_record(
+                user=request.user,
+                obj=user,
+                before=before,
+                after=after,
+                client_address=client_address(request),  # type: ignore[arg-type]
+            )
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        stored = User._default_manager.filter(pk=id).values_list("password", flat=True).first()
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                user = User._default_manager.get(pk=id)
+                if user.password != stored:
+                    audit_record(
+                        actor=request.user,
+                        action="admin.password_change",
+                        object_type=user._meta.label_lower,
+                        object_id=user.pk,
+                        after={
+                            "username": user.get_username(),
+                            "usable_password": user.has_usable_password(),
+                        },
+                        reason="changed in the admin",
+                        client_address=client_address(request),  # type: ignore[arg-type]
+                    )
+        return response
+
+
+def _user_relations(user: Any) -> dict[str, list[int]]:
+    return {
+        "groups": sorted(user.groups.values_list("pk", flat=True)),
+        "user_permissions": sorted(user.user_permissions.values_list("pk", flat=True)),
+    }
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)

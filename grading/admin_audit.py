@@ -4,6 +4,7 @@ model's own form, its inlines, the bulk delete action) in the audit trail, throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -19,29 +20,35 @@ def _address(request: HttpRequest) -> str | None:
     return client_address(request)  # type: ignore[arg-type]
 
 
-def _stored(obj: models.Model) -> dict[str, Any] | None:
+def _stored(
+    obj: models.Model, snapshot: Callable[[Any], dict[str, Any]] = model_snapshot
+) -> dict[str, Any] | None:
     if obj.pk is None:
         return None
     stored = type(obj)._default_manager.filter(pk=obj.pk).first()
-    return model_snapshot(stored) if stored is not None else None
+    return snapshot(stored) if stored is not None else None
 
 
 class AuditedAdminMixin:
     """Mix into a ModelAdmin (before ``admin.ModelAdmin``)."""
 
+    def audit_snapshot(self, obj: Any) -> dict[str, Any]:
+        """What the trail keeps of ``obj`` (a subclass leaves secrets out)."""
+        return model_snapshot(obj)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        before = _stored(obj) if change else None
+        before = _stored(obj, self.audit_snapshot) if change else None
         super().save_model(request, obj, form, change)  # type: ignore[misc]
         admin_change_record(
             user=request.user,
             obj=obj,
             before=before,
-            after=model_snapshot(obj),
+            after=self.audit_snapshot(obj),
             client_address=_address(request),
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        before, pk = model_snapshot(obj), obj.pk
+        before, pk = self.audit_snapshot(obj), obj.pk
         super().delete_model(request, obj)  # type: ignore[misc]
         obj.pk = pk
         admin_change_record(

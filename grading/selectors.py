@@ -18,6 +18,7 @@ from grading.models import (
     Analysis,
     ApiToken,
     AuditEvent,
+    ClassificationRevision,
     GradeRevision,
     HipResult,
     Instance,
@@ -126,6 +127,15 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
         labelmaps.setdefault((lm.analysis_id, lm.instance_id), []).append(lm)
     for series in series_list:
         series.latest_analysis = latest.get(series.pk)
+        # The frames of one multi-frame file share one image URL (the lowest row id).
+        file_instance: dict[str, int] = {}
+        for instance in series.instance_list:
+            if instance.frame_number is not None:
+                name = instance.file.name
+                file_instance[name] = min(file_instance.get(name, instance.pk), instance.pk)
+        for instance in series.instance_list:
+            if instance.frame_number is not None:
+                instance.file_instance_id = file_instance[instance.file.name]
         for instance in series.instance_list:
             versions = (
                 labelmaps.get((series.latest_analysis.pk, instance.pk), [])
@@ -137,13 +147,21 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
     study.series_list = series_list
     study.hip_list = list(
         HipResult.objects.filter(analysis_id__in=analysis_ids)
+        .exclude(analysis__series__graded=False)  # hips come only from graded series
         .select_related("analysis__series")
         .prefetch_related(
             Prefetch(
                 "revisions",
                 queryset=GradeRevision.objects.select_related("author").order_by("created", "id"),
                 to_attr="revision_list",
-            )
+            ),
+            Prefetch(
+                "classification_revisions",
+                queryset=ClassificationRevision.objects.select_related("author").order_by(
+                    "created", "id"
+                ),
+                to_attr="classification_list",
+            ),
         )
         .order_by("analysis__series__number", "analysis__series_id", "side")
     )

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from grading.apis.audit import StudyAuditListApi
 from grading.apis.auth import MeApi, TokenObtainApi
+from grading.apis.classifications import ClassificationRevisionCreateApi
 from grading.apis.exports import (
     SeriesSegExportApi,
     SeriesSrExportApi,
@@ -32,6 +33,11 @@ urlpatterns = [
         "studies/<int:study_id>/grades/",
         GradeRevisionCreateApi.as_view(),
         name="api-study-grades",
+    ),
+    path(
+        "studies/<int:study_id>/classifications/",
+        ClassificationRevisionCreateApi.as_view(),
+        name="api-study-classifications",
     ),
     path("studies/<int:study_id>/audit/", StudyAuditListApi.as_view(), name="api-study-audit"),
     path(

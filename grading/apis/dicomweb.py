@@ -705,19 +705,20 @@ def _instance_search(request: Request, instances: QuerySet[Instance]) -> HttpRes
     limit = _int_param(params, "limit", 5000, 5000)
     answer = []
     ordered = qs.order_by("series__study_id", "series__number", "series_id", "position", "id")
-    for i in ordered[offset : offset + limit]:
+    # One entry per stored file: the frames of a multi-frame file are one instance.
+    for i, frames in _files_of(ordered)[offset : offset + limit]:
         study_uid = i.series.study.study_instance_uid
         series_uid = i.series.series_instance_uid
         answer.append(
             _attributes(
                 StudyInstanceUID=study_uid,
                 SeriesInstanceUID=series_uid,
-                SOPClassUID=str(MRImageStorage),
+                SOPClassUID=str(MRImageStorage) if frames == 1 else _sop_class_of_file(i),
                 SOPInstanceUID=i.sop_instance_uid,
-                InstanceNumber=i.instance_number,
+                InstanceNumber=i.instance_number if frames == 1 else 1,
                 Rows=i.rows,
                 Columns=i.columns,
-                NumberOfFrames=1,
+                NumberOfFrames=frames,
                 RetrieveURL=_instance_url(request, study_uid, series_uid, i.sop_instance_uid),
             )
         )
@@ -788,6 +789,27 @@ class QidoInstancesApi(DicomWebApi):
         return _instance_search(request, Instance.objects.filter(series=series))
 
 
+def _files_of(instances: Iterable[Instance]) -> list[tuple[Instance, int]]:
+    """One entry per stored file: a multi-frame file (one Instance row per frame) once,
+    with its number of frames, where its first row comes in the given order."""
+    seen: dict[str, int] = {}
+    files: list[tuple[Instance, int]] = []
+    for instance in instances:
+        if instance.sop_instance_uid in seen:
+            index = seen[instance.sop_instance_uid]
+            files[index] = (files[index][0], files[index][1] + 1)
+            continue
+        seen[instance.sop_instance_uid] = len(files)
+        files.append((instance, 1))
+    return files
+
+
+def _sop_class_of_file(instance: Instance) -> str:
+    with instance.file.open("rb") as handle:
+        ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    return str(ds.get("SOPClassUID", MRImageStorage))
+
+
 # --- WADO-RS ------------------------------------------------------------------------------
 
 _WADO_BINARY = {
@@ -820,7 +842,8 @@ class _WadoDicom(DicomWebApi):
         syntax = self.transfer_syntax
         return _multipart(
             request,
-            (_instance_bytes(i, redaction, syntax) for i in instances),
+            # A multi-frame file (one Instance row per frame) is sent once.
+            (_instance_bytes(i, redaction, syntax) for i, _ in _files_of(instances)),
             "application/dicom"
             + (f"; transfer-syntax={syntax}" if syntax else "; transfer-syntax=*"),
         )
@@ -852,7 +875,7 @@ class WadoStudyMetadataApi(DicomWebApi):
             .select_related("series__study")
             .order_by(*_STACK_ORDER)
         )
-        return _json([_metadata(request, i, redaction) for i in instances])
+        return _json([_metadata(request, i, redaction) for i, _ in _files_of(instances)])
 
 
 class WadoSeriesApi(_WadoDicom):
@@ -877,7 +900,7 @@ class WadoSeriesMetadataApi(DicomWebApi):
             .select_related("series__study")
             .order_by(*_STACK_ORDER)
         )
-        return _json([_metadata(request, i, redaction) for i in instances])
+        return _json([_metadata(request, i, redaction) for i, _ in _files_of(instances)])
 
 
 class WadoInstanceApi(_WadoDicom):

@@ -24,7 +24,8 @@ from grading.apis.common import (
 )
 from grading.apis.serializers import StudyDetailOutputSerializer
 from grading.apis.studies import study_detail_answer
-from grading.models import Instance, Series
+from grading.models import Series
+from grading.models.studies import instances_by_slice_key, slice_key
 from grading.selectors import series_get_visible, user_can_edit_masks
 from grading.services.labelmaps import labelmap_from_png, labelmaps_revert, labelmaps_save
 
@@ -38,14 +39,13 @@ def _visible_editable_series(*, user: Any, series_id: int) -> Series:
 
 
 def _decode_labelmaps(*, series: Series, items: list[dict[str, str]]) -> dict[str, np.ndarray]:
-    """``{sop_instance_uid: (Rows, Columns) uint8}`` from the request's base64 PNGs, or
-    a 400 naming the first bad item and why."""
-    uids = [item["sop_instance_uid"] for item in items]
+    """``{slice key: (Rows, Columns) uint8}`` from the request's base64 PNGs (the key is
+    the SOPInstanceUID, with ``:<frame>`` for a frame of a multi-frame file), or a 400
+    naming the first bad item and why."""
+    uids = [slice_key(item["sop_instance_uid"], item.get("frame_number")) for item in items]
     shapes = {
-        uid: (rows, columns)
-        for uid, rows, columns in Instance.objects.filter(
-            series=series, sop_instance_uid__in=uids
-        ).values_list("sop_instance_uid", "rows", "columns")
+        key: (instance.rows, instance.columns)
+        for key, instance in instances_by_slice_key(series, uids).items()
     }
     decoded: dict[str, np.ndarray] = {}
     for index, uid in enumerate(uids):
@@ -98,6 +98,12 @@ class LabelmapsSaveApi(ApiAuthMixin, APIView):
             allow_empty=False,
             fields={
                 "sop_instance_uid": UidField(),
+                "frame_number": serializers.IntegerField(
+                    required=False,
+                    allow_null=True,
+                    min_value=1,
+                    help_text="The frame, for a slice of a multi-frame (Enhanced MR) file.",
+                ),
                 "png_base64": serializers.CharField(
                     help_text="8-bit greyscale PNG, Rows x Columns, values 0/1/2, base64."
                 ),

@@ -110,6 +110,9 @@ class AnalysisOutputSerializer(serializers.Serializer):
 class InstanceOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     sop_instance_uid = serializers.CharField()
+    frame_number = serializers.IntegerField(
+        allow_null=True, help_text="1-based frame of a multi-frame file; null for a single frame"
+    )
     instance_number = serializers.IntegerField(allow_null=True)
     slice_location = serializers.FloatField(
         source="position", allow_null=True, help_text="Position along the slice normal, mm."
@@ -120,7 +123,13 @@ class InstanceOutputSerializer(serializers.Serializer):
     labelmap_edited = serializers.SerializerMethodField()
 
     def get_image_url(self, instance: Any) -> str:
-        return reverse("api-instance-dicom", kwargs={"instance_id": instance.pk})
+        if instance.frame_number is None:
+            return reverse("api-instance-dicom", kwargs={"instance_id": instance.pk})
+        # Every frame of a file by one URL (fetched once), the frame as the viewer's
+        # loaders name it (wadouri ``?frame=n``, 1-based).
+        file_instance = getattr(instance, "file_instance_id", instance.pk)
+        url = reverse("api-instance-dicom", kwargs={"instance_id": file_instance})
+        return f"{url}?frame={instance.frame_number}"
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_labelmap_url(self, instance: Any) -> str | None:
@@ -146,8 +155,19 @@ class SeriesOutputSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField()
     description = serializers.CharField()
     instance_count = serializers.IntegerField()
+    # Sequence and plane awareness (grading.dicom.protocol): graded null = not decided yet.
+    weighting = serializers.CharField(
+        help_text="T1, T2, PD, STIR, fat_saturated, post_contrast, unknown"
+    )
+    plane = serializers.CharField(help_text="axial, coronal, sagittal, oblique or unknown")
+    graded = serializers.BooleanField(allow_null=True)
+    not_graded_reason = serializers.SerializerMethodField()
     analysis = AnalysisOutputSerializer(source="latest_analysis", allow_null=True)
     instances = InstanceOutputSerializer(source="instance_list", many=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_not_graded_reason(self, series: Any) -> str | None:
+        return _blank_to_none(series.not_graded_reason)
 
 
 @extend_schema_serializer(component_name="Revision")
@@ -198,6 +218,46 @@ class HipOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="The AI grade the person saw when they reviewed the hip."
     )
     revisions = RevisionOutputSerializer(source="revision_list", many=True)
+    # Classifications (grading.engine.classifications; issue 14 item 5).
+    jic_type = serializers.SerializerMethodField()
+    kerboul_angle_deg = serializers.SerializerMethodField()
+    kerboul_partial = serializers.SerializerMethodField()
+    extent = serializers.SerializerMethodField()
+    stage = serializers.SerializerMethodField()
+    stage_source = serializers.SerializerMethodField()
+
+    def _classifications(self, hip: Any) -> dict[str, Any]:
+        from grading.services.classifications import hip_classifications
+
+        cached = getattr(hip, "_classifications", None)
+        if cached is None:
+            cached = hip._classifications = hip_classifications(hip=hip)
+        return cached
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C1, C2"))
+    def get_jic_type(self, hip: Any) -> str | None:
+        return self._classifications(hip)["jic_type"]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_kerboul_angle_deg(self, hip: Any) -> float | None:
+        return self._classifications(hip)["kerboul_angle_deg"]
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_kerboul_partial(self, hip: Any) -> bool | None:
+        return self._classifications(hip)["kerboul_partial"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C"))
+    def get_extent(self, hip: Any) -> str | None:
+        return self._classifications(hip)["extent"]
+
+    @extend_schema_field(serializers.CharField())
+    def get_stage(self, hip: Any) -> str:
+        return str(self._classifications(hip)["stage"])
+
+    @extend_schema_field(serializers.CharField(help_text="mri or clinician"))
+    def get_stage_source(self, hip: Any) -> str:
+        return str(self._classifications(hip)["stage_source"])
+
     # uncertainty (engine-pipeline): describes ai_proportion
     ai_proportion = serializers.FloatField(allow_null=True)
     proportion_interval = _interval_field()
@@ -224,6 +284,7 @@ class SliceHipOutputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="Slice")
 class SliceOutputSerializer(serializers.Serializer):
     sop_instance_uid = serializers.CharField(source="instance.sop_instance_uid")
+    frame_number = serializers.IntegerField(source="instance.frame_number", allow_null=True)
     series_instance_uid = serializers.CharField(source="analysis.series.series_instance_uid")
     instance_number = serializers.IntegerField(source="instance.instance_number", allow_null=True)
     hips = SliceHipOutputSerializer(many=True)

@@ -23,6 +23,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--speed", action="store_true", help="inference speed only")
     p.add_argument(
+        "--classifications",
+        type=int,
+        default=0,
+        metavar="N",
+        help="JIC type accuracy, confusion matrix and Kerboul angle error on N held-out "
+        "volume phantoms (true masks on the series grid)",
+    )
+    p.add_argument(
         "--no-grade-speed",
         action="store_true",
         help="--speed: leave out the 20-slice series through onfh grade",
@@ -146,6 +154,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.classifications:
+        from grading.engine.classification_benchmark import classification_benchmark
+
+        print(classification_benchmark(n_phantoms=args.classifications).as_text())
+        return 0
     from grading.engine import benchmark
 
     if args.threshold:

@@ -11,7 +11,11 @@ SeriesInstanceUID and each series is graded as a whole (volumes per hip). Writes
       "necrosis_volume_mm3", "proportion", "grade", "flags", "proportion_interval",
       "grade_probabilities", "method_proportions"}]}
 
-plus ``model_version`` and ``errors`` (one line per unreadable input), and per image
+plus ``series``: ``[{"series_instance_uid", "weighting", "plane", "graded",
+"not_graded_reason"}]`` (only T1 without fat suppression in an axial plane is graded;
+``grading.dicom.protocol``), per hip ``jic_type``, ``kerboul_angle_deg``,
+``kerboul_partial``, ``extent``, ``stage`` and ``stage_source`` (docs/grading.md section
+5), ``model_version`` and ``errors`` (one line per unreadable input), and per image
 ``series_instance_uid``, ``instance_number`` and, for a frame of a multi-frame file,
 ``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
@@ -92,7 +96,12 @@ def _hip_json(hip: Any) -> dict[str, Any]:
     }
 
 
-def _series_hip_json(hip: Any) -> dict[str, Any]:
+def _series_hip_json(hip: Any, extra_flags: Sequence[str] = ()) -> dict[str, Any]:
+    from grading.engine.classifications import extent_from_proportion, stage_from_findings
+
+    proportion = min(max(float(hip.proportion), 0.0), 1.0)
+    extent = extent_from_proportion(proportion)
+    stage = stage_from_findings(necrosis_on_mri=extent is not None, findings=None, extent=extent)
     return {
         "series_instance_uid": hip.series_instance_uid,
         "side": hip.side,
@@ -100,11 +109,38 @@ def _series_hip_json(hip: Any) -> dict[str, Any]:
         "necrosis_volume_mm3": float(hip.necrosis_volume_mm3),
         "proportion": float(hip.proportion),
         "grade": hip.grade.value,
-        "flags": list(hip.flags),
+        "flags": list(hip.flags) + [f for f in extra_flags if f not in hip.flags],
         "slice_count": int(hip.slice_count),
         **uncertainty_as_dict(hip.uncertainty),
         "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
+        # Classifications (docs/grading.md section 5). JIC type and Kerboul angle need a
+        # graded coronal T1 series, which the engine does not grade yet: null.
+        "jic_type": None,
+        "kerboul_angle_deg": None,
+        "kerboul_partial": None,
+        "extent": None if extent is None else str(extent),
+        "stage": stage.text,
+        "stage_source": stage.source,
     }
+
+
+def _file_weightings(slices: Sequence[Any]) -> dict[str, str]:
+    """Weighting of each file (by path) from its header."""
+    import pydicom
+
+    from grading.dicom.protocol import classify_weighting, sequence_header
+
+    found: dict[str, str] = {}
+    for mr_slice in slices:
+        path, _ = _path_and_frame(mr_slice.source)
+        if path in found:
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            found[path] = str(classify_weighting(sequence_header(ds))[0])
+        except Exception:  # noqa: BLE001 - it was read once; the weighting is then unknown
+            found[path] = "unknown"
+    return found
 
 
 def _path_and_frame(source: str) -> tuple[str, int | None]:
@@ -154,11 +190,39 @@ def grade_inputs(
     for index, mr_slice in enumerate(slices):
         series.setdefault(_series_key(mr_slice), []).append(index)
 
+    from grading.dicom.protocol import FileProtocol, series_decision
+    from grading.engine.weighting import GRADED_PLANES, looks_like_t1, marrow_to_muscle_ratio
+
+    weightings = _file_weightings(slices)
     images: list[dict[str, Any] | None] = [None] * len(slices)
     series_hips: list[dict[str, Any]] = []
+    series_rows: list[dict[str, Any]] = []
     model_version = str(getattr(segmenter, "model_version", ""))
-    for indices in series.values():
+    for key, indices in series.items():
         members = [slices[i] for i in indices]
+        decision = series_decision(
+            [
+                FileProtocol(
+                    weightings[_path_and_frame(m.source)[0]],
+                    m.image_orientation,
+                    m.pixel_spacing_mm,
+                )
+                for m in members
+            ],
+            graded_planes=GRADED_PLANES,
+        )
+        row: dict[str, Any] = {
+            "series_instance_uid": members[0].series_instance_uid or key,
+            "weighting": str(decision.weighting),
+            "plane": str(decision.plane),
+            "graded": decision.graded,
+            "not_graded_reason": decision.not_graded_reason,
+        }
+        series_rows.append(row)
+        if not decision.graded:
+            if progress is not None:
+                progress(len(members))
+            continue
         reported = 0
 
         def advance(done: int, total: int) -> None:
@@ -178,7 +242,20 @@ def grade_inputs(
                 progress(len(members) - reported)
             continue
         model_version = result.model_version or model_version
-        series_hips.extend(_series_hip_json(h) for h in result.hips)
+        if decision.weighting == "unknown":
+            ratio = marrow_to_muscle_ratio(
+                [m.pixels for m in members],
+                [r.labelmap for r in result.slices],
+                [m.pixel_spacing_mm for m in members],
+            )
+            if not looks_like_t1(ratio):
+                row["graded"] = False
+                shown = "no femoral head found" if ratio is None else f"marrow/muscle {ratio:.2f}"
+                row["not_graded_reason"] = (
+                    f"unknown weighting and the images do not look like T1 ({shown})"
+                )
+                continue
+        series_hips.extend(_series_hip_json(h, decision.flags) for h in result.hips)
         for index, mr_slice, slice_result in zip(indices, members, result.slices, strict=True):
             name = f"{LABELMAP_DIR}/{index:05d}_{_safe(mr_slice.sop_instance_uid)}.png"
             labelmap = np.ascontiguousarray(slice_result.labelmap, dtype=np.uint8)
@@ -196,6 +273,7 @@ def grade_inputs(
                 entry["frame"] = frame
             images[index] = entry
     document = {
+        "series": series_rows,
         "images": [image for image in images if image is not None],
         "hips": series_hips,
         "model_version": model_version,

@@ -100,16 +100,29 @@ def _segment_descriptions(
     ]
 
 
+def _frame_count(source_images: Sequence[Dataset]) -> int:
+    """Slices of the source: its images, or the frames of one multi-frame image."""
+    if len(source_images) == 1:
+        return max(1, int(source_images[0].get("NumberOfFrames", 1) or 1))
+    return len(source_images)
+
+
 def _validated_labelmaps(
     labelmaps: npt.ArrayLike, source_images: Sequence[Dataset]
 ) -> npt.NDArray[np.uint8]:
     array = np.asarray(labelmaps)
-    if array.ndim != 3 or array.shape[0] != len(source_images):
+    frames = _frame_count(source_images)
+    if array.ndim != 3 or array.shape[0] != frames:
         raise ValueError(
-            f"label maps must be (N, H, W) with N = {len(source_images)} source images, "
-            f"got {array.shape}"
+            f"label maps must be (N, H, W) with N = {frames} source frames, got {array.shape}"
         )
     for k, ds in enumerate(source_images):
+        if len(source_images) == 1 and frames > 1:
+            if array.shape[1:] != (int(ds.Rows), int(ds.Columns)):
+                raise ValueError(
+                    f"label maps are {array.shape[1:]}, the frames {(ds.Rows, ds.Columns)}"
+                )
+            break
         if array.shape[1:] != (int(ds.Rows), int(ds.Columns)):
             raise ValueError(
                 f"label map {k} is {array.shape[1:]}, its image is {(ds.Rows, ds.Columns)}"
@@ -134,7 +147,8 @@ def build_segmentation(
     """A BINARY DICOM Segmentation of one MR series.
 
     ``source_images``: the series' MR datasets (pixel data not needed), slice k of
-    ``labelmaps`` lies on ``source_images[k]``. ``labelmaps``: ``(N, H, W)`` uint8
+    ``labelmaps`` lies on ``source_images[k]``; or one multi-frame (Enhanced MR) dataset,
+    slice k of ``labelmaps`` on its frame k + 1. ``labelmaps``: ``(N, H, W)`` uint8
     0/1/2. ``edited``: a person changed at least one label map (SEMIAUTOMATIC);
     ``content_creator_name`` (DICOM PN, ``Family^Given``) names that person.
     Frames with no segment pixel are left out (``omit_empty_frames``); reading

@@ -17,6 +17,14 @@ hip's tracking identifier:
   of each grade as four more measurements (local codes ``GRADEPROB-NONE`` ...,
   ``{ratio}``).
 
+The necrosis group also carries the classifications (docs/grading.md section 5): the
+combined Kerboul necrotic angle as a measurement (UCUM ``deg``; concept ``KERBOUL``, or
+``KERBOUL1`` when only one plane's arc is known) and, as qualitative evaluations, the
+extent (``EXTENT``: A/B/C), the JIC type (``JICTYPE``: A/B/C1/C2) and the stage
+(``STAGE``: Steinberg and ARCO stages from a clinician's radiograph findings, or
+"MRI-positive, radiograph needed to stage"). SNOMED CT and DCM have no concepts for these
+classifications, so they use the local scheme ``99ONFH``.
+
 Finding sites carry the laterality (SCT Right / Left) when the side is known.
 Who stands behind the numbers: the algorithm is the device observer always;
 when a person confirmed the grade (the latest grade revision's author) they are
@@ -62,6 +70,32 @@ GRADE_CODES: dict[str, hd.sr.CodedConcept] = {
     "moderate": hd.sr.CodedConcept.from_code(codes.SCT.Moderate),
     "severe": hd.sr.CodedConcept.from_code(codes.SCT.Severe),
 }
+
+
+def _local(value: str, meaning: str) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept(value=value, scheme_designator="99ONFH", meaning=meaning[:64])
+
+
+KERBOUL_ANGLE = _local("KERBOUL", "Kerboul combined necrotic angle")
+KERBOUL_ONE_PLANE = _local("KERBOUL1", "Kerboul necrotic arc, one plane")
+EXTENT = _local("EXTENT", "Necrosis extent (Steinberg/ARCO)")
+JIC_TYPE = _local("JICTYPE", "JIC type")
+STAGE = _local("STAGE", "ONFH stage")
+EXTENT_CODES = {
+    "A": _local("EXTA", "Extent A (< 15 %)"),
+    "B": _local("EXTB", "Extent B (15-30 %)"),
+    "C": _local("EXTC", "Extent C (> 30 %)"),
+}
+JIC_CODES = {t: _local(f"JIC{t}", f"JIC type {t}") for t in ("A", "B", "C1", "C2")}
+_DEGREE = hd.sr.CodedConcept(value="deg", scheme_designator="UCUM", meaning="degree")
+
+
+def stage_code(text: str) -> hd.sr.CodedConcept:
+    """A local code for a stage text (``"Steinberg IVB, ARCO IIIB"``, or the MRI-only one)."""
+    value = "STG-" + "".join(c for c in text.upper() if c.isalnum())[:12]
+    return _local(value, text)
+
+
 GRADE_PROBABILITY_CODES: dict[str, hd.sr.CodedConcept] = {
     grade: hd.sr.CodedConcept(
         value=f"GRADEPROB-{grade.upper()}",
@@ -99,6 +133,12 @@ class HipMeasurements:
     proportion_interval: tuple[float, float] | None = None
     """The 90 % interval of ``proportion`` (the engine's; None when it gave none)."""
     grade_probabilities: dict[str, float] | None = None
+    # Classifications (docs/grading.md section 5); None: not known.
+    extent: str | None = None
+    jic_type: str | None = None
+    kerboul_angle_deg: float | None = None
+    kerboul_partial: bool | None = None
+    stage: str | None = None
 
 
 def _finding_site(side: str) -> hd.sr.FindingSite:
@@ -182,6 +222,23 @@ def _hip_groups(
         evaluations.append(
             hd.sr.QualitativeEvaluation(name=codes.SCT.Severity, value=GRADE_CODES[hip.grade])
         )
+    if hip.extent in EXTENT_CODES:
+        evaluations.append(hd.sr.QualitativeEvaluation(name=EXTENT, value=EXTENT_CODES[hip.extent]))
+    if hip.jic_type in JIC_CODES:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(name=JIC_TYPE, value=JIC_CODES[hip.jic_type])
+        )
+    if hip.stage:
+        evaluations.append(hd.sr.QualitativeEvaluation(name=STAGE, value=stage_code(hip.stage)))
+    angles = []
+    if hip.kerboul_angle_deg is not None:
+        angles.append(
+            hd.sr.Measurement(
+                name=KERBOUL_ONE_PLANE if hip.kerboul_partial else KERBOUL_ANGLE,
+                value=float(hip.kerboul_angle_deg),
+                unit=_DEGREE,
+            )
+        )
     necrosis = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=str(
@@ -200,6 +257,7 @@ def _hip_groups(
             *necrosis_areas,
             _proportion(hip),
             *_grade_probabilities(hip),
+            *angles,
         ],
         qualitative_evaluations=evaluations or None,
     )

@@ -32,6 +32,12 @@ class PatientExplanation(models.Model):
     )
     proportion = models.FloatField()
     grade = models.CharField(max_length=10, choices=GradeChoice.choices)
+    # The hip's classifications when the explanation was made (docs/grading.md section 5);
+    # blank: not known.
+    extent = models.CharField(max_length=1, blank=True)
+    jic_type = models.CharField(max_length=2, blank=True)
+    stage = models.CharField(max_length=80, blank=True)
+    stage_source = models.CharField(max_length=10, blank=True)
     proportion_interval = models.JSONField(
         null=True, blank=True, help_text="[low, high]: the engine's 90 % interval, if it gave one."
     )

@@ -85,6 +85,19 @@ GRADE_WORDS = {
 }
 
 
+# Where the affected area lies against the part of the head that carries the weight
+# (JIC type), in plain words.
+JIC_WORDS = {
+    "A": "the affected area lies on the inner side of the part of the ball that carries "
+    "your weight, covering a third of it or less",
+    "B": "the affected area covers up to two thirds of the part of the ball that carries "
+    "your weight, from its inner side",
+    "C1": "the affected area covers most of the part of the ball that carries your weight",
+    "C2": "the affected area covers the part of the ball that carries your weight and "
+    "reaches beyond the edge of the hip socket",
+}
+
+
 def interval_words(interval: list[float] | None) -> str:
     """``[0.12, 0.2]`` -> ``"about 12 to 20 %"`` (one decimal under 10 %); "" without one."""
     if not interval:
@@ -116,6 +129,11 @@ def explanation_context(*, explanation: PatientExplanation) -> dict[str, Any]:
         "doctor_name": explanation.author_name,
         "date": explanation.created,
         "site_name": explanation.study.site.name,
+        "extent": explanation.extent,
+        "jic_type": explanation.jic_type,
+        "jic_words": JIC_WORDS.get(explanation.jic_type, ""),
+        "stage": explanation.stage,
+        "stage_from_radiograph": explanation.stage_source == "clinician",
     }
 
 

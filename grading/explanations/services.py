@@ -125,8 +125,15 @@ def patient_explanation_create(
     hip = _choose_hip(study=study, side=side, series_instance_uid=series_instance_uid)
     slice_result = _choose_slice(hip=hip)
     image = _slice_image_png(slice_result=slice_result, side=hip.side)
+    from grading.services.classifications import hip_classifications
+
+    classes = hip_classifications(hip=hip)
     with transaction.atomic():
         explanation = PatientExplanation(
+            extent=classes["extent"] or "",
+            jic_type=classes["jic_type"] or "",
+            stage=(classes["stage"] or "")[:80],
+            stage_source=classes["stage_source"] or "",
             study=study,
             author=user,
             author_name=user.get_full_name() or user.get_username(),

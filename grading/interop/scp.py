@@ -21,7 +21,7 @@ Presentation contexts: Verification; MR Image Storage, Enhanced MR Image Storage
 Legacy Converted Enhanced MR Image Storage in every transfer syntax the DICOM layer
 decodes. Any other SOP class (CT, a secondary capture...) is refused at negotiation
 (abstract syntax not supported), so a sender learns before sending a byte. An instance
-the ingest refuses (multi-frame, no pixel spacing, not MR...) answers 0xC000 "cannot
+the ingest refuses (no pixel spacing, not MR...) answers 0xC000 "cannot
 understand" with the reason as ErrorComment; one the ingest refuses for this site (its
 series belongs to another study of the site) answers 0x0124 "not authorised"; UIDs are
 unique per site, so another site's copy never blocks it; a storage or database failure

@@ -19,6 +19,7 @@ from grading.models.audit import (
     AuditImmutableError,
     OutboxMessage,
 )
+from grading.models.classifications import ClassificationRevision, JicChoice
 from grading.models.sites import GRADING_ROLES, UPLOAD_ROLES, Membership, Role, Site
 from grading.models.studies import (
     GRADE_RANK,
@@ -47,6 +48,8 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "AuditImmutableError",
+    "ClassificationRevision",
+    "JicChoice",
     "GradeChoice",
     "GradeRevision",
     "HipResult",

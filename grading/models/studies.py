@@ -139,18 +139,27 @@ class Plane(models.TextChoices):
     AXIAL = "axial", "Axial"
     CORONAL = "coronal", "Coronal"
     SAGITTAL = "sagittal", "Sagittal"
+    OBLIQUE = "oblique", "Oblique"
     UNKNOWN = "unknown", "Unknown"
 
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    # The study's site, copied here so that the database holds UIDs unique per site.
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     # Unique per site (issue 13 item 7): the ingest finds a series by its UID among its
-    # own site's studies; the database holds it unique within its study.
+    # own site's studies; the database holds it unique within its study and its site.
     series_instance_uid = models.CharField(max_length=64)
     description = models.CharField(max_length=200, blank=True)
     number = models.IntegerField(null=True, blank=True)
     modality = models.CharField(max_length=16, default="MR")
     plane = models.CharField(max_length=10, choices=Plane.choices, default=Plane.UNKNOWN)
+    # Sequence and plane awareness (grading.dicom.protocol.series_decision): set when the
+    # study's analyses are requested; graded None = not decided yet.
+    weighting = models.CharField(max_length=16, blank=True)
+    graded = models.BooleanField(null=True, blank=True)
+    not_graded_reason = models.TextField(blank=True)
+    protocol_flags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     # When an instance of the series was last stored (the quiet period before an
     # analysis counts from here).
@@ -160,6 +169,9 @@ class Series(models.Model):
         ordering = ["study_id", "number", "id"]
         verbose_name_plural = "series"
         constraints = [
+            models.UniqueConstraint(
+                fields=["site", "series_instance_uid"], name="series_unique_uid_per_site"
+            ),
             models.UniqueConstraint(
                 fields=["study", "series_instance_uid"], name="series_unique_uid_per_study"
             ),
@@ -172,11 +184,27 @@ class Series(models.Model):
     def clean(self) -> None:
         if not self.series_instance_uid.strip():
             raise ValidationError({"series_instance_uid": "SeriesInstanceUID is required."})
+        if self.study_id is not None and self.site_id != self.study.site_id:
+            raise ValidationError({"site": "A series belongs to its study's site."})
 
     @property
     def analysable(self) -> bool:
-        """Each axial MR series is analysed (an unknown plane is tried too)."""
-        return self.modality == "MR" and self.plane in (Plane.AXIAL, Plane.UNKNOWN)
+        """An MR series is analysed unless the protocol decision said it is not graded
+        (a series not decided yet counts as analysable)."""
+        return self.modality == "MR" and self.graded is not False
+
+
+def slice_key(sop_instance_uid: str, frame_number: int | None) -> str:
+    """See :attr:`Instance.slice_key`."""
+    return sop_instance_uid if frame_number is None else f"{sop_instance_uid}:{frame_number}"
+
+
+def instances_by_slice_key(series: Series, keys: list[str]) -> dict[str, Instance]:
+    """The instances of ``series`` named by slice keys (unknown keys are left out)."""
+    uids = {key.split(":", 1)[0] for key in keys}
+    found = Instance.objects.filter(series=series, sop_instance_uid__in=uids)
+    wanted = set(keys)
+    return {i.slice_key: i for i in found if i.slice_key in wanted}
 
 
 class IncomingSeries(models.Model):
@@ -210,12 +238,18 @@ def instance_upload_to(instance: Instance, filename: str) -> str:
 
 
 class Instance(models.Model):
-    """One stored DICOM file (an MR slice). Files are never deleted by the portal."""
+    """One MR slice: a stored single-frame DICOM file, or one frame of a multi-frame file
+    (Enhanced MR, Legacy Converted Enhanced MR), which then has one row per frame sharing
+    the file and the SOPInstanceUID, told apart by ``frame_number`` (1-based; null for a
+    single-frame file). Files are never deleted by the portal."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    # The series' site, copied here so that the database holds UIDs unique per site.
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     # Unique per site (the ingest looks it up among its site's instances); the database
-    # holds it unique within its series.
+    # holds it unique within its series (per frame for a multi-frame file).
     sop_instance_uid = models.CharField(max_length=64)
+    frame_number = models.PositiveIntegerField(null=True, blank=True)
     file = models.FileField(upload_to=instance_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
@@ -228,6 +262,9 @@ class Instance(models.Model):
     pixel_spacing_row_mm = models.FloatField(null=True, blank=True)
     pixel_spacing_col_mm = models.FloatField(null=True, blank=True)
     slice_thickness_mm = models.FloatField(null=True, blank=True)
+    # From the header (grading.dicom.protocol): for the series decision.
+    weighting = models.CharField(max_length=16, blank=True)
+    orientation = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -238,12 +275,33 @@ class Instance(models.Model):
                 name="instance_has_pixels",
             ),
             models.UniqueConstraint(
-                fields=["series", "sop_instance_uid"], name="instance_unique_uid_per_series"
+                fields=["series", "sop_instance_uid"],
+                condition=models.Q(frame_number__isnull=True),
+                name="instance_unique_uid_per_series",
+            ),
+            models.UniqueConstraint(
+                fields=["series", "sop_instance_uid", "frame_number"],
+                name="instance_unique_uid_frame_per_series",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(frame_number__isnull=True) | models.Q(frame_number__gte=1),
+                name="instance_frame_from_1",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "sop_instance_uid"],
+                condition=models.Q(frame_number__isnull=True),
+                name="instance_unique_uid_per_site",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "sop_instance_uid", "frame_number"],
+                name="instance_unique_uid_frame_per_site",
             ),
         ]
         indexes = [models.Index(fields=["sop_instance_uid"], name="instance_sop_uid")]
 
     def __str__(self) -> str:
+        if self.frame_number is not None:
+            return f"{self.sop_instance_uid} [frame {self.frame_number}]"
         return self.sop_instance_uid
 
     def clean(self) -> None:
@@ -255,3 +313,9 @@ class Instance(models.Model):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValidationError({name: "Pixel spacing must be positive."})
+
+    @property
+    def slice_key(self) -> str:
+        """``"<SOPInstanceUID>"``, or ``"<SOPInstanceUID>:<frame>"`` for a frame (UIDs
+        hold only digits and dots): one slice of the study."""
+        return slice_key(self.sop_instance_uid, self.frame_number)

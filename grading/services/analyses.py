@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from PIL import Image
 
@@ -50,7 +50,7 @@ from grading.models import (
 from grading.services.audit import audit_record
 from grading.services.engine import (
     hip_slice_as_dict,
-    instance_read,
+    instances_read,
     segmenter_get,
     series_hip_as_dict,
 )
@@ -136,10 +136,12 @@ def analysis_request(
 
 
 def study_analyses_request(*, study_id: int) -> list[Analysis]:
-    """After an upload: one analysis for each analysable (axial MR) series of the study
-    whose instances have all arrived (no receiver still bringing any, and quiet for
+    """After an upload: decide which series are graded (sequence and plane,
+    ``grading.services.protocol``), then one analysis for each graded series whose
+    instances have all arrived (no receiver still bringing any, and quiet for
     ``ONFH_INGEST_QUIET_S``); the ingest of the others is sent again when they may be."""
     from grading.services.arrivals import series_arrival_wait_s
+    from grading.services.protocol import series_protocol_decide
 
     study = Study.objects.get(pk=study_id)
     analyses: list[Analysis] = []
@@ -147,7 +149,9 @@ def study_analyses_request(*, study_id: int) -> list[Analysis]:
     for series in (
         Series.objects.filter(study=study).select_related("study").order_by("number", "id")
     ):
-        if not (series.analysable and series.instances.exists()):
+        if not series.instances.exists():
+            continue
+        if not series_protocol_decide(series=series).analysable:
             continue
         wait = series_arrival_wait_s(series=series)
         if wait > 0:
@@ -306,8 +310,25 @@ def _progress_saver(analysis: Analysis, progress_cb: ProgressCallback | None) ->
     return save
 
 
-def _result_write(analysis: Analysis, instances: list[Instance], result: Any) -> str:
+def _t1_check(analysis: Analysis, slices: list[Any], result: Any) -> dict[str, Any] | None:
+    """For a series of unknown weighting: does it look like T1 (marrow vs muscle)?"""
+    if analysis.series.weighting != "unknown":
+        return None
+    from grading.engine.weighting import looks_like_t1, marrow_to_muscle_ratio
+
+    ratio = marrow_to_muscle_ratio(
+        [s.pixels for s in slices],
+        [s.labelmap for s in result.slices],
+        [s.pixel_spacing_mm for s in slices],
+    )
+    return {"ratio": ratio, "t1_like": looks_like_t1(ratio)}
+
+
+def _result_write(
+    analysis: Analysis, instances: list[Instance], result: Any, *, t1_check: Any = None
+) -> str:
     meta = {
+        "t1_check": t1_check,
         "instance_ids": [i.pk for i in instances],
         "slices": [[hip_slice_as_dict(h) for h in s.hips] for s in result.slices],
         "hips": [series_hip_as_dict(h) for h in result.hips],
@@ -362,7 +383,7 @@ def analysis_compute(
             _fail(analysis, "the series has no instances")
             return False
         with _heartbeat(analysis.pk, analysis.worker):
-            slices = [instance_read(i) for i in instances]
+            slices = instances_read(instances)
             read_s = time.perf_counter() - started
             from grading.engine.pipeline import grade_series
 
@@ -370,7 +391,8 @@ def analysis_compute(
                 slices, segmenter, progress=_progress_saver(analysis, progress_cb)
             )
             engine_s = time.perf_counter() - started - read_s
-        name = _result_write(analysis, instances, result)
+        t1_check = _t1_check(analysis, slices, result)
+        name = _result_write(analysis, instances, result, t1_check=t1_check)
         timings = {"read_s": round(read_s, 4), "engine_s": round(engine_s, 4)}
         timings.update(
             {f"engine_{k}": round(float(v), 4) for k, v in (result.timings_s or {}).items()}
@@ -425,6 +447,28 @@ def _result_read(name: str) -> tuple[dict[str, Any], list[np.ndarray]]:
     return meta, labelmaps
 
 
+def _protocol_hips(analysis: Analysis, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hips to store: none when a series of unknown weighting did not look like T1
+    (the series is then marked not graded, with the reason); otherwise the engine's,
+    with the series' protocol flags (``weighting_unknown``) added."""
+    from grading.services.protocol import series_pixel_verdict
+
+    check = meta.get("t1_check")
+    if check is not None and not check["t1_like"]:
+        series_pixel_verdict(series_id=analysis.series_id, ratio=check["ratio"], t1_like=False)
+        return []
+    extra = list(
+        Series.objects.filter(pk=analysis.series_id)
+        .values_list("protocol_flags", flat=True)
+        .first()
+        or []
+    )
+    return [
+        {**h, "flags": list(h["flags"]) + [f for f in extra if f not in h["flags"]]}
+        for h in meta["hips"]
+    ]
+
+
 def analysis_store(*, analysis_id: int) -> bool:
     """Turn the engine's answer into SliceResults, HipResults and AI LabelMaps (PNG);
     mark the analysis done. Idempotent: a done analysis is left as it is."""
@@ -461,6 +505,7 @@ def analysis_store(*, analysis_id: int) -> bool:
                 labelmap_rows.append(row)
             SliceResult.objects.bulk_create(slice_rows)
             LabelMap.objects.bulk_create(labelmap_rows)
+            hips_meta = _protocol_hips(analysis, meta)
             HipResult.objects.bulk_create(
                 [
                     HipResult(
@@ -481,7 +526,7 @@ def analysis_store(*, analysis_id: int) -> bool:
                         ai_grade_probabilities=h.get("grade_probabilities"),
                         ai_method_proportions=h.get("method_proportions") or {},
                     )
-                    for h in meta["hips"]
+                    for h in hips_meta
                 ]
             )
             # A series analysed again keeps the grades and masks people gave.
@@ -560,6 +605,29 @@ def _local_process_gone(worker: str) -> bool:
     return False
 
 
+def _studies_with_late_instances(*, quiet_before: Any) -> set[int]:
+    """Studies with an analysable series whose latest analysis is done but covers fewer
+    (or other) instances than the series now holds, no analysis of it queued or running,
+    and no instance stored since ``quiet_before``."""
+    latest = Analysis.objects.filter(series=OuterRef("pk")).order_by("-created", "-id")
+    active = Analysis.objects.filter(
+        series=OuterRef("pk"), status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
+    )
+    return set(
+        Series.objects.filter(last_arrival__lt=quiet_before)
+        .exclude(plane__in=["coronal", "sagittal"])
+        .annotate(
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_count=Subquery(latest.values("instance_count")[:1]),
+            active=Exists(active),
+            count=Count("instances"),
+        )
+        .filter(latest_status=AnalysisStatus.DONE, active=False)
+        .exclude(count=F("latest_count"))
+        .values_list("study_id", flat=True)
+    )
+
+
 def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     """Send again what a dead worker left behind; returns the analysis ids sent.
 
@@ -567,8 +635,9 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     ``ONFH_STALE_AFTER_S``) goes back to ``queued`` (or straight to its store step if the
     engine's answer is already kept); a ``queued`` analysis sent longer than
     ``ONFH_RESEND_QUEUED_AFTER_S`` ago is sent again (its message may have been taken
-    by a worker that died before claiming it). Duplicates are harmless: the claim is
-    idempotent.
+    by a worker that died before claiming it). A series whose ingest message was lost is
+    analysed: one that never had an analysis, and an analysed one that received late
+    instances (quiet for that long). Duplicates are harmless: the claim is idempotent.
     """
     from grading.services.arrivals import incoming_series_prune
 
@@ -630,9 +699,12 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
         Series.objects.filter(
             analyses__isnull=True, instances__isnull=False, created__lt=resend_before
         )
-        .exclude(plane__in=["coronal", "sagittal"])
+        .exclude(graded=False)
         .values_list("study_id", flat=True)
     ):
+        sent += [a.pk for a in study_analyses_request(study_id=study_id)]
+    # Late instances of an analysed series whose (delayed) ingest message was lost.
+    for study_id in _studies_with_late_instances(quiet_before=resend_before):
         sent += [a.pk for a in study_analyses_request(study_id=study_id)]
     for analysis_id in list(
         Analysis.objects.filter(status=AnalysisStatus.QUEUED)

@@ -1,8 +1,10 @@
 """The per-file ingest check, free of Django so that it can run in worker processes.
 
 ``dicom_file_check`` reads one file with the DICOM layer (``read_mr_slice``: DICOM? MR?
-greyscale pixel data that decodes? pixel spacing? single frame?) and returns what the
-portal stores about it, without the pixels, or the reason it is refused.
+greyscale pixel data that decodes? pixel spacing?; a multi-frame file, such as Enhanced
+MR, with ``read_mr_frames``, each frame with its own geometry from the functional
+groups) and returns what the portal stores about it, without the pixels, or the reason
+it is refused. Each file's weighting comes from its header (``grading.dicom.protocol``).
 
 ``items_check`` runs it over a stream of uploaded files and zip entries, in a small pool
 of worker processes for large uploads: a zip entry is inflated in the worker itself
@@ -14,6 +16,7 @@ parsing, hashing and writing all run beside the server process, which only recor
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import multiprocessing
 import os
@@ -28,10 +31,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grading.dicom.reader import DicomReadError, read_mr_slice, slice_normal
+import pydicom
+
+from grading.dicom.protocol import classify_weighting, plane_of, sequence_header
+from grading.dicom.reader import DicomReadError, read_mr_frames, read_mr_slice, slice_normal
 from grading.dicom.uids import uid_problem
+from grading.engine.types import MRSlice
 
 _CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CheckedFrame:
+    """One frame of a multi-frame file: its own geometry. Lengths in mm."""
+
+    frame_number: int  # 1-based
+    rows: int
+    columns: int
+    pixel_spacing_mm: tuple[float, float]
+    slice_thickness_mm: float | None
+    position: float | None
+    orientation: tuple[float, ...] | None
 
 
 @dataclass(frozen=True)
@@ -48,8 +68,11 @@ class CheckedFile:
     pixel_spacing_mm: tuple[float, float]
     slice_thickness_mm: float | None
     position: float | None  # along the slice normal
-    plane: str  # axial | coronal | sagittal | unknown
+    plane: str  # axial | coronal | sagittal | oblique | unknown
     size: int = 0  # bytes
+    weighting: str = "unknown"  # grading.dicom.protocol.Weighting
+    orientation: tuple[float, ...] | None = None  # ImageOrientationPatient
+    frames: tuple[CheckedFrame, ...] = ()  # a multi-frame file: each frame; () single frame
 
 
 @dataclass(frozen=True)
@@ -91,8 +114,7 @@ def _geometry(image_position: object, image_orientation: object) -> tuple[float 
         normal = slice_normal(image_orientation)  # type: ignore[arg-type]
     except ValueError:
         return None, "unknown"
-    axis = max(range(3), key=lambda i: abs(normal[i]))
-    plane = ("sagittal", "coronal", "axial")[axis]
+    plane = str(plane_of(image_orientation))  # type: ignore[arg-type]
     if image_position is None:
         return None, plane
     position = float(sum(p * n for p, n in zip(image_position, normal, strict=True)))  # type: ignore[call-overload]
@@ -100,13 +122,17 @@ def _geometry(image_position: object, image_orientation: object) -> tuple[float 
 
 
 def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
+    frames: list[MRSlice] = []
     try:
         mr_slice = read_mr_slice(data, name=name)
     except DicomReadError as exc:
-        reason = exc.reason
-        if reason.startswith("multi-frame"):
-            reason = f"{reason.split(';')[0]}: upload single-frame slices"
-        return RefusedFile(reason)
+        if not exc.reason.startswith("multi-frame"):
+            return RefusedFile(exc.reason)
+        try:
+            frames = read_mr_frames(data, name=name)
+        except DicomReadError as frame_exc:
+            return RefusedFile(frame_exc.reason)
+        mr_slice = frames[0]
     for what, uid in (
         ("StudyInstanceUID", mr_slice.study_instance_uid),
         ("SeriesInstanceUID", mr_slice.series_instance_uid),
@@ -117,6 +143,19 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
         if (problem := uid_problem(uid, what=what)) is not None:
             return RefusedFile(problem)
     position, plane = _geometry(mr_slice.image_position, mr_slice.image_orientation)
+    weighting = _weighting(data)
+    checked_frames = tuple(
+        CheckedFrame(
+            frame_number=k + 1,
+            rows=frame.shape[0],
+            columns=frame.shape[1],
+            pixel_spacing_mm=frame.pixel_spacing_mm,
+            slice_thickness_mm=frame.slice_thickness_mm,
+            position=_geometry(frame.image_position, frame.image_orientation)[0],
+            orientation=frame.image_orientation,
+        )
+        for k, frame in enumerate(frames)
+    )
     return CheckedFile(
         sha256=hashlib.sha256(data).hexdigest(),
         sop_instance_uid=mr_slice.sop_instance_uid,
@@ -130,7 +169,19 @@ def dicom_file_check(name: str, data: bytes) -> CheckedFile | RefusedFile:
         position=position,
         plane=plane,
         size=len(data),
+        weighting=weighting,
+        orientation=mr_slice.image_orientation,
+        frames=checked_frames,
     )
+
+
+def _weighting(data: bytes) -> str:
+    """The file's weighting from its header (a second, pixel-free parse)."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        return str(classify_weighting(sequence_header(ds))[0])
+    except Exception:  # noqa: BLE001 - the file was read once already; say unknown
+        return "unknown"
 
 
 # --- zip entries ------------------------------------------------------------------------------

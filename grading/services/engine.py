@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from grading.dicom.reader import read_mr_slice
+from grading.dicom.reader import DicomReadError, read_mr_frames, read_mr_slice
 from grading.engine.types import Grade, HipSliceResult, MRSlice, SeriesHipResult, Uncertainty
 from grading.engine.uncertainty import uncertainty_as_dict
 
@@ -58,10 +59,32 @@ def segmenter_get() -> HeadSegmenter:
 
 
 def instance_read(instance: Instance) -> MRSlice:
-    """Read a stored instance back through the DICOM layer."""
-    with default_storage.open(instance.file.name, "rb") as handle:
-        data = handle.read()
-    return read_mr_slice(data, name=instance.sop_instance_uid)
+    """Read a stored instance (a slice, or one frame of a multi-frame file) back through
+    the DICOM layer."""
+    return instances_read([instance])[0]
+
+
+def instances_read(instances: Sequence[Instance]) -> list[MRSlice]:
+    """Read stored instances in order; a multi-frame file is read once for all its frames."""
+    frames_of: dict[str, list[MRSlice]] = {}
+    slices: list[MRSlice] = []
+    for instance in instances:
+        name = instance.file.name
+        if instance.frame_number is None:
+            with default_storage.open(name, "rb") as handle:
+                slices.append(read_mr_slice(handle.read(), name=instance.sop_instance_uid))
+            continue
+        if name not in frames_of:
+            with default_storage.open(name, "rb") as handle:
+                frames_of[name] = read_mr_frames(handle.read(), name=instance.sop_instance_uid)
+        frames = frames_of[name]
+        if not 1 <= instance.frame_number <= len(frames):
+            raise DicomReadError(
+                instance.sop_instance_uid,
+                f"frame {instance.frame_number} of a file with {len(frames)} frames",
+            )
+        slices.append(frames[instance.frame_number - 1])
+    return slices
 
 
 def hip_slice_as_dict(hip: HipSliceResult) -> dict[str, Any]:

@@ -202,6 +202,16 @@ def series_seg_export(*, user: Any, series: Series, client_address: str | None) 
     )
     if not instances:
         raise ValidationError("The series has no images.")
+    multi_frame = instances[0].frame_number is not None
+    if multi_frame:
+        # One multi-frame source: the SEG's planes in its frame order.
+        if len({i.sop_instance_uid for i in instances}) > 1 or any(
+            i.frame_number is None for i in instances
+        ):
+            raise ValidationError(
+                "A SEG of a series spread over several multi-frame files is not supported."
+            )
+        instances.sort(key=lambda i: i.frame_number or 0)
     current = _current_labelmaps(analysis)
     planes = []
     for instance in instances:
@@ -217,7 +227,7 @@ def series_seg_export(*, user: Any, series: Series, client_address: str | None) 
     latest_edit = max(edits, key=lambda r: (r.created, r.pk)) if edits else None
     series_uid, sop_uid = _series_uids(series, "seg", analysis)
     seg = build_segmentation(
-        source_images=_source_images(instances),
+        source_images=_source_images(instances[:1] if multi_frame else instances),
         labelmaps=labelmaps,
         algorithm=_algorithm(analysis),
         edited=latest_edit is not None,
@@ -260,24 +270,34 @@ def _hip_measurements(analysis: Analysis, hips: list[HipResult]) -> list[HipMeas
                         necrosis_area_mm2=float(hip.get("necrosis_area_mm2") or 0.0),
                     )
                 )
-    return [
-        HipMeasurements(
-            side=hip.side,
-            head_volume_mm3=hip.head_volume_mm3,
-            necrosis_volume_mm3=hip.necrosis_volume_mm3,
-            proportion=hip.proportion,
-            grade=hip.current_grade,
-            slice_areas=tuple(areas[hip.side]),
-            # the engine's uncertainty describes its own masks, not edited ones
-            proportion_interval=(
-                (hip.proportion_interval[0], hip.proportion_interval[1])
-                if hip.proportion_interval
-                else None
-            ),
-            grade_probabilities=hip.grade_probabilities,
+    from grading.services.classifications import hip_classifications
+
+    measurements = []
+    for hip in hips:
+        classes = hip_classifications(hip=hip)
+        measurements.append(
+            HipMeasurements(
+                side=hip.side,
+                head_volume_mm3=hip.head_volume_mm3,
+                necrosis_volume_mm3=hip.necrosis_volume_mm3,
+                proportion=hip.proportion,
+                grade=hip.current_grade,
+                slice_areas=tuple(areas[hip.side]),
+                # the engine's uncertainty describes its own masks, not edited ones
+                proportion_interval=(
+                    (hip.proportion_interval[0], hip.proportion_interval[1])
+                    if hip.proportion_interval
+                    else None
+                ),
+                grade_probabilities=hip.grade_probabilities,
+                extent=classes["extent"],
+                jic_type=classes["jic_type"],
+                kerboul_angle_deg=classes["kerboul_angle_deg"],
+                kerboul_partial=classes["kerboul_partial"],
+                stage=classes["stage"],
+            )
         )
-        for hip in hips
-    ]
+    return measurements
 
 
 def series_sr_export(*, user: Any, series: Series, client_address: str | None) -> DicomExport:

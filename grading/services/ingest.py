@@ -34,7 +34,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from grading.dicom.reader import DicomReadError, inspect_dicom
 from grading.models import Instance, Series, Site, Study
@@ -67,6 +67,21 @@ class UploadError(Exception):
 
 class UploadTooLarge(UploadError):
     status_code = 413
+
+
+class UidConflict(UploadError):
+    """A concurrent upload stored some of the same UIDs in this site first (the database's
+    unique (site, UID) constraints refused this one); nothing of this request is kept."""
+
+    status_code = 409
+
+
+def _is_uid_conflict(exc: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite names the columns.
+    text = str(exc)
+    return "unique_uid_per_" in text or (
+        "UNIQUE constraint failed" in text and "_instance_uid" in text
+    )
 
 
 class ArchiveRefused(Exception):
@@ -285,7 +300,7 @@ def file_check(*, name: str, data: bytes) -> _Checked:
 def _check(candidate: _Candidate) -> _Checked:
     """One parse with the DICOM layer's reader, which refuses (DicomReadError, with the
     reason) anything that is not DICOM, not MR, has no pixel data, cannot be decoded, is
-    not greyscale, has no pixel spacing, or has several frames."""
+    not greyscale or has no pixel spacing; a multi-frame file is read frame by frame."""
     return _checked(candidate, dicom_file_check(candidate.name, candidate.data))
 
 
@@ -529,12 +544,18 @@ def checked_store(
                     )
             if schedule:
                 _schedule_ingest([pk for pk, summary in summaries.items() if summary["stored"]])
-    except BaseException:
+    except BaseException as exc:
         for name in written:
             try:
                 default_storage.delete(name)
             except Exception:  # noqa: BLE001
                 logger.exception("could not remove %s after a failed upload", name)
+        if isinstance(exc, IntegrityError) and _is_uid_conflict(exc):
+            raise UidConflict(
+                "Another upload stored some of the same UIDs in this site at the same "
+                "moment; nothing of this request was stored. Send the files again: "
+                "those already stored will be recognised."
+            ) from exc
         raise
 
 
@@ -643,6 +664,11 @@ def _store(
         future.result()  # raise the first write error, if any
     Instance.objects.bulk_create(new_instances)
     series_arrivals_stamp(series_ids={i.series_id for i in new_instances})
+    # Weighting, plane and whether it is graded, as soon as the files are in.
+    from grading.services.protocol import series_protocol_decide
+
+    for series in {i.series_id: i.series for i in new_instances}.values():
+        series_protocol_decide(series=series)
     return summaries
 
 
@@ -690,6 +716,7 @@ def _store_rows(
             h = item.header
             series = Series.objects.create(
                 study=study,
+                site=site,
                 series_instance_uid=h.series_instance_uid,
                 description=h.series_description[:200],
                 number=h.series_number,
@@ -698,30 +725,52 @@ def _store_rows(
             )
             series_by_uid[item.series_instance_uid] = series
             summaries[study.pk]["series"].append(item.series_instance_uid)
-        info = item.info
-        instance = Instance(
-            series=series,
-            sop_instance_uid=info.sop_instance_uid,
-            sha256=info.sha256,
-            size_bytes=info.size,
-            original_name=item.name[-255:],
-            instance_number=info.instance_number,
-            position=info.position,
-            rows=info.rows,
-            columns=info.columns,
-            pixel_spacing_row_mm=info.pixel_spacing_mm[0],
-            pixel_spacing_col_mm=info.pixel_spacing_mm[1],
-            slice_thickness_mm=info.slice_thickness_mm,
-        )
-        instance.file.name = instance_upload_to(instance, item.name)
+        instances = _instance_rows(series, item)
         if not item.prewritten:
             assert item.data is not None
-            pending.append(writer.submit(_file_write, instance.file.name, item.data))
-        new_instances.append(instance)
+            pending.append(writer.submit(_file_write, instances[0].file.name, item.data))
+        new_instances.extend(instances)
         summaries[study.pk]["stored"] += 1
         report.stored += 1
         report.accepted += 1
         report.files.append(_accepted(item, study, stored=True))
+
+
+def _instance_rows(series: Series, item: _Checked) -> list[Instance]:
+    """One Instance for a single-frame file; one per frame of a multi-frame file (Enhanced
+    MR), each with its frame's geometry, all pointing at the one stored file."""
+    info = item.info
+    frames = info.frames or (None,)
+    rows: list[Instance] = []
+    for frame in frames:
+        orientation = info.orientation if frame is None else frame.orientation
+        instance = Instance(
+            series=series,
+            site_id=series.site_id,
+            sop_instance_uid=info.sop_instance_uid,
+            frame_number=None if frame is None else frame.frame_number,
+            sha256=info.sha256,
+            size_bytes=info.size,
+            original_name=item.name[-255:],
+            instance_number=info.instance_number if frame is None else frame.frame_number,
+            position=info.position if frame is None else frame.position,
+            rows=info.rows if frame is None else frame.rows,
+            columns=info.columns if frame is None else frame.columns,
+            pixel_spacing_row_mm=(
+                info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm
+            )[0],
+            pixel_spacing_col_mm=(
+                info.pixel_spacing_mm if frame is None else frame.pixel_spacing_mm
+            )[1],
+            slice_thickness_mm=info.slice_thickness_mm
+            if frame is None
+            else frame.slice_thickness_mm,
+            weighting=info.weighting,
+            orientation=list(orientation) if orientation is not None else None,
+        )
+        instance.file.name = instance_upload_to(instance, item.name)
+        rows.append(instance)
+    return rows
 
 
 def _accepted(item: _Checked, study: Study, *, stored: bool) -> AcceptedFile:
@@ -740,6 +789,7 @@ __all__ = [
     "ArchiveRefused",
     "IngestReport",
     "RejectedFile",
+    "UidConflict",
     "UploadError",
     "UploadTooLarge",
     "checked_store",

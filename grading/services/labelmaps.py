@@ -26,6 +26,7 @@ from grading.models import (
     Series,
     SliceResult,
 )
+from grading.models.studies import instances_by_slice_key
 from grading.services.analyses import labelmap_png
 from grading.services.audit import audit_record
 from grading.services.engine import (
@@ -110,6 +111,36 @@ def _validated(labelmap: Any, instance: Instance) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+def _sides_edited(previous: np.ndarray, edited: np.ndarray, instance: Instance) -> set[str]:
+    """The hips (sides) of one slice that a mask edit changed: both maps are measured with
+    ``measure_labelmap``; a side changed if its head or necrosis area or its box differs,
+    or if a changed pixel lies inside its box before or after."""
+    from grading.engine.measure import measure_labelmap
+
+    mr_slice = instance_read(instance)
+    before = {h.side: h for h in measure_labelmap(previous, mr_slice)}
+    after = {h.side: h for h in measure_labelmap(edited, mr_slice)}
+    changed_pixels = previous != edited
+    sides: set[str] = set()
+    for side in set(before) | set(after):
+        old, new = before.get(side), after.get(side)
+        if old is None or new is None:
+            sides.add(side)
+            continue
+        if (old.head_area_mm2, old.necrosis_area_mm2, old.bbox) != (
+            new.head_area_mm2,
+            new.necrosis_area_mm2,
+            new.bbox,
+        ):
+            sides.add(side)
+            continue
+        for box in (old.bbox, new.bbox):
+            if box is not None and changed_pixels[box[0] : box[2], box[1] : box[3]].any():
+                sides.add(side)
+                break
+    return sides
+
+
 def _current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
     current: dict[int, LabelMap] = {}
     for row in LabelMap.objects.filter(analysis=analysis).order_by("version"):
@@ -142,6 +173,33 @@ def current_labelmaps(analysis: Analysis) -> dict[int, LabelMap]:
     return _current_labelmaps(analysis)
 
 
+def _review_by_mask_edit(
+    *, user: Any, hip: HipResult, reason: str, client_address: str | None
+) -> None:
+    """A person's mask edit on a hip marked "AI changed since your review" is a review of
+    it: the mark is cleared (saved with the hip by the caller) and audited."""
+    at_review = hip.ai_grade_at_review
+    hip.ai_changed_since_review = False
+    hip.ai_grade_at_review = None
+    audit_record(
+        actor=user,
+        action="hip.reviewed",
+        object_type="hip_result",
+        object_id=hip.pk,
+        study=hip.analysis.series.study,
+        before={"ai_changed_since_review": True, "ai_grade_at_review": at_review},
+        after={
+            "ai_changed_since_review": False,
+            "side": hip.side,
+            "ai_grade": hip.ai_grade,
+            "grade": hip.grade,
+            "by": "mask edit",
+        },
+        reason=reason,
+        client_address=client_address,
+    )
+
+
 def _hips_recompute(
     *,
     user: Any,
@@ -150,17 +208,24 @@ def _hips_recompute(
     client_address: str | None,
     source: str,
     per_slice: dict[int, list[dict[str, Any]]],
+    sides: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Series hips from the per-slice hips (``summarise_series``), stored on the
-    HipResults; a GradeRevision for each hip whose grade changed. Returns before/after."""
+    HipResults; a GradeRevision for each hip whose grade changed. Only the hips in
+    ``sides`` (all when None) are touched: a hip the edit did not change keeps its
+    measurements, flags and grade (a clinician's grade stays). Returns before/after."""
     series_hips = series_hips_measure(series=analysis.series, per_slice=per_slice)
     edited = source == RevisionSource.MASK_EDIT
     changes = []
     hips = {h.side: h for h in HipResult.objects.select_for_update().filter(analysis=analysis)}
     for side in sorted(set(hips) | set(series_hips)):
+        if sides is not None and side not in sides:
+            continue
         new = series_hips.get(side)
         hip = hips.get(side) or HipResult(analysis=analysis, side=side)
         before = {"proportion": hip.proportion, "grade": hip.grade}
+        if edited and hip.ai_changed_since_review:
+            _review_by_mask_edit(user=user, hip=hip, reason=reason, client_address=client_address)
         if new is None:
             hip.head_volume_mm3 = hip.necrosis_volume_mm3 = hip.proportion = 0.0
             hip.flags = (
@@ -209,7 +274,8 @@ def labelmaps_save(
     reason: str,
     client_address: str | None,
 ) -> Analysis:
-    """Save edited label maps (by SOPInstanceUID) of the series' latest analysis.
+    """Save edited label maps (by slice key: the SOPInstanceUID, with ":<frame>" for a frame
+    of a multi-frame file) of the series' latest analysis.
 
     Each map must be (Rows, Columns) with values 0/1/2; necrosis outside the femoral head
     is clipped. A new LabelMap version per slice, per-slice hips from
@@ -231,10 +297,7 @@ def labelmaps_save(
         with transaction.atomic():
             series = Series.objects.select_for_update().select_related("study").get(pk=series.pk)
             analysis = _latest_done(series)
-            instances = {
-                i.sop_instance_uid: i
-                for i in Instance.objects.filter(series=series, sop_instance_uid__in=labelmaps)
-            }
+            instances = instances_by_slice_key(series, list(labelmaps))
             unknown = sorted(set(labelmaps) - set(instances))
             if unknown:
                 raise ValidationError(f"not instances of this series: {', '.join(unknown[:5])}")
@@ -248,6 +311,7 @@ def labelmaps_save(
             }
             clipped_total = 0
             changed = []
+            edited_sides: set[str] = set()
             for uid, raw in labelmaps.items():
                 instance = instances[uid]
                 array = _validated(raw, instance)
@@ -258,6 +322,7 @@ def labelmaps_save(
                 )
                 array, clipped = _clip_necrosis(array, previous)
                 clipped_total += clipped
+                edited_sides |= _sides_edited(previous, array, instance)
                 version = next_version.get(instance.pk, 1)
                 row = LabelMap(
                     instance=instance,
@@ -292,6 +357,7 @@ def labelmaps_save(
                 client_address=client_address,
                 source=RevisionSource.MASK_EDIT,
                 per_slice=per_slice,
+                sides=edited_sides,
             )
             audit_record(
                 actor=user,
@@ -338,9 +404,14 @@ def labelmaps_revert(
         for row in LabelMap.objects.filter(analysis=analysis).order_by("version"):
             versions.setdefault(row.instance_id, []).append(row)
         reverted = []
+        reverted_sides: set[str] = set()
+        instances = Instance.objects.in_bulk(list(versions))
         for instance_id, rows in versions.items():
             if rows[-1].kind == LabelMapKind.AI and rows[-1].file.name == rows[0].file.name:
                 continue
+            reverted_sides |= _sides_edited(
+                labelmap_read(rows[-1]), labelmap_read(rows[0]), instances[instance_id]
+            )
             LabelMap.objects.create(
                 instance_id=instance_id,
                 analysis=analysis,
@@ -357,6 +428,8 @@ def labelmaps_revert(
         SliceResult.objects.bulk_update(slice_rows, ["hips", "edited"])
         before = []
         for hip in HipResult.objects.select_for_update().filter(analysis=analysis):
+            if hip.side not in reverted_sides:
+                continue  # its masks are the AI's already: its grade (a clinician's) stays
             before.append({"side": hip.side, "proportion": hip.proportion, "grade": hip.grade})
             hip.head_volume_mm3 = hip.ai_head_volume_mm3 or 0.0
             hip.necrosis_volume_mm3 = hip.ai_necrosis_volume_mm3 or 0.0

@@ -29,6 +29,28 @@ def latest_analyses(*, study_id: int) -> dict[int, Analysis]:
     return latest
 
 
+def series_disagreements(hips: list[HipResult]) -> list[str]:
+    """``series_disagreement`` flags: the same hip graded differently by two graded series
+    of the study (an axial and a coronal T1, once the engine grades coronal series; issue
+    14 item 4). One flag per side, naming the series' descriptions and grades."""
+    by_side: dict[str, list[HipResult]] = {}
+    for hip in hips:
+        if hip.side in ("left", "right") and hip.grade:
+            by_side.setdefault(hip.side, []).append(hip)
+    flags = []
+    for side, group in sorted(by_side.items()):
+        if len({h.grade for h in group}) < 2:
+            continue
+        listed = ", ".join(
+            f"{h.grade} on {h.analysis.series.description or h.analysis.series.series_instance_uid}"
+            for h in sorted(
+                group, key=lambda h: (h.analysis.series.number or 0, h.analysis.series_id or 0)
+            )
+        )
+        flags.append(f"series_disagreement: the {side} hip is graded {listed}")
+    return flags
+
+
 def _status_of(statuses: list[str]) -> str:
     if not statuses:
         return StudyStatus.QUEUED
@@ -53,7 +75,12 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
         statuses = [a.status for a in analysed]
         if not analysed and series and not any(s.analysable for s in series):
             study.status = StudyStatus.FAILED
-            study.error = "no axial MR series to analyse"
+            reasons = [
+                f"{s.description or s.series_instance_uid}: {s.not_graded_reason}"
+                for s in series
+                if s.not_graded_reason
+            ]
+            study.error = "no series to grade" + (f" ({'; '.join(reasons)})" if reasons else "")
             study.progress_done = study.progress_total = 0
         else:
             study.status = _status_of(statuses)
@@ -63,6 +90,8 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
             study.error = "; ".join(errors)
         hips = list(
             HipResult.objects.filter(analysis__in=[a for a in analysed if a.status == "done"])
+            .exclude(analysis__series__graded=False)
+            .select_related("analysis__series")
         )
         study.ai_grade = worst_grade([h.ai_grade for h in hips])
         study.grade = worst_grade([h.grade for h in hips])
@@ -71,6 +100,7 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
             for flag in hip.flags:
                 if flag not in flags:
                     flags.append(flag)
+        flags += [f for f in series_disagreements(hips) if f not in flags]
         study.flags = flags
         study.ai_changed_since_review = any(h.ai_changed_since_review for h in hips)
         study.save(

@@ -167,8 +167,10 @@ class Attempt(models.Model):
     )
     number = models.PositiveIntegerField()
     grades = models.JSONField(default=dict)
+    jic_types = models.JSONField(default=dict, blank=True)  # {side: "A"|"B"|"C1"|"C2"}
     hips = models.JSONField(default=list)
     score = models.FloatField()
+    jic_score = models.FloatField(null=True, blank=True)  # None: no reference JIC type
     dice = models.FloatField(null=True, blank=True)
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

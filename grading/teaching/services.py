@@ -36,7 +36,15 @@ from grading.teaching.models import (
     Collection,
     Enrolment,
 )
-from grading.teaching.scoring import GRADES, case_score, dice, grade_score
+from grading.teaching.scoring import (
+    GRADES,
+    JIC_TYPES,
+    case_jic_score,
+    case_score,
+    dice,
+    grade_score,
+    jic_score,
+)
 from grading.teaching.selectors import teaching_sites, user_enrolled, user_teaches
 
 # Dates of a collection's copies move back by 1 to 10 years (whole days, random per
@@ -197,6 +205,15 @@ def case_add(
     if Case.objects.filter(collection=collection, source_series=series).exists():
         raise ValidationError({"study": "This series is already a case of the collection."})
     key = DeidentificationKey(collection.deid_seed, collection.date_offset_days)
+    if Instance.objects.filter(series=series, frame_number__isnull=False).exists():
+        raise ValidationError(
+            {
+                "study": "An Enhanced MR (multi-frame) series cannot be a teaching case yet: "
+                "pick a series of single-frame images."
+            }
+        )
+    from grading.services.classifications import hip_classifications
+
     hips = list(HipResult.objects.filter(analysis=analysis).prefetch_related("revisions"))
     reference = [
         {
@@ -204,6 +221,7 @@ def case_add(
             "grade": hip.current_grade,
             "ai_grade": hip.ai_grade,
             "proportion": round(float(hip.proportion), 6),
+            "jic_type": hip_classifications(hip=hip)["jic_type"],
         }
         for hip in sorted(hips, key=lambda h: ("right", "left", "unknown").index(h.side))
         if hip.current_grade
@@ -333,9 +351,11 @@ def attempt_submit(
     grades: dict[str, str],
     masks: dict[int, np.ndarray] | None = None,
     client_address: str | None = None,
+    jic_types: dict[str, str] | None = None,
 ) -> Attempt:
     """A new attempt (retakes never overwrite): a grade for each of the reference's
-    hips, optionally necrosis masks by CaseInstance id (boolean ``(rows, columns)``)."""
+    hips, a JIC type for each reference hip that has one, optionally necrosis masks by
+    CaseInstance id (boolean ``(rows, columns)``)."""
     if not user_enrolled(user=user, collection=case.collection):
         raise PermissionDenied("Only the collection's students submit attempts.")
     sides = case.sides
@@ -345,6 +365,16 @@ def attempt_submit(
     bad = sorted(g for g in grades.values() if g not in GRADES)
     if bad:
         raise ValidationError({"grades": f"Unknown grade(s) {', '.join(bad)}."})
+    jic_references = {
+        hip["side"]: hip["jic_type"] for hip in case.reference_hips if hip.get("jic_type")
+    }
+    jic_types = {str(k): str(v) for k, v in (jic_types or {}).items() if v}
+    missing = sorted(set(jic_references) - set(jic_types))
+    if missing:
+        raise ValidationError({"jic_types": f"Give the JIC type of: {', '.join(missing)}."})
+    bad = sorted(t for t in jic_types.values() if t not in JIC_TYPES)
+    if bad:
+        raise ValidationError({"jic_types": f"Unknown JIC type(s) {', '.join(bad)}."})
     rows = list(CaseInstance.objects.filter(case=case).order_by("index"))
     by_id = {row.pk: row for row in rows}
     masks = {k: v for k, v in (masks or {}).items()}
@@ -367,9 +397,15 @@ def attempt_submit(
             "score": grade_score(grades[side], ref),
             "mask_proportion": measured.get(side, {}).get("mask_proportion") if marked else None,
             "mask_grade": measured.get(side, {}).get("mask_grade") if marked else None,
+            "jic_type": jic_types.get(side),
+            "reference_jic_type": jic_references.get(side),
+            "jic_score": (
+                jic_score(jic_types[side], jic_references[side]) if side in jic_references else None
+            ),
         }
         for side, ref in references.items()
     ]
+    jic_total = case_jic_score(jic_types, jic_references)
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -382,8 +418,10 @@ def attempt_submit(
                 student=user,
                 number=number,
                 grades=grades,
+                jic_types=jic_types,
                 hips=hips,
                 score=round(score, 6),
+                jic_score=None if jic_total is None else round(jic_total, 6),
                 dice=None if dice_value is None else round(dice_value, 6),
             )
             for instance_id, mask in sorted(masks.items()):
@@ -409,7 +447,9 @@ def attempt_submit(
                     "case": case.pk,
                     "number": number,
                     "grades": grades,
+                    "jic_types": jic_types,
                     "score": attempt.score,
+                    "jic_score": attempt.jic_score,
                     "dice": attempt.dice,
                 },
                 client_address=client_address,

@@ -165,12 +165,18 @@ def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
             for side in case.sides
             if request.POST.get(f"grade_{side}")
         }
+        jic_types = {
+            side: request.POST[f"jic_{side}"]
+            for side in case.sides
+            if request.POST.get(f"jic_{side}")
+        }
         try:
             masks = _masks_from_post(request, {row.pk: row for row in rows})
             attempt = services.attempt_submit(
                 user=request.user,
                 case=case,
                 grades=grades,
+                jic_types=jic_types,
                 masks=masks,
                 client_address=_client_address(request),
             )
@@ -192,6 +198,8 @@ def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
             "enrolled": enrolled,
             "attempts": attempts,
             "grades": [(g, GRADE_LABELS[g]) for g in GRADES],
+            "jic_sides": [h["side"] for h in case.reference_hips if h.get("jic_type")],
+            "jic_types": ["A", "B", "C1", "C2"],
             "viewer_config": config,
         },
     )

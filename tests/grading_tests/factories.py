@@ -60,6 +60,7 @@ class SeriesFactory(DjangoModelFactory):
         model = models.Series
 
     study = factory.SubFactory(StudyFactory)
+    site = factory.LazyAttribute(lambda o: o.study.site)
     series_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.2.{n}")
     description = "AX T1 HIP"
     number = 1
@@ -74,6 +75,7 @@ class InstanceFactory(DjangoModelFactory):
         model = models.Instance
 
     series = factory.SubFactory(SeriesFactory)
+    site = factory.LazyAttribute(lambda o: o.series.site)
     sop_instance_uid = factory.Sequence(lambda n: f"1.2.826.0.1.3680043.10.3.{n}")
     sha256 = factory.LazyAttribute(
         lambda o: hashlib.sha256(o.sop_instance_uid.encode()).hexdigest()

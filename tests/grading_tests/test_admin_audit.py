@@ -8,6 +8,7 @@ import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from grading.interop.models import RemoteAE
 from grading.models import AuditEvent, Membership, StudyShare
@@ -126,3 +127,90 @@ def test_shares_and_dicom_peers_are_audited(client, root) -> None:
     assert answer.status_code == 302, answer.content[:2000]
     event = AuditEvent.objects.get(action="admin.change", object_type="interop.remoteae")
     assert (event.before, event.after) == ({"address": "10.0.0.5"}, {"address": "10.0.0.6"})
+
+
+def test_the_user_admin_is_audited_without_the_password_hash(client, root) -> None:
+    """Issue 13 follow-up: users added, changed (staff and superuser flips, groups),
+    given a new password and deleted in Django's user admin are in the trail; the
+    password hash never is."""
+    import json
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    User = get_user_model()
+    answer = client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": "newcomer",
+            "usable_password": "true",
+            "password1": "a-long-Passphrase-41",
+            "password2": "a-long-Passphrase-41",
+        },
+        REMOTE_ADDR="10.1.2.3",
+    )
+    assert answer.status_code == 302, answer.content[:3000]
+    user = User.objects.get(username="newcomer")
+    added = AuditEvent.objects.get(action="admin.add", object_type="auth.user")
+    assert added.object_id == str(user.pk) and added.actor == root
+    assert added.after["username"] == "newcomer" and added.after["usable_password"] is True
+    assert added.client_address == "10.1.2.3"
+
+    radiology = Group.objects.create(name="radiology")
+    joined = timezone.localtime(user.date_joined)
+    answer = client.post(
+        _change_url(user),
+        {
+            "username": "newcomer",
+            "first_name": "",
+            "last_name": "",
+            "email": "",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "groups": [radiology.pk],
+            "date_joined_0": joined.strftime("%Y-%m-%d"),
+            "date_joined_1": joined.strftime("%H:%M:%S"),
+            "initial-date_joined_0": joined.strftime("%Y-%m-%d"),
+            "initial-date_joined_1": joined.strftime("%H:%M:%S"),
+        },
+    )
+    assert answer.status_code == 302, answer.content[:3000]
+    changes = AuditEvent.objects.filter(action="admin.change", object_type="auth.user")
+    flips = next(e for e in changes if "is_superuser" in e.after)
+    # (the form also drops date_joined's microseconds: a change of that field too)
+    assert {k: flips.before[k] for k in ("is_staff", "is_superuser")} == {
+        "is_staff": False,
+        "is_superuser": False,
+    }
+    assert {k: flips.after[k] for k in ("is_staff", "is_superuser")} == {
+        "is_staff": True,
+        "is_superuser": True,
+    }
+    groups = next(e for e in changes if "groups" in e.after)
+    assert (groups.before, groups.after) == ({"groups": []}, {"groups": [radiology.pk]})
+
+    hash_before = User.objects.get(pk=user.pk).password
+    answer = client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {
+            "usable_password": "true",
+            "password1": "another-Passphrase-42",
+            "password2": "another-Passphrase-42",
+        },
+    )
+    assert answer.status_code == 302, answer.content[:3000]
+    changed = AuditEvent.objects.get(action="admin.password_change")
+    assert changed.object_id == str(user.pk) and changed.actor == root
+    assert changed.after == {"username": "newcomer", "usable_password": True}
+    hash_after = User.objects.get(pk=user.pk).password
+
+    delete = reverse("admin:auth_user_delete", args=[user.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    deleted = AuditEvent.objects.get(action="admin.delete", object_type="auth.user")
+    assert deleted.before["username"] == "newcomer" and deleted.before["is_superuser"] is True
+
+    trail = json.dumps([[e.before, e.after] for e in AuditEvent.objects.all()], default=str)
+    for secret in (hash_before, hash_after, "Passphrase"):
+        assert secret not in trail
+    assert audit_verify().ok

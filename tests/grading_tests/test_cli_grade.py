@@ -278,6 +278,44 @@ def test_a_sub_command_that_cannot_import_leaves_the_others_working(
     assert err == ["onfh phantoms is unavailable: No module named 'pydicom'"]
 
 
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shipped weights {WEIGHTS} do not exist yet")
+def test_a_protocol_study_grades_only_its_axial_t1(tmp_path: Path) -> None:
+    from grading.dicom.protocol_writer import SeriesPlan, write_protocol_study
+    from grading.engine.phantoms.volume import make_volume_phantom
+
+    plans = (
+        SeriesPlan("COR STIR", "coronal", "STIR", 6, 4.0, pixel_mm=1.2),
+        SeriesPlan("AX T1 TSE", "axial", "T1", 8, 4.0, pixel_mm=1.2, enhanced=True),
+        SeriesPlan("AX STIR", "axial", "STIR", 6, 4.0, pixel_mm=1.2),
+    )
+    written = write_protocol_study(make_volume_phantom(8), tmp_path / "in", plans=plans)
+    out = tmp_path / "out"
+    assert run_grade([str(tmp_path / "in"), "--out", str(out), "--no-progress"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    rows = {r["series_instance_uid"]: r for r in document["series"]}
+    stir_cor, t1_ax, stir_ax = (rows[w.series_instance_uid] for w in written)
+    assert (t1_ax["weighting"], t1_ax["plane"], t1_ax["graded"]) == ("T1", "axial", True)
+    assert t1_ax["not_graded_reason"] is None
+    for stir in (stir_cor, stir_ax):
+        assert stir["weighting"] == "STIR" and stir["graded"] is False
+        assert "STIR" in stir["not_graded_reason"]
+    assert {h["series_instance_uid"] for h in document["hips"]} <= {written[1].series_instance_uid}
+    assert {i["series_instance_uid"] for i in document["images"]} == {
+        written[1].series_instance_uid
+    }
+    assert all(i.get("frame") for i in document["images"])  # the Enhanced MR's frames
+    for hip in document["hips"]:
+        assert {
+            "jic_type",
+            "kerboul_angle_deg",
+            "kerboul_partial",
+            "extent",
+            "stage",
+            "stage_source",
+        } <= set(hip)
+        assert hip["stage_source"] == "mri"
+
+
 def test_grade_speed_times_a_series_with_and_without_the_uncertainty() -> None:
     """``onfh benchmark --speed``'s series row: both settings timed through grade_inputs
     (a stand-in network that finds nothing keeps it fast; the figures come from the

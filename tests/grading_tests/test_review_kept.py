@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -291,3 +292,173 @@ def test_a_series_arriving_by_an_association_waits_for_its_end(scenario, eight_s
     IncomingSeries.objects.update(expires=timezone.now() - timedelta(seconds=1))
     assert len(study_analyses_request(study_id=study.pk)) == 1
     assert incoming_series_prune() == 1
+
+
+def _one_side_edited(series: Series, labels: dict[str, np.ndarray], *, image_half: str):
+    """One slice's label map with the head on one half of the image (``"left"``: columns
+    below the middle, where the phantom's right hip lies) made smaller."""
+    instance = Instance.objects.filter(series=series).order_by("position")[3]
+    edited = labels[instance.sop_instance_uid].copy()
+    half = np.zeros_like(edited, dtype=bool)
+    if image_half == "left":
+        half[:, : edited.shape[1] // 2] = True
+    else:
+        half[:, edited.shape[1] // 2 :] = True
+    edited[(edited == 1) & half & (np.arange(edited.shape[0])[:, None] % 2 == 0)] = 0
+    return instance, edited
+
+
+@pytest.mark.django_db
+def test_a_mask_edit_on_one_hip_keeps_the_other_hips_manual_grade(scenario, eight_slices) -> None:
+    labels = _labels(eight_slices)
+    _upload(scenario, eight_slices.paths)
+    series = Series.objects.get()
+    analysis = _analyse(series, labels)
+    left = HipResult.objects.get(analysis=analysis, side="left")
+    right = HipResult.objects.get(analysis=analysis, side="right")
+    assert left.ai_grade == "none" and right.ai_grade == "moderate"
+    grade_revision_create(
+        user=scenario.clinician,
+        hip_result=left,
+        grade="mild",
+        reason="a small subchondral lesion the AI missed",
+        client_address=None,
+    )
+    right_before = HipResult.objects.get(pk=right.pk)
+    # The right hip (image left half) is edited: the left hip's mask is untouched.
+    instance, edited = _one_side_edited(series, labels, image_half="left")
+    labelmaps_save(
+        user=scenario.clinician,
+        series=series,
+        labelmaps={instance.sop_instance_uid: edited},
+        reason="trimmed the right head outline",
+        client_address=None,
+    )
+    left.refresh_from_db()
+    assert left.grade == "mild", "the clinician's grade of the other hip was overwritten"
+    assert not any(f.startswith("edited:") for f in left.flags)
+    assert [r.source for r in GradeRevision.objects.filter(hip_result=left)] == ["manual"]
+    right.refresh_from_db()
+    assert right.head_volume_mm3 < right_before.head_volume_mm3
+    assert any(f.startswith("edited:") for f in right.flags)
+    event = AuditEvent.objects.get(action="labelmap.edit")
+    assert [h["side"] for h in event.after["hips"]] == ["right"]
+
+    # An edit of the left hip itself does recompute its grade (a mask-edit revision).
+    instance, edited = _one_side_edited(series, labels, image_half="right")
+    current = labelmap_read(
+        LabelMap.objects.filter(analysis=analysis, instance=instance).latest("version")
+    )
+    edited = np.where(edited != labels[instance.sop_instance_uid], edited, current)
+    labelmaps_save(
+        user=scenario.clinician,
+        series=series,
+        labelmaps={instance.sop_instance_uid: edited},
+        reason="trimmed the left head outline",
+        client_address=None,
+    )
+    left.refresh_from_db()
+    assert any(f.startswith("edited:") for f in left.flags)
+    assert left.grade == left.current_grade
+
+
+@pytest.mark.django_db
+def test_a_mask_edit_on_a_hip_the_ai_changed_counts_as_a_review(scenario, eight_slices) -> None:
+    labels = _labels(eight_slices)
+    study = _upload(scenario, eight_slices.paths[:6])
+    series = Series.objects.get()
+    first = _analyse(series, labels)
+    grade_revision_create(
+        user=scenario.clinician,
+        hip_result=HipResult.objects.get(analysis=first, side="right"),
+        grade="severe",
+        reason="the lesion reaches the weight-bearing dome",
+        client_address=None,
+    )
+    _upload(scenario, eight_slices.paths[6:])
+    shrunk = {
+        uid: np.where((lab == 2) & (np.arange(lab.shape[1]) % 3 != 0), 1, lab)
+        for uid, lab in labels.items()
+    }
+    second = _analyse(series, shrunk)
+    right = HipResult.objects.get(analysis=second, side="right")
+    assert right.ai_changed_since_review and right.grade == "severe"
+    study.refresh_from_db()
+    assert study.ai_changed_since_review
+
+    instance, edited = _one_side_edited(series, shrunk, image_half="left")
+    labelmaps_save(
+        user=scenario.clinician,
+        series=series,
+        labelmaps={instance.sop_instance_uid: edited},
+        reason="checked the new analysis, trimmed the head",
+        client_address=None,
+    )
+    right.refresh_from_db()
+    study.refresh_from_db()
+    assert not right.ai_changed_since_review and right.ai_grade_at_review is None
+    assert not study.ai_changed_since_review
+    event = AuditEvent.objects.get(action="hip.reviewed")
+    assert event.object_id == str(right.pk) and event.actor_id == scenario.clinician.pk
+    assert event.before["ai_grade_at_review"] == "moderate"
+    assert event.reason == "checked the new analysis, trimmed the head"
+
+
+@pytest.mark.django_db
+def test_the_sweep_resends_a_lost_ingest_of_late_instances(
+    scenario, eight_slices, settings
+) -> None:
+    from grading.services.analyses import analysis_requeue_stale
+
+    labels = _labels(eight_slices)
+    _upload(scenario, eight_slices.paths[:6])
+    series = Series.objects.get()
+    first = _analyse(series, labels)
+    Analysis.objects.filter(pk=first.pk).update(instance_count=6)
+    settings.ONFH_RESEND_QUEUED_AFTER_S = 0
+    assert analysis_requeue_stale() == [], "an analysis covering every instance is left alone"
+    # Two late slices; their delayed ingest message is lost (the on-commit send never runs).
+    _upload(scenario, eight_slices.paths[6:])
+    settings.ONFH_RESEND_QUEUED_AFTER_S = 60
+    assert analysis_requeue_stale() == [], "not before the series has been quiet"
+    Series.objects.filter(pk=series.pk).update(last_arrival=timezone.now() - timedelta(seconds=120))
+    sent = analysis_requeue_stale()
+    again = Analysis.objects.exclude(pk=first.pk).get()
+    assert sent == [again.pk]
+    assert again.status == "queued" and again.progress_total == 8
+    assert analysis_requeue_stale() == [], "a queued analysis is not asked for twice"
+
+
+@pytest.mark.django_db
+def test_reverting_one_hips_masks_keeps_the_other_hips_manual_grade(scenario, eight_slices) -> None:
+    from grading.services import labelmaps_revert
+
+    labels = _labels(eight_slices)
+    _upload(scenario, eight_slices.paths)
+    series = Series.objects.get()
+    analysis = _analyse(series, labels)
+    left = HipResult.objects.get(analysis=analysis, side="left")
+    grade_revision_create(
+        user=scenario.clinician,
+        hip_result=left,
+        grade="mild",
+        reason="a small subchondral lesion the AI missed",
+        client_address=None,
+    )
+    instance, edited = _one_side_edited(series, labels, image_half="left")
+    labelmaps_save(
+        user=scenario.clinician,
+        series=series,
+        labelmaps={instance.sop_instance_uid: edited},
+        reason="trimmed the right head outline",
+        client_address=None,
+    )
+    labelmaps_revert(
+        user=scenario.clinician, series=series, reason="back to the AI", client_address=None
+    )
+    left.refresh_from_db()
+    assert left.grade == "mild", "the revert overwrote the other hip's clinician grade"
+    right = HipResult.objects.get(analysis=analysis, side="right")
+    assert right.grade == right.ai_grade and right.flags == right.ai_flags
+    event = AuditEvent.objects.get(action="labelmap.revert")
+    assert [h["side"] for h in event.before["hips"]] == ["right"]

@@ -182,7 +182,7 @@ def test_transient_error_releases_the_claim_and_raises_for_a_retry(scenario, pha
     analysis = Analysis.objects.create(series=study.series.get(), progress_total=6)
     with (
         mock.patch.object(analysis_services, "segmenter_get"),
-        mock.patch.object(analysis_services, "instance_read", side_effect=OSError("storage away")),
+        mock.patch.object(analysis_services, "instances_read", side_effect=OSError("storage away")),
         pytest.raises(OSError),
     ):
         analysis_services.analysis_compute(analysis_id=analysis.pk)

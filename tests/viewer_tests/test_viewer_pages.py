@@ -360,6 +360,8 @@ def test_scroll_changes_slice_and_proportion(
     # The chart marks the current slice, and a click on it jumps there. The chart's x axis
     # runs from the left margin (40 of 320 viewBox units) to the right margin (310): slice 10
     # of 20 lies at 40 + 10 / 19 * 270.
+    # The side panel scrolls: bring the chart into view (taller hip cards push it down).
+    page.locator("#chart svg").scroll_into_view_if_needed()
     box = page.locator("#chart svg").bounding_box()
     x_of_slice_10 = (40 + 10 / 19 * 270) / 320
     page.mouse.click(box["x"] + box["width"] * x_of_slice_10, box["y"] + box["height"] * 0.5)

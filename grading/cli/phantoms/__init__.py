@@ -77,10 +77,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="time make_training_crops on N 256x256 windows and print ms per sample",
     )
+    parser.add_argument(
+        "--protocol",
+        action="store_true",
+        help=(
+            "instead: write --count full hip protocol studies from the 3-D volume phantom "
+            "(coronal T1, coronal STIR, axial T1, sagittal T1 as Legacy Converted Enhanced MR) "
+            "with each hip's truth (grade, extent, JIC type, Kerboul angles) in truth.json"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
+def _run_protocol(args: argparse.Namespace) -> int:
+    from grading.dicom.protocol_writer import write_protocol_study
+    from grading.engine.phantoms.volume import make_volume_phantom
+
+    for index in range(args.count):
+        seed = args.seed + index
+        folder = args.out / f"protocol_{seed:04d}"
+        series = write_protocol_study(
+            make_volume_phantom(seed), folder, patient_id=f"PHANTOM-PROTOCOL-{seed:04d}"
+        )
+        files = sum(len(s.paths) for s in series)
+        print(f"{folder}: {len(series)} series, {files} files")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.protocol:
+        if args.out is None:
+            print("onfh phantoms --protocol: give --out DIR")
+            return 2
+        return _run_protocol(args)
     if args.out is None and args.contact_sheet is None and not args.time_crops:
         print("onfh phantoms: give --out DIR, --contact-sheet PNG and/or --time-crops N")
         return 2

@@ -95,6 +95,26 @@ def _write_phantom(
     return paths
 
 
+def _write_enhanced(out: Path, classic: list[Path], *, tag: str) -> Path:
+    """The classic files as one Legacy Converted Enhanced MR file (highdicom)."""
+    import pydicom
+    import pydicom.uid
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+
+    datasets = [pydicom.dcmread(p) for p in classic]
+    enhanced = LegacyConvertedEnhancedMRImage(
+        legacy_datasets=datasets,
+        series_instance_uid=pydicom.uid.generate_uid(entropy_srcs=["bench-enh", tag]),
+        series_number=99,
+        sop_instance_uid=pydicom.uid.generate_uid(entropy_srcs=["bench-enh-sop", tag]),
+        instance_number=1,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "enhanced.dcm"
+    enhanced.save_as(path, enforce_file_format=True)
+    return path
+
+
 SECTION = "## Portal"
 SECTION_INTRO = (
     "Measured by `python manage.py bench_portal` (grading/management/commands/bench_portal.py):"
@@ -143,8 +163,8 @@ studies = Study.objects.bulk_create([
           flags=["small_head: tiny"] if i % 7 == 0 else [], progress_done=20, progress_total=20)
     for i in range(N)])
 series = Series.objects.bulk_create([
-    Series(study=s, series_instance_uid=f"2.25.9{{s.pk}}", description="AX T1", number=1,
-           plane="axial") for s in studies])
+    Series(study=s, site_id=s.site_id, series_instance_uid=f"2.25.9{{s.pk}}",
+           description="AX T1", number=1, plane="axial") for s in studies])
 analyses = Analysis.objects.bulk_create([
     Analysis(series=s, status="done", model_version="bench", progress_done=20, progress_total=20)
     for s in series])
@@ -187,6 +207,8 @@ class Command(BaseCommand):
                 rows += self._list(tmp / "list", options["studies"], options["requests"], notes)
             if "ingest" in parts:
                 rows += self._ingest(tmp / "ingest", options["rounds"], notes)
+            if "protocol" in parts:
+                rows += self._protocol(tmp / "protocol", options["runs"], notes)
         finally:
             if not options["keep"]:
                 subprocess.run(["rm", "-rf", str(tmp)], check=False)
@@ -267,6 +289,60 @@ class Command(BaseCommand):
         finally:
             db.close()
 
+    # -- 4 ---------------------------------------------------------------------------------
+
+    def _protocol(self, folder: Path, runs: int, notes: list[str]) -> list[str]:
+        """A hip protocol study of 3 series, 60 slices (coronal T1, coronal STIR, axial T1
+        as one Enhanced MR file) from upload to `done`: every series classified, the T1
+        axial graded, the others kept with their reason."""
+        from grading.dicom.protocol_writer import SeriesPlan, write_protocol_study
+        from grading.engine.phantoms.volume import make_volume_phantom
+
+        self.stdout.write("part 4: hip protocol study (3 series, 60 slices) upload -> graded")
+        plans = (
+            SeriesPlan("COR T1 TSE", "coronal", "T1", 20, 4.0),
+            SeriesPlan("COR STIR", "coronal", "STIR", 20, 4.0),
+            SeriesPlan("AX T1 TSE", "axial", "T1", 20, 4.0, enhanced=True),
+        )
+        stack = Stack(folder / "var")
+        times: list[float] = []
+        try:
+            stack.manage("migrate", "--noinput", "-v", "0")
+            stack.create_user()
+            stack.start_server()
+            stack.start_worker()
+            warm = _write_phantom(
+                folder / "warm", seed=900, n_slices=6, matrix=(384, 384), tag="warm-protocol"
+            )
+            self._graded_seconds(stack, warm)
+            for run in range(runs):
+                written = write_protocol_study(
+                    make_volume_phantom(960 + run),
+                    folder / f"run{run}",
+                    plans=plans,
+                    patient_id=f"BENCH-PROTOCOL-{run}",
+                )
+                files = [p for s in written for p in s.paths]
+                seconds, upload_s = self._graded_seconds(stack, files)
+                times.append(seconds)
+                self.stdout.write(f"  run {run + 1}: {seconds:.2f} s (upload {upload_s:.2f} s)")
+        finally:
+            stack.stop_all()
+        median = statistics.median(times)
+        notes.append(
+            "Protocol study: 41 files (coronal T1 and STIR as 20 single-frame files each, the "
+            "axial T1 as one Legacy Converted Enhanced MR file of 20 frames, 0.9 mm pixels); "
+            "only the axial T1 is graded, the coronal ones are classified and kept."
+        )
+        return [
+            f"| hip protocol study, 3 series / 60 slices (one Enhanced MR), upload start -> "
+            f"`done`, warm worker, median of {runs} | {median:.2f} s (runs: "
+            + ", ".join(f"{t:.2f}" for t in times)
+            + ") | < 10 s | "
+            + ("met" if median < 10 else "**not met**")
+            + " |"
+        ]
+
     # -- 2 ---------------------------------------------------------------------------------
 
     def _list(self, folder: Path, n: int, per_variant: int, notes: list[str]) -> list[str]:
@@ -332,6 +408,20 @@ class Command(BaseCommand):
                 matrix=(256, 512),
                 copies=10,
                 tag=f"ingest{r}",
+            )
+            # Plus one Enhanced MR series: a single multi-frame file of 20 frames.
+            paths.append(
+                _write_enhanced(
+                    folder / f"files{r}" / "enhanced",
+                    _write_phantom(
+                        folder / f"classic{r}",
+                        seed=952,
+                        n_slices=20,
+                        matrix=(256, 512),
+                        tag=f"ingest-enhanced{r}",
+                    ),
+                    tag=f"ingest-enhanced{r}",
+                )
             )
             archive = folder / f"round{r}.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
@@ -401,7 +491,8 @@ class Command(BaseCommand):
             )
 
         rows = [
-            f"| zip ingest, {count} MR files ({size / 1e6:.0f} MB, zip {zip_mb:.0f} MB), "
+            f"| zip ingest, {count} MR files, one of them an Enhanced MR of 20 frames "
+            f"({size / 1e6:.0f} MB, zip {zip_mb:.0f} MB), "
             f"`POST /api/uploads/` | {fmt(ours)} | >= Orthanc | "
         ]
         if theirs:

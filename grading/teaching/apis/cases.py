@@ -65,6 +65,13 @@ class CaseAttemptsApi(ApiAuthMixin, APIView):
     @extend_schema_serializer(component_name="TeachingAttemptCreate")
     class InputSerializer(serializers.Serializer):
         grades = serializers.DictField(child=GradeField(), help_text="{side: grade}")
+        jic_types = serializers.DictField(
+            child=serializers.ChoiceField(choices=["A", "B", "C1", "C2"]),
+            required=False,
+            default=dict,
+            help_text="{side: JIC type}, required for each hip whose reference has one "
+            "(the case's ``jic_sides``)",
+        )
         masks = serializers.ListField(required=False, default=list)
 
         def validate_masks(self, value: list) -> list:  # noqa: ANN001
@@ -110,6 +117,7 @@ class CaseAttemptsApi(ApiAuthMixin, APIView):
                 user=request.user,
                 case=case,
                 grades=dict(data["grades"]),
+                jic_types=dict(data["jic_types"]),
                 masks=masks,
                 client_address=client_address(request),
             )

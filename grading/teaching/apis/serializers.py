@@ -49,6 +49,7 @@ class TeachingReferenceHipSerializer(serializers.Serializer):
     grade = GradeField()
     ai_grade = GradeField(allow_null=True)
     proportion = serializers.FloatField()
+    jic_type = serializers.CharField(allow_null=True, required=False)
 
 
 class TeachingScoredHipSerializer(serializers.Serializer):
@@ -58,6 +59,9 @@ class TeachingScoredHipSerializer(serializers.Serializer):
     score = serializers.FloatField()
     mask_proportion = serializers.FloatField(allow_null=True)
     mask_grade = GradeField(allow_null=True)
+    jic_type = serializers.CharField(allow_null=True, required=False)
+    reference_jic_type = serializers.CharField(allow_null=True, required=False)
+    jic_score = serializers.FloatField(allow_null=True, required=False)
 
 
 @extend_schema_serializer(component_name="TeachingAttempt")
@@ -66,8 +70,10 @@ class AttemptSerializer(serializers.Serializer):
     case = serializers.IntegerField()
     number = serializers.IntegerField()
     grades = serializers.DictField(child=GradeField())
+    jic_types = serializers.DictField(child=serializers.CharField())
     hips = TeachingScoredHipSerializer(many=True)
     score = serializers.FloatField()
+    jic_score = serializers.FloatField(allow_null=True)
     dice = serializers.FloatField(allow_null=True)
     submitted_at = serializers.DateTimeField()
     marked_images = serializers.ListField(child=serializers.IntegerField())
@@ -151,6 +157,7 @@ def reference_data(case: Case) -> list[dict[str, Any]]:
             "grade": hip["grade"],
             "ai_grade": hip.get("ai_grade"),
             "proportion": hip.get("proportion", 0.0),
+            "jic_type": hip.get("jic_type"),
         }
         for hip in case.reference_hips
     ]
@@ -162,8 +169,10 @@ def attempt_data(attempt: Attempt) -> dict[str, Any]:
         "case": attempt.case_id,
         "number": attempt.number,
         "grades": attempt.grades,
+        "jic_types": attempt.jic_types or {},
         "hips": attempt.hips,
         "score": attempt.score,
+        "jic_score": attempt.jic_score,
         "dice": attempt.dice,
         "submitted_at": attempt.submitted_at,
         "marked_images": list(attempt.masks.values_list("case_instance_id", flat=True)),

@@ -55,6 +55,7 @@ MATRIX: dict[str, dict[str, int]] = {
     "study_list":         row(200, 200, 200, 200, 200, 200, 401),
     "study_detail":       row(200, 200, 200, 200, 200, 404, 401),
     "grade_create":       row(201, 201, 201, 403, 201, 404, 401),
+    "classification_create": row(201, 201, 201, 403, 201, 404, 401),
     "study_audit":        row(200, 200, 200, 200, 200, 404, 401),
     "instance_dicom":     row(200, 200, 200, 200, 200, 404, 401),
     "labelmap_current":   row(200, 200, 200, 200, 200, 404, 401),
@@ -114,6 +115,16 @@ CALLS: dict[str, Call] = {
         },
         format="json",
     ),
+    "classification_create": lambda w, c, who: c.post(
+        f"/api/studies/{w.study.pk}/classifications/",
+        {
+            "series_instance_uid": w.series.series_instance_uid,
+            "side": "left",
+            "jic_type": "B",
+            "reason": f"{who} read the coronal T1",
+        },
+        format="json",
+    ),
     "study_audit": lambda w, c, who: c.get(f"/api/studies/{w.study.pk}/audit/"),
     "instance_dicom": lambda w, c, who: c.get(f"/api/instances/{w.instances[0].pk}/dicom/"),
     "labelmap_current": lambda w, c, who: c.get(f"/api/instances/{w.instances[0].pk}/labelmap.png"),
@@ -153,7 +164,7 @@ def test_the_matrix_covers_every_endpoint():
         for p in get_resolver("grading.urls").url_patterns
         if getattr(p, "name", None) and p.name.startswith("api-")
     }
-    assert len(api_names) == 20
+    assert len(api_names) == 21
     assert set(MATRIX) == set(CALLS)
 
 

@@ -25,6 +25,7 @@ CONTRACT = {
     "/api/studies/": {"get"},
     "/api/studies/{study_id}/": {"get"},
     "/api/studies/{study_id}/grades/": {"post"},
+    "/api/studies/{study_id}/classifications/": {"post"},
     "/api/studies/{study_id}/audit/": {"get"},
     "/api/instances/{instance_id}/dicom/": {"get"},
     "/api/instances/{instance_id}/labelmap.png": {"get"},

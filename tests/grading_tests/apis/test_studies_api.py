@@ -224,10 +224,17 @@ def test_detail_shape(world):
         "series_instance_uid",
         "description",
         "instance_count",
+        "weighting",
+        "plane",
+        "graded",
+        "not_graded_reason",
         "analysis",
         "instances",
     }
     assert series["series_instance_uid"] == world.phantom.series_instance_uid
+    # The phantom writer's header: spin echo, TR 500 ms, TE 10 ms.
+    assert (series["weighting"], series["plane"], series["graded"]) == ("T1", "axial", True)
+    assert series["not_graded_reason"] is None
     assert series["instance_count"] == 4
     assert set(series["analysis"]) == {
         "id",
@@ -243,6 +250,7 @@ def test_detail_shape(world):
     assert set(instance) == {
         "id",
         "sop_instance_uid",
+        "frame_number",
         "instance_number",
         "slice_location",
         "image_url",
@@ -254,6 +262,7 @@ def test_detail_shape(world):
     assert instance["labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png"
     assert instance["ai_labelmap_url"] == f"/api/instances/{instance['id']}/labelmap.png?version=ai"
     assert instance["labelmap_edited"] is False
+    assert instance["frame_number"] is None  # single-frame files
     locations = [i["slice_location"] for i in series["instances"]]
     assert locations == sorted(locations)
 
@@ -271,6 +280,12 @@ def test_detail_shape(world):
             "ai_changed_since_review",
             "ai_grade_at_review",
             "revisions",
+            "jic_type",
+            "kerboul_angle_deg",
+            "kerboul_partial",
+            "extent",
+            "stage",
+            "stage_source",
             "ai_proportion",
             "proportion_interval",
             "grade_probabilities",
@@ -280,6 +295,12 @@ def test_detail_shape(world):
         assert hip["revisions"] == []
     right = next(h for h in body["hips"] if h["side"] == "right")
     assert right["ai_grade"] == "moderate"  # the phantom's right hip
+    # Moderate is extent B; from the MRI alone the stage waits for a radiograph.
+    assert right["extent"] == "B"
+    assert right["stage"] == "MRI-positive, radiograph needed to stage"
+    assert right["stage_source"] == "mri"
+    # No coronal T1 graded: no JIC type, no Kerboul angle.
+    assert right["jic_type"] is None and right["kerboul_angle_deg"] is None
 
 
 def test_detail_slices_in_stack_order(world):
@@ -288,7 +309,13 @@ def test_detail_slices_in_stack_order(world):
     assert [s["sop_instance_uid"] for s in body["slices"]] == expected
     assert [s["instance_number"] for s in body["slices"]] == [1, 2, 3, 4]
     slice_ = body["slices"][0]
-    assert set(slice_) == {"sop_instance_uid", "series_instance_uid", "instance_number", "hips"}
+    assert set(slice_) == {
+        "sop_instance_uid",
+        "frame_number",
+        "series_instance_uid",
+        "instance_number",
+        "hips",
+    }
     assert slice_["hips"]
     assert set(slice_["hips"][0]) == {
         "side",

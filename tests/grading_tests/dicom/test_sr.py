@@ -249,3 +249,43 @@ def test_dciodvfy_finds_no_errors(images, tmp_path: Path, confirmed_by):
     assert verdict.errors == [], verdict.output
     # Expected: dciodvfy does not know the local (99-prefixed) coding scheme.
     assert all("99ONFH" in w for w in verdict.warnings), verdict.warnings
+
+
+def test_classifications_in_the_necrosis_group(images, tmp_path: Path):
+    from dataclasses import replace
+
+    from grading.dicom.sr import EXTENT, JIC_TYPE, KERBOUL_ANGLE, KERBOUL_ONE_PLANE, STAGE
+
+    right, left = _hips(images)
+    right = replace(
+        right,
+        extent="B",
+        jic_type="C1",
+        kerboul_angle_deg=230.0,
+        kerboul_partial=False,
+        stage="Steinberg IVB, ARCO IIIB",
+    )
+    left = replace(left, kerboul_angle_deg=110.0, kerboul_partial=True, stage="no necrosis on MRI")
+    sr = _reread(
+        build_measurement_report(source_images=images, hips=[right, left], algorithm=ALGORITHM)
+    )
+    necrosis = _groups(sr, "right femoral head necrosis")
+    (extent,) = necrosis.get_qualitative_evaluations(name=EXTENT)
+    assert extent.value.value == "EXTB"
+    (jic,) = necrosis.get_qualitative_evaluations(name=JIC_TYPE)
+    assert jic.value.value == "JICC1"
+    (stage,) = necrosis.get_qualitative_evaluations(name=STAGE)
+    assert stage.value.meaning == "Steinberg IVB, ARCO IIIB"
+    (angle,) = _measurements(necrosis, KERBOUL_ANGLE)
+    assert angle.value == 230.0 and angle.unit.value == "deg"
+    left_necrosis = _groups(sr, "left femoral head necrosis")
+    assert _measurements(left_necrosis, KERBOUL_ANGLE) == []
+    (one_plane,) = _measurements(left_necrosis, KERBOUL_ONE_PLANE)
+    assert one_plane.value == 110.0
+    assert left_necrosis.get_qualitative_evaluations(name=JIC_TYPE) == []
+    verdict = dciodvfy(
+        build_measurement_report(source_images=images, hips=[right, left], algorithm=ALGORITHM),
+        tmp_path,
+        name="sr-classifications.dcm",
+    )
+    assert verdict.errors == [], verdict.output

@@ -37,3 +37,51 @@ def test_editor_is_for_doctors_of_the_site(world: World):
         client = Client()
         client.force_login(world.users[who])
         assert client.get(f"/explanations/studies/{world.study.pk}/").status_code == code
+
+
+def test_the_patient_page_words_the_jic_type_and_the_stage(world: World):
+    doctor = Client()
+    doctor.force_login(world.users["clinician"])
+    # Without a radiograph: the MRI alone cannot stage.
+    assert (
+        doctor.post(
+            f"/explanations/studies/{world.study.pk}/", {"note": "", "side": "right"}
+        ).status_code
+        == 302
+    )
+    first = PatientExplanation.objects.get()
+    assert first.stage == "MRI-positive, radiograph needed to stage" and first.jic_type == ""
+    link = doctor.post(f"/explanations/{first.pk}/links/", {"days": "5"})
+    assert link.status_code == 302
+    page = doctor.get(f"/explanations/studies/{world.study.pk}/").content.decode()
+    token = re.search(r'id="new-link">[^<]*<a href="[^"]*/p/#([^"]+)"', page).group(1)
+    text = Client().post("/p/", {"token": token}).content.decode()
+    assert "an X-ray (or CT) is needed" in text
+    # A clinician records the JIC type and the radiograph's findings; a new explanation
+    # says both in plain words.
+    answer = world.client("clinician").post(
+        f"/api/studies/{world.study.pk}/classifications/",
+        {
+            "series_instance_uid": world.series.series_instance_uid,
+            "side": "right",
+            "jic_type": "C2",
+            "findings": {"collapse_mm": 1.0},
+            "reason": "coronal T1 and AP pelvis",
+        },
+        format="json",
+    )
+    assert answer.status_code == 201
+    assert (
+        doctor.post(
+            f"/explanations/studies/{world.study.pk}/", {"note": "", "side": "right"}
+        ).status_code
+        == 302
+    )
+    second = PatientExplanation.objects.order_by("-id").first()
+    assert second.jic_type == "C2" and second.stage_source == "clinician"
+    doctor.post(f"/explanations/{second.pk}/links/", {"days": "5"})
+    page = doctor.get(f"/explanations/studies/{world.study.pk}/").content.decode()
+    token = re.search(r'id="new-link">[^<]*<a href="[^"]*/p/#([^"]+)"', page).group(1)
+    text = Client().post("/p/", {"token": token}).content.decode()
+    assert "reaches beyond the edge of the hip socket" in text
+    assert "Steinberg IVB, ARCO IIIA" in text

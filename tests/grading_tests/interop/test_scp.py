@@ -167,18 +167,28 @@ def test_non_mr_sop_class_is_refused(receiver, mr_series, tmp_path: Path) -> Non
     assert not Instance.objects.exists()
 
 
-def test_a_multi_frame_mr_is_answered_cannot_understand(receiver, mr_series, tmp_path) -> None:
+def test_an_enhanced_mr_is_stored_one_instance_per_frame(receiver, mr_series, tmp_path) -> None:
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+
     scp, _ = receiver
-    ds = pydicom.dcmread(mr_series.paths[0])
-    ds.NumberOfFrames = 2
-    ds.PixelData = ds.PixelData * 2
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-    path = tmp_path / "two-frames.dcm"
-    ds.save_as(path)
-    done = _dcmtk("storescu", "-d", str(path), port=scp.port)
-    out = done.stdout + done.stderr
-    assert "0xc000" in out.lower(), out[-3000:]
-    assert not Instance.objects.exists()
+    legacy = [pydicom.dcmread(p) for p in mr_series.paths]
+    enhanced = LegacyConvertedEnhancedMRImage(
+        legacy_datasets=legacy,
+        series_instance_uid=pydicom.uid.generate_uid(),
+        series_number=9,
+        sop_instance_uid=pydicom.uid.generate_uid(),
+        instance_number=1,
+    )
+    path = tmp_path / "enhanced.dcm"
+    enhanced.save_as(path, enforce_file_format=True)
+    # -R: propose the file's own SOP class (storescu's default list lacks this one).
+    done = _dcmtk("storescu", "-R", str(path), port=scp.port)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    rows = list(Instance.objects.order_by("frame_number"))
+    assert [i.frame_number for i in rows] == list(range(1, len(legacy) + 1))
+    assert {i.sop_instance_uid for i in rows} == {enhanced.SOPInstanceUID}
+    assert len({i.file.name for i in rows}) == 1  # one stored file
+    assert len({i.position for i in rows}) == len(legacy)  # each frame's own position
 
 
 def test_dicom_scp_command_refuses_a_bad_ae_title_or_an_unknown_default_site() -> None:

@@ -448,3 +448,60 @@ def test_anonymous_gets_401(classroom):
     assert (
         classroom.client(None).get(f"/api/teaching/cases/{classroom.case.pk}/").status_code == 401
     )
+
+
+# --- JIC type ----------------------------------------------------------------------------
+
+
+def test_students_answer_the_jic_type_when_the_reference_has_one(classroom):
+    from grading.models import HipResult
+    from grading.services.classifications import hip_classification_revise
+    from grading.teaching import services
+
+    hip = HipResult.objects.get(analysis__series=classroom.series, side="right")
+    hip_classification_revise(
+        user=classroom.users["clinician"],
+        hip_result=hip,
+        changes={"jic_type": "C1"},
+        reason="coronal T1 at the workstation",
+        client_address=None,
+    )
+    case = services.case_add(
+        user=classroom.users["teacher"],
+        collection=classroom.other_collection,
+        study_id=classroom.study.pk,
+    )
+    assert {h["side"]: h["jic_type"] for h in case.reference_hips} == {"right": "C1", "left": None}
+    url = f"/api/teaching/cases/{case.pk}/attempts/"
+    grades = {h["side"]: h["grade"] for h in case.reference_hips}
+    carol = classroom.client("carol")
+    # The JIC type of the right hip is required.
+    missing = carol.post(url, {"grades": grades}, format="json")
+    assert missing.status_code == 400 and "JIC" in missing.content.decode()
+    exact = carol.post(url, {"grades": grades, "jic_types": {"right": "C1"}}, format="json")
+    assert exact.status_code == 201, exact.content
+    assert exact.json()["jic_score"] == 1.0 and exact.json()["score"] == 1.0
+    near = carol.post(url, {"grades": grades, "jic_types": {"right": "C2"}}, format="json").json()
+    assert near["jic_score"] == 0.5
+    far = carol.post(url, {"grades": grades, "jic_types": {"right": "A"}}, format="json").json()
+    assert far["jic_score"] == 0.0 and far["score"] == 1.0  # the grade score stands apart
+    right = next(h for h in far["hips"] if h["side"] == "right")
+    assert (right["jic_type"], right["reference_jic_type"]) == ("A", "C1")
+    # A case whose reference has no JIC type asks for none.
+    plain = submit(classroom, "alice", reference(classroom)).json()
+    assert plain["jic_score"] is None
+
+
+def test_an_enhanced_mr_series_is_refused_as_a_case_with_a_reason(classroom):
+    from django.core.exceptions import ValidationError
+
+    from grading.models import Instance
+    from grading.teaching import services
+
+    Instance.objects.filter(series=classroom.series).update(frame_number=1)
+    with pytest.raises(ValidationError, match="multi-frame"):
+        services.case_add(
+            user=classroom.users["teacher"],
+            collection=classroom.other_collection,
+            study_id=classroom.study.pk,
+        )

@@ -27,6 +27,8 @@ export interface StudySummary {
 export interface Instance {
   id: number;
   sop_instance_uid: string;
+  /** 1-based frame of a multi-frame (Enhanced MR) file; null for a single-frame file. */
+  frame_number?: number | null;
   instance_number: number | null;
   slice_location: number | null;
   image_url: string;
@@ -51,6 +53,10 @@ export interface Series {
   description: string;
   instance_count: number;
   plane?: string;
+  weighting?: string;
+  /** null: not decided yet; false: kept viewable, not graded (see not_graded_reason). */
+  graded?: boolean | null;
+  not_graded_reason?: string | null;
   analysis: Analysis | null;
   instances: Instance[];
 }
@@ -76,6 +82,12 @@ export interface Hip {
   /** The AI grade the person saw at their review. */
   ai_grade_at_review: string | null;
   revisions: Revision[];
+  jic_type?: string | null;
+  kerboul_angle_deg?: number | null;
+  kerboul_partial?: boolean | null;
+  extent?: string | null;
+  stage?: string;
+  stage_source?: string;
   // the engine's uncertainty (null for analyses before it, or once a mask is edited)
   ai_proportion: number | null;
   proportion_interval: [number, number] | null;
@@ -96,6 +108,7 @@ export interface SliceHip {
 
 export interface SliceInfo {
   sop_instance_uid: string;
+  frame_number?: number | null;
   series_instance_uid: string;
   instance_number: number | null;
   hips: SliceHip[];

@@ -2,26 +2,29 @@
 // shared by the page (study.ts) and the small early script (study-prefetch.ts) that asks for
 // the opening slice while the viewer bundle is still being parsed.
 import type { Instance, Series, SliceInfo, StudyDetail } from './api';
+import { sliceKey } from './classification';
 
-/** The first axial series with results, else the first axial (or unknown-plane) one. */
+/** The first graded series with results, else the first graded (or undecided) axial one. */
 export function defaultSeries(d: StudyDetail): Series | null {
-  const usable = d.series.filter((s) => s.instances.length > 0 && (!s.plane || s.plane === 'axial' || s.plane === 'unknown'));
+  const usable = d.series.filter(
+    (s) => s.instances.length > 0 && s.graded !== false && (!s.plane || s.plane === 'axial' || s.plane === 'unknown'),
+  );
   const withHips = usable.filter((s) => d.hips.some((hp) => hp.series_instance_uid === s.series_instance_uid));
   return withHips[0] ?? usable[0] ?? d.series[0] ?? null;
 }
 
 /** The series' instances in the analysis' slice order, then any it has not covered. */
 export function stackOrder(d: StudyDetail, s: Series): { stack: Instance[]; slices: (SliceInfo | null)[] } {
-  const bySop = new Map(s.instances.map((i) => [i.sop_instance_uid, i]));
+  const bySop = new Map(s.instances.map((i) => [sliceKey(i), i]));
   const stack: Instance[] = [];
   const slices: (SliceInfo | null)[] = [];
   for (const sl of d.slices) {
     if (sl.series_instance_uid !== s.series_instance_uid) continue;
-    const inst = bySop.get(sl.sop_instance_uid);
+    const inst = bySop.get(sliceKey(sl));
     if (!inst) continue;
     stack.push(inst);
     slices.push(sl);
-    bySop.delete(sl.sop_instance_uid);
+    bySop.delete(sliceKey(sl));
   }
   // Slices the analysis has not covered (yet): by instance number, then location.
   const rest = [...bySop.values()].sort(

@@ -24,6 +24,7 @@ import { formatGradeProbabilities, formatInterval, formatMethods } from './uncer
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
+import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, stageLabel } from './classification';
 import { defaultSeries, stackOrder, startIndex } from './stack';
 import type { EarlyStudyWindow } from './study-prefetch';
 import { PRESETS } from './windowing';
@@ -135,8 +136,7 @@ class StudyPage {
     const picker = byId<HTMLSelectElement>('series-picker');
     clear(picker);
     for (const s of d.series) {
-      const label = `${s.description || 'Series'} · ${s.instances.length} images${s.analysis ? ` · ${s.analysis.status}` : ''}`;
-      picker.appendChild(h('option', { value: s.id, selected: this.series?.id === s.id }, label));
+      picker.appendChild(h('option', { value: s.id, selected: this.series?.id === s.id, title: s.not_graded_reason ?? '' }, seriesLabel(s)));
     }
     picker.disabled = d.series.length < 2;
     byId('series-picker-wrap').hidden = d.series.length < 2;
@@ -195,6 +195,8 @@ class StudyPage {
     }
     if (this.viewer?.dirty.size && !window.confirm('Discard unsaved mask edits?')) return;
     this.series = s;
+    // The picker shows the series on screen (the header is drawn before one is picked).
+    byId<HTMLSelectElement>('series-picker').value = String(s.id);
     const { stack, slices } = stackOrder(this.detail, s);
     this.stack = stack;
     this.stackSlices = slices;
@@ -397,7 +399,11 @@ class StudyPage {
     const host = byId('hips');
     clear(host);
     const hips = this.hipsOfSeries();
-    if (!hips.length) {
+    if (this.series?.graded === false) {
+      host.appendChild(
+        h('p', { class: 'not-graded' }, h('strong', {}, 'Not graded. '), this.series.not_graded_reason ?? ''),
+      );
+    } else if (!hips.length) {
       host.appendChild(
         h('p', { class: 'muted' }, this.detail?.status === 'done' ? 'No femoral head was found in this series.' : 'Per-hip results appear when the analysis has finished.'),
       );
@@ -460,6 +466,7 @@ class StudyPage {
         h('div', { class: 'grade-box' }, h('span', { class: 'caption' }, 'AI grade'), h('span', { class: `badge big ai-grade ${gradeClass(hip.ai_grade)}` }, gradeLabel(hip.ai_grade))),
         h('div', { class: `grade-box${changed ? ' changed' : ''}` }, h('span', { class: 'caption' }, changed ? 'Current grade (revised)' : 'Current grade'), h('span', { class: `badge big current-grade ${gradeClass(hip.grade)}` }, gradeLabel(hip.grade))),
       ),
+      this.classificationBlock(hip),
       hip.ai_changed_since_review
         ? h(
             'p',
@@ -470,8 +477,101 @@ class StudyPage {
         : null,
       hip.flags.length ? flags : null,
       h('details', { class: 'change-grade' }, h('summary', {}, 'Change grade'), form),
+      this.classificationForm(hip),
       hip.revisions.length ? h('details', { class: 'revision-list' }, h('summary', {}, `Revisions (${hip.revisions.length})`), revisions) : null,
     );
+  }
+
+  private classificationBlock(hip: Hip): HTMLElement {
+    return h(
+      'dl',
+      { class: 'metrics classifications' },
+      h('dt', {}, 'Extent'),
+      h('dd', { class: 'extent' }, extentLabel(hip.extent)),
+      h('dt', {}, 'JIC type'),
+      h('dd', { class: 'jic-type' }, jicLabel(hip.jic_type)),
+      h('dt', {}, 'Kerboul angle'),
+      h('dd', { class: 'kerboul' }, kerboulLabel(hip.kerboul_angle_deg, hip.kerboul_partial)),
+      h('dt', {}, 'Stage'),
+      h('dd', { class: 'stage' }, stageLabel({ stage: hip.stage ?? '', stage_source: hip.stage_source ?? 'mri' })),
+    );
+  }
+
+  private classificationForm(hip: Hip): HTMLElement {
+    const jic = h('select', { name: 'jic_type', 'aria-label': 'JIC type' });
+    jic.appendChild(h('option', { value: '', selected: !hip.jic_type }, 'JIC type: not set'));
+    for (const t of JIC_TYPES) jic.appendChild(h('option', { value: t, selected: hip.jic_type === t }, jicLabel(t)));
+    const angle = h('input', { type: 'number', name: 'kerboul', min: 0, max: 720, step: 1, placeholder: 'Kerboul angle (°)', value: hip.kerboul_angle_deg ?? '', 'aria-label': 'Kerboul combined angle in degrees' });
+    const partial = h('input', { type: 'checkbox', name: 'kerboul_partial', checked: !!hip.kerboul_partial });
+    const check = (name: string, label: string) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name }), ` ${label}`);
+    const collapse = h('input', { type: 'number', name: 'collapse_mm', min: 0, max: 30, step: 0.5, value: 0, 'aria-label': 'Collapse depth in mm' });
+    const findings = h(
+      'fieldset',
+      { class: 'findings' },
+      h('legend', {}, h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'findings_entered', checked: hip.stage_source === 'clinician' }), ' Radiograph/CT findings (gives the stage)')),
+      check('radiograph_abnormal', 'sclerosis or cysts'),
+      check('crescent_sign', 'crescent sign'),
+      h('label', {}, 'Collapse (mm) ', collapse),
+      check('joint_space_narrowed', 'joint space narrowed'),
+      check('acetabular_changes', 'acetabular changes'),
+    );
+    const reason = h('textarea', { name: 'reason', rows: 2, required: true, placeholder: 'Reason (required)', 'aria-label': 'Reason for the change' });
+    const error = h('p', { class: 'classification-error', hidden: true });
+    const form = h(
+      'form',
+      { class: 'classification-form', 'data-side': hip.side },
+      jic,
+      h('div', { class: 'row' }, angle, h('label', { class: 'check' }, partial, ' one plane only')),
+      findings,
+      reason,
+      h('div', { class: 'row' }, h('button', { type: 'submit', class: 'btn primary' }, 'Save classification')),
+      error,
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const field = (name: string) => form.querySelector<HTMLInputElement>(`[name="${name}"]`);
+      const entered = field('findings_entered')?.checked ?? false;
+      const body = {
+        series_instance_uid: hip.series_instance_uid,
+        side: hip.side,
+        reason: reason.value.trim(),
+        jic_type: jic.value,
+        kerboul_angle_deg: angle.value === '' ? null : Number(angle.value),
+        kerboul_partial: angle.value === '' ? null : partial.checked,
+        findings: entered
+          ? {
+              radiograph_abnormal: field('radiograph_abnormal')?.checked ?? false,
+              crescent_sign: field('crescent_sign')?.checked ?? false,
+              collapse_mm: Number(collapse.value || 0),
+              joint_space_narrowed: field('joint_space_narrowed')?.checked ?? false,
+              acetabular_changes: field('acetabular_changes')?.checked ?? false,
+            }
+          : null,
+      };
+      void this.saveClassification(hip, body, error, form);
+    });
+    return h('details', { class: 'change-classification' }, h('summary', {}, 'Change classification'), form);
+  }
+
+  private async saveClassification(hip: Hip, body: Record<string, unknown>, error: HTMLElement, form: HTMLFormElement): Promise<void> {
+    error.hidden = true;
+    if (!String(body.reason ?? '').trim()) {
+      error.textContent = 'A reason is required.';
+      error.hidden = false;
+      return;
+    }
+    const button = form.querySelector('button');
+    if (button) button.disabled = true;
+    try {
+      await apiFetch(`/api/studies/${this.config.studyId}/classifications/`, { method: 'POST', json: body });
+      toast(`${sideLabel(hip.side)}: classification saved`, 'ok');
+      await this.refreshDetail();
+    } catch (err) {
+      error.textContent = err instanceof ApiError && err.status === 403 ? 'Your role may not change classifications.' : err instanceof Error ? err.message : String(err);
+      error.hidden = false;
+    } finally {
+      if (button) button.disabled = false;
+    }
   }
 
   /** The AI's 90 % interval beside the proportion, its grade odds and both methods'
@@ -605,7 +705,7 @@ class StudyPage {
           const inst = this.stack[i];
           if (!size || !data || !inst) throw new Error(`slice ${i + 1} has no label map`);
           const png = await encodeGrayPng({ width: size.columns, height: size.rows, data: data.slice() });
-          return { sop_instance_uid: inst.sop_instance_uid, png_base64: bytesToBase64(png) };
+          return { sop_instance_uid: inst.sop_instance_uid, frame_number: inst.frame_number ?? null, png_base64: bytesToBase64(png) };
         }),
       );
       const detail = await apiFetch<StudyDetail>(`/api/series/${this.series.id}/labelmaps/`, { method: 'POST', json: { reason, labelmaps } });
