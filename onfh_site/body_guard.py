@@ -175,6 +175,27 @@ class BodyGuardMiddleware:
         await self.app(scope, receive, send)
 
 
+# After a refusal, how long and how much of the rest of the body is read and dropped
+# before the connection closes (nginx's lingering close does the same): closing a socket
+# with unread bytes makes the kernel send a reset, and a reverse proxy still streaming the
+# body then answers 502 instead of our 401/413. Nothing read here is kept.
+LINGER_S = 1.0
+LINGER_BYTES = 16 * 1024**2
+
+
+def _linger_then_close(request: Any, transport: Any) -> None:
+    from twisted.internet import reactor
+
+    request._onfh_linger_left = LINGER_BYTES
+    try:
+        transport.loseWriteConnection()  # the answer is complete: half-close
+    except (AttributeError, NotImplementedError):
+        transport.loseConnection()
+        return
+    transport.resumeProducing()
+    reactor.callLater(LINGER_S, transport.loseConnection)  # type: ignore[attr-defined]
+
+
 def install_daphne_hook() -> None:
     """Check ``body_refusal`` in daphne as soon as a request's headers are in."""
     try:
@@ -223,7 +244,7 @@ def install_daphne_hook() -> None:
                 k + b": " + v + b"\r\n" for k, v in answer_headers
             )
             transport.write(head + b"\r\n" + body)
-            transport.loseConnection()
+            _linger_then_close(self, transport)
 
         def failed(failure: Any) -> None:
             logger.error("body guard failed: %s", failure.getErrorMessage())
@@ -233,7 +254,11 @@ def install_daphne_hook() -> None:
 
     def handleContentChunk(self: Any, data: bytes) -> None:  # noqa: N802
         if getattr(self, "_onfh_refused", False):
-            return  # the answer is sent; what is already in flight is dropped
+            # The answer is sent; what still comes is read and dropped, up to a cap.
+            self._onfh_linger_left = getattr(self, "_onfh_linger_left", 0) - len(data)
+            if self._onfh_linger_left <= 0 and self.channel.transport is not None:
+                self.channel.transport.loseConnection()
+            return
         original_chunk(self, data)
 
     def requestReceived(self: Any, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802

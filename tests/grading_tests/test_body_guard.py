@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
-from onfh_site.body_guard import BodyGuardMiddleware
+from onfh_site.body_guard import LINGER_S, BodyGuardMiddleware
 from tests.conftest import LivePortal
 
 pytestmark = pytest.mark.timeout(300)
@@ -103,7 +103,7 @@ def test_unauthenticated_gib_refused_on_headers(daphne):
     sent = _push_body(sock, 512 * 1024**2)
     sock.close()
     assert sent < 256 * 1024**2, f"the server kept reading: {sent} bytes went"
-    time.sleep(0.5)
+    time.sleep(LINGER_S + 1.0)  # the refused connection is dropped after its short linger
     assert _rss_kib(pid) - rss_before < 64 * 1024  # KiB: no body held in memory
     assert _spooled(spool) == 0
     assert len(os.listdir(f"/proc/{pid}/fd")) <= fds_before + 2  # no spool file held open
