@@ -29,6 +29,7 @@ from grading.engine.threshold_benchmark import (
     _network,
     _series_summary,
     encode_truth,
+    series_hip_rows,
 )
 
 
@@ -89,26 +90,8 @@ def _series_case(args: tuple[Sizes, int, str | None, tuple[str, ...]]) -> dict[s
                     hip is not None and has_flag(hip.flags, Flag.UNCERTAIN_GRADE),
                 )
             )
-    hips = {h.side: h for h in result.hips}
-    hip_rows = []
-    for side, truth_hip in series.hips.items():
-        series_hip = hips.get(side)
-        interval = (
-            series_hip.uncertainty.interval if series_hip and series_hip.uncertainty else None
-        )
-        hip_rows.append(
-            (
-                str(truth_hip.grade),
-                str(series_hip.grade) if series_hip else "no head",
-                abs(truth_hip.proportion - (series_hip.proportion if series_hip else 0.0)),
-                series_hip is None or has_flag(series_hip.flags, Flag.UNCERTAIN_GRADE),
-                series_hip is None or bool(series_hip.flags),
-                interval is not None and interval[0] <= truth_hip.proportion <= interval[1],
-                truth_hip.proportion,
-                series_hip.proportion if series_hip else None,
-                interval,
-            )
-        )
+    truths = [(side, str(t.grade), t.proportion) for side, t in series.hips.items()]
+    hip_rows = series_hip_rows(result, truths)
     return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
 
 

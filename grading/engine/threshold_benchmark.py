@@ -166,27 +166,37 @@ def _series_case(args: tuple[int, str | None, tuple[str, ...]]) -> dict[str, Any
                     hip is not None and has_flag(hip.flags, Flag.UNCERTAIN_GRADE),
                 )
             )
+    truths = [(s, str(t.grade), t.proportion) for s, t in series.truth.items()]
+    hip_rows = series_hip_rows(result, truths)
+    return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
+
+
+def series_hip_rows(result: Any, truths: Sequence[tuple[str, str, float]]) -> list[tuple[Any, ...]]:
+    """One row per true hip ``(side, grade, proportion)`` against the graded series:
+    grades, proportion error, flags, whether the interval holds the truth."""
+    from grading.engine.flags import Flag, has_flag
+
     hips = {h.side: h for h in result.hips}
-    hip_rows = []
-    for s, truth in series.truth.items():
-        series_hip = hips.get(s)
+    rows = []
+    for side, grade, proportion in truths:
+        series_hip = hips.get(side)
         interval = (
             series_hip.uncertainty.interval if series_hip and series_hip.uncertainty else None
         )
-        hip_rows.append(
+        rows.append(
             (
-                str(truth.grade),
+                grade,
                 str(series_hip.grade) if series_hip else "no head",
-                abs(truth.proportion - (series_hip.proportion if series_hip else 0.0)),
+                abs(proportion - (series_hip.proportion if series_hip else 0.0)),
                 series_hip is None or has_flag(series_hip.flags, Flag.UNCERTAIN_GRADE),
                 series_hip is None or bool(series_hip.flags),
-                interval is not None and interval[0] <= truth.proportion <= interval[1],
-                truth.proportion,
+                interval is not None and interval[0] <= proportion <= interval[1],
+                proportion,
                 series_hip.proportion if series_hip else None,
                 interval,
             )
         )
-    return {"sections": sections, "hips": hip_rows, "inter": inter, "total": total}
+    return rows
 
 
 def _series_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
