@@ -67,6 +67,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="share of head windows with a tiny or a near-total lesion",
     )
     p.add_argument(
+        "--midline-share",
+        type=float,
+        default=0.0,
+        help="share of axial windows moved onto the midline pelvic cavity",
+    )
+    p.add_argument(
+        "--n-volume",
+        type=int,
+        default=0,
+        help="coronal and sagittal T1 windows of the 3-D phantom added to the training crops",
+    )
+    p.add_argument(
         "--init-weights",
         type=Path,
         default=None,
@@ -105,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         out_channels=args.out_channels,
         synth_share=args.synth_share,
         extreme_lesion_share=args.extreme_lesion_share,
+        midline_share=args.midline_share,
+        n_volume=args.n_volume,
         init_weights=None if args.init_weights is None else str(args.init_weights),
     )
     result = train(cfg, out=args.out, resume=args.resume, progress=not args.no_progress)

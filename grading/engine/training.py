@@ -114,6 +114,12 @@ class TrainConfig:
     """Exported weights to start from (its JSON beside it), or None: a random start."""
     family: str = "own"
     """Phantom family of the training crops (:mod:`grading.engine.families`)."""
+    midline_share: float = 0.0
+    """Share of axial windows moved across the slice onto the midline pelvic cavity
+    (:func:`~grading.engine.phantoms.make_training_crops_with_tissue`)."""
+    n_volume: int = 0
+    """Coronal and sagittal T1 windows of the 3-D phantom added to the training crops
+    (:func:`~grading.engine.phantoms.volume_crops.make_volume_training_crops`)."""
 
     @property
     def start_seed(self) -> int:
@@ -142,12 +148,22 @@ def _phantom_source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_chunk(args: tuple[int, int, int, float]) -> tuple[F32, U8, U8]:
-    n, seed, size, extreme = args
+def _render_chunk(args: tuple[int, int, int, float, float]) -> tuple[F32, U8, U8]:
+    n, seed, size, extreme, midline = args
     from grading.engine.phantoms import make_training_crops_with_tissue
 
     torch.set_num_threads(1)
-    return make_training_crops_with_tissue(n, seed, size, extreme_lesion_share=extreme)
+    return make_training_crops_with_tissue(
+        n, seed, size, extreme_lesion_share=extreme, midline_share=midline
+    )
+
+
+def _render_volume_chunk(args: tuple[int, int, int, float, float]) -> tuple[F32, U8, U8]:
+    n, seed, size, _, _ = args
+    from grading.engine.phantoms.volume_crops import make_volume_training_crops
+
+    torch.set_num_threads(1)
+    return make_volume_training_crops(n, seed, size)
 
 
 def render_crops(
@@ -158,17 +174,22 @@ def render_crops(
     workers: int = 1,
     desc: str = "phantoms",
     extreme_lesion_share: float = 0.0,
+    midline_share: float = 0.0,
+    volume: bool = False,
 ) -> tuple[F32, U8, U8]:
     """``n`` phantom windows ``(n, size, size)`` float32 + labels uint8 + tissue uint8.
 
     Deterministic; rendered in chunks of :data:`CHUNK` (chunk ``k`` seeded
     ``seed * 10007 + k``), in ``workers`` processes. With ``extreme_lesion_share`` 0 the
     images and labels are those of :func:`~grading.engine.phantoms.make_training_crops`.
+    ``volume``: coronal and sagittal windows of the 3-D phantom instead
+    (:func:`~grading.engine.phantoms.volume_crops.make_volume_training_crops`).
     """
     jobs = [
-        (min(CHUNK, n - k * CHUNK), seed * 10007 + k, size, extreme_lesion_share)
+        (min(CHUNK, n - k * CHUNK), seed * 10007 + k, size, extreme_lesion_share, midline_share)
         for k in range(math.ceil(n / CHUNK))
     ]
+    render = _render_volume_chunk if volume else _render_chunk
     images = np.empty((n, size, size), np.float32)
     labels = np.empty((n, size, size), np.uint8)
     tissue = np.empty((n, size, size), np.uint8)
@@ -185,11 +206,11 @@ def render_crops(
 
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for chunk in pool.map(_render_chunk, jobs):
+            for chunk in pool.map(render, jobs):
                 put(chunk)
     else:
         for job in jobs:
-            put(_render_chunk(job))
+            put(render(job))
     bar.close()
     return images, labels, tissue
 
@@ -286,6 +307,21 @@ def prepare_crops(
     )
 
 
+def concat_crops(a: CropSet, b: CropSet) -> CropSet:
+    """One set of both sets' crops (same sizes; tissue maps kept when both have them)."""
+    tissue = (
+        torch.cat([a.tissue, b.tissue]) if a.tissue is not None and b.tissue is not None else None
+    )
+    return CropSet(
+        torch.cat([a.images, b.images]),
+        torch.cat([a.head, b.head]),
+        torch.cat([a.sdf, b.sdf]),
+        np.concatenate([a.labels, b.labels]),
+        necrosis=torch.cat([a.necrosis_target(), b.necrosis_target()]),
+        tissue=tissue,
+    )
+
+
 def cache_dir() -> Path:
     root = os.environ.get("ONFH_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "onfh"
@@ -303,6 +339,8 @@ def load_crops(
     desc: str = "phantoms",
     make: CropMaker | None = None,
     extreme_lesion_share: float = 0.0,
+    midline_share: float = 0.0,
+    volume: bool = False,
 ) -> CropSet:
     """Render (or read from the on-disk cache) and prepare ``n`` crops of ``seed``.
 
@@ -313,7 +351,9 @@ def load_crops(
         images, labels = make(n, seed, source_size)
         return prepare_crops(images, labels, input_size)
     extreme = f"-x{extreme_lesion_share:g}" if extreme_lesion_share else ""
-    key = f"crops{CROP_FORMAT}-{_phantom_source_digest()}-n{n}-s{seed}-{source_size}{extreme}.npz"
+    extreme += f"-m{midline_share:g}" if midline_share else ""
+    kind = "vcrops" if volume else "crops"
+    key = f"{kind}{CROP_FORMAT}-{_phantom_source_digest()}-n{n}-s{seed}-{source_size}{extreme}.npz"
     path = cache_dir() / key
     if path.is_file():
         with np.load(path) as z:
@@ -326,6 +366,8 @@ def load_crops(
             workers=workers,
             desc=desc,
             extreme_lesion_share=extreme_lesion_share,
+            midline_share=midline_share,
+            volume=volume,
         )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -708,8 +750,22 @@ def train(
             workers=threads,
             desc="training phantoms",
             extreme_lesion_share=cfg.extreme_lesion_share,
+            midline_share=cfg.midline_share,
             make=make,
         )
+        if cfg.n_volume > 0 and make is None:
+            train_set = concat_crops(
+                train_set,
+                load_crops(
+                    cfg.n_volume,
+                    cfg.train_seed,
+                    cfg.source_size,
+                    cfg.input_size,
+                    workers=threads,
+                    desc="coronal/sagittal phantoms",
+                    volume=True,
+                ),
+            )
     if val_set is None:
         val_set = load_crops(
             cfg.n_val,
@@ -930,6 +986,12 @@ def training_metadata(result: TrainResult, *, data_seconds: float | None = None)
             "val_seed": cfg.val_seed,
             "extreme_lesion_share": cfg.extreme_lesion_share,
             "synth_share": cfg.synth_share,
+            "midline_share": cfg.midline_share,
+            "n_volume": cfg.n_volume,
+            "volume_generator": "grading.engine.phantoms.volume_crops.make_volume_training_crops "
+            "(coronal 70 % / sagittal 30 % T1 windows of the 3-D phantom)"
+            if cfg.n_volume
+            else None,
             "synthesis": "grading.engine.synthesis.synthesise (SynthSeg-style: random "
             "intensity per tissue class, deformation, blur, bias field, noise, gamma)",
             "init_weights": cfg.init_weights,

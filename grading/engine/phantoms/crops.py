@@ -153,6 +153,7 @@ def make_training_crops_with_tissue(
     *,
     no_head_share: float = 0.15,
     extreme_lesion_share: float = 0.0,
+    midline_share: float = 0.0,
 ) -> tuple[F32, U8, U8]:
     """:func:`make_training_crops` with each window's tissue map.
 
@@ -174,7 +175,7 @@ def make_training_crops_with_tissue(
         pelvis = new_pelvis(rng, None, None, None)
         for i in range(start, min(start + WINDOWS_PER_SUBJECT, n)):
             images[i], labels[i], tissue[i] = _one_window(
-                rng, pelvis, size, no_head_share, extremes, extreme_lesion_share
+                rng, pelvis, size, no_head_share, extremes, extreme_lesion_share, midline_share
             )
     return images, labels, tissue
 
@@ -208,6 +209,7 @@ def _one_window(
     no_head_share: float,
     xrng: np.random.Generator,
     extreme_share: float,
+    midline_share: float = 0.0,
 ) -> tuple[F32, U8, U8]:
     side: HipSide = SIDES[int(rng.integers(2))]
     hip = pelvis.hips[side]
@@ -234,6 +236,8 @@ def _one_window(
     tight_c = np.array([hip.center[0] + hip.sign * rng.uniform(0, 10), hip.center[1]]) + jitter
     half_c = np.array([hip.sign * (split + half_w / 2), 0.5 * (pelvis.ant + pelvis.post)])
     centre = tight_c + t * (half_c - tight_c)
+    if midline_share > 0.0 and xrng.uniform() < midline_share:
+        centre[0] = xrng.uniform(-0.6, 0.6) * pelvis.half_width
 
     native = float(rng.uniform(0.6, 1.6))
     sp = (max(native, h_mm / size), max(native, w_mm / size))
