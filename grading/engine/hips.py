@@ -89,6 +89,26 @@ class HipFinderConfig:
     max_hull_growth: float = 0.15
     """A head mask is completed to its convex hull when that adds at most this share of
     its area (see :func:`convex_head`); 0 turns it off."""
+    min_midline_distance_mm: float = 55.0
+    """Anatomical prior, bilateral slices: a femoral head's centre lies at least this far
+    from the body's midline. In adults the two head centres are 150-200 mm apart (75-100
+    mm each from the midline) and a head is 40-54 mm across; the midline pelvic cavity
+    between the acetabula holds the bladder, the perivesical fat, the rectum and the
+    vessels, never a femoral head. 55 mm leaves 20 mm for a body midline found off the
+    skeletal one (a patient lying obliquely, asymmetric fat)."""
+    min_lateral_margin_mm: float = 30.0
+    """Anatomical prior, bilateral slices: a femoral head's centre lies at least this far
+    inside the body's lateral edge. Lateral to the head lie the femoral neck and greater
+    trochanter (the femoral offset, 35-50 mm) under the abductors and the skin, so the
+    head centre is 60 mm or more from the lateral skin even in a thin adult."""
+    max_series_centre_shift: float = 0.5
+    """Series prior: the femoral head is a sphere, so its sections on parallel slices
+    share one centre in the slice plane (the neck's obliquity moves it a few mm). A
+    head candidate whose centre lies farther than this x the side's series head diameter
+    from the side's median centre is another structure; the next candidate near the
+    median is taken instead, or none."""
+    min_series_centre_shift_mm: float = 15.0
+    """The series prior's tolerance is never below this (small or ill-found heads)."""
 
 
 DEFAULT_CONFIG = HipFinderConfig()
@@ -436,18 +456,63 @@ def _components(mask: BoolImage) -> tuple[npt.NDArray[np.int32], int]:
     return np.asarray(labels, dtype=np.int32), int(count)
 
 
+def where_a_head_can_be(
+    mr_slice: MRSlice,
+    layout: Layout | None,
+    centre_rc: tuple[float, float],
+    config: HipFinderConfig = DEFAULT_CONFIG,
+) -> bool:
+    """The anatomical prior on a bilateral slice: is ``centre_rc`` (pixels) at least
+    ``min_midline_distance_mm`` from the midline and ``min_lateral_margin_mm`` inside the
+    body's lateral edge (along the patient's left-right axis)? Always True on a crop or
+    without a body outline (nothing is known about the frame)."""
+    if layout is None or layout.kind != "bilateral" or layout.midline is None:
+        return True
+    axis = layout.lr_axis
+    spacing = mr_slice.pixel_spacing_mm[axis]
+    coordinate = centre_rc[axis] + 0.5  # pixel centre, in the edges' coordinates
+    if abs(coordinate - layout.midline) * spacing < config.min_midline_distance_mm:
+        return False
+    if layout.body is not None:
+        lo, hi = (
+            (layout.body.col0, layout.body.col1)
+            if axis == 1
+            else (layout.body.row0, layout.body.row1)
+        )
+        edge = coordinate - lo if coordinate < layout.midline else hi - coordinate
+        if edge * spacing < config.min_lateral_margin_mm:
+            return False
+    return True
+
+
 def locate_head(
     mr_slice: MRSlice,
     region: HipRegion,
     windows: Sequence[Box],
     probabilities: Sequence[FloatImage],
     config: HipFinderConfig = DEFAULT_CONFIG,
+    layout: Layout | None = None,
 ) -> HeadCandidate | None:
-    """The femoral head in ``region`` from the coarse pass, or None.
+    """The femoral head in ``region`` from the coarse pass, or None: the first of
+    :func:`head_candidates`."""
+    found = head_candidates(mr_slice, region, windows, probabilities, config, layout)
+    return found[0] if found else None
+
+
+def head_candidates(
+    mr_slice: MRSlice,
+    region: HipRegion,
+    windows: Sequence[Box],
+    probabilities: Sequence[FloatImage],
+    config: HipFinderConfig = DEFAULT_CONFIG,
+    layout: Layout | None = None,
+) -> list[HeadCandidate]:
+    """Femoral head candidates in ``region`` from the coarse pass, most probable first.
 
     ``probabilities[i]`` is the network's answer on ``windows[i]`` (same shape). They are
     merged by maximum over the region; components of ``p > threshold`` with an area in
-    ``[min_head_area_mm2, max_head_area_mm2]`` compete on probability mass.
+    ``[min_head_area_mm2, max_head_area_mm2]`` whose centre lies where a head can be
+    (:func:`where_a_head_can_be`, with ``layout``) compete on probability mass.
     """
     box = region.box
     merged = np.zeros(box.shape, dtype=np.float32)
@@ -459,24 +524,34 @@ def locate_head(
         np.maximum(target, probability[inside.relative_to(window).slices], out=target)
     labels, count = _components(merged > config.probability_threshold)
     if count == 0:
-        return None
+        return []
     index = np.arange(1, count + 1)
     pixel_area = mr_slice.pixel_area_mm2
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_area
     masses = np.asarray(ndimage.sum_labels(merged, labels, index), dtype=np.float64)
-    plausible = (areas >= config.min_head_area_mm2) & (areas <= config.max_head_area_mm2)
-    if not plausible.any():
-        return None
-    best = int(np.argmax(np.where(plausible, masses, -1.0)))
-    rows, cols = np.nonzero(labels == best + 1)
-    area = float(areas[best])
-    return HeadCandidate(
-        side=region.side,
-        centre_rc=(float(rows.mean()) + box.row0, float(cols.mean()) + box.col0),
-        diameter_mm=2.0 * math.sqrt(area / math.pi),
-        area_mm2=area,
-        mean_probability=float(masses[best] / rows.size),
-    )
+    centres = ndimage.center_of_mass(np.ones_like(merged), labels, index)
+    found: list[tuple[float, HeadCandidate]] = []
+    for k in range(count):
+        area = float(areas[k])
+        if not config.min_head_area_mm2 <= area <= config.max_head_area_mm2:
+            continue
+        centre = (float(centres[k][0]) + box.row0, float(centres[k][1]) + box.col0)
+        if not where_a_head_can_be(mr_slice, layout, centre, config):
+            continue
+        found.append(
+            (
+                float(masses[k]),
+                HeadCandidate(
+                    side=region.side,
+                    centre_rc=centre,
+                    diameter_mm=2.0 * math.sqrt(area / math.pi),
+                    area_mm2=area,
+                    mean_probability=float(masses[k] / (area / pixel_area)),
+                ),
+            )
+        )
+    found.sort(key=lambda item: -item[0])
+    return [c for _, c in found]
 
 
 def head_from_probability(
@@ -533,6 +608,9 @@ class CoarseResult:
 
     layout: Layout
     candidates: tuple[HeadCandidate | None, ...]
+    alternatives: tuple[tuple[HeadCandidate, ...], ...] = ()
+    """Per region, every plausible candidate, most probable first (the chosen one
+    included), for :func:`consistent_centres`."""
 
 
 def coarse_pass(
@@ -557,12 +635,79 @@ def coarse_pass(
         entry[1].append(np.asarray(answer, dtype=np.float32))
     results: list[CoarseResult] = []
     for i, (mr_slice, layout) in enumerate(zip(slices, layouts, strict=True)):
-        candidates = tuple(
-            locate_head(mr_slice, region, *grouped.get((i, j), ([], [])), config)
+        alternatives = tuple(
+            tuple(head_candidates(mr_slice, region, *grouped.get((i, j), ([], [])), config, layout))
             for j, region in enumerate(layout.regions)
         )
-        results.append(CoarseResult(layout, candidates))
+        candidates = tuple(a[0] if a else None for a in alternatives)
+        results.append(CoarseResult(layout, candidates, alternatives))
     return results
+
+
+def _same_grid(slices: Sequence[MRSlice]) -> bool:
+    first = slices[0]
+    return all(
+        s.shape == first.shape
+        and tuple(s.pixel_spacing_mm) == tuple(first.pixel_spacing_mm)
+        and s.image_orientation == first.image_orientation
+        for s in slices
+    )
+
+
+def consistent_centres(
+    slices: Sequence[MRSlice],
+    coarse: Sequence[CoarseResult],
+    config: HipFinderConfig = DEFAULT_CONFIG,
+) -> list[CoarseResult]:
+    """The series prior: on each slice, each side's head is the candidate nearest the
+    side's median centre over the series, within ``max(max_series_centre_shift x
+    diameter, min_series_centre_shift_mm)`` of it (or none).
+
+    A femoral head is a sphere: its sections on parallel slices share one centre in the
+    slice plane, so a candidate far from where that side's head is on the other slices
+    (pelvic fat beside the bladder, a vessel, the greater trochanter) is not this head.
+    Needs at least three slices on one pixel grid, with a head found on at least three
+    of them for that side; otherwise ``coarse`` is returned as it is.
+    """
+    if len(slices) < 3 or not _same_grid(slices):
+        return list(coarse)
+    by_side: dict[Side, list[HeadCandidate]] = {}
+    for result in coarse:
+        for candidate in result.candidates:
+            if candidate is not None:
+                by_side.setdefault(candidate.side, []).append(candidate)
+    sr, sc = slices[0].pixel_spacing_mm
+    anchors: dict[Side, tuple[float, float, float]] = {}
+    for side, found in by_side.items():
+        if len(found) < 3 or side == "unknown":
+            continue
+        rows = np.median([c.centre_rc[0] for c in found])
+        cols = np.median([c.centre_rc[1] for c in found])
+        diameter = float(np.percentile([c.diameter_mm for c in found], 90))
+        tolerance = max(
+            config.max_series_centre_shift * diameter, config.min_series_centre_shift_mm
+        )
+        anchors[side] = (float(rows), float(cols), tolerance)
+    if not anchors:
+        return list(coarse)
+
+    def distance(c: HeadCandidate, anchor: tuple[float, float, float]) -> float:
+        return math.hypot((c.centre_rc[0] - anchor[0]) * sr, (c.centre_rc[1] - anchor[1]) * sc)
+
+    out: list[CoarseResult] = []
+    for result in coarse:
+        chosen: list[HeadCandidate | None] = []
+        for j, candidate in enumerate(result.candidates):
+            options = result.alternatives[j] if j < len(result.alternatives) else ()
+            side = result.layout.regions[j].side
+            anchor = anchors.get(side)
+            if anchor is None:
+                chosen.append(candidate)
+                continue
+            near = [c for c in options if distance(c, anchor) <= anchor[2]]
+            chosen.append(near[0] if near else None)
+        out.append(replace(result, candidates=tuple(chosen)))
+    return out
 
 
 def series_head_diameters(coarse: Sequence[CoarseResult]) -> dict[Side, float]:
@@ -651,7 +796,9 @@ def find_heads(
 ) -> list[tuple[Layout, tuple[FemoralHead, ...]]]:
     """Both passes over ``slices`` (two ``predict`` calls in all); per slice its layout and
     heads (at most one per side). Slices are treated as one series for window sizing."""
-    coarse = coarse_pass(slices, segmenter, config, batch_size=batch_size)
+    coarse = consistent_centres(
+        slices, coarse_pass(slices, segmenter, config, batch_size=batch_size), config
+    )
     diameters = series_head_diameters(coarse) if len(slices) > 1 else None
     requests = fine_requests(slices, coarse, diameters, config)
     heads = fine_pass(slices, requests, segmenter, config, batch_size=batch_size)

@@ -238,3 +238,58 @@ def test_small_field_of_view_is_a_crop_and_wide_is_bilateral() -> None:
     assert plan_layout(crop).kind == "crop"  # 205 mm: the widest paper-style crop
     assert plan_layout(wide).kind == "bilateral"  # 256 mm
     assert plan_layout(replace(wide, laterality="R")).kind == "crop"
+
+
+def _add_blob(mr: MRSlice, centre_mm: tuple[float, float], r: float) -> MRSlice:
+    """``mr`` with a head-bright disc of radius ``r`` mm at ``centre_mm`` (row, col mm)."""
+    pixels = mr.pixels.copy()
+    pixels[disc(mr.shape, mr.pixel_spacing_mm, centre_mm, r)] = HEAD_VALUE
+    return replace(mr, pixels=pixels)
+
+
+def test_midline_blob_is_never_a_head() -> None:
+    # A bright blob larger than the heads 30 mm beside the midline (perivesical fat
+    # the network took for a head) loses to the real head 90 mm out.
+    shape, spacing = (400, 500), (0.9, 0.9)
+    mr, truths = bilateral_slice(shape, spacing)
+    centre = (shape[0] * spacing[0] / 2.0, shape[1] * spacing[1] / 2.0)
+    mr = _add_blob(mr, (centre[0] - 20.0, centre[1] - 30.0), 30.0)
+    _, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == ["right", "left"]
+    for head, truth in zip(heads, truths, strict=True):
+        assert np.array_equal(head.full_mask(mr.shape), truth)
+    # without the head, the midline blob alone is no hip
+    alone, _ = bilateral_slice(shape, spacing, heads=(False, True))
+    alone = _add_blob(alone, (centre[0] - 20.0, centre[1] - 30.0), 30.0)
+    _, heads = find_heads([alone], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == ["left"]
+    # the prior off, the blob wins on the right side (it is the larger component)
+    config = HipFinderConfig(min_midline_distance_mm=0.0)
+    _, heads = find_heads([mr], ThresholdSegmenter(), config)[0]
+    assert not np.array_equal(heads[0].full_mask(mr.shape), truths[0])
+
+
+def test_blob_at_the_lateral_skin_is_never_a_head() -> None:
+    shape, spacing = (400, 500), (0.9, 0.9)
+    mr, truths = bilateral_slice(shape, spacing, heads=(False, True))
+    centre = (shape[0] * spacing[0] / 2.0, shape[1] * spacing[1] / 2.0)
+    mr = _add_blob(mr, (centre[0], centre[1] - 160.0), 9.0)  # 10 mm inside the right skin
+    _, heads = find_heads([mr], ThresholdSegmenter())[0]
+    assert [h.side for h in heads] == ["left"]
+
+
+def test_series_keeps_the_head_where_it_is_on_the_other_slices() -> None:
+    # On one slice of five a larger bright blob lies 50 mm behind the right head (inside
+    # the half, away from the midline and the skin): the series prior keeps the head.
+    shape, spacing = (400, 500), (0.9, 0.9)
+    slices, truths = zip(*(bilateral_slice(shape, spacing) for _ in range(5)), strict=True)
+    centre = (shape[0] * spacing[0] / 2.0, shape[1] * spacing[1] / 2.0)
+    decoy = _add_blob(slices[2], (centre[0] + 10.0 + 60.0, centre[1] - 90.0), 30.0)
+    series = [*slices[:2], decoy, *slices[3:]]
+    results = find_heads(series, ThresholdSegmenter())
+    _, heads = results[2]
+    assert [h.side for h in heads] == ["right", "left"]
+    assert np.array_equal(heads[0].full_mask(shape), truths[2][0])
+    # alone, the decoy (larger) is taken for the right head
+    _, alone = find_heads([decoy], ThresholdSegmenter())[0]
+    assert not np.array_equal(alone[0].full_mask(shape), truths[2][0])
