@@ -137,3 +137,31 @@ def test_synthesis_refuses_tissue_maps_off_the_input_grid() -> None:
     tissue, target, sdf = _disc_batch(2, 32)
     with pytest.raises(ValueError, match="input size"):
         synthesise(tissue, target[..., :16, :16], sdf, torch.Generator())
+
+
+def test_volume_windows_are_coronal_or_sagittal_heads_with_tissue_maps() -> None:
+    from grading.engine.phantoms.volume_crops import make_volume_training_crops
+
+    images, labels, tissue = make_volume_training_crops(16, 5, 96)
+    again = make_volume_training_crops(16, 5, 96)
+    assert np.array_equal(images, again[0]) and np.array_equal(labels, again[1])
+    assert images.shape == labels.shape == tissue.shape == (16, 96, 96)
+    assert int(tissue.max()) < N_TISSUE_CLASSES
+    # windows with a head and without; the head is head marrow, cortex or lesion tissue
+    has_head = (labels > 0).reshape(16, -1).any(axis=1)
+    assert 0 < int(has_head.sum()) < 16
+    head_tissue = set(np.unique(tissue[labels > 0]).tolist())
+    allowed = {int(TissueClass.HEAD_MARROW), int(TissueClass.CORTEX), int(TissueClass.OEDEMA)}
+    allowed |= {int(c) for c in LESION_CLASSES}
+    assert head_tissue <= allowed
+    lesion = np.isin(tissue, [int(c) for c in LESION_CLASSES]) & (labels > 0)
+    assert np.all(labels[lesion] == NECROSIS)
+
+
+def test_midline_windows_show_the_pelvic_cavity() -> None:
+    plain = make_training_crops_with_tissue(16, 12, 64)
+    moved = make_training_crops_with_tissue(16, 12, 64, midline_share=1.0)
+    cavity = [int(TissueClass.URINE), int(TissueClass.BLADDER_WALL), int(TissueClass.BOWEL_WALL)]
+    seen_plain = np.isin(plain[2], cavity).reshape(16, -1).any(axis=1).sum()
+    seen_moved = np.isin(moved[2], cavity).reshape(16, -1).any(axis=1).sum()
+    assert seen_moved > seen_plain
