@@ -162,6 +162,11 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
     over30 = over30_none = 0
     seconds = 0.0
     n_slices = 0
+    sections = 0
+    # hips whose grade is wrong / right, and how many of each carry uncertain_grade or
+    # methods_disagree (a missed hip counts as flagged: the engine said it found no head)
+    flag_counts = {"wrong": 0, "wrong_flagged": 0, "right": 0, "right_flagged": 0}
+    warning_codes = ("uncertain_grade", "methods_disagree")
     for series in series_list:
         slices = series.mr_slices()
         t0 = time.perf_counter()
@@ -177,6 +182,7 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
             extra += sum(1 for s in found if s not in truth_sides)
             for t in series.slice_truth[k]:
                 h = found.get(t.side)
+                sections += 1
                 if float(t.proportion) > 0.30:
                     over30 += 1
                     over30_none += int(h is None or str(h.grade) == "none")
@@ -191,6 +197,11 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
         for side, t in series.truth.items():
             h = found_hips.get(side)
             hip_conf[index[str(t.grade)], index[str(h.grade)] if h else MISSED] += 1
+            right = h is not None and str(h.grade) == str(t.grade)
+            warned = h is None or any(f.split(":", 1)[0] in warning_codes for f in h.flags)
+            kind = "right" if right else "wrong"
+            flag_counts[kind] += 1
+            flag_counts[f"{kind}_flagged"] += int(warned)
             hip_err.append(
                 abs(float(h.proportion) - float(t.proportion)) if h else float(t.proportion)
             )
@@ -213,6 +224,12 @@ def grading_metrics(segmenter: HeadSegmenter, series_list: Sequence[Any]) -> dic
         "missed_hip_slices": missed,
         "extra_hip_slices": extra,
         "seconds_per_series": seconds / max(len(series_list), 1),
+        "hips": int(hip_conf.sum()),
+        "sections": sections,
+        "wrong_hips": flag_counts["wrong"],
+        "wrong_hips_flagged": flag_counts["wrong_flagged"],
+        "right_hips": flag_counts["right"],
+        "right_hips_flagged": flag_counts["right_flagged"],
     }
 
 
@@ -424,6 +441,9 @@ SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
     ("grade accuracy per hip (volumetric)", "grading.hip_grade_accuracy"),
     ("normal hips graded none", "grading.normal_hips_share"),
     ("sections > 30 % graded none (or head missed)", "grading.over30_none"),
+    ("wrong hip grades flagged (uncertain_grade or methods_disagree)", "grading.wrong_flagged"),
+    ("right hip grades flagged", "grading.right_flagged"),
+    ("hips / sections measured", "grading.size"),
 )
 
 
@@ -437,6 +457,13 @@ def _metric(entry: dict[str, Any], key: str) -> float | str | None:
         return values["normal_hips_graded_none"] / total if total else None
     if name == "over30_none":
         return f"{values['over30_sections_graded_none']} / {values['over30_sections']}"
+    if name in ("wrong_flagged", "right_flagged"):
+        kind = name.split("_")[0]
+        if f"{kind}_hips" not in values:
+            return None
+        return f"{values[f'{kind}_hips_flagged']} / {values[f'{kind}_hips']}"
+    if name == "size":
+        return f"{values['hips']} / {values['sections']}" if "hips" in values else None
     value = values.get(name)
     return None if value is None else float(value)
 
