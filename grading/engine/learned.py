@@ -3,8 +3,12 @@
 A network with a necrosis output (``has_necrosis_output``) answers
 ``predict_classes(images) -> [(3, h, w)]``: the softmax of background, viable head and
 necrosis on each image's own grid. Inside the head mask of the fine pass, a pixel is
-necrotic where necrosis is more probable than viable head. No marrow reference and no
-series rule is involved: the method does not depend on how bright the lesion is.
+necrotic where necrosis is more probable than viable head, cleaned up as step 8 cleans
+the threshold's mask (holes filled inside the head, pieces under ``min_area_mm2``
+dropped: a piece under 4 mm², about 2 mm across, is below the in-plane resolution of a
+clinical hip MR series and below anything a reader grades; scattered pixels of
+necrosis on a normal head are the network's noise, not a lesion). No marrow reference
+and no series rule is involved: the method does not depend on how bright the lesion is.
 
 Until the shipped weights have that output (``HeadSegmenter.has_necrosis_output`` is
 False for them) the method does not run and the adaptive threshold alone grades.
@@ -18,6 +22,7 @@ from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 from grading.engine.hips import FemoralHead, extract
 from grading.engine.necrosis import NecrosisResult
@@ -61,12 +66,31 @@ def learned_result(mask: npt.NDArray[np.bool_]) -> NecrosisResult:
     )
 
 
+def clean_necrosis(
+    necrosis: npt.NDArray[np.bool_],
+    head: npt.NDArray[np.bool_],
+    pixel_area_mm2: float,
+    min_area_mm2: float,
+) -> npt.NDArray[np.bool_]:
+    """``necrosis`` with holes filled (inside ``head``) and pieces under ``min_area_mm2``
+    dropped (8-connected pieces)."""
+    if not necrosis.any():
+        return np.zeros_like(necrosis, dtype=bool)
+    filled = ndimage.binary_fill_holes(necrosis) & head
+    labels, count = ndimage.label(filled, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1) * pixel_area_mm2
+    keep = sizes >= min_area_mm2
+    keep[0] = False
+    return np.asarray(keep[labels], dtype=bool)
+
+
 def learned_necrosis(
     ordered: Sequence[MRSlice],
     heads: Sequence[Sequence[FemoralHead]],
     segmenter: ClassSegmenter,
     *,
     batch_size: int = 16,
+    min_area_mm2: float = 4.0,
 ) -> list[list[NecrosisResult]]:
     """Per slice and head (same nesting as ``heads``), the learned necrosis inside the
     head mask (``head.box.shape``), with ONE ``predict_classes`` call for the series."""
@@ -82,6 +106,8 @@ def learned_necrosis(
                 f"predict_classes gave {classes.shape}, expected (3, {head.window.shape})"
             )
         local = classes[:, *head.box.relative_to(head.window).slices]
-        necrosis = (local[2] > local[1]) & head.mask
-        out[i].append(learned_result(np.asarray(necrosis, dtype=bool)))
+        necrosis = clean_necrosis(
+            (local[2] > local[1]) & head.mask, head.mask, ordered[i].pixel_area_mm2, min_area_mm2
+        )
+        out[i].append(learned_result(necrosis))
     return out

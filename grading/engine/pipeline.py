@@ -257,7 +257,13 @@ def grade_series(
     stages = series_stages(config.series_rules)
     methods: dict[str, Graded] = {"threshold": threshold_method()}
     if has_necrosis_output(segmenter):
-        learned = learned_necrosis(ordered, heads, segmenter, batch_size=config.batch_size)
+        learned = learned_necrosis(
+            ordered,
+            heads,
+            segmenter,
+            batch_size=config.batch_size,
+            min_area_mm2=config.necrosis.min_area_mm2,
+        )
         methods["learned"] = [
             [GradedHead(h, n) for h, n in zip(slice_heads, found, strict=True)]
             for slice_heads, found in zip(heads, learned, strict=True)

@@ -213,3 +213,18 @@ def test_a_head_missed_inside_its_run_of_slices_widens_the_interval() -> None:
     assert width(hip.uncertainty) > 2 * width(left.uncertainty)
     flag = next(f for f in hip.flags if flag_code(f) == "uncertain_grade")
     assert "no head found on 3 section(s)" in flag
+
+
+def test_the_learned_mask_is_cleaned_as_step_8_cleans_the_threshold() -> None:
+    from grading.engine.learned import clean_necrosis
+
+    head = np.ones((40, 40), bool)
+    necrosis = np.zeros((40, 40), bool)
+    necrosis[5, 5] = necrosis[30, 8] = necrosis[12, 33] = True  # scattered noise pixels
+    necrosis[20:26, 20:26] = True  # a 6 x 6 px lesion (36 px = 9 mm² at 0.5 mm)
+    necrosis[22, 22] = False  # a hole in it
+    cleaned = clean_necrosis(necrosis, head, 0.25, 4.0)
+    assert not cleaned[5, 5] and not cleaned[30, 8] and not cleaned[12, 33]
+    assert cleaned[20:26, 20:26].all()
+    assert int(cleaned.sum()) == 36
+    assert not clean_necrosis(np.zeros((4, 4), bool), np.ones((4, 4), bool), 1.0, 4.0).any()
