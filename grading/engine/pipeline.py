@@ -55,6 +55,7 @@ from grading.engine.necrosis import (
     marrow_reference,
 )
 from grading.engine.series_rules import (
+    ANATOMICAL_STAGES,
     Graded,
     GradedHead,
     SeriesRulesConfig,
@@ -264,10 +265,14 @@ def grade_series(
             batch_size=config.batch_size,
             min_area_mm2=config.necrosis.min_area_mm2,
         )
-        methods["learned"] = [
-            [GradedHead(h, n) for h, n in zip(slice_heads, found, strict=True)]
-            for slice_heads, found in zip(heads, learned, strict=True)
-        ]
+        methods["learned"] = run_series_stages(
+            ordered,
+            [
+                [GradedHead(h, n) for h, n in zip(slice_heads, found, strict=True)]
+                for slice_heads, found in zip(heads, learned, strict=True)
+            ],
+            [stage for stage in stages if stage.name in ANATOMICAL_STAGES],
+        )
     reported = config.reported_method if config.reported_method in methods else "threshold"
     graded = methods[reported]
     results: list[SliceResult] = []

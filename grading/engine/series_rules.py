@@ -416,6 +416,12 @@ class SeriesRulesConfig:
     """Names of stages left out (for before/after measurements)."""
 
 
+ANATOMICAL_STAGES: frozenset[str] = frozenset({"drop_isolated_caps", "drop_lone_inferior"})
+"""The stages that rest on anatomy alone (partial volume at a pole; ONFH is one
+contiguous volume from the anterosuperior head), not on how the threshold sees a lesion:
+they also run on the learned method's masks (step 13)."""
+
+
 def series_stages(config: SeriesRulesConfig = SeriesRulesConfig()) -> list[SeriesStage]:
     """Steps 9-12 in the order they run (10 before 9: see the module docstring)."""
     stages = [

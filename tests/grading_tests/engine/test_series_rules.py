@@ -248,3 +248,11 @@ def test_a_patch_inside_the_lesion_below_is_carried_up_but_not_its_edge() -> Non
     assert (necrosis.mask & patch).sum() == (head & patch).sum()
     assert not (necrosis.mask & (rows >= 34)).any()
     assert "inside the necrosis of the slice below" in " ".join(necrosis.flags)
+
+
+def test_the_anatomical_stages_are_stages() -> None:
+    from grading.engine.series_rules import ANATOMICAL_STAGES, series_stages
+
+    names = {stage.name for stage in series_stages()}
+    assert ANATOMICAL_STAGES <= names
+    assert {"continue_lesions", "support_lesions"}.isdisjoint(ANATOMICAL_STAGES)
