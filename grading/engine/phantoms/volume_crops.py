@@ -68,7 +68,10 @@ def tissue_classes(phantom: VolumePhantom) -> U8:
 
 
 def _sample(volume: npt.NDArray[np.generic], coords: F32, order: int) -> npt.NDArray[np.generic]:
-    return ndimage.map_coordinates(volume, coords, order=order, mode="constant", cval=0)
+    out: npt.NDArray[np.generic] = np.asarray(
+        ndimage.map_coordinates(volume, coords, order=order, mode="constant", cval=0)
+    )
+    return out
 
 
 def make_volume_training_crops(
