@@ -34,6 +34,7 @@ from grading.engine.hips import (
     HipFinderConfig,
     Segmenter,
     coarse_pass,
+    consistent_candidates,
     fine_pass,
     fine_requests,
     series_head_diameters,
@@ -215,6 +216,7 @@ def grade_series(
     ordered = [slices[i] for i in order]
 
     coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
+    coarse = consistent_candidates(ordered, coarse, config.hips)
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)
