@@ -627,7 +627,8 @@ def coarse_pass(
     step = config.coronal_sample_every
     coronal = bool(slices) and all(layout.plane == "coronal" for layout in layouts)
     if not coronal or step < 1 or len(slices) < 2 * step:
-        return _coarse_on(slices, layouts, range(len(slices)), segmenter, config, {}, batch_size)
+        every = _coarse_on(slices, layouts, range(len(slices)), segmenter, config, {}, batch_size)
+        return [every[i] for i in range(len(slices))]
     sample = list(range((len(slices) // 2) % step, len(slices), step))
     first = _coarse_on(slices, layouts, sample, segmenter, config, {}, batch_size)
     anchors = _side_centres([slices[i] for i in sample], [first[i] for i in sample])
