@@ -15,18 +15,22 @@ Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head sec
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
 head again under test-time augmentations and gives every slice and hip its interval and
-grade probabilities (:mod:`grading.engine.uncertainty`).
+grade probabilities (:mod:`grading.engine.uncertainty`). On a coronal or sagittal
+series each hip also gets its classifications from its mid slice (JIC type with the
+acetabular roof found in the image, the necrotic arc:
+:mod:`grading.engine.hip_classification`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from grading.engine.hip_classification import with_classifications
 from grading.engine.hips import (
     DEFAULT_CONFIG,
     STANDARD_AXIAL,
@@ -279,6 +283,14 @@ def grade_series(
         results, hips = with_uncertainty(
             ordered, results, hips, samples, methods, reported, config.uncertainty
         )
+    hips = tuple(
+        replace(
+            h, classification=replace(h.classification, mid_index=order[h.classification.mid_index])
+        )
+        if h.classification is not None
+        else h
+        for h in with_classifications(ordered, results, hips)
+    )
     finished = time.perf_counter()
     if progress is not None:
         progress(total, total)

@@ -57,6 +57,7 @@ def looks_like_t1(ratio: float | None) -> bool:
     return ratio is not None and ratio >= T1_MARROW_TO_MUSCLE
 
 
-#: The planes the engine grades today (coronal waits for the network trained on coronal
-#: slices: issue 14 item 4).
-GRADED_PLANES: tuple[str, ...] = ("axial",)
+#: The planes the engine grades: axial, and coronal (the head window search is
+#: plane-aware, ``grading.engine.hips``; JIC type and the coronal Kerboul arc come from
+#: the mid-coronal slice, ``grading.engine.hip_classification``).
+GRADED_PLANES: tuple[str, ...] = ("axial", "coronal")
