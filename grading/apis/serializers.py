@@ -209,7 +209,7 @@ class HipOutputSerializer(serializers.Serializer):
     necrosis_volume_mm3 = serializers.FloatField()
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True)
-    flags = serializers.ListField(child=serializers.CharField())
+    flags = serializers.SerializerMethodField()
     ai_changed_since_review = serializers.BooleanField(
         help_text="The series was analysed again after a person graded this hip or edited "
         "its masks, and the AI's answer changed; the person's grade and masks were kept."
@@ -225,6 +225,18 @@ class HipOutputSerializer(serializers.Serializer):
     extent = serializers.SerializerMethodField()
     stage = serializers.SerializerMethodField()
     stage_source = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="The hip's flags, and the study's series_disagreement of its side.",
+        )
+    )
+    def get_flags(self, hip: Any) -> list[str]:
+        from grading.services.studies import hip_study_flags
+
+        study = hip.analysis.series.study
+        return list(hip.flags) + hip_study_flags(hip=hip, study_flags=list(study.flags or []))
 
     def _classifications(self, hip: Any) -> dict[str, Any]:
         from grading.services.classifications import hip_classifications

@@ -30,25 +30,31 @@ def latest_analyses(*, study_id: int) -> dict[int, Analysis]:
 
 
 def series_disagreements(hips: list[HipResult]) -> list[str]:
-    """``series_disagreement`` flags: the same hip graded differently by two graded series
-    of the study (an axial and a coronal T1, once the engine grades coronal series; issue
-    14 item 4). One flag per side, naming the series' descriptions and grades."""
-    by_side: dict[str, list[HipResult]] = {}
-    for hip in hips:
-        if hip.side in ("left", "right") and hip.grade:
-            by_side.setdefault(hip.side, []).append(hip)
-    flags = []
-    for side, group in sorted(by_side.items()):
-        if len({h.grade for h in group}) < 2:
-            continue
-        listed = ", ".join(
-            f"{h.grade} on {h.analysis.series.description or h.analysis.series.series_instance_uid}"
-            for h in sorted(
-                group, key=lambda h: (h.analysis.series.number or 0, h.analysis.series_id or 0)
+    """``series_disagreement`` flags (:class:`grading.engine.flags.Flag`): the same hip
+    graded differently by two graded series of the study (an axial and a coronal T1).
+    One flag per side, naming the series' descriptions and grades
+    (:func:`grading.engine.hip_classification.series_disagreements`)."""
+    from grading.engine.hip_classification import series_disagreements as disagreements
+
+    ordered = sorted(hips, key=lambda h: (h.analysis.series.number or 0, h.analysis.series_id or 0))
+    notes = disagreements(
+        [
+            (
+                h.side,
+                h.grade or "",
+                h.analysis.series.description or h.analysis.series.series_instance_uid,
             )
-        )
-        flags.append(f"series_disagreement: the {side} hip is graded {listed}")
-    return flags
+            for h in ordered
+        ]
+    )
+    return [str(note) for _, note in sorted(notes.items())]
+
+
+def hip_study_flags(*, hip: HipResult, study_flags: list[str]) -> list[str]:
+    """The study's flags that concern this hip (``series_disagreement`` of its side), to
+    show with the hip's own."""
+    prefix = f"series_disagreement: the {hip.side} hip "
+    return [f for f in study_flags if f.startswith(prefix) and f not in hip.flags]
 
 
 def _status_of(statuses: list[str]) -> str:
