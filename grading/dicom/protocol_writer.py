@@ -194,6 +194,7 @@ def write_protocol_study(
             series_description=plan.description,
             series_number=number,
             study_date=study_date,
+            laterality=("R" if plan.side == "right" else "L") if plan.plane == "sagittal" else None,
         )
         _patch_headers(paths, plan.weighting)
         if plan.enhanced:

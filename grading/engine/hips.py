@@ -187,6 +187,10 @@ class HipRegion:
 
 
 Plane = Literal["axial", "coronal", "sagittal", "oblique"]
+#: Planes in which the head sits under the acetabular roof with the femur below it (the
+#: coronal rules of the hip finder apply; a sagittal slice shows the same picture from
+#: the side).
+UPRIGHT_PLANES: tuple[str, ...] = ("coronal", "sagittal")
 
 
 def slice_plane(orientation: Sequence[float] | None, *, tolerance_deg: float = 30.0) -> Plane:
@@ -453,7 +457,7 @@ def coarse_windows(
     sr, sc = mr_slice.pixel_spacing_mm
     box = region.box
     side_mm, overlap_mm = config.coarse_window_mm, config.coarse_min_overlap_mm
-    if side_mm is None and slice_plane(mr_slice.image_orientation) == "coronal":
+    if side_mm is None and slice_plane(mr_slice.image_orientation) in UPRIGHT_PLANES:
         side_mm, overlap_mm = config.coronal_coarse_window_mm, config.coronal_min_overlap_mm
     if side_mm is None:
         return (box,)
@@ -520,7 +524,7 @@ def locate_head(
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_area
     masses = np.asarray(ndimage.sum_labels(merged, labels, index), dtype=np.float64)
     plausible = (areas >= config.min_head_area_mm2) & (areas <= config.max_head_area_mm2)
-    if slice_plane(mr_slice.image_orientation) == "coronal":
+    if slice_plane(mr_slice.image_orientation) in UPRIGHT_PLANES:
         for k in np.flatnonzero(plausible):
             plausible[k] = (
                 elongation(labels == k + 1, mr_slice.pixel_spacing_mm) <= config.max_elongation
@@ -625,7 +629,7 @@ def coarse_pass(
     of the windows). A side not found in the sample is tiled on every slice."""
     layouts = [plan_layout(s, config) for s in slices]
     step = config.coronal_sample_every
-    coronal = bool(slices) and all(layout.plane == "coronal" for layout in layouts)
+    coronal = bool(slices) and all(layout.plane in UPRIGHT_PLANES for layout in layouts)
     if not coronal or step < 1 or len(slices) < 2 * step:
         every = _coarse_on(slices, layouts, range(len(slices)), segmenter, config, {}, batch_size)
         return [every[i] for i in range(len(slices))]
@@ -714,14 +718,14 @@ def consistent_candidates(
     centre, so a candidate elsewhere is another bone (the ilium above, the trochanter
     below). Other planes, and series of fewer than three candidates per side, are left
     as they are."""
-    pairs = [(m, r) for m, r in zip(slices, coarse, strict=True) if r.layout.plane == "coronal"]
+    pairs = [(m, r) for m, r in zip(slices, coarse, strict=True) if r.layout.plane in UPRIGHT_PLANES]
     anchors = _side_centres([m for m, _ in pairs], [r for _, r in pairs], minimum=3)
     if not anchors:
         return list(coarse)
     diameters = series_head_diameters(coarse)
     out: list[CoarseResult] = []
     for mr_slice, result in zip(slices, coarse, strict=True):
-        if result.layout.plane != "coronal":
+        if result.layout.plane not in UPRIGHT_PLANES:
             out.append(result)
             continue
         sr, sc = mr_slice.pixel_spacing_mm

@@ -27,6 +27,7 @@ PLANS = (
     SeriesPlan("AX T1 TSE", "axial", "T1", 10, 4.0, pixel_mm=1.2),
     SeriesPlan("AX T2 FS", "axial", "T2FS", 6, 4.0, pixel_mm=1.2),
     SeriesPlan("AX STIR NOHEADER", "axial", "STIR", 10, 4.0, pixel_mm=1.2),
+    SeriesPlan("SAG T1 RIGHT", "sagittal", "T1", 10, 4.0, pixel_mm=1.2, enhanced=True),
 )
 
 
@@ -34,9 +35,9 @@ PLANS = (
 def protocol_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("protocol")
     written = write_protocol_study(make_volume_phantom(11), out, plans=PLANS)
-    # The last series: a STIR whose header says nothing (no timing, no sequence name,
+    # The fifth series: a STIR whose header says nothing (no timing, no sequence name,
     # an uninformative description): only the pixels can tell.
-    for path in written[-1].paths:
+    for path in written[4].paths:
         ds = pydicom.dcmread(path)
         for keyword in (
             "ScanningSequence",
@@ -83,11 +84,19 @@ def test_only_t1_axial_and_coronal_series_are_graded(scenario, protocol_dir: Pat
         "AX T1 TSE": ("T1", "axial", True),
         "AX T2 FS": ("fat_saturated", "axial", False),
         "AX STIR NOHEADER": ("unknown", "axial", True),  # until the pixels are seen
+        "SAG T1 RIGHT": ("T1", "sagittal", True),
     }
     reasons = {s.description: s.not_graded_reason for s in by_uid.values()}
     assert "STIR" in reasons["COR STIR"]
     assert reasons["COR T1 TSE"] == ""
-    assert [t["expected_graded"] for t in truth["series"]] == [True, False, True, False, False]
+    assert [t["expected_graded"] for t in truth["series"]] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     assert "fat-suppressed" in reasons["AX T2 FS"]
     assert reasons["AX T1 TSE"] == ""
 
@@ -101,7 +110,7 @@ def test_stir_never_grades_and_unknown_weighting_is_checked_on_the_pixels(
     analyses = study_analyses_request(study_id=study.pk)
     analysed = {a.series.description for a in analyses}
     # AX HIP 5: the STIR without header
-    assert analysed == {"COR T1 TSE", "AX T1 TSE", "AX HIP 5"}
+    assert analysed == {"COR T1 TSE", "AX T1 TSE", "AX HIP 5", "SAG T1 RIGHT"}
     for analysis in analyses:
         assert analysis_run(analysis_id=analysis.pk)
     stir = Series.objects.get(description="AX HIP 5")
@@ -113,7 +122,7 @@ def test_stir_never_grades_and_unknown_weighting_is_checked_on_the_pixels(
     assert t1.graded is True and t1.analyses.get().status == "done"
     # A second request keeps the pixels' verdict and sends nothing new.
     again = study_analyses_request(study_id=study.pk)
-    assert {a.series.description for a in again} == {"COR T1 TSE", "AX T1 TSE"}
+    assert {a.series.description for a in again} == {"COR T1 TSE", "AX T1 TSE", "SAG T1 RIGHT"}
     assert Series.objects.get(pk=stir.pk).graded is False
 
 
@@ -153,6 +162,11 @@ def test_coronal_t1_gives_jic_and_kerboul_in_the_api_and_a_clinician_edit_stays(
     for analysis in study_analyses_request(study_id=study.pk):
         assert analysis_run(analysis_id=analysis.pk)
     coronal = Series.objects.get(description="COR T1 TSE")
+    sagittal = {
+        h.side: h.ai_classification
+        for h in HipResult.objects.filter(analysis__series__description="SAG T1 RIGHT")
+    }
+    assert set(sagittal) <= {"right"}  # one hip, its side from the series' Laterality
     coronal_hips = {h.side: h for h in HipResult.objects.filter(analysis__series=coronal)}
     assert set(coronal_hips) == {"left", "right"}
     instances = set(coronal.instances.values_list("sop_instance_uid", flat=True))
@@ -170,17 +184,23 @@ def test_coronal_t1_gives_jic_and_kerboul_in_the_api_and_a_clinician_edit_stays(
     client.force_authenticate(scenario.clinician)
     body = client.get(f"/api/studies/{study.pk}/").json()
     graded_uids = {s["series_instance_uid"] for s in body["series"] if s["graded"]}
-    assert {h["series_instance_uid"] for h in body["hips"]} == graded_uids
+    assert {h["series_instance_uid"] for h in body["hips"]} <= graded_uids
+    axial_and_coronal = {
+        s["series_instance_uid"] for s in body["series"] if s["plane"] in ("axial", "coronal")
+    } & graded_uids
     by_side: dict[str, list[dict]] = {}
     for hip in body["hips"]:
         by_side.setdefault(hip["side"], []).append(hip)
     for side, hips in by_side.items():
         found = coronal_hips[side].ai_classification
-        assert {h["series_instance_uid"] for h in hips} == graded_uids  # axial and coronal
+        side_arc = (sagittal.get(side) or {}).get("arc_deg")
         for hip in hips:  # one hip, one JIC type and Kerboul angle, whichever series shows it
             assert hip["jic_type"] == found["jic_type"]
-            assert hip["kerboul_angle_deg"] == pytest.approx(found["arc_deg"], abs=0.05)
-            assert hip["kerboul_partial"] is True  # no sagittal series graded
+            # mid-coronal plus mid-sagittal arc; the coronal arc alone, partial, without one
+            expected = found["arc_deg"] + (side_arc or 0.0)
+            assert hip["kerboul_angle_deg"] == pytest.approx(expected, abs=0.1)
+            assert hip["kerboul_partial"] is (side_arc is None)
+        assert axial_and_coronal <= {h["series_instance_uid"] for h in hips}
         disagree = len({h["grade"] for h in hips}) > 1
         for hip in hips:
             assert any(f.startswith("series_disagreement:") for f in hip["flags"]) is disagree
