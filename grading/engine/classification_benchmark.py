@@ -27,7 +27,7 @@ import numpy.typing as npt
 from grading.engine.classifications import JicType, jic_type, kerboul_combined, necrotic_arc_deg
 from grading.engine.grading_rules import grade_from_proportion
 from grading.engine.phantoms.volume import make_volume_phantom, slice_volume
-from grading.engine.types import MRSlice, SeriesResult
+from grading.engine.types import MRSlice, SeriesHipResult, SeriesResult
 
 JIC_LABELS: tuple[str, ...] = ("A", "B", "C1", "C2", "none")
 
@@ -206,7 +206,11 @@ def _mr_series(slices: Any, uid: str, laterality: str | None = None) -> list[MRS
             pixel_spacing_mm=slices.pixel_spacing_mm,
             slice_thickness_mm=slices.spacing_mm,
             spacing_between_slices_mm=slices.spacing_mm,
-            image_position=tuple(float(v) for v in first + k * slices.spacing_mm * normal),
+            image_position=(
+                float(first[0] + k * slices.spacing_mm * normal[0]),
+                float(first[1] + k * slices.spacing_mm * normal[1]),
+                float(first[2] + k * slices.spacing_mm * normal[2]),
+            ),
             image_orientation=slices.orientation,
             laterality=laterality,
             series_instance_uid=uid,
@@ -314,8 +318,8 @@ def engine_classification_benchmark(
 
         width = coronal.images.shape[2]
         halves = {"right": slice(0, width // 2), "left": slice(width // 2, width)}
-        coronal_hips = {h.side: h for h in coronal_result.hips}
-        axial_hips = {h.side: h for h in axial_result.hips}
+        coronal_hips: dict[str, SeriesHipResult] = {h.side: h for h in coronal_result.hips}
+        axial_hips: dict[str, SeriesHipResult] = {h.side: h for h in axial_result.hips}
         for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
             report.hips += 1
             half = halves[spec.side]

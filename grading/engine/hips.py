@@ -712,13 +712,15 @@ def consistent_candidates(
     coarse: Sequence[CoarseResult],
     config: HipFinderConfig = DEFAULT_CONFIG,
 ) -> list[CoarseResult]:
-    """On coronal slices, drop each side's candidates whose centre lies further than
+    """On coronal and sagittal slices, drop each side's candidates whose centre lies further than
     ``centre_tolerance`` x the series' head diameter from the side's median centre
     (weighted by area; in mm on the image grid). A sphere's coronal sections share their
     centre, so a candidate elsewhere is another bone (the ilium above, the trochanter
     below). Other planes, and series of fewer than three candidates per side, are left
     as they are."""
-    pairs = [(m, r) for m, r in zip(slices, coarse, strict=True) if r.layout.plane in UPRIGHT_PLANES]
+    pairs = [
+        (m, r) for m, r in zip(slices, coarse, strict=True) if r.layout.plane in UPRIGHT_PLANES
+    ]
     anchors = _side_centres([m for m, _ in pairs], [r for _, r in pairs], minimum=3)
     if not anchors:
         return list(coarse)
