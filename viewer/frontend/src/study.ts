@@ -501,7 +501,7 @@ class StudyPage {
     const jic = h('select', { name: 'jic_type', 'aria-label': 'JIC type' });
     jic.appendChild(h('option', { value: '', selected: !hip.jic_type }, 'JIC type: not set'));
     for (const t of JIC_TYPES) jic.appendChild(h('option', { value: t, selected: hip.jic_type === t }, jicLabel(t)));
-    const angle = h('input', { type: 'number', name: 'kerboul', min: 0, max: 720, step: 1, placeholder: 'Kerboul angle (°)', value: hip.kerboul_angle_deg ?? '', 'aria-label': 'Kerboul combined angle in degrees' });
+    const angle = h('input', { type: 'number', name: 'kerboul', min: 0, max: 720, step: 'any', placeholder: 'Kerboul angle (°)', value: hip.kerboul_angle_deg ?? '', 'aria-label': 'Kerboul combined angle in degrees' });
     const partial = h('input', { type: 'checkbox', name: 'kerboul_partial', checked: !!hip.kerboul_partial });
     const check = (name: string, label: string) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name }), ` ${label}`);
     const collapse = h('input', { type: 'number', name: 'collapse_mm', min: 0, max: 30, step: 0.5, value: 0, 'aria-label': 'Collapse depth in mm' });
@@ -531,13 +531,20 @@ class StudyPage {
       e.preventDefault();
       const field = (name: string) => form.querySelector<HTMLInputElement>(`[name="${name}"]`);
       const entered = field('findings_entered')?.checked ?? false;
+      // Only what the person changed: the form starts from the shown values, which may be
+      // the AI's (from the coronal and sagittal T1), and an untouched AI value must not
+      // become a clinician's.
+      const changed: Record<string, unknown> = {};
+      if (jic.value !== (hip.jic_type ?? '')) changed.jic_type = jic.value;
+      if (angle.value !== String(angle.defaultValue) || partial.checked !== partial.defaultChecked) {
+        changed.kerboul_angle_deg = angle.value === '' ? null : Number(angle.value);
+        changed.kerboul_partial = angle.value === '' ? null : partial.checked;
+      }
       const body = {
         series_instance_uid: hip.series_instance_uid,
         side: hip.side,
         reason: reason.value.trim(),
-        jic_type: jic.value,
-        kerboul_angle_deg: angle.value === '' ? null : Number(angle.value),
-        kerboul_partial: angle.value === '' ? null : partial.checked,
+        ...changed,
         findings: entered
           ? {
               radiograph_abnormal: field('radiograph_abnormal')?.checked ?? false,
