@@ -158,9 +158,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.classifications:
-        from grading.engine.classification_benchmark import classification_benchmark
-
-        from grading.engine.classification_benchmark import engine_classification_benchmark
+        from grading.engine.classification_benchmark import (
+            classification_benchmark,
+            engine_classification_benchmark,
+        )
         from grading.engine.predictor import HeadSegmenter
 
         print("true masks:")

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('grading', '0013_per_site_frames'),
+        ("grading", "0013_per_site_frames"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='hipresult',
-            name='ai_classification',
+            model_name="hipresult",
+            name="ai_classification",
             field=models.JSONField(blank=True, null=True),
         ),
     ]
