@@ -333,8 +333,8 @@ def engine_classification_benchmark(
                 got = next((h.grade for h in slice_result.hips if h.side == spec.side), None)
                 report.slices += 1
                 report.slices_correct += int(got == true_grade)
-            hip = coronal_hips.get(spec.side)
-            classification = None if hip is None else hip.classification
+            coronal_hip = coronal_hips.get(spec.side)
+            classification = None if coronal_hip is None else coronal_hip.classification
             got_jic = None if classification is None else classification.jic_type
             t = _label(truth.jic_type)
             g = "none" if got_jic is None else got_jic
@@ -373,7 +373,7 @@ def engine_classification_benchmark(
                     report.roof_missing += 1
                 else:
                     report.roof_edge_errors_mm.append(found_edge - truth_edge)
-            coronal_grade = None if hip is None else hip.grade
+            coronal_grade = None if coronal_hip is None else coronal_hip.grade
             axial_hip = axial_hips.get(spec.side)
             axial_grade = None if axial_hip is None else axial_hip.grade
             report.coronal_correct += int(coronal_grade == truth.grade)
@@ -381,6 +381,6 @@ def engine_classification_benchmark(
             report.axial_coronal_agree += int(
                 coronal_grade is not None and coronal_grade == axial_grade
             )
-            if hip is not None and axial_hip is not None:
-                report.proportion_gaps.append(abs(hip.proportion - axial_hip.proportion))
+            if coronal_hip is not None and axial_hip is not None:
+                report.proportion_gaps.append(abs(coronal_hip.proportion - axial_hip.proportion))
     return report
