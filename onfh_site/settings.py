@@ -319,6 +319,10 @@ ONFH_PATIENT_LINK_RATE = env.str("ONFH_PATIENT_LINK_RATE", default="30/m")
 # Repeated views of one link (same page or PDF, same outcome, same address) within this
 # many seconds are audited once.
 ONFH_PATIENT_LINK_AUDIT_WINDOW_S = env.int("ONFH_PATIENT_LINK_AUDIT_WINDOW_S", default=3600)
+# A person's repeated views of one study (the viewer polls it while an analysis runs)
+# within this many seconds are audited once: the first view always, then at most one
+# ``study.view`` per person, study and window. 0 audits every view.
+ONFH_STUDY_VIEW_AUDIT_WINDOW_S = env.int("ONFH_STUDY_VIEW_AUDIT_WINDOW_S", default=600)
 
 # --- DRF -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
