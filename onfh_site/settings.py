@@ -205,6 +205,11 @@ ONFH_SCP_HOST = env.str("ONFH_SCP_HOST", default="127.0.0.1")
 # Sending results to a PACS: attempts in all, and the first retry's wait (doubled each time).
 ONFH_PACS_SEND_ATTEMPTS = env.int("ONFH_PACS_SEND_ATTEMPTS", default=6)
 ONFH_PACS_RETRY_BASE_S = env.float("ONFH_PACS_RETRY_BASE_S", default=30.0)
+# A send queued, sending or waiting to retry with no progress for this long has lost its
+# worker message: the sweep sends it again (or fails it, attempts used up). Longer than the
+# longest retry wait (600 s); a "sending" send is taken over only once its worker process
+# is gone or the task's hard time limit has passed, so a send still running is never doubled.
+ONFH_PACS_SEND_STALE_S = env.float("ONFH_PACS_SEND_STALE_S", default=900.0)
 # WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
 ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 # Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).

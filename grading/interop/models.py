@@ -119,6 +119,8 @@ class PacsSend(models.Model):
     objects_requested = models.JSONField(default=list)  # ["seg", "sr", "summary"]
     state = models.CharField(max_length=10, choices=SendState.choices, default=SendState.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
+    # The worker process ("host:pid") that claimed the send when it went to "sending".
+    worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     # What went out: [{"object", "sop_class_uid", "sop_instance_uid", "series_instance_uid"}]
     sent = models.JSONField(default=list, blank=True)
