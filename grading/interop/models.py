@@ -38,6 +38,13 @@ class RemoteAE(models.Model):
     )
     description = models.CharField(max_length=200, blank=True)
     enabled = models.BooleanField(default=True)
+    # C-GET of the site's studies (a viewing workstation). Off by default: a scanner that
+    # sends need not read. The same trust as sending: its address, or its TLS certificate.
+    may_retrieve = models.BooleanField(
+        default=False,
+        help_text="May fetch the site's studies and series with C-GET (a viewing "
+        "workstation, not a scanner).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,11 +21,7 @@ from grading.services import audit_verify
 from grading.services.analyses import worker_name
 from grading.services.workers import sweep_once
 from tests.grading_tests.factories import SeriesFactory, UserFactory
-from tests.grading_tests.interop.test_pacs import (  # noqa: F401 - people is a fixture
-    _add_node,
-    _retrieve_and_analyse,
-    people,
-)
+from tests.grading_tests.interop.test_pacs import _add_node, _retrieve_and_analyse
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
