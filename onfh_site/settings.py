@@ -208,7 +208,8 @@ ONFH_PACS_RETRY_BASE_S = env.float("ONFH_PACS_RETRY_BASE_S", default=30.0)
 # A send queued, sending or waiting to retry with no progress for this long has lost its
 # worker message: the sweep sends it again (or fails it, attempts used up). Longer than the
 # longest retry wait (600 s); a "sending" send is taken over only once its worker process
-# is gone or the task's hard time limit has passed, so a send still running is never doubled.
+# is gone (or, claimed on another host, quiet past this and the task's hard time limit),
+# so a send still running is never doubled.
 ONFH_PACS_SEND_STALE_S = env.float("ONFH_PACS_SEND_STALE_S", default=900.0)
 # WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
 ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)

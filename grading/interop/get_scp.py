@@ -74,10 +74,11 @@ def _uids(identifier: Dataset, keyword: str) -> list[str]:
 def c_get_answers(*, event: Any, retriever: Retriever | None) -> Iterator[Any]:
     """The ``evt.EVT_C_GET`` handler's answers: the number of sub-operations, then a
     pending status and dataset per instance (read from storage one at a time)."""
-    try:
-        yield from _answers(event=event, retriever=retriever)
-    finally:
-        connection.close()  # the association's thread; the next request opens another
+    yield from _answers(event=event, retriever=retriever)
+    # In the association's thread, once every answer is out (not in a ``finally``: a
+    # generator dropped half-way is closed by the garbage collector, in whatever thread
+    # runs it, whose connection is not this one). The next request opens another.
+    connection.close()
 
 
 def _refused(code: int, comment: str) -> Iterator[Any]:

@@ -223,7 +223,9 @@ def pacs_send_run(*, send_id: int) -> None:
         )
         if send is None or send.state in (SendState.DONE, SendState.FAILED):
             return
-        if send.state == SendState.SENDING and not _send_abandoned(send, now=timezone.now()):
+        if send.state == SendState.SENDING and not _send_abandoned(
+            send, now=timezone.now(), by_sweep=False
+        ):
             # A second message of a send another worker is running (a resend by the sweep
             # that crossed a late original): it must not go out twice.
             logger.info(
@@ -296,14 +298,25 @@ def pacs_send_run(*, send_id: int) -> None:
 # --- the sweep: sends whose worker message was lost ---------------------------------------
 
 
-def _send_abandoned(send: PacsSend, *, now: datetime) -> bool:
-    """A ``sending`` send that is surely not running any more: claimed by this very process
-    (a task runs one at a time per process, so a new message here means the old run
-    ended), by a process of this host that is gone, or longer ago than the task's hard
-    time limit (Celery has killed it by then)."""
-    if send.worker == worker_name() or _local_process_gone(send.worker):
-        return True
-    return send.updated < now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+def _send_abandoned(send: PacsSend, *, now: datetime, by_sweep: bool) -> bool:
+    """A ``sending`` send that is surely not running any more.
+
+    - Claimed by this very process: a task runs one at a time per worker process, so a
+      new message here means the old run ended; but never for the sweep, which runs in a
+      thread of the worker process that may be sending it right now.
+    - Claimed by a process of this host: only once that process is gone (pid checked).
+      A live process may still be sending, however long it takes (the solo pool enforces
+      no time limit).
+    - Claimed on another host (its process cannot be checked): once it has not moved for
+      longer than ``ONFH_PACS_SEND_STALE_S`` and the task's hard time limit.
+    """
+    if send.worker == worker_name():
+        return not by_sweep
+    host = send.worker.rpartition(":")[0]
+    if not send.worker or host == worker_name().rpartition(":")[0]:
+        return not send.worker or _local_process_gone(send.worker)
+    quiet_s = max(settings.ONFH_PACS_SEND_STALE_S, settings.CELERY_TASK_TIME_LIMIT)
+    return send.updated < now - timedelta(seconds=quiet_s)
 
 
 def pacs_sends_sweep(*, stale_after_s: float | None = None) -> list[int]:
@@ -335,7 +348,9 @@ def pacs_sends_sweep(*, stale_after_s: float | None = None) -> list[int]:
             )
             if send is None:
                 continue
-            if send.state == SendState.SENDING and not _send_abandoned(send, now=now):
+            if send.state == SendState.SENDING and not _send_abandoned(
+                send, now=now, by_sweep=True
+            ):
                 continue
             minutes = (now - send.updated).total_seconds() / 60
             was = SendState(send.state).label.lower()

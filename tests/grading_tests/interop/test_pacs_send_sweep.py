@@ -105,20 +105,41 @@ def test_a_send_whose_worker_died_is_taken_over_and_a_running_one_never_doubled(
     settings.CELERY_TASK_TIME_LIMIT = 660
     dead = _send(state="sending", minutes_ago=5, attempts=1, worker=gone_worker)
     running = _send(state="sending", minutes_ago=5, attempts=1, worker=live_worker)
+    mine = _send(state="sending", minutes_ago=30, attempts=1, worker=worker_name())
     with mock.patch.object(pacs_tasks.pacs_send, "delay") as message:
         assert pacs_services.pacs_sends_sweep() == [dead.pk]
         # A late second message of the running send is dropped, not sent twice.
         pacs_services.pacs_send_run(send_id=running.pk)
     assert [c.kwargs for c in message.call_args_list] == [{"send_id": dead.pk}]
-    dead.refresh_from_db(), running.refresh_from_db()
+    dead.refresh_from_db(), running.refresh_from_db(), mine.refresh_from_db()
     assert dead.state == "queued" and dead.worker == "" and gone_worker in dead.error
     assert running.state == "sending" and running.attempts == 1 and running.worker == live_worker
+    # The sweep never takes a send of its own process (a worker's sweep thread beside
+    # the task that is sending it), however long it has been quiet.
+    assert mine.state == "sending" and mine.attempts == 1
     [event] = _events("series.send_requeue")
     assert event.before == {"state": "sending", "attempts": 1, "worker": gone_worker}
-    # Past the task's hard time limit Celery has killed it: no progress means no run.
-    PacsSend.objects.filter(pk=running.pk).update(updated=timezone.now() - timedelta(minutes=12))
+    # A live process of this host keeps its send, however quiet (the solo pool has no
+    # time limit: it may still be sending).
+    PacsSend.objects.filter(pk=running.pk).update(updated=timezone.now() - timedelta(hours=2))
     with mock.patch.object(pacs_tasks.pacs_send, "delay"):
-        assert pacs_services.pacs_sends_sweep() == [running.pk]
+        assert pacs_services.pacs_sends_sweep() == []
+
+
+def test_a_send_claimed_on_another_host_is_taken_over_after_the_time_limit(settings) -> None:
+    settings.ONFH_PACS_SEND_STALE_S = 60
+    settings.CELERY_TASK_TIME_LIMIT = 660
+    elsewhere = _send(state="sending", minutes_ago=5, attempts=1, worker="gpu-node-7:4242")
+    with mock.patch.object(pacs_tasks.pacs_send, "delay") as message:
+        assert pacs_services.pacs_sends_sweep() == []  # quiet, but within the time limit
+        pacs_services.pacs_send_run(send_id=elsewhere.pk)  # a second message: dropped
+        message.assert_not_called()
+        PacsSend.objects.filter(pk=elsewhere.pk).update(
+            updated=timezone.now() - timedelta(minutes=12)
+        )
+        assert pacs_services.pacs_sends_sweep() == [elsewhere.pk]
+    elsewhere.refresh_from_db()
+    assert elsewhere.state == "queued" and elsewhere.attempts == 1
 
 
 def test_a_lost_send_with_its_attempts_used_up_fails_with_the_reason(settings) -> None:
