@@ -110,6 +110,7 @@ export class StackViewer {
   private toolGroup: ToolsModule.Types.IToolGroup | null = null;
   private opacity = 0.45;
   private visible = { head: true, necrosis: true };
+  private colours: { head: readonly [number, number, number, number]; necrosis: readonly [number, number, number, number] } = { head: HEAD_COLOUR, necrosis: NECROSIS_COLOUR };
   onStroke: (r: StrokeResult) => void = () => {};
 
   constructor(readonly element: HTMLDivElement) {
@@ -317,8 +318,8 @@ export class StackViewer {
 
   private style(): OverlayStyle {
     return {
-      headColour: HEAD_COLOUR,
-      necrosisColour: NECROSIS_COLOUR,
+      headColour: this.colours.head,
+      necrosisColour: this.colours.necrosis,
       fillAlpha: this.opacity,
       outlineAlpha: 0.9,
       showHead: this.visible.head,
@@ -479,6 +480,13 @@ export class StackViewer {
     const key = label === 1 ? 'head' : 'necrosis';
     if (this.visible[key] === visible) return;
     this.visible[key] = visible;
+    this.restyle();
+  }
+
+  /** The necrosis colour (the teaching pages draw a student's own marking in another). */
+  setNecrosisColour(colour: readonly [number, number, number, number]): void {
+    if (this.colours.necrosis.every((v, i) => v === colour[i])) return;
+    this.colours = { ...this.colours, necrosis: colour };
     this.restyle();
   }
 
