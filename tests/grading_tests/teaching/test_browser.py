@@ -6,6 +6,7 @@ tests/viewer_tests; the viewer bundle built by `make install-frontend`)."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,11 +39,11 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             browser.close()
 
 
-def _page_as(chromium: Any, live_server: Any, user: Any) -> Any:
+def _page_as(chromium: Any, live_server: Any, user: Any, *, bypass_csp: bool = True) -> Any:
     client = Client()
     client.force_login(user)
     # bypass_csp: wait_for_function evaluates its predicate in the page (no 'unsafe-eval')
-    context = chromium.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=bypass_csp)
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
     )
@@ -101,7 +102,9 @@ def test_a_student_marks_answers_and_sees_the_reference(classroom, live_server, 
     page.select_option("#wl-preset", "3")
     page.wait_for_function("document.getElementById('ov-bl').textContent.startsWith('W ')")
     page.click("button[data-tool='brush']")
-    assert "active" in (page.locator("button[data-tool='brush']").get_attribute("class") or "").split()
+    assert (
+        "active" in (page.locator("button[data-tool='brush']").get_attribute("class") or "").split()
+    )
     # Mark necrosis across the middle of the image: there is no head label to paint in.
     box = page.locator("#viewport").bounding_box()
     y = box["y"] + box["height"] * 0.5
@@ -144,12 +147,32 @@ def test_a_student_marks_answers_and_sees_the_reference(classroom, live_server, 
     assert page.errors == []
 
 
-def test_the_teacher_sees_the_reference_on_the_case_page(classroom, live_server, chromium):
-    page = _page_as(chromium, live_server, classroom.users["teacher"])
-    page.goto(f"{live_server.url}/teaching/cases/{classroom.case.pk}/")
-    page.wait_for_function(READY, timeout=120_000)
+def _poll(page: Any, script: str, arg: Any = None, timeout: float = 120) -> None:
+    """Wait for a page script to be true by polling from the test: under the portal's
+    Content-Security-Policy wait_for_function cannot evaluate its predicate."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script, arg):
+        assert time.monotonic() < deadline, f"timed out waiting for {script[:60]}"
+        time.sleep(0.2)
+
+
+def test_the_teacher_sees_the_reference_on_the_case_page_under_the_csp(
+    classroom, live_server, chromium
+):
+    """The teacher's view of a case: the reference, read-only. This page keeps the
+    Content-Security-Policy (the shared viewer's workers and WebAssembly codecs must run
+    under it, as on the study page) and nothing is refused."""
+    page = _page_as(chromium, live_server, classroom.users["teacher"], bypass_csp=False)
+    refused: list[str] = []
+    page.on(
+        "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    answer = page.goto(f"{live_server.url}/teaching/cases/{classroom.case.pk}/")
+    assert "'wasm-unsafe-eval'" in answer.headers["content-security-policy"]
+    _poll(page, f"() => {READY}")
     assert page.evaluate("window.onfhTeaching.views") == ["reference"]
     assert page.locator("button[data-tool='brush']").count() == 0
     assert page.evaluate(TO_NECROSIS) >= 0
-    _wait_coloured(page, "red")
+    _poll(page, f"(kind) => ({COLOURED})(kind) > 20", "red", timeout=30)
     assert page.errors == []
+    assert refused == []

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stampDisc } from './brush';
 import { applyStrokeRules } from './labels';
-import { markedSlices, markingEditLabel, markingToLabels, necrosisMask, overlayCaption, overlayViews, parseTeachingConfig, type TeachingConfig } from './teaching-logic';
+import { markedSlices, markingEditLabel, markingToLabels, necrosisMask, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type TeachingConfig } from './teaching-logic';
 
 const image = (id: number, index: number, extra: Record<string, unknown> = {}) => ({
   id,
@@ -90,5 +90,13 @@ describe("a student's marking", () => {
     expect(Array.from(labels)).toEqual([0, 2, 2, 0]);
     expect(Array.from(necrosisMask(labels)!)).toEqual([0, 1, 1, 0]);
     expect(necrosisMask(new Uint8Array([0, 1, 1]))).toBeNull();
+  });
+});
+
+describe('openingSlice', () => {
+  it('opens an answer on the slice with the most necrosis, else the middle one', () => {
+    expect(openingSlice([new Uint8Array([2, 0]), null, new Uint8Array([2, 2, 1])], 3)).toBe(2);
+    expect(openingSlice([null, new Uint8Array([1, 1]), null, null], 4)).toBe(2);
+    expect(openingSlice([], 5)).toBe(2);
   });
 });

@@ -128,6 +128,25 @@ export function markedSlices(images: readonly TeachingImage[], labels: (i: numbe
   return out;
 }
 
+/**
+ * The slice to open an answer on: the one with the most necrosis in the overlay shown
+ * (the middle slice where none has any, as when answering).
+ */
+export function openingSlice(labels: readonly (ArrayLike<number> | null)[], count: number): number {
+  let best = Math.floor(count / 2);
+  let most = 0;
+  labels.forEach((data, i) => {
+    if (!data || i >= count) return;
+    let n = 0;
+    for (let k = 0; k < data.length; k++) if (data[k] === NECROSIS) n++;
+    if (n > most) {
+      most = n;
+      best = i;
+    }
+  });
+  return best;
+}
+
 /** The viewport's corner text: slice position and what the overlay shows. */
 export function overlayCaption(view: OverlayView | null, mode: TeachingMode): string {
   if (view === 'reference') return 'Reference: head green, necrosis red';

@@ -10,7 +10,7 @@ import { byId, h, readConfig, toast } from './dom';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import type { EditTool } from './labels';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
-import { markedSlices, markingEditLabel, markingToLabels, overlayCaption, overlayViews, parseTeachingConfig, type OverlayView, type TeachingConfig } from './teaching-logic';
+import { markedSlices, markingEditLabel, markingToLabels, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type OverlayView, type TeachingConfig } from './teaching-logic';
 import { PRESETS } from './windowing';
 
 interface LabelSlice {
@@ -65,6 +65,11 @@ class TeachingPage {
       await viewer.enableTools();
       loading.hidden = true;
       this.showView(this.views[0] ?? null);
+      const first = this.views[0];
+      if (first && this.config.mode !== 'answer') {
+        const labels = (this.layers.get(first) ?? []).map((l) => l?.data ?? null);
+        await viewer.scrollTo(openingSlice(labels, imageIds.length));
+      }
       this.applyControls();
       this.renderEditState();
       this.ready = true;
