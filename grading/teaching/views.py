@@ -177,7 +177,7 @@ def _overlay_views(mode: str, images: list[dict[str, Any]]) -> list[str]:
         return ["marking"]
     if mode == "view":
         return ["reference"] if has_reference else []
-    return ["reference", "marking"] if has_reference else ["marking"]
+    return ["reference", "marking", "compare"] if has_reference else ["marking"]
 
 
 @login_required

@@ -82,6 +82,17 @@ TO_NECROSIS = """async () => {
 }"""
 
 
+# Show the first slice whose current overlay holds a value; its index.
+TO_VALUE = """async (value) => {
+  const v = window.onfhTeaching.viewer;
+  for (let i = 0; i < v.sliceCount; i++) {
+    const data = v.sliceData(i);
+    if (data && data.includes(value)) { await v.scrollTo(i); return i; }
+  }
+  return -1;
+}"""
+
+
 def _wait_coloured(page: Any, kind: str) -> None:
     page.wait_for_function(f"({COLOURED})({kind!r}) > 20", timeout=30_000)
 
@@ -141,9 +152,17 @@ def test_a_student_marks_answers_and_sees_the_reference(classroom, live_server, 
     assert page.evaluate(TO_NECROSIS) >= 0
     _wait_coloured(page, "blue")
     assert page.evaluate(f"({COLOURED})('green')") == 0
+    # Both on one overlay: the marking (outside the reference's necrosis: blue) beside
+    # the reference's necrosis (red) and head (green).
+    page.check("input[name='overlay-view'][value='compare']")
+    assert page.evaluate(TO_VALUE, 3) >= 0
+    _wait_coloured(page, "blue")
+    assert page.evaluate(TO_NECROSIS) >= 0
+    _wait_coloured(page, "red")
+    _wait_coloured(page, "green")
     # The overlay controls of the study page hide it.
     page.uncheck("#show-necrosis")
-    page.wait_for_function(f"({COLOURED})('blue') === 0")
+    page.wait_for_function(f"({COLOURED})('red') === 0")
     assert page.errors == []
 
 

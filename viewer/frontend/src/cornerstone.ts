@@ -11,7 +11,7 @@ import dicomImageLoader from '@cornerstonejs/dicom-image-loader/imageLoader';
 import { utilities as metadataUtilities } from '@cornerstonejs/metadata';
 import { stampDisc, stampSegment, type BrushShape } from './brush';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
-import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle } from './overlay';
+import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle, type Rgba } from './overlay';
 import { chooseRenderPath, type RenderPath } from './rendering';
 import { PRESETS, voiRangeFromWindow, windowFromVoiRange, type WindowLevel } from './windowing';
 
@@ -110,6 +110,7 @@ export class StackViewer {
   private toolGroup: ToolsModule.Types.IToolGroup | null = null;
   private opacity = 0.45;
   private visible = { head: true, necrosis: true };
+  private extraColours: Readonly<Record<number, Rgba>> = {};
   private colours: { head: readonly [number, number, number, number]; necrosis: readonly [number, number, number, number] } = { head: HEAD_COLOUR, necrosis: NECROSIS_COLOUR };
   onStroke: (r: StrokeResult) => void = () => {};
 
@@ -324,6 +325,7 @@ export class StackViewer {
       outlineAlpha: 0.9,
       showHead: this.visible.head,
       showNecrosis: this.visible.necrosis,
+      extraColours: this.extraColours,
     };
   }
 
@@ -483,10 +485,11 @@ export class StackViewer {
     this.restyle();
   }
 
-  /** The necrosis colour (the teaching pages draw a student's own marking in another). */
-  setNecrosisColour(colour: readonly [number, number, number, number]): void {
-    if (this.colours.necrosis.every((v, i) => v === colour[i])) return;
+  /** The necrosis colour (the teaching pages draw a student's own marking in another) and
+   *  the colours of display-only values above 2 (their comparison). */
+  setNecrosisColour(colour: readonly [number, number, number, number], extra: Readonly<Record<number, Rgba>> = {}): void {
     this.colours = { ...this.colours, necrosis: colour };
+    this.extraColours = extra;
     this.restyle();
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stampDisc } from './brush';
 import { applyStrokeRules } from './labels';
-import { markedSlices, markingEditLabel, markingToLabels, necrosisMask, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type TeachingConfig } from './teaching-logic';
+import { compareLabels, MARKED_AND_REFERENCE, MARKED_ONLY, markedSlices, markingEditLabel, markingToLabels, necrosisMask, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type TeachingConfig } from './teaching-logic';
 
 const image = (id: number, index: number, extra: Record<string, unknown> = {}) => ({
   id,
@@ -46,7 +46,7 @@ describe('overlayViews', () => {
     expect(overlayViews(config('answer', false))).toEqual(['marking']);
     expect(overlayViews(config('view', true))).toEqual(['reference']);
     expect(overlayViews(config('view', false))).toEqual([]);
-    expect(overlayViews(config('result', true))).toEqual(['reference', 'marking']);
+    expect(overlayViews(config('result', true))).toEqual(['reference', 'marking', 'compare']);
     expect(overlayViews(config('result', false))).toEqual(['marking']);
   });
 
@@ -98,5 +98,16 @@ describe('openingSlice', () => {
     expect(openingSlice([new Uint8Array([2, 0]), null, new Uint8Array([2, 2, 1])], 3)).toBe(2);
     expect(openingSlice([null, new Uint8Array([1, 1]), null, null], 4)).toBe(2);
     expect(openingSlice([], 5)).toBe(2);
+  });
+});
+
+describe('compareLabels', () => {
+  it('tells agreement, marked only and reference only apart', () => {
+    const reference = new Uint8Array([0, 1, 2, 2, 1, 0]);
+    const marking = new Uint8Array([0, 0, 2, 0, 2, 2]);
+    expect(Array.from(compareLabels(reference, marking, 6))).toEqual([0, 1, MARKED_AND_REFERENCE, 2, MARKED_ONLY, MARKED_ONLY]);
+    expect(Array.from(compareLabels(null, marking, 6))).toEqual([0, 0, MARKED_ONLY, 0, MARKED_ONLY, MARKED_ONLY]);
+    expect(Array.from(compareLabels(reference, null, 6))).toEqual([0, 1, 2, 2, 1, 0]);
+    expect(() => compareLabels(reference, new Uint8Array(5), 6)).toThrow(/differ in size/);
   });
 });

@@ -8,8 +8,13 @@ import { BACKGROUND, FEMORAL_HEAD, NECROSIS, type EditLabel, type EditTool } fro
 /** answer: a student grades and marks; view: the teacher looks; result: an attempt's answer. */
 export type TeachingMode = 'answer' | 'view' | 'result';
 
-/** The two overlays of the teaching pages: the reference label map and the student's marking. */
-export type OverlayView = 'reference' | 'marking';
+/** The overlays of the teaching pages: the reference label map, the student's marking, and
+ *  both on one overlay (compare). */
+export type OverlayView = 'reference' | 'marking' | 'compare';
+
+/** Display-only values of the comparison overlay, above the label map's 0/1/2. */
+export const MARKED_ONLY = 3;
+export const MARKED_AND_REFERENCE = 4;
 
 export interface TeachingImage {
   id: number;
@@ -72,7 +77,7 @@ export function overlayViews(config: TeachingConfig): OverlayView[] {
     case 'view':
       return hasReference ? ['reference'] : [];
     case 'result':
-      return hasReference ? ['reference', 'marking'] : ['marking'];
+      return hasReference ? ['reference', 'marking', 'compare'] : ['marking'];
   }
 }
 
@@ -147,9 +152,28 @@ export function openingSlice(labels: readonly (ArrayLike<number> | null)[], coun
   return best;
 }
 
+/**
+ * The reference and a marking on one overlay: reference head 1, reference necrosis the
+ * marking missed 2, necrosis marked outside the reference's `MARKED_ONLY`, marked and in
+ * the reference's necrosis `MARKED_AND_REFERENCE` (what the Dice counts twice).
+ * Either may be null (a slice with no reference or nothing marked).
+ */
+export function compareLabels(reference: ArrayLike<number> | null, marking: ArrayLike<number> | null, size: number): Uint8Array {
+  if ((reference && reference.length !== size) || (marking && marking.length !== size)) throw new Error('the reference and the marking differ in size');
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    const ref = reference ? reference[i]! : BACKGROUND;
+    const marked = marking ? marking[i] === NECROSIS : false;
+    if (marked) out[i] = ref === NECROSIS ? MARKED_AND_REFERENCE : MARKED_ONLY;
+    else out[i] = ref === NECROSIS || ref === FEMORAL_HEAD ? ref : BACKGROUND;
+  }
+  return out;
+}
+
 /** The viewport's corner text: slice position and what the overlay shows. */
 export function overlayCaption(view: OverlayView | null, mode: TeachingMode): string {
   if (view === 'reference') return 'Reference: head green, necrosis red';
   if (view === 'marking') return mode === 'answer' ? 'Your marking: necrosis blue' : 'Marking of this attempt: necrosis blue';
+  if (view === 'compare') return 'Both: yellow marked and reference,\nblue marked only, red reference only';
   return mode === 'view' ? 'No reference mask' : '';
 }

@@ -10,7 +10,7 @@ import { byId, h, readConfig, toast } from './dom';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import type { EditTool } from './labels';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
-import { markedSlices, markingEditLabel, markingToLabels, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type OverlayView, type TeachingConfig } from './teaching-logic';
+import { compareLabels, MARKED_AND_REFERENCE, MARKED_ONLY, markedSlices, markingEditLabel, markingToLabels, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type OverlayView, type TeachingConfig } from './teaching-logic';
 import { PRESETS } from './windowing';
 
 interface LabelSlice {
@@ -21,6 +21,7 @@ interface LabelSlice {
 
 const MARKING_COLOUR: [number, number, number, number] = [74, 163, 255, 255];
 const REFERENCE_NECROSIS_COLOUR: [number, number, number, number] = [255, 64, 64, 255];
+const COMPARE_COLOURS = { [MARKED_ONLY]: MARKING_COLOUR, [MARKED_AND_REFERENCE]: [255, 214, 0, 255] as const };
 
 class TeachingPage {
   viewer: StackViewer | null = null;
@@ -95,6 +96,20 @@ class TeachingPage {
     for (const view of this.views) {
       if (view === 'reference') {
         this.layers.set(view, await Promise.all(this.config.images.map((im) => fetchPng(im.reference_url))));
+      } else if (view === 'compare') {
+        const reference = this.layers.get('reference') ?? [];
+        const marking = this.layers.get('marking') ?? [];
+        this.layers.set(
+          view,
+          this.config.images.map((im, i) => {
+            const ref = reference[i] ?? null;
+            const mine = marking[i] ?? null;
+            if (!ref && !mine) return null;
+            const size = im.rows * im.columns;
+            const fits = (l: LabelSlice | null): Uint8Array | null => (l && l.data.length === size ? l.data : null);
+            return { columns: im.columns, rows: im.rows, data: compareLabels(fits(ref), fits(mine), size) };
+          }),
+        );
       } else if (this.config.mode === 'result') {
         const masks = await Promise.all(this.config.images.map((im) => fetchPng(im.mask_url)));
         this.layers.set(
@@ -114,7 +129,7 @@ class TeachingPage {
     if (!v || (view !== null && !this.views.includes(view))) return;
     this.view = view;
     if (view) {
-      v.setNecrosisColour(view === 'marking' ? MARKING_COLOUR : REFERENCE_NECROSIS_COLOUR);
+      v.setNecrosisColour(view === 'marking' ? MARKING_COLOUR : REFERENCE_NECROSIS_COLOUR, view === 'compare' ? COMPARE_COLOURS : {});
       v.setLabelmaps(this.layers.get(view) ?? []);
     }
     for (const r of document.querySelectorAll<HTMLInputElement>('input[name="overlay-view"]')) r.checked = r.value === view;
