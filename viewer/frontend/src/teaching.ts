@@ -228,7 +228,9 @@ class TeachingPage {
     byId('help-button').addEventListener('click', () => this.toggleHelp());
     byId('help-close').addEventListener('click', () => this.toggleHelp(false));
     const help = byId('help-table');
-    const keys = this.editable ? SHORTCUTS : SHORTCUTS.filter((s) => !['toolBrush', 'toolEraser', 'labelHead', 'brushSmaller', 'undo', 'redo'].includes(s.action));
+    // A student's marking has one label (no H / N); the read-only pages have no brush.
+    const hidden = this.editable ? ['labelHead'] : ['labelHead', 'toolBrush', 'toolEraser', 'brushSmaller', 'undo', 'redo'];
+    const keys = SHORTCUTS.filter((s) => !hidden.includes(s.action));
     for (const s of keys) help.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, s.keys)), h('td', {}, s.description)));
     help.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, 'Wheel')), h('td', {}, 'Scroll slices')));
     document.getElementById('answer-form')?.addEventListener('submit', this.onSubmit);
@@ -301,6 +303,8 @@ class TeachingPage {
     const action = actionForKey(e);
     if (!action) return;
     if (isTypingTarget(e.target) && action !== 'close') return;
+    // The answer form's radio buttons keep their arrow keys.
+    if (e.target instanceof Element && e.target.closest('#answer-form') && action !== 'close') return;
     const v = this.viewer;
     switch (action) {
       case 'nextSlice': void v?.scrollBy(1); break;
