@@ -157,16 +157,7 @@ def _masks_from_post(request: HttpRequest, images: dict[int, Any]) -> dict[int, 
 def _viewer_image(row: Any, *, revealed: bool, mask_url: str | None = None) -> dict[str, Any]:
     """One slice as the viewer loads it: the de-identified DICOM copy, the reference label
     map's URL only when ``revealed``, the attempt's marking where there is one."""
-    data = image_data(row, revealed=revealed)
-    return {
-        "id": data["id"],
-        "index": data["index"],
-        "rows": data["rows"],
-        "columns": data["columns"],
-        "dicom_url": data["dicom_url"],
-        "reference_url": data["reference_url"],
-        "mask_url": mask_url,
-    }
+    return {**image_data(row, revealed=revealed), "mask_url": mask_url}
 
 
 def _overlay_views(mode: str, images: list[dict[str, Any]]) -> list[str]:
