@@ -7,10 +7,8 @@
 // no head label at all (the reference stays hidden until the first attempt). Since a
 // necrosis pixel is a head pixel, painting necrosis outside the head also grows the head
 // there, which is what the reader asserts. To take such a stroke back, undo it or use the
-// head eraser; the necrosis eraser only turns necrosis back into viable head. When a
-// clinician saves, the server keeps a necrosis region only where it touches a femoral head
-// (viable head next to it, or the head as saved before): a proportion needs a head, so
-// necrosis on a slice with no head at all is dropped, and the study page says so.
+// head eraser; the necrosis eraser only turns necrosis back into viable head. The server
+// stores a clinician's mask exactly as painted: nothing a reader painted is dropped.
 
 export const BACKGROUND = 0;
 export const FEMORAL_HEAD = 1;

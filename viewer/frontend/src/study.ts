@@ -708,20 +708,13 @@ class StudyPage {
           return { sop_instance_uid: inst.sop_instance_uid, frame_number: inst.frame_number ?? null, png_base64: bytesToBase64(png) };
         }),
       );
-      const edited = [...v.dirty];
-      const necrosisSent = edited.reduce((n, i) => n + v.countsOnSlice(i).necrosis, 0);
       const detail = await apiFetch<StudyDetail>(`/api/series/${this.series.id}/labelmaps/`, { method: 'POST', json: { reason, labelmaps } });
       v.dirty.clear();
       v.history.clear();
       await this.refreshDetail(detail && 'series' in detail ? detail : undefined);
-      // Show what the server kept: necrosis painted where it touches no femoral head is
-      // not kept (labels.ts), and the screen must not show it as saved.
+      // Show what the server stored, so what is on screen is what was saved.
       v.replaceLabelmaps(await this.fetchLabelmaps('current'));
-      const necrosisKept = edited.reduce((n, i) => n + v.countsOnSlice(i).necrosis, 0);
       toast('Mask saved; proportions and grades recomputed.', 'ok');
-      if (necrosisKept < necrosisSent) {
-        toast(`${necrosisSent - necrosisKept} necrosis pixels touched no femoral head and were not kept: paint the head there first.`, 'info', 10000);
-      }
     } catch (err) {
       toast(`Saving the mask failed: ${err instanceof Error ? err.message : err}`, 'error', 8000);
     } finally {
