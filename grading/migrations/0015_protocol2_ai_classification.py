@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("grading", "0013_per_site_frames"),
+        ("grading", "0014_ops1_audit_object_time"),
     ]
 
     operations = [
