@@ -222,6 +222,8 @@ class HipOutputSerializer(serializers.Serializer):
     jic_type = serializers.SerializerMethodField()
     kerboul_angle_deg = serializers.SerializerMethodField()
     kerboul_partial = serializers.SerializerMethodField()
+    jic_source = serializers.SerializerMethodField()
+    kerboul_source = serializers.SerializerMethodField()
     extent = serializers.SerializerMethodField()
     stage = serializers.SerializerMethodField()
     stage_source = serializers.SerializerMethodField()
@@ -257,6 +259,24 @@ class HipOutputSerializer(serializers.Serializer):
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_kerboul_partial(self, hip: Any) -> bool | None:
         return self._classifications(hip)["kerboul_partial"]
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="clinician (a person set it) or ai (the engine's mid-coronal T1); null: none",
+        )
+    )
+    def get_jic_source(self, hip: Any) -> str | None:
+        return self._classifications(hip)["jic_source"]
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="clinician or ai (mid-coronal plus mid-sagittal arcs); null: none",
+        )
+    )
+    def get_kerboul_source(self, hip: Any) -> str | None:
+        return self._classifications(hip)["kerboul_source"]
 
     @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C"))
     def get_extent(self, hip: Any) -> str | None:

@@ -100,8 +100,9 @@ def ai_classifications(*, hip: Any) -> dict[str, Any]:
 
 
 def hip_classifications(*, hip: Any) -> dict[str, Any]:
-    """``{"jic_type", "kerboul_angle_deg", "kerboul_partial", "extent", "stage",
-    "stage_source", "findings", "set_by", "ai"}`` of a HipResult: its current proportion,
+    """``{"jic_type", "kerboul_angle_deg", "kerboul_partial", "jic_source",
+    "kerboul_source", "extent", "stage", "stage_source", "findings", "set_by", "ai"}`` of
+    a HipResult (``*_source``: "clinician", "ai" or None): its current proportion,
     the latest clinician revision (uses a prefetched ``classification_list``) and, for
     values no clinician set, the AI's (``ai``: :func:`ai_classifications`)."""
     proportion = min(max(float(hip.proportion or 0.0), 0.0), 1.0)
@@ -125,6 +126,16 @@ def hip_classifications(*, hip: Any) -> dict[str, Any]:
             if latest is not None
             and (latest.kerboul_partial is not None or clinician_angle is not None)
             else ai["kerboul_partial"]
+        ),
+        "jic_source": (
+            "clinician"
+            if latest is not None and latest.jic_type
+            else ("ai" if ai["jic_type"] else None)
+        ),
+        "kerboul_source": (
+            "clinician"
+            if clinician_angle is not None
+            else ("ai" if ai["kerboul_angle_deg"] is not None else None)
         ),
         "extent": None if extent is None else str(extent),
         "stage": stage.text,

@@ -201,6 +201,8 @@ def test_coronal_t1_gives_jic_and_kerboul_in_the_api_and_a_clinician_edit_stays(
         side_arc = (sagittal.get(side) or {}).get("arc_deg")
         for hip in hips:  # one hip, one JIC type and Kerboul angle, whichever series shows it
             assert hip["jic_type"] == found["jic_type"]
+            assert hip["jic_source"] == ("ai" if found["jic_type"] else None)
+            assert hip["kerboul_source"] == "ai"
             # mid-coronal plus mid-sagittal arc; the coronal arc alone, partial, without one
             expected = found["arc_deg"] + (side_arc or 0.0)
             assert hip["kerboul_angle_deg"] == pytest.approx(expected, abs=0.1)
@@ -237,5 +239,6 @@ def test_coronal_t1_gives_jic_and_kerboul_in_the_api_and_a_clinician_edit_stays(
         if h["side"] == "right" and h["series_instance_uid"] == coronal.series_instance_uid
     )
     assert (right["jic_type"], right["kerboul_angle_deg"]) == ("C2", 250.0)
+    assert (right["jic_source"], right["kerboul_source"]) == ("clinician", "clinician")
     new_hip = HipResult.objects.get(analysis=again, side="right")
     assert new_hip.classification_revisions.get().reason == "read on the films"

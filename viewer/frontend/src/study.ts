@@ -24,7 +24,7 @@ import { formatGradeProbabilities, formatInterval, formatMethods } from './uncer
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
-import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, stageLabel } from './classification';
+import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, sourceLabel, stageLabel } from './classification';
 import { defaultSeries, stackOrder, startIndex } from './stack';
 import type { EarlyStudyWindow } from './study-prefetch';
 import { PRESETS } from './windowing';
@@ -489,9 +489,9 @@ class StudyPage {
       h('dt', {}, 'Extent'),
       h('dd', { class: 'extent' }, extentLabel(hip.extent)),
       h('dt', {}, 'JIC type'),
-      h('dd', { class: 'jic-type' }, jicLabel(hip.jic_type)),
+      h('dd', { class: 'jic-type' }, jicLabel(hip.jic_type), sourceLabel(hip.jic_source)),
       h('dt', {}, 'Kerboul angle'),
-      h('dd', { class: 'kerboul' }, kerboulLabel(hip.kerboul_angle_deg, hip.kerboul_partial)),
+      h('dd', { class: 'kerboul' }, kerboulLabel(hip.kerboul_angle_deg, hip.kerboul_partial), sourceLabel(hip.kerboul_source)),
       h('dt', {}, 'Stage'),
       h('dd', { class: 'stage' }, stageLabel({ stage: hip.stage ?? '', stage_source: hip.stage_source ?? 'mri' })),
     );
