@@ -283,6 +283,8 @@ def test_detail_shape(world):
             "jic_type",
             "kerboul_angle_deg",
             "kerboul_partial",
+            "jic_source",
+            "kerboul_source",
             "extent",
             "stage",
             "stage_source",
