@@ -106,8 +106,13 @@ class HipFinderConfig:
     """Coarse tiles of a coronal region (when ``coarse_window_mm`` is None); None: the
     region itself, as on axial slices."""
     coronal_sample_every: int = 3
-    """On a coronal series, the tiles run on every n-th slice; the others get one tile
-    per side at the centre found there (:func:`coarse_pass`); 0: tiles on every slice."""
+    """On a coronal series, the tiles run on ``coronal_sample_slices`` slices this many
+    apart around the middle one; the others get one tile per side at the centre found
+    there (:func:`coarse_pass`); 0: tiles on every slice."""
+    coronal_sample_slices: int = 3
+    """How many slices the coronal tiles run on (a coronal hip series is planned through
+    the femoral heads, so its middle slices hold them; a side not found there is tiled
+    on every slice)."""
     coronal_min_overlap_mm: float = 55.0
     """Overlap of the coronal tiles (more than a head's diameter, so that one tile holds
     the whole head)."""
@@ -621,19 +626,24 @@ def coarse_pass(
 ) -> list[CoarseResult]:
     """Layout and head candidates of every slice.
 
-    One ``predict`` call for all, except on a coronal series of at least
-    ``2 * coronal_sample_every`` slices: the tiles are first run on every
-    ``coronal_sample_every``-th slice, the sections found there give each side's centre
-    (a sphere's coronal sections share it), and every other slice is then looked at
-    through one tile per side centred there (two calls instead of one, about a quarter
-    of the windows). A side not found in the sample is tiled on every slice."""
+    One ``predict`` call for all, except on a coronal (or sagittal) series of at least
+    ``2 * coronal_sample_every`` slices: the tiles are first run on
+    ``coronal_sample_slices`` slices ``coronal_sample_every`` apart around the middle
+    one, the sections found there give each side's centre (a sphere's coronal sections
+    share it), and every other slice is then looked at through one tile per side
+    centred there (two calls instead of one). A side not found in the sample is tiled on
+    every other slice."""
     layouts = [plan_layout(s, config) for s in slices]
     step = config.coronal_sample_every
     coronal = bool(slices) and all(layout.plane in UPRIGHT_PLANES for layout in layouts)
     if not coronal or step < 1 or len(slices) < 2 * step:
         every = _coarse_on(slices, layouts, range(len(slices)), segmenter, config, {}, batch_size)
         return [every[i] for i in range(len(slices))]
-    sample = list(range((len(slices) // 2) % step, len(slices), step))
+    middle = len(slices) // 2
+    count = max(1, config.coronal_sample_slices)
+    sample = sorted(
+        {min(max(middle + step * (i - count // 2), 0), len(slices) - 1) for i in range(count)}
+    )
     first = _coarse_on(slices, layouts, sample, segmenter, config, {}, batch_size)
     anchors = _side_centres([slices[i] for i in sample], [first[i] for i in sample])
     rest = [i for i in range(len(slices)) if i not in set(sample)]
