@@ -31,7 +31,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from grading.management.commands._processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-READY_RE = re.compile(r"^Demo use cases ready\.$", re.MULTILINE)
+# The ready line, then the table down to its last row, the patient link.
+READY_RE = re.compile(r"^Demo use cases ready\.$[\s\S]*?/p/#[\w-]+$", re.MULTILINE)
 # Settings that would point the launcher at production services: it measures the embedded mode.
 _PRODUCTION_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "ONFH_STORAGE", "STATIC_ROOT")
 
@@ -44,7 +45,19 @@ class Startup:
     analyses_done_at_ready: int
     analyses_total_at_ready: int
     worker_names: list[str]
+    # each analysing process's command line (Linux /proc), read while the launcher runs
+    worker_commands: list[str]
     log: str
+
+
+def _command_of(worker: str) -> str:
+    """``host:pid`` (``Analysis.worker``) -> that process's command line, or ""."""
+    pid = worker.rpartition(":")[2]
+    try:
+        raw = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def _analyses(db: Path) -> tuple[int, int, list[str]]:
@@ -121,6 +134,7 @@ def startup_measure(
                 break
             time.sleep(0.2)
         done, total, workers = _analyses(db)
+        commands = [_command_of(worker) for worker in workers]
         return Startup(
             first_200_s=round(first_200, 2),
             ready_s=None if ready is None else round(ready, 2),
@@ -128,6 +142,7 @@ def startup_measure(
             analyses_done_at_ready=done,
             analyses_total_at_ready=total,
             worker_names=workers,
+            worker_commands=commands,
             log=log_path.read_text(errors="replace"),
         )
     finally:
@@ -168,6 +183,7 @@ class Command(BaseCommand):
                         )
                     )
                     result.pop("log")
+                    result.pop("worker_commands")
                     runs[label].append(result)
                     self.stdout.write(json.dumps({"var": label, **result}))
             finally:

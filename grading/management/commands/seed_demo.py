@@ -143,6 +143,7 @@ class Command(BaseCommand):
                 Membership.objects.update_or_create(
                     user=user, site=sites[site_code], defaults={"role": role}
                 )
+            self._admin_permissions(user_model.objects.get(username="demo_admin"))
         token = None
         if stage == "all" and options["use_cases"]:
             token = self._use_cases(count, options["slices"], by_worker=False)
@@ -160,6 +161,27 @@ class Command(BaseCommand):
         )
         if options["use_cases"]:
             self._print_use_cases(base, token, count)
+
+    def _admin_permissions(self, user: Any) -> None:
+        """The demo's site administrator keeps members, roles and AE titles in the Django
+        admin: staff, with exactly those models' permissions (not a superuser)."""
+        from django.contrib.auth.models import Permission
+
+        wanted = [
+            ("grading", "site", ["view"]),
+            ("grading", "membership", ["view", "add", "change", "delete"]),
+            ("interop", "remoteae", ["view", "add", "change", "delete"]),
+            ("interop", "pacsnode", ["view", "add", "change"]),
+        ]
+        permissions = [
+            Permission.objects.get(content_type__app_label=app, codename=f"{action}_{model}")
+            for app, model, actions in wanted
+            for action in actions
+        ]
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        user.user_permissions.add(*permissions)
 
     def _use_cases(self, count: int, slices: int, *, by_worker: bool, wait: float = 0.0) -> str:
         from grading.management.commands import _demo_use_cases as uc
