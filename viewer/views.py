@@ -98,7 +98,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
             if name:
                 _, new_key = api_token_create(user=request.user, name=name, client_address=address)
             else:
-                error = "Give the token a name (what will use it)."
+                error = "Name: give the token a name (what will use it)."
     rows = [(t, api_token_state(token=t)) for t in api_tokens_of(user=request.user)]
     return render(
         request,
