@@ -247,7 +247,7 @@ class Command(BaseCommand):
         """The table of whom to log in as; ``token`` None: the use cases are still being
         prepared (the worker is analysing the studies they need)."""
         rows = [
-            ("Grade studies (worklist: done, flagged, failed, queued)", "demo", "/"),
+            ("Grade studies (worklist: done, flagged, failed, being analysed)", "demo", "/"),
             ("Ask and read second opinions", "demo", "/consults/"),
             ("Answer a second opinion (second site)", "second_clinician", "/consults/"),
             ("Read with a radiologist's role", "demo_radiologist", "/"),
