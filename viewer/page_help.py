@@ -66,10 +66,14 @@ SIGN_IN = PageHelp(
 ACCOUNT = PageHelp("Your account", "Your account", "your-account")
 TEACHING = PageHelp("Teaching", "Teaching", "teaching")
 TEACHER = PageHelp("Class results", "For a teacher", "for-a-teacher")
-STUDENT = PageHelp("A teaching case", "For a student", "for-a-student")
+# The case and attempt pages run the study viewer (teaching.ts fills their table).
+STUDENT = PageHelp("Teaching case", "For a student", "for-a-student", ())
 CONSULTS = PageHelp("Second opinions", "Ask a second opinion", "ask-a-second-opinion")
 EXPLANATIONS = PageHelp("Patient page", "Make a patient page", "make-a-patient-page")
 ADMIN = PageHelp("Site administration", "For a site administrator", "for-a-site-administrator")
+SIGN_IN_SETTINGS = PageHelp(
+    "Sign-in settings", "For a site administrator", "for-a-site-administrator"
+)
 GUIDE = PageHelp("The guide", "Guide: the first hour", "guide-the-first-hour")
 
 PAGES: dict[str, PageHelp] = {
@@ -82,6 +86,8 @@ PAGES: dict[str, PageHelp] = {
     "viewer:guide-doc": GUIDE,
     "accounts:second-factor": SIGN_IN,
     "accounts:two-factor": ACCOUNT,
+    "accounts:sign-in-settings": SIGN_IN_SETTINGS,
+    "accounts:site-sign-in": SIGN_IN_SETTINGS,
     "teaching:collections": TEACHING,
     "teaching:collection": TEACHING,
     "teaching:results": TEACHER,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
@@ -17,7 +18,7 @@ from grading.models import (
     StudyStatus,
     worst_grade,
 )
-from grading.services.audit import audit_record
+from grading.services.audit import audit_record, audit_record_once
 from grading.services.notify import study_status_notify
 
 
@@ -122,8 +123,13 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
 
 
 def study_view_record(*, user: Any, study: Study, client_address: str | None) -> None:
-    """A person opened the study (detail page or API)."""
-    audit_record(
+    """A person opened the study (detail page or API, DICOMweb retrieve or metadata).
+
+    Recorded once per ``ONFH_STUDY_VIEW_AUDIT_WINDOW_S`` per person and study: the viewer
+    polls the detail while an analysis runs, and every poll is not a new look. The first
+    view is always recorded; the next one after the window is recorded again."""
+    audit_record_once(
+        within_s=settings.ONFH_STUDY_VIEW_AUDIT_WINDOW_S,
         actor=user,
         action="study.view",
         object_type="study",

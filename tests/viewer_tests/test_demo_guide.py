@@ -117,6 +117,21 @@ def test_each_demo_user_finds_their_use_case(browser, demo_portal: Portal, size:
     body = page.inner_text("body")
     assert "not answered" in body
     _shot(page, f"teaching-student-{size}")
+    # A case not yet tried, on the study page's viewer: no reference before an attempt.
+    page.click("#cases tr:has-text('not answered') a")
+    page.wait_for_selector("body[data-viewer-ready='true']", timeout=120_000)
+    assert page.evaluate("window.onfhTeaching.views") == ["marking"]
+    assert page.locator("#answer-form").is_visible()
+    _shot(page, f"teaching-case-{size}")
+    # The scored attempt: the score, and the reference and the marking on one overlay.
+    page.go_back()
+    page.click("#cases a[href*='/teaching/attempts/']")
+    page.wait_for_selector("body[data-viewer-ready='true']", timeout=120_000)
+    assert page.evaluate("window.onfhTeaching.views") == ["reference", "marking", "compare"]
+    assert page.locator("#score").is_visible()
+    page.check("input[name='overlay-view'][value='compare']")
+    assert page.evaluate("window.onfhTeaching.view") == "compare"
+    _shot(page, f"teaching-attempt-{size}")
     context.close()
 
     # The patient: the printed link opens the explanation without a login.
@@ -218,6 +233,7 @@ def _pages(ids: dict[str, int]) -> list[tuple[str | None, str]]:
         ("demo_student", f"/teaching/collections/{ids['collection']}/"),
         ("demo_student", f"/teaching/cases/{ids['case']}/"),
         ("demo_student", f"/teaching/attempts/{ids['attempt']}/"),
+        ("demo_admin", "/sign-in-settings/"),
         ("demo_admin", "/admin/"),
         ("demo_admin", "/admin/grading/membership/"),
         ("demo_admin", "/admin/interop/remoteae/add/"),

@@ -712,6 +712,8 @@ class StudyPage {
       v.dirty.clear();
       v.history.clear();
       await this.refreshDetail(detail && 'series' in detail ? detail : undefined);
+      // Show what the server stored, so what is on screen is what was saved.
+      v.replaceLabelmaps(await this.fetchLabelmaps('current'));
       toast('Mask saved; proportions and grades recomputed.', 'ok');
     } catch (err) {
       toast(`Saving the mask failed: ${err instanceof Error ? err.message : err}`, 'error', 8000);
