@@ -153,6 +153,13 @@ def test_clinician_and_site_admin_steps_for_the_guide(browser, demo_portal: Port
     page.wait_for_selector("#drop-zone")
     _shot(page, "upload-1366x768")
 
+    # A worklist filtered to nothing says so, and how to get the studies back.
+    page.goto(f"{base}/?search=NO-SUCH-PATIENT")
+    empty = page.wait_for_selector("#worklist-body td.empty")
+    assert "No studies match these filters" in empty.inner_text()
+    page.click("#worklist-body td.empty button")
+    page.wait_for_selector("tr[data-study-id]")
+
     page.goto(f"{base}/studies/{ids['study']}/")
     page.wait_for_function("document.body.dataset.viewerReady === 'true'", timeout=60_000)
     page.wait_for_selector(".hip-card")
