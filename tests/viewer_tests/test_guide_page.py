@@ -36,11 +36,11 @@ def test_markdown_subset_renders_as_escaped_html() -> None:
     assert "<strong>bold</strong>" in page.html and "<em>italic</em>" in page.html
     assert '<a href="operations.md#x">link</a>' in page.html
     assert "<script>" not in page.html and "&lt;script&gt;" in page.html
-    assert "<li>one continued</li>" in page.html
-    assert "<ul><li>nested</li></ul>" in page.html
+    assert "<li>one\ncontinued</li>" in page.html
+    assert "<ul>\n<li>nested</li>\n</ul>" in page.html
     assert "<td><code>2</code></td>" in page.html
     assert '<img src="screenshots/guide/w.png" alt="Worklist"' in page.html
-    assert "javascript:" not in page.html
+    assert 'href="javascript' not in page.html and "[bad](javascript:" in page.html
     assert slug("For a site administrator") == "for-a-site-administrator"
 
 
