@@ -103,6 +103,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "viewer.context_processors.worker_status",
+                "viewer.page_help.page_help",
             ],
         },
     },

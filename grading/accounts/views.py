@@ -125,7 +125,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
                 nxt = settings.LOGIN_REDIRECT_URL
             return HttpResponseRedirect(nxt)
-        error = "That code is not right (or was used already). Try the next one."
+        error = "Code: that code is not right (or was used already). Try the next one."
     context: dict[str, Any] = {"enrolling": enrolling, "error": error, "pending_user": user}
     if enrolling and device is not None:
         context.update(_enrolment_context(device))
@@ -144,7 +144,7 @@ def two_factor_settings(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             request.session.pop("onfh_enrol_device", None)
             return render(request, "accounts/two_factor.html", {"done": True})
-        error = "That code is not right. Try the next one."
+        error = "Code: that code is not right. Try the next one."
     if device is None:
         device = totp_device_start(user=request.user)
         request.session["onfh_enrol_device"] = device.pk

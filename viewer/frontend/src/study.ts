@@ -773,8 +773,6 @@ class StudyPage {
     byId('redo').addEventListener('click', () => void this.undoRedo('redo'));
     byId('save-mask').addEventListener('click', () => void this.saveMask());
     byId('revert-mask').addEventListener('click', () => void this.revertMask());
-    byId('help-button').addEventListener('click', () => this.toggleHelp());
-    byId('help-close').addEventListener('click', () => this.toggleHelp(false));
     byId('chart').addEventListener('click', this.onChartClick);
     byId('series-picker').addEventListener('change', (e) => {
       const id = Number((e.target as HTMLSelectElement).value);
@@ -824,11 +822,6 @@ class StudyPage {
     this.renderSlice();
   }
 
-  private toggleHelp(show?: boolean): void {
-    const el = byId('help-overlay');
-    el.hidden = show === undefined ? !el.hidden : !show;
-  }
-
   private buildHelp(): void {
     const body = byId('help-table');
     for (const s of SHORTCUTS) body.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, s.keys)), h('td', {}, s.description)));
@@ -871,8 +864,7 @@ class StudyPage {
       case 'brushSmaller': this.stepRange('brush-size', -1); break;
       case 'undo': void this.undoRedo('undo'); break;
       case 'redo': void this.undoRedo('redo'); break;
-      case 'help': this.toggleHelp(); break;
-      case 'close': this.toggleHelp(false); break;
+      case 'help': case 'close': break; // the page's ? overlay (help.ts) has these keys
     }
   };
 

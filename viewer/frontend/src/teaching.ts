@@ -225,8 +225,6 @@ class TeachingPage {
     }
     document.getElementById('undo')?.addEventListener('click', () => void this.undoRedo('undo'));
     document.getElementById('redo')?.addEventListener('click', () => void this.undoRedo('redo'));
-    byId('help-button').addEventListener('click', () => this.toggleHelp());
-    byId('help-close').addEventListener('click', () => this.toggleHelp(false));
     const help = byId('help-table');
     // A student's marking has one label (no H / N); the read-only pages have no brush.
     const hidden = this.editable ? ['labelHead'] : ['labelHead', 'toolBrush', 'toolEraser', 'brushSmaller', 'undo', 'redo'];
@@ -280,11 +278,6 @@ class TeachingPage {
     this.renderEditState();
   }
 
-  private toggleHelp(show?: boolean): void {
-    const el = byId('help-overlay');
-    el.hidden = show === undefined ? !el.hidden : !show;
-  }
-
   private toggleCheckbox(id: string): void {
     const c = document.getElementById(id) as HTMLInputElement | null;
     if (!c) return;
@@ -332,8 +325,7 @@ class TeachingPage {
       case 'brushSmaller': this.stepRange('brush-size', -1); break;
       case 'undo': void this.undoRedo('undo'); break;
       case 'redo': void this.undoRedo('redo'); break;
-      case 'help': this.toggleHelp(); break;
-      case 'close': this.toggleHelp(false); break;
+      case 'help': case 'close': return; // the page's ? overlay (help.ts) has these keys
       default: return; // the label keys: a student's marking has only necrosis
     }
     e.preventDefault();
