@@ -29,7 +29,7 @@ class StudyStatusConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        outbox_relay_ensure_started()
+        await outbox_relay_ensure_started()
         self.groups_joined = await database_sync_to_async(user_groups)(user=user)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)

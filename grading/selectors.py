@@ -148,7 +148,7 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
     study.hip_list = list(
         HipResult.objects.filter(analysis_id__in=analysis_ids)
         .exclude(analysis__series__graded=False)  # hips come only from graded series
-        .select_related("analysis__series")
+        .select_related("analysis__series__study")
         .prefetch_related(
             Prefetch(
                 "revisions",
@@ -165,6 +165,23 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
         )
         .order_by("analysis__series__number", "analysis__series_id", "side")
     )
+    # Each hip's JIC type and Kerboul arcs come from the study's coronal and sagittal
+    # series (services.classifications): from the hips loaded here, not a query per hip.
+    planes: dict[str, dict[str, dict[str, Any]]] = {}
+    for hip in study.hip_list:
+        found = hip.ai_classification
+        if found and found.get("plane") and hip.analysis.status == "done":
+            planes.setdefault(hip.side, {}).setdefault(found["plane"], found)
+    for hip in study.hip_list:
+        own = hip.ai_classification
+        hip._study_planes = {
+            **({own["plane"]: own} if own and own.get("plane") else {}),
+            **{
+                k: v
+                for k, v in planes.get(hip.side, {}).items()
+                if not (own and own.get("plane") == k)
+            },
+        }
     study.slice_list = list(
         SliceResult.objects.filter(analysis_id__in=analysis_ids)
         .select_related("instance", "analysis__series")

@@ -1,10 +1,14 @@
 """Embedded mode in one command: ``python -m onfh_site.launch`` (what ``make run`` does).
 
-Migrates the SQLite database under var/, loads the demo data (``seed_demo``), starts the
-ASGI server (daphne) on 127.0.0.1:$PORT (default 8000), one Celery worker on the
-file-system broker and the DICOM receiver (``manage.py dicom_scp``: AE ``ONFH`` on
-127.0.0.1:$ONFH_SCP_PORT, default 11112), prints the URL and the login, and on Ctrl-C
-(or SIGTERM) stops them and exits. A worker that stops on its own (killed, crashed) is
+Migrates the SQLite database under var/, makes the demo users (``seed_demo --stage
+accounts``, a second or two), starts the ASGI server (daphne) on 127.0.0.1:$PORT (default
+8000), one Celery worker on the file-system broker and the DICOM receiver (``manage.py
+dicom_scp``: AE ``ONFH`` on 127.0.0.1:$ONFH_SCP_PORT, default 11112), prints the URL and
+the login, and, once the portal answers, prepares the demo use cases in the background
+(``seed_demo --stage worker``: uploads, the worker analyses, then teaching, consults and
+the patient link, which it prints with "Demo use cases ready."). With ``--no-use-cases``
+the demo data is made before the server starts, as it has no analyses to wait for. On
+Ctrl-C (or SIGTERM) it stops them all and exits. A worker that stops on its own (killed, crashed) is
 started again while the web server stays up; if the web server stops, the others are
 stopped too; if the receiver stops (its port taken), the portal goes on without it.
 """
@@ -16,13 +20,24 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, check=True)
+def _serving(url: str, server: subprocess.Popen[bytes], timeout: float = 120.0) -> bool:
+    """Whether the server answers ``url`` with 200 within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own server
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def _stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
@@ -100,27 +115,46 @@ def main(argv: list[str] | None = None) -> int:
         seed_args += ["--base-url", f"http://{host}:{port}"]
 
     print("ONFH grading portal (research and teaching software, not a medical device)")
-    _manage("migrate", "--noinput", "-v", "0")
-    _manage("seed_demo", *seed_args)
+    # The use cases need analyses: the worker does them once the portal serves (issue 16),
+    # so the first page is a few seconds away, not a minute and a half.
+    background_seed = "--no-use-cases" not in seed_args
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "seed_demo",
+            "--migrate",  # one process for both: a Django start-up less
+            *seed_args,
+            *(["--stage", "accounts"] if background_seed else []),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
 
-    worker = _start_worker()
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", host, "-p", port, "onfh_site.asgi:application"],
         cwd=ROOT,
     )
+    print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)", flush=True)
+    # The worker and the receiver start once the server answers, so as not to slow it.
+    serving = _serving(f"http://{host}:{port}/login/", server)
+    worker = _start_worker()
     # The DICOM receiver (AE ONFH, loopback, ONFH_SCP_PORT or 11112): a PACS's C-MOVE
     # destination, and where a scanner can send.
     scp: subprocess.Popen[bytes] | None = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "dicom_scp"],
         cwd=ROOT,
     )
-    print(f"\n  Portal: http://{host}:{port}/    (API: /api/, docs: /api/docs/)")
     scp_port = os.environ.get("ONFH_SCP_PORT", "11112")
     print(f"  DICOM receiver: AE ONFH on 127.0.0.1:{scp_port} (README: Connect a PACS)")
-    if "--no-use-cases" not in seed_args:
-        print("  Log in as the table above says for each use case; the worker now analyses")
-        print("  the queued studies DEMO-007 and DEMO-008 (watch them on the worklist).")
     print("  Ctrl-C stops the portal, the worker and the receiver.\n", flush=True)
+    seeding: subprocess.Popen[bytes] | None = None
+    if background_seed and serving:
+        print("  Preparing the demo use cases in the background ...", flush=True)
+        seeding = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "seed_demo", *seed_args, "--stage", "worker"],
+            cwd=ROOT,
+        )
 
     stopping = {"signal": None}
 
@@ -140,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 scp = None
+            if seeding is not None and seeding.poll() is not None:
+                if seeding.returncode != 0:
+                    print(
+                        f"the demo use cases could not be prepared (exit {seeding.returncode}, "
+                        "see above); the portal goes on",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                seeding = None
             if server.poll() is not None:
                 print(
                     f"the server stopped (exit {server.returncode}); stopping the worker",
@@ -157,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 restarts.started()
             time.sleep(0.5)
     finally:
-        _stop([worker, server, *([scp] if scp is not None else [])])
+        _stop([p for p in (seeding, worker, server, scp) if p is not None])
     print("stopped.")
     return 0
 

@@ -103,6 +103,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "viewer.context_processors.worker_status",
+                "viewer.page_help.page_help",
             ],
         },
     },
@@ -205,6 +206,12 @@ ONFH_SCP_HOST = env.str("ONFH_SCP_HOST", default="127.0.0.1")
 # Sending results to a PACS: attempts in all, and the first retry's wait (doubled each time).
 ONFH_PACS_SEND_ATTEMPTS = env.int("ONFH_PACS_SEND_ATTEMPTS", default=6)
 ONFH_PACS_RETRY_BASE_S = env.float("ONFH_PACS_RETRY_BASE_S", default=30.0)
+# A send queued, sending or waiting to retry with no progress for this long has lost its
+# worker message: the sweep sends it again (or fails it, attempts used up). Longer than the
+# longest retry wait (600 s); a "sending" send is taken over only once its worker process
+# is gone (or, claimed on another host, quiet past this and the task's hard time limit),
+# so a send still running is never doubled.
+ONFH_PACS_SEND_STALE_S = env.float("ONFH_PACS_SEND_STALE_S", default=900.0)
 # WADO-RS frames: the most different frames one request may ask for (issue 13, item 10).
 ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 # Processes that check uploaded files in parallel (-1: up to 2, by CPU count; 0: none).
@@ -319,6 +326,10 @@ ONFH_PATIENT_LINK_RATE = env.str("ONFH_PATIENT_LINK_RATE", default="30/m")
 # Repeated views of one link (same page or PDF, same outcome, same address) within this
 # many seconds are audited once.
 ONFH_PATIENT_LINK_AUDIT_WINDOW_S = env.int("ONFH_PATIENT_LINK_AUDIT_WINDOW_S", default=3600)
+# A person's repeated views of one study (the viewer polls it while an analysis runs)
+# within this many seconds are audited once: the first view always, then at most one
+# ``study.view`` per person, study and window. 0 audits every view.
+ONFH_STUDY_VIEW_AUDIT_WINDOW_S = env.int("ONFH_STUDY_VIEW_AUDIT_WINDOW_S", default=600)
 
 # --- DRF -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

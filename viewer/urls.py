@@ -18,6 +18,9 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("guide/", views.guide, name="guide"),
+    path("guide/<slug:name>.md", views.guide, name="guide-doc"),
+    re_path(r"^guide/(?P<path>[\w./-]+\.(?:png|svg|jpg))$", views.guide_image, name="guide-image"),
 ]
 
 # The embedded mode has no separate web server: the portal serves its own static files

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -97,7 +98,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
             if name:
                 _, new_key = api_token_create(user=request.user, name=name, client_address=address)
             else:
-                error = "Give the token a name (what will use it)."
+                error = "Name: give the token a name (what will use it)."
     rows = [(t, api_token_state(token=t)) for t in api_tokens_of(user=request.user)]
     return render(
         request,
@@ -135,4 +136,38 @@ def static_file(request: HttpRequest, path: str) -> FileResponse:
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     else:
         response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- the guide (docs/) ------------------------------------------------------------------------
+
+DOCS_DIR = settings.BASE_DIR / "docs"
+_DOC_IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
+
+
+@require_GET
+def guide(request: HttpRequest, name: str = "guide") -> HttpResponse:
+    """docs/guide.md (or another page of docs/) as HTML, for everyone: the sign-in page
+    links to it too. Only files of docs/ itself, by a plain name."""
+    from viewer.guide import render_markdown
+
+    path = DOCS_DIR / f"{name}.md"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or not path.is_file():
+        raise Http404("No such page of the guide.")
+    page = render_markdown(path.read_text(encoding="utf-8"))
+    return render(request, "guide.html", {"guide": page, "doc_name": name})
+
+
+@require_GET
+def guide_image(request: HttpRequest, path: str) -> FileResponse:
+    """The guide's pictures (docs/screenshots/..., the contact sheets)."""
+    normalized = posixpath.normpath(path).lstrip("/")
+    suffix = posixpath.splitext(normalized)[1].lower()
+    if normalized.startswith("..") or normalized != path or suffix not in _DOC_IMAGE_TYPES:
+        raise Http404("No such picture.")
+    found = (DOCS_DIR / normalized).resolve()
+    if not found.is_file() or DOCS_DIR.resolve() not in found.parents:
+        raise Http404("No such picture.")
+    response = FileResponse(open(found, "rb"), content_type=_DOC_IMAGE_TYPES[suffix])  # noqa: SIM115
+    response.headers["Cache-Control"] = "no-cache"
     return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -13,17 +12,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grading.accounts.models import IdentityProviderGroup, SiteSignInPolicy
-from grading.accounts.services import idp_group_delete, idp_group_set, site_sign_in_policy_set
+from grading.accounts.selectors import site_sign_in_read, user_administers_site
+from grading.accounts.services import site_sign_in_update
 from grading.apis.common import ApiAuthMixin, ErrorSerializer, client_address, drf_validation
 from grading.models import Site
-from grading.models.sites import Role
-from grading.selectors import site_get_visible, user_role_at
+from grading.selectors import site_get_visible
 
 
 def _site_for_admin(*, user: Any, site_id: int) -> Site:
     site = site_get_visible(user=user, site_id=site_id)
-    if not (user.is_superuser or user_role_at(user=user, site=site) == Role.SITE_ADMIN):
+    if not user_administers_site(user=user, site=site):
         raise PermissionDenied("Only the site's administrators may change its sign-in.")
     return site
 
@@ -50,7 +48,7 @@ class SiteSignInApi(ApiAuthMixin, APIView):
     )
     def get(self, request: Request, site_id: int) -> Response:
         site = _site_for_admin(user=request.user, site_id=site_id)
-        return Response(_read(site))
+        return Response(site_sign_in_read(site=site))
 
     @extend_schema(
         operation_id="site_sign_in_update",
@@ -68,31 +66,13 @@ class SiteSignInApi(ApiAuthMixin, APIView):
         serializer = SiteSignInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        address = client_address(request)
-        wanted = {str(g.get("group", "")).strip(): g.get("role", "") for g in data["idp_groups"]}
-        with drf_validation(), transaction.atomic():
-            site_sign_in_policy_set(
+        wanted = {str(g.get("group", "")): str(g.get("role", "")) for g in data["idp_groups"]}
+        with drf_validation():
+            site_sign_in_update(
                 site=site,
                 require_totp=data["require_totp"],
+                idp_groups=wanted,
                 actor=request.user,
-                client_address=address,
+                client_address=client_address(request),
             )
-            for row in IdentityProviderGroup.objects.filter(site=site):
-                if row.group not in wanted:
-                    idp_group_delete(row=row, actor=request.user, client_address=address)
-            for group, role in wanted.items():
-                idp_group_set(
-                    site=site, group=group, role=role, actor=request.user, client_address=address
-                )
-        return Response(_read(site))
-
-
-def _read(site: Site) -> dict[str, Any]:
-    policy = SiteSignInPolicy.objects.filter(site=site).first()
-    return {
-        "require_totp": bool(policy and policy.require_totp),
-        "idp_groups": [
-            {"group": g.group, "role": g.role}
-            for g in IdentityProviderGroup.objects.filter(site=site)
-        ],
-    }
+        return Response(site_sign_in_read(site=site))

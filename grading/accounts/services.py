@@ -90,6 +90,43 @@ def idp_group_delete(
     row.delete()
 
 
+@transaction.atomic
+def site_sign_in_update(
+    *,
+    site: Site,
+    require_totp: bool,
+    idp_groups: dict[str, str],
+    actor: Any,
+    client_address: str | None = None,
+) -> None:
+    """A site admin's whole set of sign-in settings (the API's PUT, the settings page):
+    the second-factor rule and the provider groups (group -> role; a group left out is
+    removed). Only what changes is written and audited, one event per change; a bad role
+    or an empty group name is a ValidationError and nothing is kept."""
+    cleaned: dict[str, str] = {}
+    for group, role in idp_groups.items():
+        name = str(group).strip()
+        if not name:
+            raise ValidationError({"group": "A group name is needed."})
+        if name in cleaned:
+            raise ValidationError({"group": f"The group {name!r} is listed twice."})
+        cleaned[name] = role
+    policy = SiteSignInPolicy.objects.filter(site=site).first()
+    if bool(policy and policy.require_totp) != require_totp:
+        site_sign_in_policy_set(
+            site=site, require_totp=require_totp, actor=actor, client_address=client_address
+        )
+    current = {g.group: g for g in IdentityProviderGroup.objects.filter(site=site)}
+    for name, row in current.items():
+        if name not in cleaned:
+            idp_group_delete(row=row, actor=actor, client_address=client_address)
+    for name, role in cleaned.items():
+        if name not in current or current[name].role != role:
+            idp_group_set(
+                site=site, group=name, role=role, actor=actor, client_address=client_address
+            )
+
+
 def _free_username(wanted: str) -> str:
     User = get_user_model()
     base = (wanted or "user")[:140]

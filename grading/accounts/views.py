@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,8 +19,23 @@ from django.utils.safestring import mark_safe
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from grading.accounts.selectors import user_needs_second_factor, user_totp_devices
-from grading.accounts.services import totp_device_confirm, totp_device_start, totp_verify
+from grading.accounts.selectors import (
+    site_sign_in_read,
+    sites_administered_by,
+    user_administers_site,
+    user_needs_second_factor,
+    user_totp_devices,
+)
+from grading.accounts.services import (
+    site_sign_in_update,
+    totp_device_confirm,
+    totp_device_start,
+    totp_verify,
+)
+from grading.apis.common import client_address
+from grading.form_errors import validation_text
+from grading.models.sites import Role
+from grading.selectors import site_get_visible
 
 _PENDING = "onfh_pending_sign_in"
 _PENDING_SECONDS = 300
@@ -109,7 +125,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
                 nxt = settings.LOGIN_REDIRECT_URL
             return HttpResponseRedirect(nxt)
-        error = "That code is not right (or was used already). Try the next one."
+        error = "Code: that code is not right (or was used already). Try the next one."
     context: dict[str, Any] = {"enrolling": enrolling, "error": error, "pending_user": user}
     if enrolling and device is not None:
         context.update(_enrolment_context(device))
@@ -128,7 +144,7 @@ def two_factor_settings(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             request.session.pop("onfh_enrol_device", None)
             return render(request, "accounts/two_factor.html", {"done": True})
-        error = "That code is not right. Try the next one."
+        error = "Code: that code is not right. Try the next one."
     if device is None:
         device = totp_device_start(user=request.user)
         request.session["onfh_enrol_device"] = device.pk
@@ -138,6 +154,97 @@ def two_factor_settings(request: HttpRequest) -> HttpResponse:
         **_enrolment_context(device),
     }
     return render(request, "accounts/two_factor.html", context, status=400 if error else 200)
+
+
+# Empty rows the settings page offers for new provider groups.
+_NEW_GROUP_ROWS = 3
+
+
+@login_required
+def sign_in_settings_index(request: HttpRequest) -> HttpResponse:
+    """The sites whose sign-in the user administers: straight to the one, or a list."""
+    sites = list(sites_administered_by(user=request.user))
+    if len(sites) == 1:
+        return redirect("accounts:site-sign-in", site_id=sites[0].pk)
+    if not sites:
+        raise PermissionDenied("Only a site's administrators change its sign-in settings.")
+    return render(request, "accounts/sign_in_sites.html", {"sites": sites})
+
+
+def _posted_groups(request: HttpRequest) -> dict[str, str]:
+    """``group_<n>``/``role_<n>`` rows of the form, less those ticked ``remove_<n>`` and the
+    empty new rows."""
+    wanted: dict[str, str] = {}
+    rows = sorted(
+        {k.split("_", 1)[1] for k in request.POST if k.startswith(("group_", "role_"))},
+        key=lambda n: int(n) if n.isdigit() else 0,
+    )
+    for n in rows:
+        group = request.POST.get(f"group_{n}", "").strip()
+        role = request.POST.get(f"role_{n}", "").strip()
+        if request.POST.get(f"remove_{n}") or (not group and not role):
+            continue
+        if not group:
+            raise ValidationError({"group": "A group name is needed for every role chosen."})
+        if group in wanted:
+            raise ValidationError({"group": f"The group {group!r} is listed twice."})
+        wanted[group] = role
+    return wanted
+
+
+@login_required
+def site_sign_in_settings(request: HttpRequest, site_id: int) -> HttpResponse:
+    """A site admin's page for the site's sign-in: whether members must give a TOTP code,
+    and which groups of the identity provider give which role here. Every change is
+    audited (``site.sign_in_policy``, ``site.idp_group``) with the admin's address."""
+    site = site_get_visible(user=request.user, site_id=site_id)  # 404 for other sites
+    if not user_administers_site(user=request.user, site=site):
+        raise PermissionDenied("Only the site's administrators change its sign-in settings.")
+    error, saved, status = "", False, 200
+    current = site_sign_in_read(site=site)
+    if request.method == "POST":
+        try:
+            site_sign_in_update(
+                site=site,
+                require_totp=request.POST.get("require_totp") == "on",
+                idp_groups=_posted_groups(request),
+                actor=request.user,
+                client_address=client_address(request),
+            )
+        except ValidationError as exc:
+            error, status = validation_text(exc, {"group": "Group", "role": "Role"}), 400
+            current = {
+                "require_totp": request.POST.get("require_totp") == "on",
+                "idp_groups": [{"group": g, "role": r} for g, r in _posted_groups_lenient(request)],
+            }
+        else:
+            return redirect(f"{request.path}?saved=1")
+    saved = request.GET.get("saved") == "1"
+    rows = [*current["idp_groups"], *({"group": "", "role": ""} for _ in range(_NEW_GROUP_ROWS))]
+    context = {
+        "site": site,
+        "require_totp": current["require_totp"],
+        "rows": rows,
+        "roles": Role.choices,
+        "error": error,
+        "saved": saved,
+        "oidc_enabled": settings.ONFH_OIDC_ENABLED,
+        "groups_claim": settings.ONFH_OIDC_GROUPS_CLAIM,
+        "admin_has_totp": user_totp_devices(user=request.user).exists(),
+    }
+    return render(request, "accounts/site_sign_in.html", context, status=status)
+
+
+def _posted_groups_lenient(request: HttpRequest) -> list[tuple[str, str]]:
+    """The rows as typed, to show the form again after an error (nothing is lost)."""
+    rows = []
+    for key in sorted(k for k in request.POST if k.startswith("group_")):
+        n = key.split("_", 1)[1]
+        group = request.POST.get(key, "").strip()
+        role = request.POST.get(f"role_{n}", "").strip()
+        if (group or role) and not request.POST.get(f"remove_{n}"):
+            rows.append((group, role))
+    return rows
 
 
 def locked_out(

@@ -209,7 +209,7 @@ class HipOutputSerializer(serializers.Serializer):
     necrosis_volume_mm3 = serializers.FloatField()
     ai_grade = GradeField(allow_null=True)
     grade = GradeField(allow_null=True)
-    flags = serializers.ListField(child=serializers.CharField())
+    flags = serializers.SerializerMethodField()
     ai_changed_since_review = serializers.BooleanField(
         help_text="The series was analysed again after a person graded this hip or edited "
         "its masks, and the AI's answer changed; the person's grade and masks were kept."
@@ -222,9 +222,23 @@ class HipOutputSerializer(serializers.Serializer):
     jic_type = serializers.SerializerMethodField()
     kerboul_angle_deg = serializers.SerializerMethodField()
     kerboul_partial = serializers.SerializerMethodField()
+    jic_source = serializers.SerializerMethodField()
+    kerboul_source = serializers.SerializerMethodField()
     extent = serializers.SerializerMethodField()
     stage = serializers.SerializerMethodField()
     stage_source = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="The hip's flags, and the study's series_disagreement of its side.",
+        )
+    )
+    def get_flags(self, hip: Any) -> list[str]:
+        from grading.services.studies import hip_study_flags
+
+        study = hip.analysis.series.study
+        return list(hip.flags) + hip_study_flags(hip=hip, study_flags=list(study.flags or []))
 
     def _classifications(self, hip: Any) -> dict[str, Any]:
         from grading.services.classifications import hip_classifications
@@ -245,6 +259,24 @@ class HipOutputSerializer(serializers.Serializer):
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_kerboul_partial(self, hip: Any) -> bool | None:
         return self._classifications(hip)["kerboul_partial"]
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="clinician (a person set it) or ai (the engine's mid-coronal T1); null: none",
+        )
+    )
+    def get_jic_source(self, hip: Any) -> str | None:
+        return self._classifications(hip)["jic_source"]
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="clinician or ai (mid-coronal plus mid-sagittal arcs); null: none",
+        )
+    )
+    def get_kerboul_source(self, hip: Any) -> str | None:
+        return self._classifications(hip)["kerboul_source"]
 
     @extend_schema_field(serializers.CharField(allow_null=True, help_text="A, B, C"))
     def get_extent(self, hip: Any) -> str | None:

@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0,
         metavar="N",
         help="JIC type accuracy, confusion matrix and Kerboul angle error on N held-out "
-        "volume phantoms (true masks on the series grid)",
+        "volume phantoms (true masks on the series grid), then from the engine's own masks "
+        "(shipped weights, or the first --weights) on N other held-out phantoms: JIC, "
+        "Kerboul, roof edge error, coronal per-slice and volumetric grade accuracy, "
+        "axial-coronal agreement",
     )
     p.add_argument(
         "--no-grade-speed",
@@ -155,9 +158,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.classifications:
-        from grading.engine.classification_benchmark import classification_benchmark
+        from grading.engine.classification_benchmark import (
+            classification_benchmark,
+            engine_classification_benchmark,
+        )
+        from grading.engine.predictor import HeadSegmenter
 
+        print("true masks:")
         print(classification_benchmark(n_phantoms=args.classifications).as_text())
+        segmenter = HeadSegmenter.load(
+            args.weights[0] if args.weights else None, device=args.device
+        )
+        print(engine_classification_benchmark(segmenter, n_phantoms=args.classifications).as_text())
         return 0
     from grading.engine import benchmark
 

@@ -12,10 +12,14 @@ SeriesInstanceUID and each series is graded as a whole (volumes per hip). Writes
       "grade_probabilities", "method_proportions"}]}
 
 plus ``series``: ``[{"series_instance_uid", "weighting", "plane", "graded",
-"not_graded_reason"}]`` (only T1 without fat suppression in an axial plane is graded;
-``grading.dicom.protocol``), per hip ``jic_type``, ``kerboul_angle_deg``,
-``kerboul_partial``, ``extent``, ``stage`` and ``stage_source`` (docs/grading.md section
-5), ``model_version`` and ``errors`` (one line per unreadable input), and per image
+"not_graded_reason"}]`` (only T1 without fat suppression in an axial or coronal plane is
+graded; ``grading.dicom.protocol``), per hip ``classification`` (this series' mid slice:
+``{"plane", "mid_sop_instance_uid", "arc_deg", "jic_type", "jic_fraction",
+"roof_edge_deg", "reason"}`` or null on an axial series), the hip's ``jic_type`` (from
+the coronal series), ``kerboul_angle_deg`` and ``kerboul_partial`` (coronal plus sagittal
+arc; partial with one plane), a ``series_disagreement`` flag when two series grade it
+differently, ``extent``, ``stage`` and ``stage_source`` (docs/grading.md section 5),
+``model_version`` and ``errors`` (one line per unreadable input), and per image
 ``series_instance_uid``, ``instance_number`` and, for a frame of a multi-frame file,
 ``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
@@ -113,8 +117,10 @@ def _series_hip_json(hip: Any, extra_flags: Sequence[str] = ()) -> dict[str, Any
         "slice_count": int(hip.slice_count),
         **uncertainty_as_dict(hip.uncertainty),
         "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
-        # Classifications (docs/grading.md section 5). JIC type and Kerboul angle need a
-        # graded coronal T1 series, which the engine does not grade yet: null.
+        # Classifications (docs/grading.md section 5): this series' own measurement
+        # (coronal, sagittal), then the study's JIC type and Kerboul angle per side
+        # (_study_classifications) once every series is graded.
+        "classification": None if hip.classification is None else hip.classification.as_dict(),
         "jic_type": None,
         "kerboul_angle_deg": None,
         "kerboul_partial": None,
@@ -122,6 +128,42 @@ def _series_hip_json(hip: Any, extra_flags: Sequence[str] = ()) -> dict[str, Any
         "stage": stage.text,
         "stage_source": stage.source,
     }
+
+
+def _study_classifications(hips: list[dict[str, Any]], series: list[dict[str, Any]]) -> None:
+    """Per side, the JIC type from the graded coronal series and the Kerboul angle from the
+    mid-coronal plus mid-sagittal arcs (partial with one), on every hip of that side; and
+    a ``series_disagreement`` flag on each hip of a side graded differently by two
+    series (all the inputs are taken as one study)."""
+    from grading.engine.classifications import kerboul_combined
+    from grading.engine.hip_classification import series_disagreements
+
+    labels = {
+        row["series_instance_uid"]: f"{row['plane']} series {row['series_instance_uid']}"
+        for row in series
+    }
+    by_side: dict[str, dict[str, dict[str, Any]]] = {}
+    for hip in hips:
+        found = hip.get("classification")
+        if found:
+            by_side.setdefault(hip["side"], {}).setdefault(found["plane"], found)
+    for hip in hips:
+        planes = by_side.get(hip["side"], {})
+        coronal, sagittal = planes.get("coronal"), planes.get("sagittal")
+        kerboul = kerboul_combined(
+            None if coronal is None else coronal["arc_deg"],
+            None if sagittal is None else sagittal["arc_deg"],
+        )
+        hip["jic_type"] = None if coronal is None else coronal["jic_type"]
+        hip["kerboul_angle_deg"] = None if kerboul is None else round(kerboul.angle_deg, 1)
+        hip["kerboul_partial"] = None if kerboul is None else kerboul.partial
+    notes = series_disagreements(
+        [(h["side"], h["grade"], labels.get(h["series_instance_uid"], "")) for h in hips]
+    )
+    for hip in hips:
+        note = notes.get(hip["side"])
+        if note is not None and str(note) not in hip["flags"]:
+            hip["flags"].append(str(note))
 
 
 def _file_weightings(slices: Sequence[Any]) -> dict[str, str]:
@@ -272,6 +314,7 @@ def grade_inputs(
             if frame is not None:
                 entry["frame"] = frame
             images[index] = entry
+    _study_classifications(series_hips, series_rows)
     document = {
         "series": series_rows,
         "images": [image for image in images if image is not None],

@@ -20,6 +20,7 @@ from pydicom.valuerep import DSfloat
 
 from grading.dicom.writer import write_mr_series
 from grading.engine.phantoms.volume import PlaneSlices, VolumePhantom, slice_volume
+from grading.engine.weighting import GRADED_PLANES
 
 __all__ = [
     "SEQUENCE_HEADERS",
@@ -193,6 +194,7 @@ def write_protocol_study(
             series_description=plan.description,
             series_number=number,
             study_date=study_date,
+            laterality=("R" if plan.side == "right" else "L") if plan.plane == "sagittal" else None,
         )
         _patch_headers(paths, plan.weighting)
         if plan.enhanced:
@@ -210,7 +212,7 @@ def write_protocol_study(
                 "weighting": s.plan.weighting,
                 "enhanced": s.plan.enhanced,
                 "slices": s.plan.count,
-                "expected_graded": s.plan.weighting == "T1" and s.plan.plane == "axial",
+                "expected_graded": s.plan.weighting == "T1" and s.plan.plane in GRADED_PLANES,
             }
             for s in written
         ],

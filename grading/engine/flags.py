@@ -63,6 +63,12 @@ class Flag(StrEnum):
         "a small volume",
     )
 
+    SERIES_DISAGREEMENT = (
+        "series_disagreement",
+        "the same hip graded differently by two graded series of the study (e.g. axial and "
+        "coronal T1)",
+    )
+
     def note(self, detail: str) -> FlagNote:
         """This flag with the reason for this hip (one line)."""
         return FlagNote(self, detail)

@@ -31,6 +31,19 @@ Method (pure numpy/scipy except for the ``segmenter.predict`` calls):
    image) and the predictor answers on the same grid, so pasting the mask back is plain
    slicing: no resampling here, no off-by-one.
 
+4. **Plane** (:func:`slice_plane`). The layout knows the slice's plane from its
+   normal. On a coronal slice the femoral head sits below the acetabular roof, with the
+   ilium's marrow above it and the neck running infero-laterally into the trochanter
+   and shaft: a whole half of the body shows several bright, roundish bones, and a
+   network trained on axial windows does not pick the head out of it. So a coronal
+   region is tiled with square windows of ``coronal_coarse_window_mm`` (about two head
+   diameters: the framing of an axial crop); a candidate must be round
+   (``max_elongation``: a sphere's section is a disc, the ilium's wing is tall and the
+   neck long); and over a series (:func:`consistent_candidates`) the sections of one
+   head share one centre in the image (every coronal section of a sphere is centred on
+   the sphere's projection), so a candidate far from the series' median centre is
+   another bone.
+
 No head found on a side => no hip for that side.
 
 All pixel coordinates are ``[row, column]`` in the slice's own grid; boxes are half-open.
@@ -89,6 +102,20 @@ class HipFinderConfig:
     max_hull_growth: float = 0.15
     """A head mask is completed to its convex hull when that adds at most this share of
     its area (see :func:`convex_head`); 0 turns it off."""
+    coronal_coarse_window_mm: float | None = 110.0
+    """Coarse tiles of a coronal region (when ``coarse_window_mm`` is None); None: the
+    region itself, as on axial slices."""
+    coronal_sample_every: int = 3
+    """On a coronal series, the tiles run on ``coronal_sample_slices`` slices this many
+    apart around the middle one; the others get one tile per side at the centre found
+    there (:func:`coarse_pass`); 0: tiles on every slice."""
+    coronal_sample_slices: int = 3
+    """How many slices the coronal tiles run on (a coronal hip series is planned through
+    the femoral heads, so its middle slices hold them; a side not found there is tiled
+    on every slice)."""
+    coronal_min_overlap_mm: float = 55.0
+    """Overlap of the coronal tiles (more than a head's diameter, so that one tile holds
+    the whole head)."""
     min_midline_distance_mm: float = 55.0
     """Anatomical prior, bilateral slices: a femoral head's centre lies at least this far
     from the body's midline. In adults the two head centres are 150-200 mm apart (75-100
@@ -101,14 +128,12 @@ class HipFinderConfig:
     inside the body's lateral edge. Lateral to the head lie the femoral neck and greater
     trochanter (the femoral offset, 35-50 mm) under the abductors and the skin, so the
     head centre is 60 mm or more from the lateral skin even in a thin adult."""
-    max_series_centre_shift: float = 0.5
-    """Series prior: the femoral head is a sphere, so its sections on parallel slices
-    share one centre in the slice plane (the neck's obliquity moves it a few mm). A
-    head candidate whose centre lies farther than this x the side's series head diameter
-    from the side's median centre is another structure; the next candidate near the
-    median is taken instead, or none."""
-    min_series_centre_shift_mm: float = 15.0
-    """The series prior's tolerance is never below this (small or ill-found heads)."""
+    max_elongation: float = 1.4
+    """On a coronal slice, a candidate whose long axis exceeds its short axis by more
+    than this factor (second moments) is not a head section."""
+    centre_tolerance: float = 0.35
+    """On a coronal series, a candidate whose centre lies further than this x the
+    series' head diameter from the side's median centre is dropped."""
 
 
 DEFAULT_CONFIG = HipFinderConfig()
@@ -178,13 +203,38 @@ class HipRegion:
     box: Box
 
 
+Plane = Literal["axial", "coronal", "sagittal", "oblique"]
+#: Planes in which the head sits under the acetabular roof with the femur below it (the
+#: coronal rules of the hip finder apply; a sagittal slice shows the same picture from
+#: the side).
+UPRIGHT_PLANES: tuple[str, ...] = ("coronal", "sagittal")
+
+
+def slice_plane(orientation: Sequence[float] | None, *, tolerance_deg: float = 30.0) -> Plane:
+    """The plane of a slice from ImageOrientationPatient (LPS): axial when its normal is
+    within ``tolerance_deg`` of the z axis, coronal of y, sagittal of x, else oblique.
+    ``None`` is taken as axial (the engine's default)."""
+    cosines = STANDARD_AXIAL if orientation is None else tuple(float(v) for v in orientation)
+    normal = np.cross(np.asarray(cosines[:3]), np.asarray(cosines[3:]))
+    length = float(np.linalg.norm(normal))
+    if length == 0.0:
+        return "oblique"
+    normal = np.abs(normal / length)
+    axis = int(np.argmax(normal))
+    if normal[axis] < math.cos(math.radians(tolerance_deg)):
+        return "oblique"
+    planes: tuple[Plane, Plane, Plane] = ("sagittal", "coronal", "axial")
+    return planes[axis]
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a slice is split into hips.
 
     ``lr_axis``: the image axis (0 rows, 1 columns) along the patient's left-right.
     ``midline``: for a bilateral slice the pixel coordinate along ``lr_axis`` where the
-    body is split (pixels ``< midline`` belong to the first region).
+    body is split (pixels ``< midline`` belong to the first region). ``plane``: the
+    slice's plane (:func:`slice_plane`).
     """
 
     kind: Literal["crop", "bilateral"]
@@ -192,6 +242,7 @@ class Layout:
     regions: tuple[HipRegion, ...]
     midline: float | None = None
     body: Box | None = None
+    plane: Plane = "axial"
 
 
 @dataclass(frozen=True)
@@ -346,10 +397,11 @@ def plan_layout(mr_slice: MRSlice, config: HipFinderConfig = DEFAULT_CONFIG) -> 
     """Crop or bilateral, and the region searched for each hip (see the module docstring)."""
     h, w = mr_slice.shape
     axis, low_side, high_side = lr_axis_and_sides(mr_slice.image_orientation)
+    plane = slice_plane(mr_slice.image_orientation)
     whole = Box(0, 0, h, w)
     if not is_bilateral(mr_slice, config):
         lateral = _side_from_laterality(mr_slice.laterality)
-        return Layout("crop", axis, (HipRegion(lateral or "unknown", whole),))
+        return Layout("crop", axis, (HipRegion(lateral or "unknown", whole),), plane=plane)
 
     body = find_body(mr_slice.pixels)
     if body is None:
@@ -378,6 +430,7 @@ def plan_layout(mr_slice: MRSlice, config: HipFinderConfig = DEFAULT_CONFIG) -> 
         (HipRegion(low_side, low), HipRegion(high_side, high)),
         midline=float(split),
         body=body,
+        plane=plane,
     )
 
 
@@ -420,12 +473,15 @@ def coarse_windows(
     union covers it (they may extend past it)."""
     sr, sc = mr_slice.pixel_spacing_mm
     box = region.box
-    if config.coarse_window_mm is None:
+    side_mm, overlap_mm = config.coarse_window_mm, config.coarse_min_overlap_mm
+    if side_mm is None and slice_plane(mr_slice.image_orientation) in UPRIGHT_PLANES:
+        side_mm, overlap_mm = config.coronal_coarse_window_mm, config.coronal_min_overlap_mm
+    if side_mm is None:
         return (box,)
-    rows = _pixels_for(config.coarse_window_mm, sr)
-    cols = _pixels_for(config.coarse_window_mm, sc)
-    overlap_r = _pixels_for(config.coarse_min_overlap_mm, sr)
-    overlap_c = _pixels_for(config.coarse_min_overlap_mm, sc)
+    rows = _pixels_for(side_mm, sr)
+    cols = _pixels_for(side_mm, sc)
+    overlap_r = _pixels_for(overlap_mm, sr)
+    overlap_c = _pixels_for(overlap_mm, sc)
     return tuple(
         Box(r0, c0, r0 + rows, c0 + cols)
         for r0 in _tile_starts(box.row0, box.row1, rows, overlap_r)
@@ -465,7 +521,7 @@ def where_a_head_can_be(
     """The anatomical prior on a bilateral slice: is ``centre_rc`` (pixels) at least
     ``min_midline_distance_mm`` from the midline and ``min_lateral_margin_mm`` inside the
     body's lateral edge (along the patient's left-right axis)? Always True on a crop or
-    without a body outline (nothing is known about the frame)."""
+    without a midline (nothing is known about the frame)."""
     if layout is None or layout.kind != "bilateral" or layout.midline is None:
         return True
     axis = layout.lr_axis
@@ -493,26 +549,11 @@ def locate_head(
     config: HipFinderConfig = DEFAULT_CONFIG,
     layout: Layout | None = None,
 ) -> HeadCandidate | None:
-    """The femoral head in ``region`` from the coarse pass, or None: the first of
-    :func:`head_candidates`."""
-    found = head_candidates(mr_slice, region, windows, probabilities, config, layout)
-    return found[0] if found else None
-
-
-def head_candidates(
-    mr_slice: MRSlice,
-    region: HipRegion,
-    windows: Sequence[Box],
-    probabilities: Sequence[FloatImage],
-    config: HipFinderConfig = DEFAULT_CONFIG,
-    layout: Layout | None = None,
-) -> list[HeadCandidate]:
-    """Femoral head candidates in ``region`` from the coarse pass, most probable first.
+    """The femoral head in ``region`` from the coarse pass, or None.
 
     ``probabilities[i]`` is the network's answer on ``windows[i]`` (same shape). They are
     merged by maximum over the region; components of ``p > threshold`` with an area in
-    ``[min_head_area_mm2, max_head_area_mm2]`` whose centre lies where a head can be
-    (:func:`where_a_head_can_be`, with ``layout``) compete on probability mass.
+    ``[min_head_area_mm2, max_head_area_mm2]`` compete on probability mass.
     """
     box = region.box
     merged = np.zeros(box.shape, dtype=np.float32)
@@ -524,34 +565,47 @@ def head_candidates(
         np.maximum(target, probability[inside.relative_to(window).slices], out=target)
     labels, count = _components(merged > config.probability_threshold)
     if count == 0:
-        return []
+        return None
     index = np.arange(1, count + 1)
     pixel_area = mr_slice.pixel_area_mm2
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_area
     masses = np.asarray(ndimage.sum_labels(merged, labels, index), dtype=np.float64)
-    centres = ndimage.center_of_mass(np.ones_like(merged), labels, index)
-    found: list[tuple[float, HeadCandidate]] = []
-    for k in range(count):
-        area = float(areas[k])
-        if not config.min_head_area_mm2 <= area <= config.max_head_area_mm2:
-            continue
-        centre = (float(centres[k][0]) + box.row0, float(centres[k][1]) + box.col0)
-        if not where_a_head_can_be(mr_slice, layout, centre, config):
-            continue
-        found.append(
-            (
-                float(masses[k]),
-                HeadCandidate(
-                    side=region.side,
-                    centre_rc=centre,
-                    diameter_mm=2.0 * math.sqrt(area / math.pi),
-                    area_mm2=area,
-                    mean_probability=float(masses[k] / (area / pixel_area)),
-                ),
+    plausible = (areas >= config.min_head_area_mm2) & (areas <= config.max_head_area_mm2)
+    if slice_plane(mr_slice.image_orientation) in UPRIGHT_PLANES:
+        for k in np.flatnonzero(plausible):
+            plausible[k] = (
+                elongation(labels == k + 1, mr_slice.pixel_spacing_mm) <= config.max_elongation
             )
-        )
-    found.sort(key=lambda item: -item[0])
-    return [c for _, c in found]
+    if layout is not None and plausible.any():
+        centres = ndimage.center_of_mass(np.ones_like(merged), labels, index)
+        for k in np.flatnonzero(plausible):
+            centre = (float(centres[k][0]) + box.row0, float(centres[k][1]) + box.col0)
+            plausible[k] = where_a_head_can_be(mr_slice, layout, centre, config)
+    if not plausible.any():
+        return None
+    best = int(np.argmax(np.where(plausible, masses, -1.0)))
+    rows, cols = np.nonzero(labels == best + 1)
+    area = float(areas[best])
+    return HeadCandidate(
+        side=region.side,
+        centre_rc=(float(rows.mean()) + box.row0, float(cols.mean()) + box.col0),
+        diameter_mm=2.0 * math.sqrt(area / math.pi),
+        area_mm2=area,
+        mean_probability=float(masses[best] / rows.size),
+    )
+
+
+def elongation(mask: BoolImage, pixel_spacing_mm: tuple[float, float]) -> float:
+    """Long over short axis of ``mask`` (H, W) from its second moments in mm (1 for a
+    disc; inf for a line)."""
+    rows, cols = np.nonzero(mask)
+    if rows.size < 3:
+        return 1.0
+    points = np.column_stack([rows * pixel_spacing_mm[0], cols * pixel_spacing_mm[1]])
+    eigen = np.linalg.eigvalsh(np.cov(points, rowvar=False))
+    # a pixel's own extent (1/12 of its side squared) keeps tiny masks finite
+    low = float(eigen[0]) + min(pixel_spacing_mm) ** 2 / 12.0
+    return math.sqrt(max(float(eigen[1]), 0.0) / low) if low > 0 else math.inf
 
 
 def head_from_probability(
@@ -608,9 +662,6 @@ class CoarseResult:
 
     layout: Layout
     candidates: tuple[HeadCandidate | None, ...]
-    alternatives: tuple[tuple[HeadCandidate, ...], ...] = ()
-    """Per region, every plausible candidate, most probable first (the chosen one
-    included), for :func:`consistent_centres`."""
 
 
 def coarse_pass(
@@ -620,12 +671,58 @@ def coarse_pass(
     *,
     batch_size: int = 16,
 ) -> list[CoarseResult]:
-    """Layout and head candidates of every slice, with ONE ``predict`` call for all."""
+    """Layout and head candidates of every slice.
+
+    One ``predict`` call for all, except on a coronal (or sagittal) series of at least
+    ``2 * coronal_sample_every`` slices: the tiles are first run on
+    ``coronal_sample_slices`` slices ``coronal_sample_every`` apart around the middle
+    one, the sections found there give each side's centre (a sphere's coronal sections
+    share it), and every other slice is then looked at through one tile per side
+    centred there (two calls instead of one). A side not found in the sample is tiled on
+    every other slice."""
     layouts = [plan_layout(s, config) for s in slices]
+    step = config.coronal_sample_every
+    coronal = bool(slices) and all(layout.plane in UPRIGHT_PLANES for layout in layouts)
+    if not coronal or step < 1 or len(slices) < 2 * step:
+        every = _coarse_on(slices, layouts, range(len(slices)), segmenter, config, {}, batch_size)
+        return [every[i] for i in range(len(slices))]
+    middle = len(slices) // 2
+    count = max(1, config.coronal_sample_slices)
+    sample = sorted(
+        {min(max(middle + step * (i - count // 2), 0), len(slices) - 1) for i in range(count)}
+    )
+    first = _coarse_on(slices, layouts, sample, segmenter, config, {}, batch_size)
+    anchors = _side_centres([slices[i] for i in sample], [first[i] for i in sample])
+    rest = [i for i in range(len(slices)) if i not in set(sample)]
+    second = _coarse_on(slices, layouts, rest, segmenter, config, anchors, batch_size)
+    return [first[i] if i in set(sample) else second[i] for i in range(len(slices))]
+
+
+def _coarse_on(
+    slices: Sequence[MRSlice],
+    layouts: Sequence[Layout],
+    indices: Sequence[int] | range,
+    segmenter: Segmenter,
+    config: HipFinderConfig,
+    anchors: dict[Side, tuple[float, float]],
+    batch_size: int,
+) -> dict[int, CoarseResult]:
+    """The coarse pass over ``slices[indices]`` in one ``predict`` call; a region whose
+    side has an anchor (mm on the image grid) gets one coronal tile centred there."""
     requests: list[tuple[int, int, Box]] = []
-    for i, (mr_slice, layout) in enumerate(zip(slices, layouts, strict=True)):
+    for i in indices:
+        mr_slice, layout = slices[i], layouts[i]
         for j, region in enumerate(layout.regions):
-            requests.extend((i, j, b) for b in coarse_windows(mr_slice, region, config))
+            anchor = anchors.get(region.side)
+            if anchor is not None and config.coronal_coarse_window_mm is not None:
+                sr, sc = mr_slice.pixel_spacing_mm
+                size = (
+                    _pixels_for(config.coronal_coarse_window_mm, sr),
+                    _pixels_for(config.coronal_coarse_window_mm, sc),
+                )
+                requests.append((i, j, centred_box((anchor[0] / sr, anchor[1] / sc), size)))
+            else:
+                requests.extend((i, j, b) for b in coarse_windows(mr_slice, region, config))
     images = [extract(slices[i].pixels, box) for i, _, box in requests]
     answers = segmenter.predict(images, batch_size=batch_size) if images else []
     grouped: dict[tuple[int, int], tuple[list[Box], list[FloatImage]]] = {}
@@ -633,81 +730,84 @@ def coarse_pass(
         entry = grouped.setdefault((i, j), ([], []))
         entry[0].append(box)
         entry[1].append(np.asarray(answer, dtype=np.float32))
-    results: list[CoarseResult] = []
-    for i, (mr_slice, layout) in enumerate(zip(slices, layouts, strict=True)):
-        alternatives = tuple(
-            tuple(head_candidates(mr_slice, region, *grouped.get((i, j), ([], [])), config, layout))
+    results: dict[int, CoarseResult] = {}
+    for i in indices:
+        mr_slice, layout = slices[i], layouts[i]
+        candidates = tuple(
+            locate_head(mr_slice, region, *grouped.get((i, j), ([], [])), config, layout)
             for j, region in enumerate(layout.regions)
         )
-        candidates = tuple(a[0] if a else None for a in alternatives)
-        results.append(CoarseResult(layout, candidates, alternatives))
+        results[i] = CoarseResult(layout, candidates)
     return results
 
 
-def _same_grid(slices: Sequence[MRSlice]) -> bool:
-    first = slices[0]
-    return all(
-        s.shape == first.shape
-        and tuple(s.pixel_spacing_mm) == tuple(first.pixel_spacing_mm)
-        and s.image_orientation == first.image_orientation
-        for s in slices
-    )
+def _side_centres(
+    slices: Sequence[MRSlice], coarse: Sequence[CoarseResult], minimum: int = 1
+) -> dict[Side, tuple[float, float]]:
+    """Per side, the area-weighted median centre (mm on the image grid: row, column)
+    of the candidates, for sides with at least ``minimum`` of them."""
+    centres: dict[Side, list[tuple[float, float, float]]] = {}
+    for mr_slice, result in zip(slices, coarse, strict=True):
+        sr, sc = mr_slice.pixel_spacing_mm
+        for candidate in result.candidates:
+            if candidate is not None:
+                r, c = candidate.centre_rc
+                centres.setdefault(candidate.side, []).append((r * sr, c * sc, candidate.area_mm2))
+    anchors: dict[Side, tuple[float, float]] = {}
+    for side, values in centres.items():
+        if len(values) >= minimum:
+            array = np.asarray(values)
+            anchors[side] = (
+                _weighted_median(array[:, 0], array[:, 2]),
+                _weighted_median(array[:, 1], array[:, 2]),
+            )
+    return anchors
 
 
-def consistent_centres(
+def consistent_candidates(
     slices: Sequence[MRSlice],
     coarse: Sequence[CoarseResult],
     config: HipFinderConfig = DEFAULT_CONFIG,
 ) -> list[CoarseResult]:
-    """The series prior: on each slice, each side's head is the candidate nearest the
-    side's median centre over the series, within ``max(max_series_centre_shift x
-    diameter, min_series_centre_shift_mm)`` of it (or none).
-
-    A femoral head is a sphere: its sections on parallel slices share one centre in the
-    slice plane, so a candidate far from where that side's head is on the other slices
-    (pelvic fat beside the bladder, a vessel, the greater trochanter) is not this head.
-    Needs at least three slices on one pixel grid, with a head found on at least three
-    of them for that side; otherwise ``coarse`` is returned as it is.
-    """
-    if len(slices) < 3 or not _same_grid(slices):
-        return list(coarse)
-    by_side: dict[Side, list[HeadCandidate]] = {}
-    for result in coarse:
-        for candidate in result.candidates:
-            if candidate is not None:
-                by_side.setdefault(candidate.side, []).append(candidate)
-    sr, sc = slices[0].pixel_spacing_mm
-    anchors: dict[Side, tuple[float, float, float]] = {}
-    for side, found in by_side.items():
-        if len(found) < 3 or side == "unknown":
-            continue
-        rows = np.median([c.centre_rc[0] for c in found])
-        cols = np.median([c.centre_rc[1] for c in found])
-        diameter = float(np.percentile([c.diameter_mm for c in found], 90))
-        tolerance = max(
-            config.max_series_centre_shift * diameter, config.min_series_centre_shift_mm
-        )
-        anchors[side] = (float(rows), float(cols), tolerance)
+    """On coronal and sagittal slices, drop each side's candidates whose centre lies further than
+    ``centre_tolerance`` x the series' head diameter from the side's median centre
+    (weighted by area; in mm on the image grid). A sphere's coronal sections share their
+    centre, so a candidate elsewhere is another bone (the ilium above, the trochanter
+    below). Other planes, and series of fewer than three candidates per side, are left
+    as they are."""
+    pairs = [
+        (m, r) for m, r in zip(slices, coarse, strict=True) if r.layout.plane in UPRIGHT_PLANES
+    ]
+    anchors = _side_centres([m for m, _ in pairs], [r for _, r in pairs], minimum=3)
     if not anchors:
         return list(coarse)
-
-    def distance(c: HeadCandidate, anchor: tuple[float, float, float]) -> float:
-        return math.hypot((c.centre_rc[0] - anchor[0]) * sr, (c.centre_rc[1] - anchor[1]) * sc)
-
+    diameters = series_head_diameters(coarse)
     out: list[CoarseResult] = []
-    for result in coarse:
-        chosen: list[HeadCandidate | None] = []
-        for j, candidate in enumerate(result.candidates):
-            options = result.alternatives[j] if j < len(result.alternatives) else ()
-            side = result.layout.regions[j].side
-            anchor = anchors.get(side)
-            if anchor is None:
-                chosen.append(candidate)
-                continue
-            near = [c for c in options if distance(c, anchor) <= anchor[2]]
-            chosen.append(near[0] if near else None)
-        out.append(replace(result, candidates=tuple(chosen)))
+    for mr_slice, result in zip(slices, coarse, strict=True):
+        if result.layout.plane not in UPRIGHT_PLANES:
+            out.append(result)
+            continue
+        sr, sc = mr_slice.pixel_spacing_mm
+        kept: list[HeadCandidate | None] = []
+        for candidate in result.candidates:
+            anchor = anchors.get(candidate.side) if candidate is not None else None
+            if candidate is not None and anchor is not None:
+                distance = math.hypot(
+                    candidate.centre_rc[0] * sr - anchor[0], candidate.centre_rc[1] * sc - anchor[1]
+                )
+                limit = config.centre_tolerance * diameters.get(candidate.side, 0.0)
+                if distance > max(limit, 2.0 * max(sr, sc)):
+                    candidate = None
+            kept.append(candidate)
+        out.append(CoarseResult(result.layout, tuple(kept)))
     return out
+
+
+def _weighted_median(values: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    return float(values[order][min(index, len(order) - 1)])
 
 
 def series_head_diameters(coarse: Sequence[CoarseResult]) -> dict[Side, float]:
@@ -796,9 +896,8 @@ def find_heads(
 ) -> list[tuple[Layout, tuple[FemoralHead, ...]]]:
     """Both passes over ``slices`` (two ``predict`` calls in all); per slice its layout and
     heads (at most one per side). Slices are treated as one series for window sizing."""
-    coarse = consistent_centres(
-        slices, coarse_pass(slices, segmenter, config, batch_size=batch_size), config
-    )
+    coarse = coarse_pass(slices, segmenter, config, batch_size=batch_size)
+    coarse = consistent_candidates(slices, coarse, config)
     diameters = series_head_diameters(coarse) if len(slices) > 1 else None
     requests = fine_requests(slices, coarse, diameters, config)
     heads = fine_pass(slices, requests, segmenter, config, batch_size=batch_size)

@@ -15,18 +15,22 @@ Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head sec
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
 head again under test-time augmentations and gives every slice and hip its interval and
-grade probabilities (:mod:`grading.engine.uncertainty`).
+grade probabilities (:mod:`grading.engine.uncertainty`). On a coronal or sagittal
+series each hip also gets its classifications from its mid slice (JIC type with the
+acetabular roof found in the image, the necrotic arc:
+:mod:`grading.engine.hip_classification`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from grading.engine.hip_classification import with_classifications
 from grading.engine.hips import (
     DEFAULT_CONFIG,
     STANDARD_AXIAL,
@@ -34,7 +38,7 @@ from grading.engine.hips import (
     HipFinderConfig,
     Segmenter,
     coarse_pass,
-    consistent_centres,
+    consistent_candidates,
     fine_pass,
     fine_requests,
     series_head_diameters,
@@ -216,11 +220,8 @@ def grade_series(
     order = slice_order(slices)
     ordered = [slices[i] for i in order]
 
-    coarse = consistent_centres(
-        ordered,
-        coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size),
-        config.hips,
-    )
+    coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
+    coarse = consistent_candidates(ordered, coarse, config.hips)
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)
@@ -293,6 +294,14 @@ def grade_series(
         results, hips = with_uncertainty(
             ordered, results, hips, samples, methods, reported, config.uncertainty
         )
+    hips = tuple(
+        replace(
+            h, classification=replace(h.classification, mid_index=order[h.classification.mid_index])
+        )
+        if h.classification is not None
+        else h
+        for h in with_classifications(ordered, results, hips)
+    )
     finished = time.perf_counter()
     if progress is not None:
         progress(total, total)

@@ -109,6 +109,40 @@ class SliceResult:
 
 
 @dataclass(frozen=True)
+class HipClassification:
+    """The classifications measured on one series' mid slice of a hip
+    (:mod:`grading.engine.hip_classification`; docs/grading.md section 5).
+
+    ``plane``: "coronal" or "sagittal"; ``mid_sop_instance_uid`` and ``mid_index`` (in
+    the series' input order): the slice with the hip's largest head section.
+    ``jic_type`` ("A", "B", "C1", "C2" or None: no lesion, or no roof found, see
+    ``reason``), ``jic_fraction`` (the lesion's lateral end over the weight-bearing
+    portion) and ``roof_edge_deg`` (the roof's lateral edge, degrees from superior at the
+    head's centre) on a coronal slice only; ``arc_deg``: the lesion's arc of the head's
+    surface on this plane's mid slice (half of the modified Kerboul angle)."""
+
+    plane: str
+    mid_index: int
+    mid_sop_instance_uid: str
+    arc_deg: float
+    jic_type: str | None = None
+    jic_fraction: float | None = None
+    roof_edge_deg: float | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "plane": self.plane,
+            "mid_sop_instance_uid": self.mid_sop_instance_uid,
+            "arc_deg": round(float(self.arc_deg), 2),
+            "jic_type": self.jic_type,
+            "jic_fraction": None if self.jic_fraction is None else round(self.jic_fraction, 4),
+            "roof_edge_deg": None if self.roof_edge_deg is None else round(self.roof_edge_deg, 1),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class SeriesHipResult:
     """One hip over a series: volumes (areas x slice spacing) and the volumetric proportion."""
 
@@ -124,6 +158,9 @@ class SeriesHipResult:
     method_proportions: dict[str, float] = field(default_factory=dict)
     """The proportion by each necrosis method that ran (``threshold``, ``learned``);
     ``proportion`` is the reported method's."""
+    classification: HipClassification | None = None
+    """JIC type and necrotic arc from this series' mid slice (coronal and sagittal
+    series; None on axial ones)."""
 
 
 @dataclass(frozen=True)

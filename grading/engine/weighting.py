@@ -57,6 +57,8 @@ def looks_like_t1(ratio: float | None) -> bool:
     return ratio is not None and ratio >= T1_MARROW_TO_MUSCLE
 
 
-#: The planes the engine grades today (coronal waits for the network trained on coronal
-#: slices: issue 14 item 4).
-GRADED_PLANES: tuple[str, ...] = ("axial",)
+#: The planes the engine grades: axial, coronal and sagittal (the head window search is
+#: plane-aware, ``grading.engine.hips``; the JIC type and the Kerboul arcs come from the
+#: mid-coronal and mid-sagittal slices, ``grading.engine.hip_classification``). A
+#: sagittal series shows one hip: its side comes from its Laterality.
+GRADED_PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")

@@ -27,8 +27,8 @@ from grading.explanations.selectors import (
     explanation_sections,
     token_hash,
 )
-from grading.models import GRADE_RANK, AuditEvent, HipResult, SliceResult, Study, StudyStatus
-from grading.services.audit import audit_record
+from grading.models import GRADE_RANK, HipResult, SliceResult, Study, StudyStatus
+from grading.services.audit import audit_record, audit_record_once
 
 NOTE_MAX_CHARS = 1200
 LINK_DEFAULT_DAYS = 30
@@ -235,19 +235,10 @@ def share_link_view_record(
     Audited once per ``ONFH_PATIENT_LINK_AUDIT_WINDOW_S``: the same link, ``what``,
     ``outcome`` and address again within the window adds no event (a patient reloading
     the page, or a script hammering a revoked link, does not flood the trail)."""
-    since = timezone.now() - timedelta(seconds=settings.ONFH_PATIENT_LINK_AUDIT_WINDOW_S)
-    seen = AuditEvent.objects.filter(
-        action="explanation.link_view",
-        object_type="share_link",
-        object_id=str(link.pk),
-        time__gte=since,
-        client_address=client_address,
-        after__what=what,
-        after__outcome=outcome,
-    )
-    if seen.exists():
-        return
-    audit_record(
+    audit_record_once(
+        within_s=settings.ONFH_PATIENT_LINK_AUDIT_WINDOW_S,
+        same_address=True,
+        same_after=("what", "outcome"),
         actor=None,
         action="explanation.link_view",
         object_type="share_link",

@@ -8,8 +8,16 @@ from grading.interop.models import PacsNode, PacsSend, RemoteAE
 
 @admin.register(RemoteAE)
 class RemoteAEAdmin(AuditedModelAdmin):  # every change audited
-    list_display = ("ae_title", "site", "address", "enabled", "description", "created")
-    list_filter = ("enabled", "site")
+    list_display = (
+        "ae_title",
+        "site",
+        "address",
+        "enabled",
+        "may_retrieve",
+        "description",
+        "created",
+    )
+    list_filter = ("enabled", "may_retrieve", "site")
     search_fields = ("ae_title", "description")
 
 

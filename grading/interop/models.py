@@ -38,6 +38,13 @@ class RemoteAE(models.Model):
     )
     description = models.CharField(max_length=200, blank=True)
     enabled = models.BooleanField(default=True)
+    # C-GET of the site's studies (a viewing workstation). Off by default: a scanner that
+    # sends need not read. The same trust as sending: its address, or its TLS certificate.
+    may_retrieve = models.BooleanField(
+        default=False,
+        help_text="May fetch the site's studies and series with C-GET (a viewing "
+        "workstation, not a scanner).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -119,6 +126,8 @@ class PacsSend(models.Model):
     objects_requested = models.JSONField(default=list)  # ["seg", "sr", "summary"]
     state = models.CharField(max_length=10, choices=SendState.choices, default=SendState.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
+    # The worker process ("host:pid") that claimed the send when it went to "sending".
+    worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     # What went out: [{"object", "sop_class_uid", "sop_instance_uid", "series_instance_uid"}]
     sent = models.JSONField(default=list, blank=True)

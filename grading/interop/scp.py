@@ -1,4 +1,5 @@
-"""The DICOM receiver: Verification (C-ECHO) and MR Storage (C-STORE) SCP on pynetdicom.
+"""The DICOM receiver: Verification (C-ECHO), MR Storage (C-STORE) and Query/Retrieve GET
+(C-GET, ``grading.interop.get_scp``) SCP on pynetdicom.
 
 A scanner or PACS sends with C-STORE; each instance goes through the portal's own
 ingest (``grading.services.ingest.file_check`` and ``checked_store``: the same checks,
@@ -59,9 +60,14 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
+    Verification,
+)
 
 from grading.dicom.reader import DicomReadError
+from grading.interop.get_scp import Retriever, c_get_answers, retriever_of
 from grading.models import Site
 from grading.services.arrivals import SeriesArrivals
 from grading.services.audit import audit_record
@@ -120,6 +126,8 @@ class Sender:
     # The series this association brings, marked as arriving until it ends, so that
     # none is graded half-way (``grading.services.arrivals``).
     arrivals: SeriesArrivals | None = None
+    # Set when the peer may also C-GET its site's studies (``grading.interop.get_scp``).
+    retriever: Retriever | None = None
 
 
 def _addresses_of(host: str) -> set[str]:
@@ -227,11 +235,23 @@ class StorageSCP:
             Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
         )
         for sop_class in STORAGE_SOP_CLASSES:
-            self.ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
+            # scu_role/scp_role: a C-GET peer proposes to be the storage SCP on these
+            # contexts (SCP/SCU role selection) and gets its instances over them.
+            self.ae.add_supported_context(
+                sop_class, TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+            )
+        for sop_class in (
+            PatientRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelGet,
+        ):
+            self.ae.add_supported_context(
+                sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+            )
         self.handlers = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_GET, self._on_get),
             (evt.EVT_RELEASED, self._on_end),
             (evt.EVT_ABORTED, self._on_end),
             (evt.EVT_CONN_CLOSE, self._on_end),
@@ -297,10 +317,20 @@ class StorageSCP:
             called_ae=called,
             address=address,
             port=rq.port,
+            retriever=retriever_of(
+                calling_ae=calling,
+                address=address,
+                port=rq.port,
+                tls_subject=_client_certificate_name(assoc),
+            ),
         )
 
     def _on_echo(self, event: Any) -> int:
         return STATUS_SUCCESS
+
+    def _on_get(self, event: Any) -> Any:
+        sender: Sender | None = getattr(event.assoc, "onfh_sender", None)
+        return c_get_answers(event=event, retriever=sender.retriever if sender else None)
 
     def _on_store(self, event: Any) -> Dataset | int:
         sender: Sender | None = getattr(event.assoc, "onfh_sender", None)

@@ -1,4 +1,5 @@
-"""Reads for the PACS features: which nodes a user sees, which sends of a series."""
+"""Reads for the PACS features: which nodes a user sees, which sends of a series; which
+remote AE may C-GET which site's instances."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from grading.interop.models import PacsNode, PacsSend
-from grading.models import Role, Series
+from grading.models import Instance, Role, Series
 from grading.models.sites import GRADING_ROLES
 
 # Who may use a site's PACS nodes: the roles that upload and grade (never a student:
@@ -45,3 +46,45 @@ def user_is_site_admin(*, user: Any, site_id: int) -> bool:
 
 def series_sends(*, series: Series) -> QuerySet[PacsSend]:
     return PacsSend.objects.filter(series=series).select_related("node").order_by("-created", "-id")
+
+
+def remote_ae_retrieve_site(
+    *, calling_ae: str, address: str, tls_subject: str | None
+) -> int | None:
+    """The site whose studies a calling AE may C-GET, or None. Only an enabled
+    :class:`RemoteAE` with ``may_retrieve``, trusted as a sender is: from its ``address``,
+    or (without one) over TLS with its AE title as the client certificate's common name.
+    A receiver's default site never lets an unknown peer read."""
+    from grading.interop.models import RemoteAE
+
+    title = calling_ae.strip()
+    remote = RemoteAE.objects.filter(ae_title=title, enabled=True, may_retrieve=True).first()
+    if remote is None:
+        return None
+    if remote.address:
+        return remote.site_id if remote.address == address else None
+    return remote.site_id if tls_subject is not None and tls_subject == title else None
+
+
+def site_instances_to_get(
+    *, site_id: int, study_uids: list[str], series_uids: list[str], sop_uids: list[str]
+) -> list[Instance]:
+    """The stored instances of the site's studies that a C-GET names, one row per stored
+    file (a multi-frame file is one instance, not one per frame), in stack order. Studies
+    of other sites match nothing."""
+    qs = Instance.objects.filter(site_id=site_id, series__study__site_id=site_id)
+    if study_uids:
+        qs = qs.filter(series__study__study_instance_uid__in=study_uids)
+    if series_uids:
+        qs = qs.filter(series__series_instance_uid__in=series_uids)
+    if sop_uids:
+        qs = qs.filter(sop_instance_uid__in=sop_uids)
+    seen: set[str] = set()
+    instances: list[Instance] = []
+    for instance in qs.select_related("series__study").order_by(
+        "series__study_id", "series__number", "series_id", "position", "frame_number", "id"
+    ):
+        if instance.sop_instance_uid not in seen:
+            seen.add(instance.sop_instance_uid)
+            instances.append(instance)
+    return instances

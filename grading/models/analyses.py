@@ -132,6 +132,9 @@ class HipResult(models.Model):
     """``{"none", "mild", "moderate", "severe"}`` -> probability (they sum to 1)."""
     ai_method_proportions = models.JSONField(default=dict, blank=True)
     """The proportion by each necrosis method that ran (``threshold``, ``learned``)."""
+    # JIC type, roof edge and necrotic arc from this series' mid slice (coronal and
+    # sagittal series; grading.engine.hip_classification): HipClassification.as_dict().
+    ai_classification = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["analysis_id", "side"]

@@ -67,7 +67,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["study", "seq"], name="audit_study_seq")]
+        indexes = [
+            models.Index(fields=["study", "seq"], name="audit_study_seq"),
+            # audit_record_once's look-up on every study detail (the viewer polls it)
+            models.Index(
+                fields=["object_type", "object_id", "action", "time"], name="audit_object_time"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"

@@ -525,6 +525,7 @@ def analysis_store(*, analysis_id: int) -> bool:
                         ai_proportion_interval=h.get("proportion_interval"),
                         ai_grade_probabilities=h.get("grade_probabilities"),
                         ai_method_proportions=h.get("method_proportions") or {},
+                        ai_classification=h.get("classification"),
                     )
                     for h in hips_meta
                 ]

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,63 @@ def audit_record(
         if every > 0 and event.seq % every == 0:
             transaction.on_commit(_checkpoint_quietly)
     return event
+
+
+def audit_record_once(
+    *,
+    within_s: float,
+    same_address: bool = False,
+    same_after: tuple[str, ...] = (),
+    actor: Any | None,
+    action: str,
+    object_type: str,
+    object_id: str | int = "",
+    **event: Any,
+) -> AuditEvent | None:
+    """``audit_record`` unless the trail already holds the same event from the last
+    ``within_s`` seconds: the same action, object and actor (the same client address as
+    well when ``same_address``; the same values of the ``same_after`` keys of ``after``).
+    Returns the event written, or None when it was already there.
+
+    For repeated looks that would flood the trail (a viewer polling a study, a patient
+    reloading a link): the first of them is always recorded. A look that finds the event
+    takes no lock; otherwise the check is made again under the chain head's lock, inside
+    the write's own transaction, so two requests at the same moment write exactly one
+    event.
+    """
+    person = actor if actor is not None and actor.is_authenticated else None
+    after = _json_safe(event.get("after")) or {}
+
+    def already_there() -> bool:
+        if within_s <= 0:
+            return False
+        seen = AuditEvent.objects.filter(
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            actor=person,
+            time__gte=timezone.now() - timedelta(seconds=within_s),
+        )
+        if person is None:
+            seen = seen.filter(actor_username=getattr(actor, "username", "") if actor else "")
+        if same_address:
+            seen = seen.filter(client_address=event.get("client_address") or None)
+        for key in same_after:
+            seen = seen.filter(**{f"after__{key}": after.get(key)})
+        return seen.exists()
+
+    # The common case (the viewer's next poll) takes no lock: events are never removed,
+    # so one seen here stays there.
+    if already_there():
+        return None
+    with transaction.atomic():
+        AuditChainHead.objects.get_or_create(pk=1)
+        AuditChainHead.objects.select_for_update().get(pk=1)
+        if already_there():  # another request wrote it meanwhile
+            return None
+        return audit_record(
+            actor=actor, action=action, object_type=object_type, object_id=object_id, **event
+        )
 
 
 # --- checkpoints: the chain head anchored outside the database ---------------------------

@@ -138,4 +138,5 @@ def series_hip_as_dict(hip: SeriesHipResult) -> dict[str, Any]:
         "slice_count": int(hip.slice_count),
         **uncertainty_as_dict(hip.uncertainty),
         "method_proportions": {k: float(v) for k, v in hip.method_proportions.items()},
+        "classification": None if hip.classification is None else hip.classification.as_dict(),
     }

@@ -13,7 +13,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 from PIL import Image
-from scipy import ndimage
 
 from grading.models import (
     Analysis,
@@ -70,27 +69,6 @@ def _latest_done(series: Series) -> Analysis:
     if analysis is None or analysis.status != AnalysisStatus.DONE:
         raise ValidationError("The series has no finished analysis to edit.")
     return analysis
-
-
-def _clip_necrosis(labelmap: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, int]:
-    """Necrosis (2) lies inside the femoral head: a necrosis blob that touches no viable
-    head (1) and lies outside the previous head mask is removed. Returns the map and the
-    number of pixels removed."""
-    necrosis = labelmap == 2
-    if not necrosis.any():
-        return labelmap, 0
-    near_viable = ndimage.binary_dilation(labelmap == 1, iterations=1)
-    previous_head = previous > 0
-    blobs, count = ndimage.label(necrosis, structure=np.ones((3, 3), bool))
-    anchored = necrosis & (near_viable | previous_head)
-    keep = np.bincount(blobs[anchored], minlength=count + 1) > 0
-    keep[0] = False
-    removed = necrosis & ~keep[blobs]
-    if not removed.any():
-        return labelmap, 0
-    clipped = labelmap.copy()
-    clipped[removed] = 0
-    return clipped, int(removed.sum())
 
 
 def _validated(labelmap: Any, instance: Instance) -> np.ndarray:
@@ -277,8 +255,10 @@ def labelmaps_save(
     """Save edited label maps (by slice key: the SOPInstanceUID, with ":<frame>" for a frame
     of a multi-frame file) of the series' latest analysis.
 
-    Each map must be (Rows, Columns) with values 0/1/2; necrosis outside the femoral head
-    is clipped. A new LabelMap version per slice, per-slice hips from
+    Each map must be (Rows, Columns) with values 0/1/2, and is stored as the reader sent
+    it: necrosis is part of the head (label 2 counts as head), so necrosis painted where
+    no head label was asserts a head there, and nothing the reader painted is dropped.
+    A new LabelMap version per slice, per-slice hips from
     ``measure_labelmap``, series hips from ``summarise_series``, an ``edited`` flag, a
     GradeRevision per hip whose grade changed, one audit event.
     """
@@ -309,7 +289,6 @@ def labelmaps_save(
                 .values("instance_id")
                 .annotate(v=Max("version"))
             }
-            clipped_total = 0
             changed = []
             edited_sides: set[str] = set()
             for uid, raw in labelmaps.items():
@@ -320,8 +299,6 @@ def labelmaps_save(
                     if instance.pk in current
                     else (np.zeros_like(array))
                 )
-                array, clipped = _clip_necrosis(array, previous)
-                clipped_total += clipped
                 edited_sides |= _sides_edited(previous, array, instance)
                 version = next_version.get(instance.pk, 1)
                 row = LabelMap(
@@ -368,7 +345,6 @@ def labelmaps_save(
                 before={"hips": [{"side": c["side"], **c["before"]} for c in changes]},
                 after={
                     "slices": changed,
-                    "necrosis_pixels_clipped": clipped_total,
                     "hips": [{"side": c["side"], **(c["after"] or {})} for c in changes],
                 },
                 reason=reason,

@@ -136,7 +136,7 @@ def study_status_notify_on_commit(*, study_id: int) -> None:
 # --- the relay, in the ASGI process of the embedded mode --------------------------------
 
 _relay_lock = threading.Lock()
-_relay_loops: set[int] = set()
+_relay_ready: dict[int, asyncio.Event] = {}  # event loop id -> set once its relay is running
 
 
 def _outbox_last_id() -> int:
@@ -156,11 +156,19 @@ def _outbox_prune() -> None:
     OutboxMessage.objects.filter(created__lt=timezone.now() - OUTBOX_KEEP).delete()
 
 
-async def outbox_relay_run(*, poll_s: float | None = None, once: bool = False) -> None:
-    """Relay outbox rows written after the relay started to the channel layer, forever."""
+async def outbox_relay_run(
+    *, poll_s: float | None = None, once: bool = False, ready: asyncio.Event | None = None
+) -> None:
+    """Relay outbox rows written after the relay started to the channel layer, forever.
+    ``ready`` is set once the starting point is read: every row written after that is
+    relayed."""
     layer = get_channel_layer()
     poll = settings.ONFH_OUTBOX_POLL_S if poll_s is None else poll_s
-    last_id = await database_sync_to_async(_outbox_last_id)()
+    try:
+        last_id = await database_sync_to_async(_outbox_last_id)()
+    finally:
+        if ready is not None:  # also when the read failed: a waiting socket goes on
+            ready.set()
     rounds = 0
     while True:
         try:
@@ -180,19 +188,21 @@ async def outbox_relay_run(*, poll_s: float | None = None, once: bool = False) -
         await asyncio.sleep(poll)
 
 
-def outbox_relay_ensure_started() -> None:
-    """Start the relay once per event loop of this process (call from async code)."""
+async def outbox_relay_ensure_started() -> None:
+    """Start the relay once per event loop of this process, and wait until it relays
+    every row written from now on (a socket accepted after this misses nothing)."""
     if not _uses_outbox():
         return
     loop = asyncio.get_running_loop()
     with _relay_lock:
-        if id(loop) in _relay_loops:
-            return
-        _relay_loops.add(id(loop))
-    task = loop.create_task(outbox_relay_run())
+        ready = _relay_ready.get(id(loop))
+        if ready is None:
+            ready = _relay_ready[id(loop)] = asyncio.Event()
+            task = loop.create_task(outbox_relay_run(ready=ready))
 
-    def _forget(_: asyncio.Task[None]) -> None:
-        with _relay_lock:
-            _relay_loops.discard(id(loop))
+            def _forget(_: asyncio.Task[None]) -> None:
+                with _relay_lock:
+                    _relay_ready.pop(id(loop), None)
 
-    task.add_done_callback(_forget)
+            task.add_done_callback(_forget)
+    await ready.wait()

@@ -9,7 +9,8 @@ SliceResults, HipResults and AI label maps. :func:`review_carry_over` (called by
   measures the series hips from the edited slices plus the AI's new ones;
 - keeps each hip's grade revisions (copied onto the new HipResult with their authors,
   reasons and times) and its current grade, the clinician's, while ``ai_grade`` is the
-  new AI's;
+  new AI's; and likewise its classification revisions (JIC type, Kerboul angle,
+  findings), which stand over the new AI classification;
 - marks a reviewed hip whose AI answer changed ``ai_changed_since_review`` (with the AI
   grade the reviewer saw), records ``hip.ai_changed`` in the audit trail (which also goes
   live to the study's WebSocket groups) and ``analysis.review_kept`` for what was kept.
@@ -115,6 +116,23 @@ def _revisions_copy(*, old: HipResult, new: HipResult) -> list[GradeRevision]:
     return revisions
 
 
+def _classifications_copy(*, old: HipResult, new: HipResult) -> None:
+    """A clinician's JIC type, Kerboul angle and findings stay on the hip: the new
+    analysis's AI values never replace them (``services.classifications``)."""
+    from grading.models import ClassificationRevision
+
+    fields = [
+        f.name
+        for f in ClassificationRevision._meta.concrete_fields
+        if f.name not in ("id", "hip_result", "created")
+    ]
+    for revision in old.classification_revisions.order_by("created", "id"):
+        copy = ClassificationRevision.objects.create(
+            hip_result=new, **{name: getattr(revision, name) for name in fields}
+        )
+        ClassificationRevision.objects.filter(pk=copy.pk).update(created=revision.created)
+
+
 def review_carry_over(*, analysis: Analysis) -> dict[str, Any] | None:
     """Keep people's grades and masks from the previous done analysis of the series
     (see the module docstring). Inside the caller's transaction, after the new rows are
@@ -136,7 +154,8 @@ def review_carry_over(*, analysis: Analysis) -> dict[str, Any] | None:
     for side in sorted(set(old_hips) | set(new_hips) | set(measured)):
         old, hip = old_hips.get(side), new_hips.get(side)
         graded = old is not None and old.revisions.exists()
-        if hip is None and not (graded or side in measured):
+        classified = old is not None and old.classification_revisions.exists()
+        if hip is None and not (graded or classified or side in measured):
             continue
         if hip is None:
             # The AI no longer finds this hip, but a person graded or drew it.
@@ -164,6 +183,8 @@ def review_carry_over(*, analysis: Analysis) -> dict[str, Any] | None:
             hip.ai_grade_at_review = old.ai_grade
         hip.save()
         copied = _revisions_copy(old=old, new=hip) if graded and old is not None else []
+        if classified and old is not None:
+            _classifications_copy(old=old, new=hip)
         if side in measured and not graded and hip.grade != hip.ai_grade:
             # The grade follows the edited masks, as when they were saved: a mask-edit
             # revision in the editor's name keeps "current grade = latest revision".

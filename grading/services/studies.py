@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
@@ -17,7 +18,7 @@ from grading.models import (
     StudyStatus,
     worst_grade,
 )
-from grading.services.audit import audit_record
+from grading.services.audit import audit_record, audit_record_once
 from grading.services.notify import study_status_notify
 
 
@@ -30,25 +31,31 @@ def latest_analyses(*, study_id: int) -> dict[int, Analysis]:
 
 
 def series_disagreements(hips: list[HipResult]) -> list[str]:
-    """``series_disagreement`` flags: the same hip graded differently by two graded series
-    of the study (an axial and a coronal T1, once the engine grades coronal series; issue
-    14 item 4). One flag per side, naming the series' descriptions and grades."""
-    by_side: dict[str, list[HipResult]] = {}
-    for hip in hips:
-        if hip.side in ("left", "right") and hip.grade:
-            by_side.setdefault(hip.side, []).append(hip)
-    flags = []
-    for side, group in sorted(by_side.items()):
-        if len({h.grade for h in group}) < 2:
-            continue
-        listed = ", ".join(
-            f"{h.grade} on {h.analysis.series.description or h.analysis.series.series_instance_uid}"
-            for h in sorted(
-                group, key=lambda h: (h.analysis.series.number or 0, h.analysis.series_id or 0)
+    """``series_disagreement`` flags (:class:`grading.engine.flags.Flag`): the same hip
+    graded differently by two graded series of the study (an axial and a coronal T1).
+    One flag per side, naming the series' descriptions and grades
+    (:func:`grading.engine.hip_classification.series_disagreements`)."""
+    from grading.engine.hip_classification import series_disagreements as disagreements
+
+    ordered = sorted(hips, key=lambda h: (h.analysis.series.number or 0, h.analysis.series_id or 0))
+    notes = disagreements(
+        [
+            (
+                h.side,
+                h.grade or "",
+                h.analysis.series.description or h.analysis.series.series_instance_uid,
             )
-        )
-        flags.append(f"series_disagreement: the {side} hip is graded {listed}")
-    return flags
+            for h in ordered
+        ]
+    )
+    return [str(note) for _, note in sorted(notes.items())]
+
+
+def hip_study_flags(*, hip: HipResult, study_flags: list[str]) -> list[str]:
+    """The study's flags that concern this hip (``series_disagreement`` of its side), to
+    show with the hip's own."""
+    prefix = f"series_disagreement: the {hip.side} hip "
+    return [f for f in study_flags if f.startswith(prefix) and f not in hip.flags]
 
 
 def _status_of(statuses: list[str]) -> str:
@@ -122,8 +129,13 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
 
 
 def study_view_record(*, user: Any, study: Study, client_address: str | None) -> None:
-    """A person opened the study (detail page or API)."""
-    audit_record(
+    """A person opened the study (detail page or API, DICOMweb retrieve or metadata).
+
+    Recorded once per ``ONFH_STUDY_VIEW_AUDIT_WINDOW_S`` per person and study: the viewer
+    polls the detail while an analysis runs, and every poll is not a new look. The first
+    view is always recorded; the next one after the window is recorded again."""
+    audit_record_once(
+        within_s=settings.ONFH_STUDY_VIEW_AUDIT_WINDOW_S,
         actor=user,
         action="study.view",
         object_type="study",

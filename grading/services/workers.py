@@ -2,7 +2,8 @@
 
 A worker writes its ``WorkerBeat`` row every ``ONFH_HEARTBEAT_S`` seconds; the web
 process and the workers each run ``sweep_forever``: analyses of dead workers are sent
-again (``analysis_requeue_stale``), expired second-opinion requests closed, and a signed
+again (``analysis_requeue_stale``), PACS sends whose message was lost sent again
+(``pacs_sends_sweep``), expired second-opinion requests closed, and a signed
 audit checkpoint appended when one is due. The web process sweeping too is what makes a
 study of a killed worker leave "running 87 %" when no worker is left to sweep.
 """
@@ -46,6 +47,9 @@ def sweep_once(*, requeue: bool = True) -> list[int]:
     if sent:
         logger.warning("sent again analyses left by a stopped worker: %s", sent)
     second_opinion_requests_expire()
+    from grading.interop.services import pacs_sends_sweep
+
+    pacs_sends_sweep()
     audit_checkpoint_write()
     return sent
 

@@ -463,7 +463,7 @@ def attempt_submit(
 
 def case_instance_png(row: CaseInstance) -> bytes:
     """The de-identified slice as an 8-bit greyscale PNG, windowed from the 1st to the
-    99.5th percentile (what the simple slice viewer draws)."""
+    99.5th percentile, for API clients (the pages show the DICOM copy in the shared viewer)."""
     from grading.dicom.reader import read_mr_slice
 
     with default_storage.open(row.file.name, "rb") as handle:

@@ -1,7 +1,9 @@
 """Teaching pages (Django templates in ``templates/teaching/``). Thin: selectors to read,
-services to write, plain HTML forms; the slice viewer (``static/teaching/slices.js``)
-draws the case's PNG renderings from ``/api/teaching/images/...`` on a canvas and lets a
-student mark necrosis with a brush, sent with the answer form as PNGs."""
+services to write, plain HTML forms. The case and attempt pages run the study page's
+Cornerstone3D viewer (``viewer/frontend/src/teaching.ts``) on the case's de-identified
+DICOM copies from ``/api/teaching/images/...``; a student marks necrosis with its brush,
+sent with the answer form as PNGs. The page config carries a reference URL only where the
+answer is revealed, so nothing of the answer reaches a student's page before an attempt."""
 
 from __future__ import annotations
 
@@ -152,6 +154,23 @@ def _masks_from_post(request: HttpRequest, images: dict[int, Any]) -> dict[int, 
     return masks
 
 
+def _viewer_image(row: Any, *, revealed: bool, mask_url: str | None = None) -> dict[str, Any]:
+    """One slice as the viewer loads it: the de-identified DICOM copy, the reference label
+    map's URL only when ``revealed``, the attempt's marking where there is one."""
+    return {**image_data(row, revealed=revealed), "mask_url": mask_url}
+
+
+def _overlay_views(mode: str, images: list[dict[str, Any]]) -> list[str]:
+    """The overlays the page offers (the same rule as ``overlayViews`` in
+    ``viewer/frontend/src/teaching-logic.ts``, which draws them)."""
+    has_reference = any(image["reference_url"] for image in images)
+    if mode == "answer":
+        return ["marking"]
+    if mode == "view":
+        return ["reference"] if has_reference else []
+    return ["reference", "marking", "compare"] if has_reference else ["marking"]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -185,10 +204,11 @@ def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
         else:
             return redirect("teaching:attempt", attempt_id=attempt.pk)
     attempts = selectors.attempts_of(user=request.user, case=case)
-    config = {
-        "images": [image_data(row, revealed=False) for row in rows],
-        "mode": "answer" if enrolled else "view",
-    }
+    # Answering, the page shows the student's own marking only, even on a retake; the
+    # teacher's view shows the reference.
+    revealed = not enrolled and selectors.answer_revealed(user=request.user, case=case)
+    images = [_viewer_image(row, revealed=revealed) for row in rows]
+    mode = "answer" if enrolled else "view"
     return render(
         request,
         "teaching/case.html",
@@ -200,7 +220,8 @@ def case_page(request: HttpRequest, case_id: int) -> HttpResponse:
             "grades": [(g, GRADE_LABELS[g]) for g in GRADES],
             "jic_sides": [h["side"] for h in case.reference_hips if h.get("jic_type")],
             "jic_types": ["A", "B", "C1", "C2"],
-            "viewer_config": config,
+            "viewer_config": {"mode": mode, "images": images},
+            "overlay_views": _overlay_views(mode, images),
         },
     )
 
@@ -212,15 +233,18 @@ def attempt_page(request: HttpRequest, attempt_id: int) -> HttpResponse:
     case = attempt.case
     rows = selectors.case_instances(case=case)
     marked = set(attempt.masks.values_list("case_instance_id", flat=True))
-    images = []
-    for row in rows:
-        data = image_data(row, revealed=True)
-        data["mask_url"] = (
-            reverse("teaching-api:attempt-mask", args=[attempt.pk, row.pk])
-            if row.pk in marked
-            else None
+    images = [
+        _viewer_image(
+            row,
+            revealed=True,
+            mask_url=(
+                reverse("teaching-api:attempt-mask", args=[attempt.pk, row.pk])
+                if row.pk in marked
+                else None
+            ),
         )
-        images.append(data)
+        for row in rows
+    ]
     return render(
         request,
         "teaching/attempt.html",
@@ -229,6 +253,7 @@ def attempt_page(request: HttpRequest, attempt_id: int) -> HttpResponse:
             "case": case,
             "all_attempts": selectors.attempts_of(user=attempt.student, case=case),
             "viewer_config": {"images": images, "mode": "result"},
+            "overlay_views": _overlay_views("result", images),
         },
     )
 

@@ -144,6 +144,46 @@ def test_concurrent_writers_never_fork_the_chain() -> None:
     assert audit_verify().ok
 
 
+@pytest.mark.django_db(transaction=True)
+def test_record_once_writes_exactly_one_event_for_concurrent_looks() -> None:
+    """``audit_record_once`` checks and writes under the chain head's lock: eight
+    simultaneous first looks of one person at one study give one event, not none and not
+    several; another person's look is its own event."""
+    from grading.services.audit import audit_record_once
+
+    study = StudyFactory()
+    user, other = UserFactory(), UserFactory()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def look(who) -> None:
+        try:
+            barrier.wait(timeout=30)
+            audit_record_once(
+                within_s=600,
+                actor=who,
+                action="study.view",
+                object_type="study",
+                object_id=study.pk,
+                study=study,
+            )
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=look, args=(user,)) for _ in range(7)]
+    threads.append(threading.Thread(target=look, args=(other,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    looks = AuditEvent.objects.filter(action="study.view")
+    assert sorted(e.actor_id for e in looks) == sorted([user.pk, other.pk])
+    assert audit_verify().ok
+
+
 # --- the key, the checkpoints and the replay (issue 13, item 3) -----------------------------
 
 

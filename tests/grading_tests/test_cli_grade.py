@@ -335,3 +335,50 @@ def test_grade_speed_times_a_series_with_and_without_the_uncertainty() -> None:
     assert all(v > 0 for v in report["median_s"].values())
     assert Nothing.calls == 4  # one coarse pass per run: warm-up and one timed, twice
     assert "20-slice bilateral series" in grade_speed_markdown(report)
+
+
+@pytest.mark.slow
+def test_a_protocol_study_gives_jic_kerboul_and_series_disagreement(tmp_path: Path) -> None:
+    """Coronal, axial and sagittal T1 of one phantom through ``onfh grade``: the three are
+    graded; every hip of a side shows the coronal series' JIC type and the coronal plus
+    sagittal arcs; a side graded differently by two series is flagged on each of its hips."""
+    from grading.dicom.protocol_writer import SeriesPlan, write_protocol_study
+    from grading.engine.phantoms.volume import make_volume_phantom
+
+    plans = (
+        SeriesPlan("COR T1", "coronal", "T1", 10, 4.0, pixel_mm=1.2),
+        SeriesPlan("AX T1", "axial", "T1", 10, 4.0, pixel_mm=1.2),
+        SeriesPlan("SAG T1 R", "sagittal", "T1", 10, 4.0, pixel_mm=1.2),
+        SeriesPlan("COR STIR", "coronal", "STIR", 4, 4.0, pixel_mm=1.2),
+    )
+    written = write_protocol_study(make_volume_phantom(15), tmp_path / "in", plans=plans)
+    out = tmp_path / "out"
+    assert run_grade([str(tmp_path / "in"), "--out", str(out)]) == 0
+    document = json.loads((out / "results.json").read_text())
+    uid = {s.plan.description: s.series_instance_uid for s in written}
+    graded = {row["series_instance_uid"]: row["graded"] for row in document["series"]}
+    assert graded == {
+        uid["COR T1"]: True,
+        uid["AX T1"]: True,
+        uid["SAG T1 R"]: True,
+        uid["COR STIR"]: False,
+    }
+    hips = document["hips"]
+    coronal = {h["side"]: h for h in hips if h["series_instance_uid"] == uid["COR T1"]}
+    sagittal = {h["side"]: h for h in hips if h["series_instance_uid"] == uid["SAG T1 R"]}
+    assert set(coronal) == {"left", "right"} and set(sagittal) <= {"right"}
+    for hip in hips:
+        mine = coronal[hip["side"]]["classification"] if hip["side"] in coronal else None
+        assert mine is not None and mine["plane"] == "coronal"
+        other = sagittal.get(hip["side"], {}).get("classification")
+        assert hip["jic_type"] == mine["jic_type"]
+        expected = mine["arc_deg"] + (other["arc_deg"] if other else 0.0)
+        assert hip["kerboul_angle_deg"] == pytest.approx(expected, abs=0.1)
+        assert hip["kerboul_partial"] is (other is None)
+        if hip["series_instance_uid"] == uid["AX T1"]:
+            assert hip["classification"] is None
+    for side in ("left", "right"):
+        grades = {h["grade"] for h in hips if h["side"] == side}
+        for hip in (h for h in hips if h["side"] == side):
+            flagged = any(f.startswith("series_disagreement:") for f in hip["flags"])
+            assert flagged is (len(grades) > 1)

@@ -1,10 +1,16 @@
 """WebSocket ``ws/studies/``: who gets which pushes, through the DB outbox (embedded mode)
-and through channels-redis (production mode)."""
+and through channels-redis (production mode).
+
+Every wait is for an event (a message arriving, the relay saying it is running), never a
+fixed sleep, so a loaded machine makes the tests slower, not red. The Redis test uses a
+channel-layer prefix of its own per run, so parallel runs sharing the Redis server never
+see each other's groups."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -28,7 +34,7 @@ def _communicator(user) -> WebsocketCommunicator:
     return communicator
 
 
-async def _receive_until(communicator, kind: str, timeout: float = 5.0) -> dict:
+async def _receive_until(communicator, kind: str, timeout: float = 30.0) -> dict:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -48,14 +54,15 @@ def test_anonymous_is_refused() -> None:
 
 def test_outbox_relay_pushes_status_and_audit_to_site_members_only(scenario) -> None:
     study = StudyFactory(site=scenario.site, status="running", progress_done=2, progress_total=6)
+    own = StudyFactory(site=scenario.other_site)
 
     async def run() -> None:
         member = _communicator(scenario.student)
         outsider = _communicator(scenario.outsider)
+        # connect() returns once the relay runs: every row written from now on is relayed.
         assert (await member.connect())[0] and (await outsider.connect())[0]
         # What the worker process does: it cannot reach this process's layer, so it
         # writes outbox rows; the relay started by connect() picks them up.
-        await asyncio.sleep(0.3)
         from channels.db import database_sync_to_async
 
         await database_sync_to_async(study_status_notify)(study_id=study.pk)
@@ -82,7 +89,11 @@ def test_outbox_relay_pushes_status_and_audit_to_site_members_only(scenario) -> 
         assert audit["study_id"] == study.pk
         assert audit["event"]["action"] == "grade.change"
         assert audit["event"]["actor"] == "clin" and audit["event"]["reason"] == "looks mild"
-        assert await outsider.receive_nothing(timeout=1.0)
+        # The outsider got none of it: the first thing it receives is the status of a
+        # study of its own site, notified after all of the above.
+        await database_sync_to_async(study_status_notify)(study_id=own.pk)
+        first = await _receive_until(outsider, "study.status")
+        assert first["study_id"] == own.pk
         await member.disconnect()
         await outsider.disconnect()
 
@@ -101,7 +112,6 @@ def test_shared_study_reaches_the_user_it_is_shared_with(scenario) -> None:
     async def run() -> None:
         outsider = _communicator(scenario.outsider)
         assert (await outsider.connect())[0]
-        await asyncio.sleep(0.3)
         from channels.db import database_sync_to_async
 
         await database_sync_to_async(study_status_notify)(study_id=study.pk)
@@ -120,12 +130,13 @@ def test_relay_forwards_only_rows_written_after_it_started(scenario) -> None:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(f"site-{scenario.site.pk}", channel)
-        task = asyncio.ensure_future(outbox_relay_run(poll_s=0.05))
-        await asyncio.sleep(0.2)
+        ready = asyncio.Event()
+        task = asyncio.ensure_future(outbox_relay_run(poll_s=0.05, ready=ready))
+        await asyncio.wait_for(ready.wait(), 30)
         from channels.db import database_sync_to_async
 
         await database_sync_to_async(study_status_notify)(study_id=study.pk)
-        got = [await asyncio.wait_for(layer.receive(channel), 3)]
+        got = [await asyncio.wait_for(layer.receive(channel), 30)]
         task.cancel()
         return got
 
@@ -143,11 +154,14 @@ def _redis_up() -> bool:
 
 @pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_redis_layer_delivers_without_the_outbox(scenario, settings) -> None:
+    # A prefix of this run's own: another branch's run on the same Redis joins groups of
+    # the same names ("site-1"), and with a shared prefix it got this run's messages.
+    prefix = f"onfh-test-{uuid.uuid4().hex}"
     settings.REDIS_URL = "redis://127.0.0.1:6379/15"
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/15"], "prefix": "onfh-test"},
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/15"], "prefix": prefix},
         }
     }
     study = StudyFactory(site=scenario.site, status="done", progress_done=6, progress_total=6)
@@ -161,6 +175,7 @@ def test_redis_layer_delivers_without_the_outbox(scenario, settings) -> None:
         message = await _receive_until(member, "study.status")
         assert message["status"] == "done" and message["progress"] == {"done": 6, "total": 6}
         await member.disconnect()
+        await get_channel_layer().flush()  # only this run's keys: they carry its prefix
 
     async_to_sync(run)()
     assert not OutboxMessage.objects.exists()

@@ -260,23 +260,27 @@ def test_labelmaps_save_one_slice_keeps_the_others(study, scenario, phantom_file
     assert LabelMap.objects.filter(kind="edited").count() == 1
 
 
-def test_labelmaps_save_clips_necrosis_outside_the_head(study, scenario, phantom_files) -> None:
+def test_labelmaps_save_keeps_necrosis_painted_outside_the_head(
+    study, scenario, phantom_files
+) -> None:
+    """A reader's mask is stored as painted: necrosis where no head label was (a head the
+    AI missed, or a stray stroke) is kept and measured, never dropped by the machine."""
     instance = _instances()[2]
     labels = phantom_files.labels[2].copy()
-    labels[:6, :6] = 2  # a necrosis blob in a corner, far from any femoral head
+    labels[:6, :6] = 2  # a necrosis blob in a corner, far from the AI's femoral heads
     labelmaps_save(
         user=scenario.clinician,
         series=_series(),
         labelmaps={instance.sop_instance_uid: labels},
-        reason="stray stroke",
+        reason="necrosis the AI missed",
         client_address=None,
     )
     current = LabelMap.objects.filter(instance=instance).order_by("-version").first()
     saved = labelmap_read(current)
-    assert not saved[:6, :6].any()
-    assert np.array_equal(saved, phantom_files.labels[2])
+    assert np.array_equal(saved, labels)
+    assert int((saved[:6, :6] == 2).sum()) == 36
     event = AuditEvent.objects.get(action="labelmap.edit")
-    assert event.after["necrosis_pixels_clipped"] == 36
+    assert event.after["slices"] == [instance.sop_instance_uid]
 
 
 @pytest.mark.parametrize("bad", ["shape", "values", "uid"])

@@ -4,9 +4,7 @@ groups map to; and a local account that enrols TOTP and signs in with a code."""
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from grading.management.commands._processes import free_port
 from tests.grading_tests.accounts.totp import totp_code
 from tests.peers.oidc import oidc_provider
-from tests.viewer_tests.conftest import Portal, running_portal
+from tests.viewer_tests.conftest import Portal, login, running_portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -31,45 +29,34 @@ USERS = [
 ]
 
 
-def _api(portal: Portal, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    request = urllib.request.Request(
-        f"{portal.base_url}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Token {token}"} if token else {}),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback
-        return json.load(answer)
-
-
 @pytest.fixture(scope="module")
-def idp_portal() -> Iterator[tuple[Portal, Any]]:
+def idp_portal(browser) -> Iterator[tuple[Portal, Any]]:
     port = free_port()
     with oidc_provider(
         users=USERS, redirect_uris=[f"http://127.0.0.1:{port}/oidc/callback/"]
     ) as provider:
         with running_portal({"PORT": str(port), **provider.portal_env()}) as portal:
-            # The demo site's administrator maps the provider's group to a role.
-            token = _api(
-                portal,
-                "POST",
-                "/api/auth/token/",
-                {"username": "demo_admin", "password": portal.password},
-            )["token"]
-            site = _api(portal, "GET", "/api/me/", token=token)["sites"][0]
-            _api(
-                portal,
-                "PUT",
-                f"/api/sites/{site['id']}/sign-in/",
-                {
-                    "require_totp": False,
-                    "idp_groups": [{"group": "radiology-onfh", "role": "radiologist"}],
-                },
-                token=token,
+            # The demo site's administrator maps the provider's group to a role on the
+            # site's sign-in settings page (the top bar's link).
+            context = login(browser, portal, "demo_admin")
+            page = context.new_page()
+            page.goto(f"{portal.base_url}/")
+            page.click("#sign-in-settings-link")
+            page.wait_for_selector("#sign-in-form")
+            site = page.evaluate("fetch('/api/me/').then(r => r.json())")["sites"][0]
+            if page.locator("#sign-in-sites").count():  # an admin of several sites
+                page.click(f"#sign-in-sites a[href$='/sites/{site['id']}/sign-in-settings/']")
+            assert not page.is_checked("#id_require_totp")
+            free_row = page.locator("#idp-groups input[type=text][value='']").first
+            row_id = free_row.get_attribute("id").rsplit("_", 1)[1]
+            free_row.fill("radiology-onfh")
+            page.select_option(f"#id_role_{row_id}", "radiologist")
+            page.click("#sign-in-save")
+            page.wait_for_selector("#sign-in-saved")
+            assert page.input_value("#idp-groups input[value='radiology-onfh']") == (
+                "radiology-onfh"
             )
+            context.close()
             yield portal, site
 
 

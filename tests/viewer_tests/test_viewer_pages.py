@@ -539,6 +539,56 @@ def test_brush_edit_changes_proportion_after_save_and_revert_restores(
     page.close()
 
 
+def test_necrosis_painted_away_from_any_head_is_kept_as_painted(
+    demo: Any, portal: Portal, uploaded: UploadedStudy
+) -> None:
+    """The brush paints necrosis anywhere (docs/teaching.md, "Where necrosis may be
+    painted"), and on save the server stores the mask as painted: the page reloads what was
+    stored and still shows every necrosis pixel the reader painted."""
+    page = _open_study(demo, portal, uploaded.study_id)
+    counts = "() => { const v = window.onfhViewer.viewer; return v.countsOnSlice(v.sliceIndex); }"
+    before = page.evaluate(counts)
+    # A point well below both heads, inside the image, with no head label around it.
+    spot = page.evaluate(
+        """() => {
+          const v = window.onfhViewer.viewer;
+          const { rows, columns } = v.sliceSize(v.sliceIndex);
+          const data = v.sliceData(v.sliceIndex);
+          const x = Math.round(columns / 2), y = Math.round(rows * 0.85);
+          for (let dy = -8; dy <= 8; dy++) for (let dx = -8; dx <= 8; dx++)
+            if (data[(y + dy) * columns + x + dx] !== 0) return null;
+          return v.imagePointToCanvas(x + 0.5, y + 0.5);
+        }"""
+    )
+    assert spot is not None, "no label-free spot below the heads"
+    page.keyboard.press("b")
+    page.keyboard.press("n")
+    box = page.locator("#viewport").bounding_box()
+    x, y = box["x"] + spot[0], box["y"] + spot[1]
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 4, y, steps=2)
+    page.mouse.up()
+    page.wait_for_function("!document.getElementById('save-mask').disabled")
+    painted = page.evaluate(counts)
+    # Painted where no head was: the necrosis is shown (and counts as head) until saved.
+    assert painted["necrosis"] > before["necrosis"]
+    page.click("#save-mask")
+    page.fill("#reason-input", "Browser test: necrosis away from the head")
+    page.click("#reason-confirm")
+    page.wait_for_selector(".toast:has-text('Mask saved')")
+    page.wait_for_function(
+        "document.getElementById('edit-state').textContent === 'Mask edited by a reader'"
+    )
+    assert page.evaluate(counts) == painted
+    assert page.locator("#edit-state").inner_text() == "Mask edited by a reader"
+    page.click("#revert-mask")
+    page.fill("#reason-input", "Browser test: back to the AI mask")
+    page.click("#reason-confirm")
+    page.wait_for_function("document.getElementById('edit-state').textContent === 'AI mask'")
+    page.close()
+
+
 def test_help_overlay_lists_the_shortcuts(
     demo: Any, portal: Portal, uploaded: UploadedStudy
 ) -> None:

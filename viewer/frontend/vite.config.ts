@@ -21,6 +21,8 @@ export default defineConfig({
         worklist: fileURLToPath(new URL('./src/worklist.ts', import.meta.url)),
         upload: fileURLToPath(new URL('./src/upload.ts', import.meta.url)),
         pacs: fileURLToPath(new URL('./src/pacs.ts', import.meta.url)),
+        help: fileURLToPath(new URL('./src/help.ts', import.meta.url)),
+        teaching: fileURLToPath(new URL('./src/teaching.ts', import.meta.url)),
       },
     },
   },

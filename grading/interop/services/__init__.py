@@ -10,6 +10,9 @@
   back-off; a node with ``send_on_confirm`` gets them after every grade confirmation
   (``series_sends_on_confirmation``). A newer SR names the SRs sent before it to the
   same node in its PredecessorDocumentsSequence; SEG and SR are new instances each time.
+* ``pacs_sends_sweep`` (run by every process's sweep): a send with no progress for
+  ``ONFH_PACS_SEND_STALE_S`` (its worker message lost) is sent again, or failed with the
+  reason once its attempts are used up; audited; never a send that is still running.
 """
 
 from grading.interop.services.nodes import pacs_node_create
@@ -22,6 +25,7 @@ from grading.interop.services.sends import (
     SEND_OBJECTS,
     SendRetry,
     pacs_send_run,
+    pacs_sends_sweep,
     series_send_request,
     series_sends_on_confirmation,
     series_summary_image,
@@ -32,6 +36,7 @@ __all__ = [
     "SendRetry",
     "pacs_node_create",
     "pacs_send_run",
+    "pacs_sends_sweep",
     "pacs_studies_find",
     "pacs_study_retrieve",
     "pacs_study_retrieve_request",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from grading.interop import scu
 from grading.interop.models import PacsNode, PacsSend, SendState
 from grading.interop.services.common import peer_of, portal_ae
 from grading.models import HipResult, Instance, Series
+from grading.services.analyses import _local_process_gone, worker_name
 from grading.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -221,9 +223,19 @@ def pacs_send_run(*, send_id: int) -> None:
         )
         if send is None or send.state in (SendState.DONE, SendState.FAILED):
             return
+        if send.state == SendState.SENDING and not _send_abandoned(
+            send, now=timezone.now(), by_sweep=False
+        ):
+            # A second message of a send another worker is running (a resend by the sweep
+            # that crossed a late original): it must not go out twice.
+            logger.info(
+                "send %s is being sent by %s; this message is dropped", send_id, send.worker
+            )
+            return
         send.state = SendState.SENDING
         send.attempts += 1
-        send.save(update_fields=["state", "attempts", "updated"])
+        send.worker = worker_name()
+        send.save(update_fields=["state", "attempts", "worker", "updated"])
     study = send.series.study
     try:
         built = _built_objects(send)
@@ -281,3 +293,93 @@ def pacs_send_run(*, send_id: int) -> None:
                 "at": timezone.now().isoformat(),
             },
         )
+
+
+# --- the sweep: sends whose worker message was lost ---------------------------------------
+
+
+def _send_abandoned(send: PacsSend, *, now: datetime, by_sweep: bool) -> bool:
+    """A ``sending`` send that is surely not running any more.
+
+    - Claimed by this very process: a task runs one at a time per worker process, so a
+      new message here means the old run ended; but never for the sweep, which runs in a
+      thread of the worker process that may be sending it right now.
+    - Claimed by a process of this host: only once that process is gone (pid checked).
+      A live process may still be sending, however long it takes (the solo pool enforces
+      no time limit).
+    - Claimed on another host (its process cannot be checked): once it has not moved for
+      longer than ``ONFH_PACS_SEND_STALE_S`` and the task's hard time limit.
+    """
+    if send.worker == worker_name():
+        return not by_sweep
+    host = send.worker.rpartition(":")[0]
+    if not send.worker or host == worker_name().rpartition(":")[0]:
+        return not send.worker or _local_process_gone(send.worker)
+    quiet_s = max(settings.ONFH_PACS_SEND_STALE_S, settings.CELERY_TASK_TIME_LIMIT)
+    return send.updated < now - timedelta(seconds=quiet_s)
+
+
+def pacs_sends_sweep(*, stale_after_s: float | None = None) -> list[int]:
+    """Sends stuck with no progress for ``stale_after_s`` (default
+    ``ONFH_PACS_SEND_STALE_S``): queued or waiting to retry with no message left to run
+    them, or "sending" by a worker that is gone. Each is sent again (``series.send_requeue``
+    audit event, the reason on the send), or failed with the reason once its attempts are
+    used up (``series.send_failed``). Returns the ids of the sends sent again.
+
+    Idempotent: each send is re-read under a row lock and must still be stale, and sending
+    it again moves ``updated``, so a second sweep (another process) leaves it alone. A send
+    that is in fact being sent is never touched (``_send_abandoned``)."""
+    from grading.interop import tasks
+
+    stale = settings.ONFH_PACS_SEND_STALE_S if stale_after_s is None else stale_after_s
+    waiting = (SendState.QUEUED, SendState.RETRYING, SendState.SENDING)
+    now = timezone.now()
+    before = now - timedelta(seconds=stale)
+    resent: list[int] = []
+    for send_id in PacsSend.objects.filter(state__in=waiting, updated__lt=before).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            send = (
+                PacsSend.objects.select_for_update()
+                .select_related("series__study", "node")
+                .filter(pk=send_id, state__in=waiting, updated__lt=before)
+                .first()
+            )
+            if send is None:
+                continue
+            if send.state == SendState.SENDING and not _send_abandoned(
+                send, now=now, by_sweep=True
+            ):
+                continue
+            minutes = (now - send.updated).total_seconds() / 60
+            was = SendState(send.state).label.lower()
+            reason = f"no progress for {minutes:.0f} min while {was}: its worker message was lost"
+            if send.state == SendState.SENDING and send.worker:
+                reason += f" (worker {send.worker} stopped)"
+            final = send.attempts >= settings.ONFH_PACS_SEND_ATTEMPTS
+            before_state = {"state": send.state, "attempts": send.attempts, "worker": send.worker}
+            if final:
+                send.state = SendState.FAILED
+                send.error = f"Given up after {send.attempts} attempts: {reason}."[:2000]
+            else:
+                send.state = SendState.QUEUED
+                send.error = f"Sent again: {reason}."[:2000]
+            send.worker = ""
+            send.save(update_fields=["state", "error", "worker", "updated"])
+            audit_record(
+                actor=None,
+                action="series.send_failed" if final else "series.send_requeue",
+                object_type="series",
+                object_id=send.series_id,
+                study=send.series.study,
+                before=before_state,
+                after={"send": send.pk, "node": send.node.name, "state": send.state},
+                reason=reason,
+            )
+            if not final:
+                transaction.on_commit(lambda sid=send.pk: tasks.pacs_send.delay(send_id=sid))
+                resent.append(send.pk)
+    if resent:
+        logger.warning("sent again PACS sends whose worker message was lost: %s", resent)
+    return resent

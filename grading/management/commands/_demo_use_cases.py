@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,59 @@ def study_load(*, demo: DemoStudy, slices: int, say: Say) -> Study:
         report = upload_ingest(user=user, site=site, files=files, client_address=None)
         say(f"  phantom study {demo.patient_id}: {report.stored} slices stored")
     return Series.objects.select_related("study").get(series_instance_uid=series_uid).study
+
+
+def study_load_for_worker(*, demo: DemoStudy, slices: int, say: Say) -> Study:
+    """Upload the phantom (once) and leave its analysis to the worker. A study to be
+    damaged is held as still arriving (``grading.services.arrivals``) from before its
+    upload until its slice is damaged, so that the worker never reads it whole."""
+    from grading.services.arrivals import series_arrival_end, series_arrival_mark
+
+    series_uid = _uids(demo.seed)[1]
+    if not demo.damage or Series.objects.filter(series_instance_uid=series_uid).exists():
+        return study_load(demo=demo, slices=slices, say=say)
+    receiver = f"demo-seed:{uuid.uuid4().hex[:12]}"
+    series_arrival_mark(
+        site=Site.objects.get(code=demo.site), series_instance_uids=[series_uid], receiver=receiver
+    )
+    try:
+        study = study_load(demo=demo, slices=slices, say=say)
+        _damage_one_slice(Series.objects.get(series_instance_uid=series_uid))
+    finally:
+        series_arrival_end(receiver=receiver)
+    return study
+
+
+def studies_wait_analysed(
+    *, patient_ids: list[str], timeout_s: float, say: Say, poll_s: float = 1.0
+) -> dict[str, str]:
+    """Wait until the worker has analysed each of these studies (done or failed); their
+    statuses. ``TimeoutError`` after ``timeout_s`` (no worker, or a very slow one)."""
+    from grading.models import StudyStatus
+
+    finished = {StudyStatus.DONE, StudyStatus.FAILED}
+    deadline = time.monotonic() + timeout_s
+    last_said = ""
+    while True:
+        status = dict(
+            Study.objects.filter(patient_id__in=patient_ids).values_list("patient_id", "status")
+        )
+        waiting = [p for p in patient_ids if status.get(p) not in finished]
+        if not waiting:
+            return status
+        line = (
+            f"  the worker is analysing the demo studies: {len(waiting)} of "
+            f"{len(patient_ids)} to go"
+        )
+        if line != last_said:
+            say(line)
+            last_said = line
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the worker did not analyse {', '.join(waiting)} within {timeout_s:.0f} s "
+                "(is the worker running? see its log above)"
+            )
+        time.sleep(poll_s)
 
 
 def study_prepare(*, demo: DemoStudy, say: Say) -> None:

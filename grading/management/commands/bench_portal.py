@@ -293,8 +293,8 @@ class Command(BaseCommand):
 
     def _protocol(self, folder: Path, runs: int, notes: list[str]) -> list[str]:
         """A hip protocol study of 3 series, 60 slices (coronal T1, coronal STIR, axial T1
-        as one Enhanced MR file) from upload to `done`: every series classified, the T1
-        axial graded, the others kept with their reason."""
+        as one Enhanced MR file) from upload to `done`: every series classified, the
+        coronal and axial T1 graded, the STIR kept with its reason."""
         from grading.dicom.protocol_writer import SeriesPlan, write_protocol_study
         from grading.engine.phantoms.volume import make_volume_phantom
 
@@ -332,7 +332,7 @@ class Command(BaseCommand):
         notes.append(
             "Protocol study: 41 files (coronal T1 and STIR as 20 single-frame files each, the "
             "axial T1 as one Legacy Converted Enhanced MR file of 20 frames, 0.9 mm pixels); "
-            "only the axial T1 is graded, the coronal ones are classified and kept."
+            "the coronal and axial T1 are graded (40 slices), the STIR is classified and kept."
         )
         return [
             f"| hip protocol study, 3 series / 60 slices (one Enhanced MR), upload start -> "

@@ -40,7 +40,9 @@ def test_required_site_enrols_then_asks_for_the_code(strict_site_member):
     page = client.get("/login/second-factor/")
     secret = _secret(page.content.decode())
     assert b"<svg" in page.content  # the QR code
-    assert client.post("/login/second-factor/", {"code": "000000"}).status_code == 400
+    wrong = client.post("/login/second-factor/", {"code": "000000"})
+    assert wrong.status_code == 400
+    assert "Code: that code is not right" in wrong.content.decode()  # names the field
     time.sleep(1.1)  # django-otp waits 1 s after a wrong code (then 2, 4, ...)
     answer = client.post("/login/second-factor/", {"code": totp_code(secret)})
     assert answer.status_code == 302

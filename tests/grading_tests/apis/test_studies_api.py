@@ -283,6 +283,8 @@ def test_detail_shape(world):
             "jic_type",
             "kerboul_angle_deg",
             "kerboul_partial",
+            "jic_source",
+            "kerboul_source",
             "extent",
             "stage",
             "stage_source",
@@ -376,6 +378,51 @@ def test_detail_records_a_view(world):
     event = AuditEvent.objects.filter(study=world.study, action="study.view").get()
     assert event.actor == world.users["teacher"]
     assert event.client_address == "192.0.2.44"
+
+
+def test_polling_the_detail_audits_one_view_per_person_per_window(world, settings, monkeypatch):
+    """The viewer polls the detail while an analysis runs: one ``study.view`` per person,
+    study and ``ONFH_STUDY_VIEW_AUDIT_WINDOW_S``, the first always, then again after the
+    window; the chain and ``verify_audit`` stay intact."""
+    from django.utils import timezone
+
+    from grading.services import audit_verify
+
+    settings.ONFH_STUDY_VIEW_AUDIT_WINDOW_S = 600
+    other = StudyFactory(site=world.site)
+    teacher, clinician = world.client("teacher"), world.client("clinician")
+    for _ in range(5):
+        assert teacher.get(f"/api/studies/{world.study.pk}/").status_code == 200
+    clinician.get(f"/api/studies/{world.study.pk}/", REMOTE_ADDR="192.0.2.45")
+    clinician.get(f"/api/studies/{world.study.pk}/", REMOTE_ADDR="192.0.2.46")
+    teacher.get(f"/api/studies/{other.pk}/")
+
+    def views():
+        return [
+            (e.actor.username, int(e.object_id))
+            for e in AuditEvent.objects.filter(action="study.view").order_by("seq")
+        ]
+
+    assert views() == [
+        (world.users["teacher"].username, world.study.pk),
+        (world.users["clinician"].username, world.study.pk),
+        (world.users["teacher"].username, other.pk),
+    ]
+    first = AuditEvent.objects.filter(action="study.view").order_by("seq").first()
+    later = first.time + dt.timedelta(seconds=601)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    teacher.get(f"/api/studies/{world.study.pk}/")
+    teacher.get(f"/api/studies/{world.study.pk}/")
+    assert views()[3:] == [(world.users["teacher"].username, world.study.pk)]
+    monkeypatch.undo()
+    assert audit_verify().ok
+
+
+def test_study_view_window_zero_audits_every_view(world, settings):
+    settings.ONFH_STUDY_VIEW_AUDIT_WINDOW_S = 0
+    for _ in range(3):
+        world.client("teacher").get(f"/api/studies/{world.study.pk}/")
+    assert AuditEvent.objects.filter(action="study.view").count() == 3
 
 
 def test_detail_before_analysis(world):

@@ -124,7 +124,10 @@ def test_the_tokens_page_makes_shows_once_and_revokes(settings) -> None:
     page = Client()
     page.force_login(user)
     html = page.get("/tokens/").content.decode()
-    assert "No tokens yet" in html and "API tokens" in html
+    assert "No tokens yet. Make one above" in html and "API tokens" in html
+    nameless = page.post("/tokens/", {"name": "  "})
+    assert nameless.status_code == 400  # the error names the field
+    assert "Name: give the token a name" in nameless.content.decode()
     made = page.post("/tokens/", {"name": "my notebook"}).content.decode()
     token = ApiToken.objects.get(user=user)
     key = made.split('id="token-key">')[1].split("<")[0]

@@ -276,20 +276,3 @@ def test_blob_at_the_lateral_skin_is_never_a_head() -> None:
     mr = _add_blob(mr, (centre[0], centre[1] - 160.0), 9.0)  # 10 mm inside the right skin
     _, heads = find_heads([mr], ThresholdSegmenter())[0]
     assert [h.side for h in heads] == ["left"]
-
-
-def test_series_keeps_the_head_where_it_is_on_the_other_slices() -> None:
-    # On one slice of five a larger bright blob lies 50 mm behind the right head (inside
-    # the half, away from the midline and the skin): the series prior keeps the head.
-    shape, spacing = (400, 500), (0.9, 0.9)
-    slices, truths = zip(*(bilateral_slice(shape, spacing) for _ in range(5)), strict=True)
-    centre = (shape[0] * spacing[0] / 2.0, shape[1] * spacing[1] / 2.0)
-    decoy = _add_blob(slices[2], (centre[0] + 10.0 + 60.0, centre[1] - 90.0), 30.0)
-    series = [*slices[:2], decoy, *slices[3:]]
-    results = find_heads(series, ThresholdSegmenter())
-    _, heads = results[2]
-    assert [h.side for h in heads] == ["right", "left"]
-    assert np.array_equal(heads[0].full_mask(shape), truths[2][0])
-    # alone, the decoy (larger) is taken for the right head
-    _, alone = find_heads([decoy], ThresholdSegmenter())[0]
-    assert not np.array_equal(alone[0].full_mask(shape), truths[2][0])

@@ -135,3 +135,21 @@ def receiver_and_orthanc(db, tmp_path: Path):
         if orthanc is not None:
             orthanc.server.stop()
         scp.stop()
+
+
+@pytest.fixture
+def people(db):
+    """Sites North and South; North's site admin, clinician and student, South's admin."""
+    from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
+
+    north, south = SiteFactory(name="North", code="north"), SiteFactory(name="South", code="south")
+    users = {}
+    for name, site, role in (
+        ("admin", north, "site_admin"),
+        ("clin", north, "clinician"),
+        ("stud", north, "student"),
+        ("out", south, "site_admin"),
+    ):
+        users[name] = UserFactory(username=name)
+        MembershipFactory(user=users[name], site=site, role=role)
+    return north, users

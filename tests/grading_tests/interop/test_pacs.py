@@ -21,7 +21,6 @@ from grading.interop import tasks as pacs_tasks
 from grading.interop.models import PacsNode, PacsSend
 from grading.models import Analysis, AuditEvent, HipResult, Instance, Series, Study
 from grading.services import analyses as analysis_services
-from tests.grading_tests.factories import MembershipFactory, SiteFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -40,21 +39,6 @@ def _client(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
-
-
-@pytest.fixture
-def people(db):
-    north, south = SiteFactory(name="North", code="north"), SiteFactory(name="South", code="south")
-    users = {}
-    for name, site, role in (
-        ("admin", north, "site_admin"),
-        ("clin", north, "clinician"),
-        ("stud", north, "student"),
-        ("out", south, "site_admin"),
-    ):
-        users[name] = UserFactory(username=name)
-        MembershipFactory(user=users[name], site=site, role=role)
-    return north, users
 
 
 def _add_node(people, orthanc, **extra) -> dict:

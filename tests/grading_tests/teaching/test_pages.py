@@ -1,4 +1,4 @@
-"""The teaching pages (server-rendered; the slice viewer's script is not run here)."""
+"""The teaching pages (server-rendered; the viewer's script runs in test_browser.py)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,35 @@ def test_student_pages_show_no_identifiers_and_no_answer(classroom):
     case = client.get(f"/teaching/cases/{classroom.case.pk}/")
     html = case.content.decode()
     assert case.status_code == 200
-    assert 'id="answer-form"' in html and "slices.js" in html
+    assert 'id="answer-form"' in html and 'data-tool="brush"' in html
     assert "reference.png" not in html and "Reference" not in html
+    config = viewer_config(html)
+    assert config["mode"] == "answer"
+    assert [i["reference_url"] for i in config["images"]] == [None] * 3
+    assert all(i["dicom_url"].startswith("/api/teaching/images/") for i in config["images"])
     assert_clean(classroom, html)
+    # Still none on a retake: answering, a student sees only their own marking.
+    from grading.teaching.services import attempt_submit
+
+    ref = {h["side"]: h["grade"] for h in classroom.case.reference_hips}
+    attempt_submit(user=classroom.users["alice"], case=classroom.case, grades=ref)
+    html = client.get(f"/teaching/cases/{classroom.case.pk}/").content.decode()
+    assert "reference.png" not in html
+    assert viewer_config(html)["images"][0]["reference_url"] is None
+
+
+def viewer_config(html: str) -> dict:
+    found = re.search(r'<script id="teaching-config" type="application/json">(.*?)</script>', html)
+    assert found, "the page has no viewer config"
+    return json.loads(found.group(1))
+
+
+def test_the_teachers_case_page_shows_the_reference_and_no_brush(classroom):
+    html = login(classroom, "teacher").get(f"/teaching/cases/{classroom.case.pk}/").content.decode()
+    config = viewer_config(html)
+    assert config["mode"] == "view"
+    assert any(i["reference_url"] for i in config["images"])
+    assert 'data-tool="brush"' not in html and 'id="answer-form"' not in html
 
 
 def test_answer_form_creates_an_attempt_and_shows_the_result(classroom):
@@ -66,6 +92,10 @@ def test_answer_form_creates_an_attempt_and_shows_the_result(classroom):
     assert result.status_code == 200
     assert "reference.png" in html and "mask.png" in html
     assert 'id="score">1.00<' in html
+    config = viewer_config(html)
+    assert config["mode"] == "result"
+    assert 'name="overlay-view" value="reference"' in html
+    assert 'name="overlay-view" value="marking"' in html
     assert_clean(classroom, html)
     # A retake through the form is a second attempt.
     client.post(f"/teaching/cases/{classroom.case.pk}/", grades)

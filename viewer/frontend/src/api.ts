@@ -83,6 +83,8 @@ export interface Hip {
   ai_grade_at_review: string | null;
   revisions: Revision[];
   jic_type?: string | null;
+  jic_source?: 'ai' | 'clinician' | null;
+  kerboul_source?: 'ai' | 'clinician' | null;
   kerboul_angle_deg?: number | null;
   kerboul_partial?: boolean | null;
   extent?: string | null;

@@ -30,13 +30,20 @@ describe('stampDisc', () => {
     expect(target[2 * 9 + 4]).toBe(0);
   });
 
-  it('keeps necrosis inside the head as it paints', () => {
+  it('paints necrosis inside and outside the head alike', () => {
     const before = new Uint8Array(81);
     before[4 * 9 + 4] = 1;
     const target = before.slice();
-    stampDisc(target, before, shape(2), 4.5, 4.5, 'brush', 2);
+    expect(stampDisc(target, before, shape(1.5), 4.5, 4.5, 'brush', 2)).toBe(9);
     expect(target[4 * 9 + 4]).toBe(2);
-    expect(painted(target)).toBe(1);
+    expect(target[3 * 9 + 3]).toBe(2);
+    expect(painted(target)).toBe(9);
+  });
+
+  it('paints necrosis on a slice with no head at all (a student marking a case)', () => {
+    const target = new Uint8Array(81);
+    stampDisc(target, target.slice(), shape(1), 4.5, 4.5, 'brush', 2);
+    expect(Array.from(target).filter((v) => v === 2).length).toBe(5);
   });
 
   it('clips to the image and uses separate radii per axis', () => {

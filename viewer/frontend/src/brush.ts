@@ -3,14 +3,15 @@
 // needs a Cornerstone labelmap segmentation on the viewport, which Cornerstone 5.14 cannot
 // show on a CPU-rendered stack (what the viewer uses when WebGL runs in software).
 // Each painted pixel takes the value the stroke rules of labels.ts give it, computed from
-// the slice as it was when the stroke began, so necrosis never leaves the head even while
-// the mouse is still down.
+// the slice as it was when the stroke began, so a stroke never turns necrosis back into
+// viable head even while the mouse is still down.
 import { BACKGROUND, FEMORAL_HEAD, NECROSIS, type EditLabel, type EditTool } from './labels';
 
 /** The value a stroke leaves on a pixel that held `before` when the stroke began. */
 export function strokeValue(before: number, tool: EditTool, label: EditLabel): number {
   if (tool === 'brush') {
-    if (label === NECROSIS) return before === BACKGROUND ? BACKGROUND : NECROSIS;
+    // Necrosis is painted wherever the reader sees it (labels.ts says why).
+    if (label === NECROSIS) return NECROSIS;
     return before === NECROSIS ? NECROSIS : FEMORAL_HEAD;
   }
   if (label === NECROSIS) return before === BACKGROUND ? BACKGROUND : FEMORAL_HEAD;

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Series } from './api';
-import { extentLabel, jicLabel, kerboulLabel, seriesLabel, sliceKey, stageLabel } from './classification';
+import { extentLabel, jicLabel, kerboulLabel, seriesLabel, sliceKey, sourceLabel, stageLabel } from './classification';
 
 describe('classification words', () => {
+  it('says whether a value is the AI or a clinician', () => {
+    expect(sourceLabel('ai')).toContain('AI');
+    expect(sourceLabel('clinician')).toContain('clinician');
+    expect(sourceLabel(null)).toBe('');
+  });
   it('names the JIC types and says when none is set', () => {
     expect(jicLabel('C2')).toContain('past the acetabular edge');
     expect(jicLabel(null)).toBe('not set');

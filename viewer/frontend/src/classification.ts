@@ -24,6 +24,13 @@ export function kerboulLabel(angle: number | null | undefined, partial: boolean 
   return `${deg} (${group})`;
 }
 
+/** Who gave a classification value: shown after it so a machine value is never taken for a person's. */
+export function sourceLabel(source: string | null | undefined): string {
+  if (source === 'ai') return ' (AI, from the mid-coronal/sagittal T1)';
+  if (source === 'clinician') return ' (set by a clinician)';
+  return '';
+}
+
 export function extentLabel(extent: string | null | undefined): string {
   if (!extent) return 'no necrosis';
   return { A: 'A (< 15 %)', B: 'B (15–30 %)', C: 'C (> 30 %)' }[extent] ?? extent;

@@ -11,7 +11,7 @@ import dicomImageLoader from '@cornerstonejs/dicom-image-loader/imageLoader';
 import { utilities as metadataUtilities } from '@cornerstonejs/metadata';
 import { stampDisc, stampSegment, type BrushShape } from './brush';
 import { applyStrokeRules, countLabels, EditHistory, sameLabels, type EditLabel, type EditTool } from './labels';
-import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle } from './overlay';
+import { applyAffine, imageToCanvasAffine, invertAffine, labelmapToRgba, scaleAffine, zoomRelativeToFit, type Affine, type OverlayStyle, type Rgba } from './overlay';
 import { chooseRenderPath, type RenderPath } from './rendering';
 import { PRESETS, voiRangeFromWindow, windowFromVoiRange, type WindowLevel } from './windowing';
 
@@ -110,6 +110,8 @@ export class StackViewer {
   private toolGroup: ToolsModule.Types.IToolGroup | null = null;
   private opacity = 0.45;
   private visible = { head: true, necrosis: true };
+  private extraColours: Readonly<Record<number, Rgba>> = {};
+  private colours: { head: readonly [number, number, number, number]; necrosis: readonly [number, number, number, number] } = { head: HEAD_COLOUR, necrosis: NECROSIS_COLOUR };
   onStroke: (r: StrokeResult) => void = () => {};
 
   constructor(readonly element: HTMLDivElement) {
@@ -317,12 +319,13 @@ export class StackViewer {
 
   private style(): OverlayStyle {
     return {
-      headColour: HEAD_COLOUR,
-      necrosisColour: NECROSIS_COLOUR,
+      headColour: this.colours.head,
+      necrosisColour: this.colours.necrosis,
       fillAlpha: this.opacity,
       outlineAlpha: 0.9,
       showHead: this.visible.head,
       showNecrosis: this.visible.necrosis,
+      extraColours: this.extraColours,
     };
   }
 
@@ -479,6 +482,14 @@ export class StackViewer {
     const key = label === 1 ? 'head' : 'necrosis';
     if (this.visible[key] === visible) return;
     this.visible[key] = visible;
+    this.restyle();
+  }
+
+  /** The necrosis colour (the teaching pages draw a student's own marking in another) and
+   *  the colours of display-only values above 2 (their comparison). */
+  setNecrosisColour(colour: readonly [number, number, number, number], extra: Readonly<Record<number, Rgba>> = {}): void {
+    this.colours = { ...this.colours, necrosis: colour };
+    this.extraColours = extra;
     this.restyle();
   }
 

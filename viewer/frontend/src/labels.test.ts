@@ -4,11 +4,13 @@ import { applyStrokeRules, countLabels, EditHistory, sanitiseLabelmap, sameLabel
 const u8 = (...v: number[]) => new Uint8Array(v);
 
 describe('stroke rules', () => {
-  it('clips a necrosis stroke to the femoral head', () => {
+  it('keeps a necrosis stroke wherever it painted, outside the head too', () => {
     const before = u8(0, 1, 1, 2, 0);
     const after = u8(2, 2, 2, 2, 0);
-    expect(applyStrokeRules(before, after, 'brush', 2)).toBe(1);
-    expect(Array.from(after)).toEqual([0, 2, 2, 2, 0]);
+    expect(applyStrokeRules(before, after, 'brush', 2)).toBe(0);
+    expect(Array.from(after)).toEqual([2, 2, 2, 2, 0]);
+    // and the necrosis painted outside the head counts as head (necrosis is part of it)
+    expect(countLabels(after)).toEqual({ head: 4, necrosis: 4 });
   });
 
   it('a head stroke adds head but keeps necrosis', () => {

@@ -1,6 +1,14 @@
 // Label-map rules the editor enforces on the client (the server measures whatever it is
-// sent, so the viewer must not send necrosis outside the femoral head).
-// Values: 0 background, 1 viable femoral head, 2 necrosis (necrosis is part of the head).
+// sent). Values: 0 background, 1 viable femoral head, 2 necrosis (necrosis is part of the
+// head: the measured head area counts both).
+//
+// The necrosis brush paints anywhere in the image. A reader marks necrosis where they see
+// it: a clinician where the AI's head label stops short of the lesion, a student who has
+// no head label at all (the reference stays hidden until the first attempt). Since a
+// necrosis pixel is a head pixel, painting necrosis outside the head also grows the head
+// there, which is what the reader asserts. To take such a stroke back, undo it or use the
+// head eraser; the necrosis eraser only turns necrosis back into viable head. The server
+// stores a clinician's mask exactly as painted: nothing a reader painted is dropped.
 
 export const BACKGROUND = 0;
 export const FEMORAL_HEAD = 1;
@@ -11,7 +19,7 @@ export type EditTool = 'brush' | 'eraser';
 
 /**
  * Correct one brush or eraser stroke in place, given the slice before the stroke.
- *  - necrosis brush: only where the head already was (clipped to the head);
+ *  - necrosis brush: necrosis wherever it painted, inside the head or not;
  *  - head brush: adds head, never turns necrosis back into viable head;
  *  - necrosis eraser: necrosis becomes viable head, the head itself is kept;
  *  - head eraser: removes head and any necrosis inside it (what Cornerstone does).
@@ -26,7 +34,7 @@ export function applyStrokeRules(before: Uint8Array, after: Uint8Array, tool: Ed
     if (a === b) continue;
     let fixed = a;
     if (tool === 'brush' && label === NECROSIS) {
-      if (b === BACKGROUND) fixed = BACKGROUND;
+      fixed = NECROSIS;
     } else if (tool === 'brush' && label === FEMORAL_HEAD) {
       if (b === NECROSIS) fixed = NECROSIS;
     } else if (tool === 'eraser' && label === NECROSIS) {

@@ -94,3 +94,15 @@ describe('zoomRelativeToFit', () => {
     expect(zoomRelativeToFit([-2, 0, 0, 4, 400, 0], 200, 100, 0.5, 1, 400, 400)).toBeCloseTo(1, 9);
   });
 });
+
+describe('labelmapToRgba with display-only values', () => {
+  it('colours values above 2 from extraColours, with the necrosis, and leaves unknown ones out', () => {
+    const out = new Uint8ClampedArray(4 * 4);
+    const extra = { ...style, fillAlpha: 1, extraColours: { 3: [0, 0, 255, 255] as const } };
+    expect(labelmapToRgba(new Uint8Array([3, 4, 2, 0]), 4, 1, extra, out)).toBe(2);
+    expect(Array.from(out.slice(0, 4))).toEqual([0, 0, 255, 255]);
+    expect(Array.from(out.slice(4, 8))).toEqual([0, 0, 0, 0]);
+    labelmapToRgba(new Uint8Array([3, 4, 2, 0]), 4, 1, { ...extra, showNecrosis: false }, out);
+    expect(out.every((v) => v === 0)).toBe(true);
+  });
+});

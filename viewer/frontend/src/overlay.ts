@@ -19,6 +19,9 @@ export interface OverlayStyle {
   outlineAlpha: number;
   showHead: boolean;
   showNecrosis: boolean;
+  /** Colours of display-only values above 2 (the teaching pages' comparison, see
+   *  teaching-logic.ts), shown with the necrosis. */
+  extraColours?: Readonly<Record<number, Rgba>>;
 }
 
 /**
@@ -39,7 +42,18 @@ export function labelmapToRgba(labels: ArrayLike<number>, columns: number, rows:
       const i = row + x;
       const v = labels[i]!;
       const o = i * 4;
-      const colour = v === FEMORAL_HEAD && style.showHead ? style.headColour : v === NECROSIS && style.showNecrosis ? style.necrosisColour : null;
+      const colour =
+        v === FEMORAL_HEAD
+          ? style.showHead
+            ? style.headColour
+            : null
+          : v === NECROSIS
+            ? style.showNecrosis
+              ? style.necrosisColour
+              : null
+            : v > NECROSIS && style.showNecrosis
+              ? (style.extraColours?.[v] ?? null)
+              : null;
       if (!colour) {
         out[o] = 0;
         out[o + 1] = 0;

@@ -94,6 +94,7 @@ async function refreshSends(seriesId: number, into: HTMLElement): Promise<void> 
   for (const send of sends.slice(0, 5)) {
     into.append(h('li', { class: `pacs-send state-${send.state}` }, describeSend(send)));
   }
+  if (!sends.length) into.append(h('li', { class: 'muted small empty-state' }, 'Not sent yet: the button sends this series’ results to the PACS.'));
   if (sends.some(sendIsActive)) window.setTimeout(() => void refreshSends(seriesId, into), 3000);
 }
 

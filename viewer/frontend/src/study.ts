@@ -24,7 +24,7 @@ import { formatGradeProbabilities, formatInterval, formatMethods } from './uncer
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
-import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, stageLabel } from './classification';
+import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, sourceLabel, stageLabel } from './classification';
 import { defaultSeries, stackOrder, startIndex } from './stack';
 import type { EarlyStudyWindow } from './study-prefetch';
 import { PRESETS } from './windowing';
@@ -489,9 +489,9 @@ class StudyPage {
       h('dt', {}, 'Extent'),
       h('dd', { class: 'extent' }, extentLabel(hip.extent)),
       h('dt', {}, 'JIC type'),
-      h('dd', { class: 'jic-type' }, jicLabel(hip.jic_type)),
+      h('dd', { class: 'jic-type' }, jicLabel(hip.jic_type), sourceLabel(hip.jic_source)),
       h('dt', {}, 'Kerboul angle'),
-      h('dd', { class: 'kerboul' }, kerboulLabel(hip.kerboul_angle_deg, hip.kerboul_partial)),
+      h('dd', { class: 'kerboul' }, kerboulLabel(hip.kerboul_angle_deg, hip.kerboul_partial), sourceLabel(hip.kerboul_source)),
       h('dt', {}, 'Stage'),
       h('dd', { class: 'stage' }, stageLabel({ stage: hip.stage ?? '', stage_source: hip.stage_source ?? 'mri' })),
     );
@@ -501,7 +501,7 @@ class StudyPage {
     const jic = h('select', { name: 'jic_type', 'aria-label': 'JIC type' });
     jic.appendChild(h('option', { value: '', selected: !hip.jic_type }, 'JIC type: not set'));
     for (const t of JIC_TYPES) jic.appendChild(h('option', { value: t, selected: hip.jic_type === t }, jicLabel(t)));
-    const angle = h('input', { type: 'number', name: 'kerboul', min: 0, max: 720, step: 1, placeholder: 'Kerboul angle (°)', value: hip.kerboul_angle_deg ?? '', 'aria-label': 'Kerboul combined angle in degrees' });
+    const angle = h('input', { type: 'number', name: 'kerboul', min: 0, max: 720, step: 'any', placeholder: 'Kerboul angle (°)', value: hip.kerboul_angle_deg ?? '', 'aria-label': 'Kerboul combined angle in degrees' });
     const partial = h('input', { type: 'checkbox', name: 'kerboul_partial', checked: !!hip.kerboul_partial });
     const check = (name: string, label: string) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name }), ` ${label}`);
     const collapse = h('input', { type: 'number', name: 'collapse_mm', min: 0, max: 30, step: 0.5, value: 0, 'aria-label': 'Collapse depth in mm' });
@@ -531,13 +531,20 @@ class StudyPage {
       e.preventDefault();
       const field = (name: string) => form.querySelector<HTMLInputElement>(`[name="${name}"]`);
       const entered = field('findings_entered')?.checked ?? false;
+      // Only what the person changed: the form starts from the shown values, which may be
+      // the AI's (from the coronal and sagittal T1), and an untouched AI value must not
+      // become a clinician's.
+      const changed: Record<string, unknown> = {};
+      if (jic.value !== (hip.jic_type ?? '')) changed.jic_type = jic.value;
+      if (angle.value !== String(angle.defaultValue) || partial.checked !== partial.defaultChecked) {
+        changed.kerboul_angle_deg = angle.value === '' ? null : Number(angle.value);
+        changed.kerboul_partial = angle.value === '' ? null : partial.checked;
+      }
       const body = {
         series_instance_uid: hip.series_instance_uid,
         side: hip.side,
         reason: reason.value.trim(),
-        jic_type: jic.value,
-        kerboul_angle_deg: angle.value === '' ? null : Number(angle.value),
-        kerboul_partial: angle.value === '' ? null : partial.checked,
+        ...changed,
         findings: entered
           ? {
               radiograph_abnormal: field('radiograph_abnormal')?.checked ?? false,
@@ -712,6 +719,8 @@ class StudyPage {
       v.dirty.clear();
       v.history.clear();
       await this.refreshDetail(detail && 'series' in detail ? detail : undefined);
+      // Show what the server stored, so what is on screen is what was saved.
+      v.replaceLabelmaps(await this.fetchLabelmaps('current'));
       toast('Mask saved; proportions and grades recomputed.', 'ok');
     } catch (err) {
       toast(`Saving the mask failed: ${err instanceof Error ? err.message : err}`, 'error', 8000);
@@ -764,8 +773,6 @@ class StudyPage {
     byId('redo').addEventListener('click', () => void this.undoRedo('redo'));
     byId('save-mask').addEventListener('click', () => void this.saveMask());
     byId('revert-mask').addEventListener('click', () => void this.revertMask());
-    byId('help-button').addEventListener('click', () => this.toggleHelp());
-    byId('help-close').addEventListener('click', () => this.toggleHelp(false));
     byId('chart').addEventListener('click', this.onChartClick);
     byId('series-picker').addEventListener('change', (e) => {
       const id = Number((e.target as HTMLSelectElement).value);
@@ -815,11 +822,6 @@ class StudyPage {
     this.renderSlice();
   }
 
-  private toggleHelp(show?: boolean): void {
-    const el = byId('help-overlay');
-    el.hidden = show === undefined ? !el.hidden : !show;
-  }
-
   private buildHelp(): void {
     const body = byId('help-table');
     for (const s of SHORTCUTS) body.appendChild(h('tr', {}, h('td', {}, h('kbd', {}, s.keys)), h('td', {}, s.description)));
@@ -862,8 +864,7 @@ class StudyPage {
       case 'brushSmaller': this.stepRange('brush-size', -1); break;
       case 'undo': void this.undoRedo('undo'); break;
       case 'redo': void this.undoRedo('redo'); break;
-      case 'help': this.toggleHelp(); break;
-      case 'close': this.toggleHelp(false); break;
+      case 'help': case 'close': break; // the page's ? overlay (help.ts) has these keys
     }
   };
 

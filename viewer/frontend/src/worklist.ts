@@ -113,7 +113,14 @@ function render(): void {
   });
   clear(tbody);
   for (const s of sorted) tbody.appendChild(row(s));
-  if (!sorted.length) tbody.appendChild(h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'No studies match. ', h('a', { href: '/upload/' }, 'Upload a study'))));
+  if (!sorted.length) {
+    // Filtered to nothing, or nothing at all yet: say which, and what to do next.
+    const filtered = [...query().keys()].some((k) => k !== 'page' && k !== 'ordering');
+    const text = filtered
+      ? ['No studies match these filters. ', h('button', { type: 'button', class: 'btn ghost small', onclick: () => byId('reset-filters').click() }, 'Clear the filters'), ' or ']
+      : ['No studies yet. Studies appear here when they are uploaded or sent by a scanner or PACS: '];
+    tbody.appendChild(h('tr', {}, h('td', { colspan: 8, class: 'empty' }, ...text, h('a', { href: '/upload/' }, 'upload a study'), '.')));
+  }
   byId('worklist-count').textContent = `${count} stud${count === 1 ? 'y' : 'ies'}`;
   for (const th of document.querySelectorAll<HTMLElement>('th[data-sort]')) {
     const on = th.dataset.sort === sortKey;
