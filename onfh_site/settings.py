@@ -25,7 +25,8 @@ if (BASE_DIR / ".env").exists():
 
 # Everything the embedded mode writes lives under VAR_DIR (db, media, broker, secret key).
 # It holds patient images, the database and the keys: owner only (0700; secrets 0600).
-VAR_DIR = Path(env.str("ONFH_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+# An empty ONFH_VAR_DIR means the default too (not the working directory).
+VAR_DIR = Path(env.str("ONFH_VAR_DIR", default="") or BASE_DIR / "var").resolve()
 VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 if VAR_DIR.stat().st_uid == os.getuid():
     VAR_DIR.chmod(0o700)  # also a var/ made world-readable by an older version
