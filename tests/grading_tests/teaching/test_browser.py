@@ -112,6 +112,10 @@ def test_a_student_marks_answers_and_sees_the_reference(classroom, live_server, 
     # Window/level presets and zoom work as on the study page.
     page.select_option("#wl-preset", "3")
     page.wait_for_function("document.getElementById('ov-bl').textContent.startsWith('W ')")
+    # The study page's keys too (viewer-keys.ts): preset 2 by key shows in the menu.
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("2")
+    page.wait_for_function("document.getElementById('wl-preset').value === '1'")
     page.click("button[data-tool='brush']")
     assert (
         "active" in (page.locator("button[data-tool='brush']").get_attribute("class") or "").split()

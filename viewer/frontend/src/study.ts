@@ -22,6 +22,7 @@ import {
 } from './format';
 import { formatGradeProbabilities, formatInterval, formatMethods } from './uncertainty';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
+import { runViewerAction } from './viewer-keys';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { StudySocket } from './socket';
 import { extentLabel, JIC_TYPES, jicLabel, kerboulLabel, seriesLabel, sourceLabel, stageLabel } from './classification';
@@ -834,38 +835,17 @@ class StudyPage {
     if (!action) return;
     if (isTypingTarget(e.target) && action !== 'close') return;
     if (document.querySelector('dialog[open]')) return;
-    const v = this.viewer;
     e.preventDefault();
-    switch (action) {
-      case 'nextSlice': void v?.scrollBy(1); break;
-      case 'prevSlice': void v?.scrollBy(-1); break;
-      case 'nextPage': void v?.scrollBy(5); break;
-      case 'prevPage': void v?.scrollBy(-5); break;
-      case 'firstSlice': void v?.scrollTo(0); break;
-      case 'lastSlice': void v?.scrollTo(this.stack.length - 1); break;
-      case 'preset1': case 'preset2': case 'preset3': case 'preset4': {
-        const index = Number(action.slice(-1)) - 1;
-        v?.applyPreset(index);
-        byId<HTMLSelectElement>('wl-preset').value = String(index);
-        break;
-      }
-      case 'reset': v?.reset(); break;
-      case 'invert': v?.invert(); break;
-      case 'toolWindowLevel': this.setTool('wl'); break;
-      case 'toolPan': this.setTool('pan'); break;
-      case 'toolZoom': this.setTool('zoom'); break;
-      case 'toolBrush': this.setTool('brush'); break;
-      case 'toolEraser': this.setTool('eraser'); break;
-      case 'labelHead': this.setLabel(1); break;
-      case 'labelNecrosis': this.setLabel(2); break;
-      case 'toggleHead': this.toggleCheckbox('show-head'); break;
-      case 'toggleNecrosis': this.toggleCheckbox('show-necrosis'); break;
-      case 'brushBigger': this.stepRange('brush-size', 1); break;
-      case 'brushSmaller': this.stepRange('brush-size', -1); break;
-      case 'undo': void this.undoRedo('undo'); break;
-      case 'redo': void this.undoRedo('redo'); break;
-      case 'help': case 'close': break; // the page's ? overlay (help.ts) has these keys
-    }
+    runViewerAction(action, {
+      viewer: this.viewer,
+      sliceCount: this.stack.length,
+      setTool: (tool) => this.setTool(tool),
+      showPreset: (index) => { byId<HTMLSelectElement>('wl-preset').value = String(index); },
+      toggleCheckbox: (id) => this.toggleCheckbox(id),
+      stepRange: (id, delta) => this.stepRange(id, delta),
+      undoRedo: (which) => this.undoRedo(which),
+      setLabel: (label) => this.setLabel(label),
+    });
   };
 
   private toggleCheckbox(id: string): void {

@@ -8,6 +8,7 @@
 import { initCornerstone, StackViewer, type ActiveTool } from './cornerstone';
 import { byId, h, readConfig, toast } from './dom';
 import { actionForKey, isTypingTarget, SHORTCUTS } from './keyboard';
+import { runViewerAction } from './viewer-keys';
 import type { EditTool } from './labels';
 import { bytesToBase64, decodeLabelPng, encodeGrayPng } from './png';
 import { compareLabels, MARKED_AND_REFERENCE, MARKED_ONLY, markedSlices, markingEditLabel, markingToLabels, openingSlice, overlayCaption, overlayViews, parseTeachingConfig, type OverlayView, type TeachingConfig } from './teaching-logic';
@@ -298,37 +299,17 @@ class TeachingPage {
     if (isTypingTarget(e.target) && action !== 'close') return;
     // The answer form's radio buttons keep their arrow keys.
     if (e.target instanceof Element && e.target.closest('#answer-form') && action !== 'close') return;
-    const v = this.viewer;
-    switch (action) {
-      case 'nextSlice': void v?.scrollBy(1); break;
-      case 'prevSlice': void v?.scrollBy(-1); break;
-      case 'nextPage': void v?.scrollBy(5); break;
-      case 'prevPage': void v?.scrollBy(-5); break;
-      case 'firstSlice': void v?.scrollTo(0); break;
-      case 'lastSlice': void v?.scrollTo(this.config.images.length - 1); break;
-      case 'preset1': case 'preset2': case 'preset3': case 'preset4': {
-        const index = Number(action.slice(-1)) - 1;
-        v?.applyPreset(index);
-        byId<HTMLSelectElement>('wl-preset').value = String(index);
-        break;
-      }
-      case 'reset': v?.reset(); break;
-      case 'invert': v?.invert(); break;
-      case 'toolWindowLevel': this.setTool('wl'); break;
-      case 'toolPan': this.setTool('pan'); break;
-      case 'toolZoom': this.setTool('zoom'); break;
-      case 'toolBrush': this.setTool('brush'); break;
-      case 'toolEraser': this.setTool('eraser'); break;
-      case 'toggleHead': this.toggleCheckbox('show-head'); break;
-      case 'toggleNecrosis': this.toggleCheckbox('show-necrosis'); break;
-      case 'brushBigger': this.stepRange('brush-size', 1); break;
-      case 'brushSmaller': this.stepRange('brush-size', -1); break;
-      case 'undo': void this.undoRedo('undo'); break;
-      case 'redo': void this.undoRedo('redo'); break;
-      case 'help': case 'close': return; // the page's ? overlay (help.ts) has these keys
-      default: return; // the label keys: a student's marking has only necrosis
-    }
-    e.preventDefault();
+    const handled = runViewerAction(action, {
+      viewer: this.viewer,
+      sliceCount: this.config.images.length,
+      setTool: (tool) => this.setTool(tool),
+      showPreset: (index) => { byId<HTMLSelectElement>('wl-preset').value = String(index); },
+      toggleCheckbox: (id) => this.toggleCheckbox(id),
+      stepRange: (id, delta) => this.stepRange(id, delta),
+      undoRedo: (which) => this.undoRedo(which),
+      // no setLabel: a student's marking has only necrosis
+    });
+    if (handled) e.preventDefault();
   };
 }
 
