@@ -591,7 +591,7 @@ def analysis_run(*, analysis_id: int, progress_cb: ProgressCallback | None = Non
 # --- recovery ------------------------------------------------------------------------------
 
 
-def _local_process_gone(worker: str) -> bool:
+def local_process_gone(worker: str) -> bool:
     """True when ``worker`` ("host:pid") names a process of this host that no longer
     exists."""
     host, _, pid = worker.rpartition(":")
@@ -657,7 +657,7 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
     # A worker of this machine whose process is gone is known dead at once (a restart
     # after a crash picks its analysis up without waiting for the heartbeat to go stale).
     for pk, worker in running.values_list("pk", "worker"):
-        if pk not in reasons and _local_process_gone(worker):
+        if pk not in reasons and local_process_gone(worker):
             reasons[pk] = f"its worker process ({worker}) is gone"
     for analysis_id, reason in reasons.items():
         with transaction.atomic():
@@ -673,7 +673,7 @@ def analysis_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
             beat_stale = analysis.heartbeat is None or analysis.heartbeat < now - timedelta(
                 seconds=stale
             )
-            if not beat_stale and not _local_process_gone(analysis.worker):
+            if not beat_stale and not local_process_gone(analysis.worker):
                 continue  # it came back to life meanwhile
             if analysis.result_file:
                 analysis.heartbeat = now

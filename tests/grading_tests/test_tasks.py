@@ -291,4 +291,4 @@ def test_analysis_of_a_dead_local_worker_is_requeued_without_waiting(
         assert analysis_services.analysis_requeue_stale() == [analysis.pk]
     assert "is gone" in AuditEvent.objects.get(action="analysis.requeue").reason
     # A live local worker (this very process, seen from elsewhere) is left alone.
-    assert not analysis_services._local_process_gone(f"{socket.gethostname()}:{os.getpid()}")
+    assert not analysis_services.local_process_gone(f"{socket.gethostname()}:{os.getpid()}")

@@ -23,7 +23,7 @@ from grading.interop import scu
 from grading.interop.models import PacsNode, PacsSend, SendState
 from grading.interop.services.common import peer_of, portal_ae
 from grading.models import HipResult, Instance, Series
-from grading.services.analyses import _local_process_gone, worker_name
+from grading.services.analyses import local_process_gone, worker_name
 from grading.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ def _send_abandoned(send: PacsSend, *, now: datetime, by_sweep: bool) -> bool:
         return not by_sweep
     host = send.worker.rpartition(":")[0]
     if not send.worker or host == worker_name().rpartition(":")[0]:
-        return not send.worker or _local_process_gone(send.worker)
+        return not send.worker or local_process_gone(send.worker)
     quiet_s = max(settings.ONFH_PACS_SEND_STALE_S, settings.CELERY_TASK_TIME_LIMIT)
     return send.updated < now - timedelta(seconds=quiet_s)
 
