@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft
+from scipy import fft, ndimage
 
 from grading.engine.phantoms.anatomy import Pelvis
 from grading.engine.phantoms.render import PlaneGrid
@@ -33,18 +33,37 @@ class Acquisition:
     intensity_max: int
     scale: float
     bias: tuple[float, ...]
+    bias_gain: float = 1.0
+    """How strong the coil shading is (1: the gentle shading of body-array coils; up to
+    2.5: a surface coil close to the skin)."""
+    taper: float = 0.35
+    """Share of the kept frequencies over which k-space is tapered: small values ring
+    (Gibbs) at sharp edges such as the cortex."""
+    chemical_shift_px: float = 0.0
+    """Fat signal displaced by this many pixels along the frequency-encoding axis
+    (``frequency_axis``: 0 rows, 1 columns; sign gives the direction): chemical-shift
+    misregistration, a dark rim on one side of a fat/water edge and a bright one on
+    the other. 0: none (fat-water in phase and a wide bandwidth)."""
+    frequency_axis: int = 1
 
 
 def sample_acquisition(
     rng: np.random.Generator, *, snr: float | None = None, intensity_max: int | None = None
 ) -> Acquisition:
     top = int(intensity_max if intensity_max is not None else rng.choice(INTENSITY_MAXIMA))
+    # scanner artefacts from a stream of their own (``rng`` is left where it is)
+    extra = np.random.Generator(rng.bit_generator.jumped(2))
+    shift = float(extra.uniform(0.5, 2.0) * extra.choice([-1.0, 1.0])) if extra.uniform() < 0.7 else 0.0
     return Acquisition(
         snr=float(snr if snr is not None else np.exp(rng.uniform(np.log(8.0), np.log(40.0)))),
         kspace_fraction=float(rng.uniform(0.6, 0.95)),
         intensity_max=top,
         scale=float(top * rng.uniform(0.4, 0.7)),
         bias=tuple(float(c) for c in rng.normal(0.0, 1.0, 7)),
+        bias_gain=float(extra.uniform(1.0, 2.5)) if extra.uniform() < 0.5 else 1.0,
+        taper=float(extra.uniform(0.05, 0.35)) if extra.uniform() < 0.5 else _TAPER,
+        chemical_shift_px=shift,
+        frequency_axis=int(extra.integers(2)),
     )
 
 
@@ -70,7 +89,8 @@ def bias_field(acq: Acquisition, pelvis: Pelvis, grid: PlaneGrid) -> F32:
         - (0.1 + 0.05 * c[5]) * un * un * 0.5
         + 0.04 * c[6] * un * un * un
     )
-    out: F32 = np.exp(np.clip(log_b, -0.6, 0.6)).astype(np.float32)
+    gain = acq.bias_gain
+    out: F32 = np.exp(np.clip(gain * log_b, -0.6 * gain, 0.6 * gain)).astype(np.float32)
     return out
 
 
@@ -82,15 +102,20 @@ def acquire(
     *,
     marrow: float,
     noise_scale: float = 1.0,
+    tissue: npt.NDArray[np.uint8] | None = None,
 ) -> F32:
     """Stored values of one plane: ``(H, W)`` float32, whole numbers in ``[0, intensity_max]``.
 
     ``noise_scale`` shrinks the noise when the plane is drawn coarser than the
-    acquisition grid (averaging pixels averages noise).
+    acquisition grid (averaging pixels averages noise). ``tissue``: the plane's
+    ``(H, W)`` :class:`~.tissues.TissueClass` map; with it the fat part of each
+    tissue's signal (:data:`FAT_FRACTION`) is displaced by ``acq.chemical_shift_px``.
     """
     h, w = signal.shape
+    if tissue is not None and acq.chemical_shift_px:
+        signal = chemical_shift(signal, tissue, acq.chemical_shift_px, acq.frequency_axis)
     padded = (fft.next_fast_len(h), fft.next_fast_len(w))
-    window = _kspace_window(padded, acq.kspace_fraction)
+    window = _kspace_window(padded, acq.kspace_fraction, acq.taper)
     # complex receiver noise before reconstruction; the window filters it too, so
     # scale it up to keep the requested SNR in the image
     sigma = marrow / acq.snr * noise_scale / float(np.sqrt(np.mean(window**2)))
@@ -103,7 +128,47 @@ def acquire(
     return out
 
 
-def _kspace_window(shape: tuple[int, ...], fraction: float) -> F32:
+def _fat_fraction_table() -> F32:
+    from grading.engine.phantoms.tissues import N_TISSUE_CLASSES
+    from grading.engine.phantoms.tissues import TissueClass as T
+
+    table = np.zeros(max(N_TISSUE_CLASSES, 256), np.float32)
+    for cls, fraction in {
+        T.FAT: 1.0,
+        T.PULVINAR_FAT: 1.0,
+        T.SKIN: 0.3,
+        T.MUSCLE: 0.05,
+        T.FEMUR_MARROW: 0.85,
+        T.HEAD_MARROW: 0.85,
+        T.PELVIC_MARROW: 0.7,
+        T.RED_MARROW: 0.4,
+        T.COMPRESSIVE_TRABECULAE: 0.8,
+        T.OEDEMA: 0.6,
+        T.LESION_FAT_LIKE: 0.7,
+        T.LIGAMENTUM_TERES: 0.2,
+    }.items():
+        table[int(cls)] = fraction
+    return table
+
+
+FAT_FRACTION = _fat_fraction_table()
+"""Share of each :class:`~.tissues.TissueClass`'s T1 signal that comes from fat
+(yellow marrow about 80-90 % fat, red marrow about 40 %, muscle a few per cent)."""
+
+
+def chemical_shift(signal: F32, tissue: npt.NDArray[np.uint8], pixels: float, axis: int) -> F32:
+    """``signal`` ``(H, W)`` with its fat part displaced ``pixels`` along ``axis``
+    (linear interpolation): chemical-shift misregistration of the first kind."""
+    fraction = FAT_FRACTION[tissue]
+    fat = signal * fraction
+    offset = [0.0, 0.0]
+    offset[axis] = pixels
+    moved = ndimage.shift(fat, offset, order=1, mode="nearest")
+    out: F32 = (signal - fat + moved).astype(np.float32)
+    return out
+
+
+def _kspace_window(shape: tuple[int, ...], fraction: float, taper: float = 0.35) -> F32:
     """Separable apodised truncation of k-space, ``shape`` float32 (FFT order).
 
     Keeps ``fraction`` of the spatial frequencies along each axis with a cosine
@@ -113,8 +178,8 @@ def _kspace_window(shape: tuple[int, ...], fraction: float) -> F32:
     axes = []
     for n in shape[:2]:
         k = np.abs(np.fft.fftfreq(n)) / 0.5  # 0 at DC, 1 at Nyquist
-        flat = fraction * (1.0 - _TAPER)
-        ramp = np.clip((k - flat) / (fraction * _TAPER), 0.0, 1.0)
+        flat = fraction * (1.0 - taper)
+        ramp = np.clip((k - flat) / (fraction * taper), 0.0, 1.0)
         axes.append((0.5 + 0.5 * np.cos(np.pi * ramp)).astype(np.float32))
     out: F32 = axes[0][:, None] * axes[1][None, :]
     return out

@@ -88,6 +88,78 @@ class Necrosis:
 
 
 @dataclass
+class HeadVariants:
+    """Normal findings of an adult femoral head that are darker than fatty marrow on T1.
+
+    All are viable head in the label map (label 1); each is present per hip with its
+    own random size and contrast (:func:`sample_head_variants`), in normal and lesioned
+    hips alike. Hip-local frame (mm, ``x`` lateral, ``y`` posterior, ``z`` superior).
+
+    - ``fovea``: the fovea capitis, a pit in the medial, slightly posteroinferior
+      articular surface where the ligamentum teres inserts (no cartilage there). On T1
+      a dark notch (ligament, with a little fat) lined by cortex. ``fovea_dir`` (unit,
+      from the head centre), ``fovea_radius_mm`` (the pit's mouth), ``fovea_depth_mm``,
+      ``fovea_signal`` (relative to fat).
+    - ``red_marrow``: residual haematopoietic (red) marrow islands, intermediate on T1
+      (less fat than yellow marrow: darker than it, brighter than muscle), with feathery
+      edges, commonest in the medial and inferior head and along the old physis.
+      ``islands``: ``(K, 7)`` rows of centre (3), semi-axes (3) in mm and the signal
+      relative to the hip's marrow.
+    - ``trabeculae``: the primary compressive trabeculae, a dense fan of bone from the
+      medial neck cortex (calcar) to the superior, weight-bearing surface: less marrow
+      fat per voxel, so a darker, stippled band on T1. ``trabecula_from``/``_to``
+      (mm), ``trabecula_width_mm`` at its upper end, ``trabecula_drop`` (the fraction
+      of marrow signal lost at its axis).
+    """
+
+    fovea: bool = False
+    fovea_dir: FloatArray = field(default_factory=lambda: np.array([-1.0, 0.0, 0.0]))
+    fovea_radius_mm: float = 7.0
+    fovea_depth_mm: float = 3.0
+    fovea_signal: float = 0.2
+    red_marrow: bool = False
+    islands: FloatArray = field(default_factory=lambda: np.zeros((0, 7)))
+    trabeculae: bool = False
+    trabecula_from: FloatArray = field(default_factory=lambda: np.zeros(3))
+    trabecula_to: FloatArray = field(default_factory=lambda: np.zeros(3))
+    trabecula_width_mm: float = 5.0
+    trabecula_drop: float = 0.2
+
+
+def sample_head_variants(rng: np.random.Generator, radius: float) -> HeadVariants:
+    """Random normal variants of one head (see :class:`HeadVariants`). Presence rates:
+    fovea 0.8 (always there anatomically, but a small one hides in the joint line),
+    red marrow islands 0.35, compressive trabeculae visible 0.6."""
+    fovea_dir = _unit(np.array([-1.0, rng.uniform(0.0, 0.4), rng.uniform(-0.5, -0.1)]))
+    k = int(rng.integers(1, 5))
+    islands = []
+    for _ in range(k):
+        # mostly medial and inferior (metaphyseal side of the old physis), some anywhere
+        if rng.uniform() < 0.7:
+            direction = _unit(np.array([rng.uniform(-1, 0.3), rng.uniform(-0.6, 0.6), rng.uniform(-1, 0.1)]))
+        else:
+            direction = _unit(rng.standard_normal(3))
+        centre = direction * radius * rng.uniform(0.15, 0.7)
+        axes = rng.uniform(3.0, 9.0, 3)
+        islands.append([*centre, *axes, rng.uniform(0.55, 0.82)])
+    lateral_end = rng.uniform(-0.05, 0.3)
+    return HeadVariants(
+        fovea=bool(rng.uniform() < 0.8),
+        fovea_dir=fovea_dir,
+        fovea_radius_mm=float(rng.uniform(5.0, 9.0)),
+        fovea_depth_mm=float(rng.uniform(1.5, 4.5)),
+        fovea_signal=float(rng.uniform(0.12, 0.4)),
+        red_marrow=bool(rng.uniform() < 0.35),
+        islands=np.asarray(islands, dtype=np.float64),
+        trabeculae=bool(rng.uniform() < 0.6),
+        trabecula_from=np.array([rng.uniform(0.1, 0.4), rng.uniform(-0.15, 0.15), -0.95]) * radius,
+        trabecula_to=np.array([lateral_end, rng.uniform(-0.2, 0.1), 0.97]) * radius,
+        trabecula_width_mm=float(rng.uniform(3.0, 8.0)),
+        trabecula_drop=float(rng.uniform(0.08, 0.35)),
+    )
+
+
+@dataclass
 class Hip:
     """One hip joint (femur and acetabulum) in its local frame, mm."""
 
@@ -106,6 +178,7 @@ class Hip:
     scar_width: float = 1.0
     oedema_depth: float = 0.12
     marrow_scale: float = 1.0
+    variants: HeadVariants = field(default_factory=HeadVariants)
 
     @property
     def sign(self) -> float:
@@ -259,6 +332,9 @@ def sample_pelvis(
     obliquity = rng.uniform(-2.5, 2.5)  # head heights differ a little
     fat = rng.uniform(6, 34)
     hips: dict[HipSide, Hip] = {}
+    # The normal variants come from a stream of their own (a jump ahead of ``rng`` that
+    # leaves ``rng`` where it is), so adding them left every other draw of a seed as it was.
+    variant_rng = np.random.Generator(rng.bit_generator.jumped())
     for side in SIDES:
         sign = SIDE_SIGN[side]
         center = np.array([sign * half_gap, 0.0, sign * obliquity / 2])
@@ -275,6 +351,7 @@ def sample_pelvis(
             patterns.get(side),
             mimic,  # type: ignore[arg-type]
         )
+        hips[side].variants = sample_head_variants(variant_rng, hips[side].radius)
     tissue = Tissue(
         marrow_femur=float(rng.uniform(0.84, 0.95)),
         marrow_pelvis=float(rng.uniform(0.72, 0.88)),

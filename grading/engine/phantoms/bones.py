@@ -222,6 +222,57 @@ def head_window(cv_grid: PlaneGrid, hip: Hip) -> tuple[Window, Field, Field, flo
     return win, hip.sign * (u - cu), v - cv_, z
 
 
+def _paint_head_variants(
+    cv: Canvas,
+    win: Window,
+    hip: Hip,
+    x: Field,
+    y: Field,
+    z: float,
+    inner: npt.NDArray[np.bool_],
+    rr: Field,
+) -> None:
+    """The normal variants of :class:`~.anatomy.HeadVariants` (viable head, label 1):
+    compressive trabeculae and red marrow islands darken the marrow (``inner``), the
+    fovea capitis cuts a pit lined by cortex into the medial head."""
+    va = hip.variants
+    img, tis = cv.img[win], cv.tissue[win]
+    r = hip.radius
+    if va.trabeculae:
+        a, b = va.trabecula_from, va.trabecula_to
+        ab = b - a
+        t = np.clip(((x - a[0]) * ab[0] + (y - a[1]) * ab[1] + (z - a[2]) * ab[2]) / (ab @ ab), 0, 1)
+        dist = np.sqrt(
+            (x - a[0] - t * ab[0]) ** 2 + (y - a[1] - t * ab[1]) ** 2 + (z - a[2] - t * ab[2]) ** 2
+        )
+        width = va.trabecula_width_mm * (0.45 + 0.55 * t)  # the fan widens upwards
+        profile = np.clip(1.0 - dist / width, 0.0, 1.0) * (0.75 + 0.25 * cv.tex_hi[win])
+        band = inner & (profile > 0) & (rr < r + 6.0)
+        img[band] = (img * (1.0 - va.trabecula_drop * np.clip(profile, 0.0, 1.0)))[band]
+        tis[band & (profile > 0.3)] = T.COMPRESSIVE_TRABECULAE
+    if va.red_marrow:
+        drop = np.zeros(x.shape, np.float32)
+        for cx, cy, cz, ax, ay, az, signal in va.islands:
+            q = np.sqrt(((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2)
+            weight = np.clip((1.0 - q + 0.25 * cv.tex_hi[win]) / 0.35, 0.0, 1.0)
+            drop = np.maximum(drop, weight * (1.0 - signal))
+        island = inner & (drop > 0)
+        img[island] = (img * (1.0 - drop))[island]
+        tis[inner & (drop > 0.1)] = T.RED_MARROW
+    if va.fovea:
+        f, a, h = va.fovea_dir, va.fovea_radius_mm, va.fovea_depth_mm
+        rho = (a * a + h * h) / (2.0 * h)  # the pit is a cap of a ball this wide
+        c = f * (r + rho - h)
+        dist = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
+        in_head = rr <= r
+        lining = in_head & (dist >= rho) & (dist < rho + 0.8)
+        img[lining] = cv.p.tissue.cortex
+        tis[lining] = T.CORTEX
+        pit = in_head & (dist < rho)
+        img[pit] = (va.fovea_signal * (1.0 + 0.15 * cv.tex_hi[win]))[pit]
+        tis[pit] = T.LIGAMENTUM_TERES
+
+
 def paint_femur(cv: Canvas, hip: Hip) -> None:
     t = cv.p.tissue
     r = hip.radius
@@ -252,6 +303,7 @@ def paint_femur(cv: Canvas, hip: Hip) -> None:
         scar = inner & (np.abs(s) < hip.scar_width / 2) & (rr < r + 4)
         img[scar] = marrow * 0.3
         tis[scar] = T.PHYSEAL_SCAR
+    _paint_head_variants(cv, win, hip, x, y, z, inner, rr)
     head = head_mask(hip, x, y, z) & (d < 0)
     lab = cv.lab[win]
     lab[head] = VIABLE_HEAD

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,8 @@ from grading.engine.phantoms.geometry import (
     rotation,
     window_grid,
 )
-from grading.engine.phantoms.render import render_plane
+from grading.engine.phantoms.anatomy import Pelvis
+from grading.engine.phantoms.render import PlaneGrid, render_plane_tissue
 from grading.engine.types import Grade, MRSlice
 
 F32 = npt.NDArray[np.float32]
@@ -93,6 +95,9 @@ class PhantomSeries:
     slice_truth: tuple[tuple[SliceHipTruth, ...], ...]
     acquisition: Acquisition
     seed: int
+    tissue: U8 | None = None
+    """``(N, H, W)`` uint8 :class:`~.tissues.TissueClass` of each pixel (what was drawn
+    there, e.g. a normal variant of the head), the centre plane's."""
 
     def position(self, k: int) -> tuple[float, float, float]:
         x, y, z = self.first_position
@@ -194,17 +199,23 @@ def make_bilateral_series(
 
     images = np.empty((n_slices, rows, cols), np.float32)
     labels = np.empty((n_slices, rows, cols), np.uint8)
+    tissue = np.empty((n_slices, rows, cols), np.uint8)
     pixel_area = spacing[0] * spacing[1]
     head_px = {s: np.zeros(n_slices, np.int64) for s in SIDES}
     nec_px = {s: np.zeros(n_slices, np.int64) for s in SIDES}
     marrow = pelvis.tissue.marrow_femur
     for k, grid in enumerate(grids):
-        signal, lab, heads, necs = render_plane(pelvis, grid, rng)
-        images[k] = acquire(signal, acq, bias_field(acq, pelvis, grid), rng, marrow=marrow)
-        labels[k] = lab
+        state = copy.deepcopy(rng)
+        cv = render_plane_tissue(pelvis, grid, rng)
+        signal = _slice_profile(pelvis, grid, dz, cv.img, state)
+        images[k] = acquire(
+            signal, acq, bias_field(acq, pelvis, grid), rng, marrow=marrow, tissue=cv.tissue
+        )
+        labels[k] = cv.lab
+        tissue[k] = cv.tissue
         for s in SIDES:
-            head_px[s][k] = heads[s]
-            nec_px[s][k] = necs[s]
+            head_px[s][k] = cv.head_px[s]
+            nec_px[s][k] = cv.necrosis_px[s]
 
     # scanner coordinates of the model origin and of pixel (0, 0) of slice 0
     x0 = -(cols - 1) / 2 * spacing[1]
@@ -252,7 +263,32 @@ def make_bilateral_series(
         slice_truth=tuple(slice_truth),
         acquisition=acq,
         seed=seed,
+        tissue=tissue,
     )
+
+
+def _slice_profile(
+    pelvis: Pelvis, grid: PlaneGrid, thickness_mm: float, signal: F32, state: np.random.Generator
+) -> F32:
+    """The signal of a slice ``thickness_mm`` thick rather than of its centre plane, where
+    that differs most for grading: within one thickness of a femoral head's pole, the
+    section averages the curved subchondral plate, cartilage and joint over its
+    thickness (partial volume), so a cap at the dome reads darker than its marrow.
+    Sub-planes at +-thickness/3 are drawn with the same textures (``state``: a copy of
+    the generator before the centre plane) and averaged with it; elsewhere the centre
+    plane stands. The label map stays the centre plane's (a reader grades what the
+    section's centre shows)."""
+    near_pole = any(
+        abs(abs(grid.w - float(hip.center[2])) - hip.radius) < thickness_mm
+        for hip in pelvis.hips.values()
+    )
+    if not near_pole:
+        return signal
+    total = signal.astype(np.float32).copy()
+    for offset in (-thickness_mm / 3.0, thickness_mm / 3.0):
+        total += render_plane_tissue(pelvis, grid.at(grid.w + offset), copy.deepcopy(state)).img
+    out: F32 = (total / 3.0).astype(np.float32)
+    return out
 
 
 GRADE_CYCLE: tuple[Grade, ...] = (Grade.NONE, Grade.MILD, Grade.MODERATE, Grade.SEVERE)

@@ -49,9 +49,22 @@ class TissueClass(IntEnum):
     """Necrotic interior darker than marrow (homogeneous pattern, label 2)."""
     LESION_FAT_LIKE = 25
     """Necrotic interior near marrow signal (fat-like and mixed patterns, label 2)."""
+    LIGAMENTUM_TERES = 26
+    """The fovea capitis' pit with the ligamentum teres (a normal variant, label 1)."""
+    RED_MARROW = 27
+    """Residual haematopoietic marrow island in the head (a normal variant, label 1)."""
+    COMPRESSIVE_TRABECULAE = 28
+    """The primary compressive trabeculae, dense bone (a normal variant, label 1)."""
 
 
 N_TISSUE_CLASSES = len(TissueClass)
+
+HEAD_VARIANT_CLASSES: tuple[TissueClass, ...] = (
+    TissueClass.LIGAMENTUM_TERES,
+    TissueClass.RED_MARROW,
+    TissueClass.COMPRESSIVE_TRABECULAE,
+)
+"""Normal findings of the head drawn darker than fatty marrow (viable head, label 1)."""
 
 LESION_CLASSES: tuple[TissueClass, ...] = (
     TissueClass.LESION_BAND,
