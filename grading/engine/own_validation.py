@@ -77,13 +77,14 @@ def _segmenter(weights: str) -> Any:
     return HeadSegmenter.load(Path(weights) if weights else None)
 
 
-def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
+def _case(args: tuple[int, int, str, str, str, tuple[str, ...]]) -> list[dict[str, Any]]:
     import torch
 
     from grading.engine.phantoms import GRADE_CYCLE, make_bilateral_series
     from grading.engine.pipeline import PipelineConfig, grade_series
+    from grading.engine.series_rules import SeriesRulesConfig
 
-    index, seed, look, weights, method = args
+    index, seed, look, weights, method, skip = args
     torch.set_num_threads(1)
     # series ``index`` of ``grade_balanced_series(seed, n)``, made alone
     right, left = GRADE_CYCLE[index % 4], GRADE_CYCLE[(index + 1 + index // 4) % 4]
@@ -97,7 +98,10 @@ def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
     result = grade_series(
         slices,
         _segmenter(weights),
-        config=PipelineConfig(reported_method=method),  # type: ignore[arg-type]
+        config=PipelineConfig(
+            reported_method=method,  # type: ignore[arg-type]
+            series_rules=SeriesRulesConfig(skip=frozenset(skip)),
+        ),
     )
     hips = {h.side: h for h in result.hips}
     rows = []
@@ -131,10 +135,14 @@ def validation_hips(
     weights: str = "",
     method: str = "threshold",
     workers: int = 2,
+    skip: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """One row per hip of ``n_series`` grade-balanced own-family series in each look,
-    graded with ``weights`` ("" the shipped ones) reporting ``method``."""
-    jobs = [(i, seed, look, weights, method) for look in looks for i in range(n_series)]
+    graded with ``weights`` ("" the shipped ones) reporting ``method``, leaving out the
+    series stages named in ``skip`` (for before/after measurements)."""
+    jobs = [
+        (i, seed, look, weights, method, tuple(skip)) for look in looks for i in range(n_series)
+    ]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         return [row for rows in pool.map(_case, jobs) for row in rows]
 
@@ -232,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--method", choices=("threshold", "learned"), default="threshold")
     p.add_argument("--looks", nargs="+", default=["realistic", "shifted"])
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--skip-stage",
+        action="append",
+        default=[],
+        help="leave out this series stage (e.g. coherent_lesions; repeatable)",
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     rows = validation_hips(
@@ -241,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights=args.weights,
         method=args.method,
         workers=args.workers,
+        skip=args.skip_stage,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")

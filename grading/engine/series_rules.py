@@ -86,6 +86,26 @@ class LoneInferiorConfig:
     missed (14 mm)."""
 
 
+@dataclass(frozen=True)
+class CoherenceConfig:
+    """Step 11 (:func:`coherent_lesions`)."""
+
+    min_sections: int = 2
+    """A necrotic segment shows on at least this many adjacent sections."""
+    link_mm: float = 2.0
+    """Necrosis on adjacent sections belongs to one segment when the two overlap once
+    one of them is grown by this much in the plane (a lesion's edge moves between
+    sections 3-5 mm apart)."""
+    clear_single_section: bool = True
+    """A segment seen on one section only still counts when that section's necrosis is
+    clear (darkest pixels below ``clear_relative``; not ``ambiguous``), it lies in the
+    superior half and the head continues above it: a small lesion, or one whose other
+    sections the threshold misses (a fat-like interior behind a thin band)."""
+    superior: bool = True
+    """On axial series, a segment must reach the head's superior half (its widest
+    section or above): ONFH starts in the anterosuperior, weight-bearing head."""
+
+
 def _superior_step(ordered: Sequence[MRSlice]) -> int:
     """+1 when the slices (sorted along their normal) run inferior to superior, -1 when
     they run the other way, 0 when that is unknown (no orientation, not axial)."""
@@ -293,6 +313,141 @@ def _set_aside(item: GradedHead, reason: str) -> GradedHead:
     return GradedHead(item.head, necrosis)
 
 
+def coherent_lesions(
+    ordered: Sequence[MRSlice],
+    graded: Sequence[Sequence[GradedHead]],
+    config: CoherenceConfig = CoherenceConfig(),
+) -> list[list[GradedHead]]:
+    """Count only necrosis that forms a 3-D segment of the anterosuperior head.
+
+    A necrotic segment is one contiguous volume under the subchondral surface of the
+    anterosuperior, weight-bearing head, several millimetres to centimetres across, so
+    on contiguous sections 3-5 mm apart it shows on at least ``config.min_sections``
+    adjacent sections and (on an axial series) reaches the head's superior half: its
+    widest section or above. The 2-D pieces of necrosis (8-connected) of one hip are
+    linked across adjacent sections on the same pixel grid where they overlap within
+    ``config.link_mm``; a group of linked pieces that fails either test is what a single
+    section cannot tell from a lesion -- a red marrow island, the fovea, the compressive
+    trabeculae, the cartilage and subchondral plate at a pole in partial volume, a
+    chemical-shift rim low in the head -- and is not counted, flagged ``not_counted``.
+    Runs before steps 9 and 10, so those extend only segments that stand on their own.
+    Needs at least two slices; sections on another grid link to nothing.
+    """
+    out = [list(items) for items in graded]
+    if len(ordered) < 2:
+        return out
+    step = _superior_step(ordered) if config.superior else 0
+    structure = np.ones((3, 3), dtype=bool)
+    # nodes: (slice index, position in the slice, piece label) with their pieces
+    for side in ("right", "left"):
+        sections = [
+            (index, position, item)
+            for index, items in enumerate(out)
+            for position, item in enumerate(items)
+            if item.head.side == side
+        ]
+        if not sections:
+            continue
+        widest = max(
+            sections,
+            key=lambda s: float(s[2].head.mask.sum()) * ordered[s[0]].pixel_area_mm2,
+        )[0]
+        # per section: necrosis pieces 1..count, then the pieces of its candidate
+        # structures (band-dark lines and regions step 6 did not count alone), which
+        # link necrosis across sections but are never kept by themselves
+        pieces: dict[int, tuple[int, np.ndarray, int]] = {}
+        for index, position, item in sections:
+            mask = item.necrosis.mask & item.head.mask
+            candidate = item.necrosis.candidate
+            labels, count = ndimage.label(mask, structure=structure)
+            if candidate is not None and candidate.any():
+                extra, _ = ndimage.label(candidate & item.head.mask & ~mask, structure=structure)
+                labels = np.where(extra > 0, extra + count, labels)
+            if not labels.any():
+                continue
+            full = np.zeros(ordered[index].shape, dtype=np.int32)
+            full[item.head.box.slices] = labels
+            pieces[index] = (position, full, count)
+        parent: dict[tuple[int, int], tuple[int, int]] = {
+            (index, int(label)): (index, int(label))
+            for index, (_, labels, _) in pieces.items()
+            for label in np.unique(labels[labels > 0])
+        }
+
+        def find(node: tuple[int, int]) -> tuple[int, int]:
+            while parent[node] != node:
+                parent[node] = parent[parent[node]]
+                node = parent[node]
+            return node
+
+        def necrotic(node: tuple[int, int]) -> bool:
+            return node[1] <= pieces[node[0]][2]
+
+        for index, (_, labels, _count) in pieces.items():
+            upper = index + 1
+            if upper not in pieces or not _same_grid(ordered[index], ordered[upper]):
+                continue
+            spacing = ordered[index].pixel_spacing_mm
+            other = pieces[upper][1]
+            # each piece grown by link_mm, then the pieces of the next section it meets
+            distance, (near_r, near_c) = ndimage.distance_transform_edt(
+                labels == 0, sampling=spacing, return_indices=True
+            )
+            grown = np.where(distance <= config.link_mm, labels[near_r, near_c], 0)
+            meet = (grown > 0) & (other > 0)
+            for a, b in set(zip(grown[meet].tolist(), other[meet].tolist(), strict=True)):
+                lower_node, upper_node = (index, a), (upper, b)
+                if not (necrotic(lower_node) or necrotic(upper_node)):
+                    continue  # two candidates alone do not make a lesion
+                ra, rb = find(lower_node), find(upper_node)
+                if ra != rb:
+                    parent[ra] = rb
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for node in parent:
+            groups.setdefault(find(node), []).append(node)
+        drop: dict[int, list[int]] = {}
+        for members in groups.values():
+            indices = {index for index, _ in members}
+            superior = step == 0 or any(
+                (index - widest) * step >= 0 for index, label in members if necrotic((index, label))
+            )
+            if superior and len(indices) >= config.min_sections:
+                continue
+            if superior and step != 0 and config.clear_single_section and len(indices) == 1:
+                # one section only: kept when its necrosis is clear and the head goes on
+                # above it (not the pole, where partial volume makes a dark cap)
+                (index,) = indices
+                item = out[index][pieces[index][0]]
+                above = _head_on(out, index + step, side) is not None
+                if above and not item.necrosis.ambiguous:
+                    continue
+            for index, label in members:
+                if necrotic((index, label)):
+                    drop.setdefault(index, []).append(label)
+        for index, labels_dropped in drop.items():
+            position, labels, _count = pieces[index]
+            item = out[index][position]
+            removed = np.isin(labels[item.head.box.slices], labels_dropped)
+            kept = item.necrosis.mask & ~removed
+            area = float(removed.sum()) * ordered[index].pixel_area_mm2
+            reason = (
+                f"necrosis of {area:.0f} mm² on this section is not counted: it is not part "
+                f"of a segment seen on {config.min_sections} or more adjacent sections that "
+                "reaches the superior half of the head (ONFH is one contiguous volume under "
+                "the anterosuperior surface); a normal variant or partial volume; on its "
+                f"own: {item.necrosis.reason}"
+            )
+            necrosis = replace(
+                item.necrosis,
+                mask=kept,
+                flags=(*item.necrosis.flags, Flag.NOT_COUNTED.note(reason)),
+            )
+            if not kept.any():
+                necrosis = replace(necrosis, bimodal=False, ambiguous=False)
+            out[index][position] = GradedHead(item.head, necrosis)
+    return out
+
+
 def drop_isolated_caps(
     ordered: Sequence[MRSlice],
     graded: Sequence[Sequence[GradedHead]],
@@ -408,6 +563,7 @@ class SeriesStage:
 class SeriesRulesConfig:
     """The configs of steps 9-12, and which of them run (all, by default)."""
 
+    coherence: CoherenceConfig = CoherenceConfig()
     support: SupportConfig = SupportConfig()
     continued: ContinueConfig = ContinueConfig()
     caps: CapConfig = CapConfig()
@@ -416,7 +572,9 @@ class SeriesRulesConfig:
     """Names of stages left out (for before/after measurements)."""
 
 
-ANATOMICAL_STAGES: frozenset[str] = frozenset({"drop_isolated_caps", "drop_lone_inferior"})
+ANATOMICAL_STAGES: frozenset[str] = frozenset(
+    {"coherent_lesions", "drop_isolated_caps", "drop_lone_inferior"}
+)
 """The stages that rest on anatomy alone (partial volume at a pole; ONFH is one
 contiguous volume from the anterosuperior head), not on how the threshold sees a lesion:
 they also run on the learned method's masks (step 13)."""
@@ -425,6 +583,7 @@ they also run on the learned method's masks (step 13)."""
 def series_stages(config: SeriesRulesConfig = SeriesRulesConfig()) -> list[SeriesStage]:
     """Steps 9-12 in the order they run (10 before 9: see the module docstring)."""
     stages = [
+        SeriesStage(11, "coherent_lesions", coherent_lesions, config.coherence),
         SeriesStage(10, "support_lesions", support_lesions, config.support),
         SeriesStage(9, "continue_lesions", continue_lesions, config.continued),
         SeriesStage(11, "drop_isolated_caps", drop_isolated_caps, config.caps),
