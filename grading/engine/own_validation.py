@@ -77,14 +77,16 @@ def _segmenter(weights: str) -> Any:
     return HeadSegmenter.load(Path(weights) if weights else None)
 
 
-def _case(args: tuple[int, int, str, str, str, tuple[str, ...]]) -> list[dict[str, Any]]:
+def _case(
+    args: tuple[int, int, str, str, str, tuple[str, ...], bool],
+) -> list[dict[str, Any]]:
     import torch
 
     from grading.engine.phantoms import GRADE_CYCLE, make_bilateral_series
     from grading.engine.pipeline import PipelineConfig, grade_series
     from grading.engine.series_rules import SeriesRulesConfig
 
-    index, seed, look, weights, method, skip = args
+    index, seed, look, weights, method, skip, partial_volume = args
     torch.set_num_threads(1)
     # series ``index`` of ``grade_balanced_series(seed, n)``, made alone
     right, left = GRADE_CYCLE[index % 4], GRADE_CYCLE[(index + 1 + index // 4) % 4]
@@ -101,9 +103,18 @@ def _case(args: tuple[int, int, str, str, str, tuple[str, ...]]) -> list[dict[st
         config=PipelineConfig(
             reported_method=method,  # type: ignore[arg-type]
             series_rules=SeriesRulesConfig(skip=frozenset(skip)),
+            partial_volume=partial_volume,
         ),
     )
     hips = {h.side: h for h in result.hips}
+    sections: dict[str, list[tuple[float, str]]] = {}
+    for truths, graded in zip(series.slice_truth, result.slices, strict=True):
+        found = {h.side: h for h in graded.hips}
+        for t in truths:
+            h = found.get(t.side)
+            sections.setdefault(t.side, []).append(
+                (float(t.proportion), str(h.grade) if h else "no head")
+            )
     rows = []
     for side, truth in series.truth.items():
         hip = hips.get(side)
@@ -122,6 +133,7 @@ def _case(args: tuple[int, int, str, str, str, tuple[str, ...]]) -> list[dict[st
                 "necrosis_mm3": float(hip.necrosis_volume_mm3) if hip else 0.0,
                 "head_mm3": float(hip.head_volume_mm3) if hip else 0.0,
                 "flags": [f.split(":", 1)[0] for f in hip.flags] if hip else [],
+                "sections": sections.get(side, []),
             }
         )
     return rows
@@ -136,12 +148,15 @@ def validation_hips(
     method: str = "threshold",
     workers: int = 2,
     skip: Sequence[str] = (),
+    partial_volume: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per hip of ``n_series`` grade-balanced own-family series in each look,
     graded with ``weights`` ("" the shipped ones) reporting ``method``, leaving out the
     series stages named in ``skip`` (for before/after measurements)."""
     jobs = [
-        (i, seed, look, weights, method, tuple(skip)) for look in looks for i in range(n_series)
+        (i, seed, look, weights, method, tuple(skip), partial_volume)
+        for look in looks
+        for i in range(n_series)
     ]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         return [row for rows in pool.map(_case, jobs) for row in rows]
@@ -246,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="leave out this series stage (e.g. coherent_lesions; repeatable)",
     )
+    p.add_argument(
+        "--no-partial-volume",
+        action="store_true",
+        help="leave out the partial-volume rim of step 3 (before/after figures)",
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     rows = validation_hips(
@@ -256,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         method=args.method,
         workers=args.workers,
         skip=args.skip_stage,
+        partial_volume=not args.no_partial_volume,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
@@ -263,9 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = [r for r in rows if r["look"] == look]
         right = sum(r["grade"] == r["true_grade"] for r in sub)
         normal = [r for r in sub if r["true_grade"] == "none"]
+        sections = [s for r in sub for s in r.get("sections", [])]
+        from grading.engine.grading_rules import grade_from_proportion
+
+        section_right = sum(str(grade_from_proportion(p)) == g for p, g in sections)
+        large = [g for p, g in sections if p > 0.3]
         print(
             f"{look}: hips {right}/{len(sub)}, normal graded none "
-            f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}"
+            f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}, "
+            f"sections graded right {section_right}/{len(sections)}, "
+            f"sections > 30 % graded none {sum(g == 'none' for g in large)}/{len(large)}"
         )
     return 0
 

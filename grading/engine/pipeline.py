@@ -103,6 +103,10 @@ class PipelineConfig:
     fine_batch: int = 16
     """Fine-pass windows per ``predict`` call (progress is reported between calls)."""
     series_rules: SeriesRulesConfig = SeriesRulesConfig()
+    partial_volume: bool = True
+    """Step 3: leave out of the thresholding the rim that averages the head's surface
+    over the slice thickness (:func:`series_partial_volume`); False for before/after
+    measurements."""
     reported_method: Literal["threshold", "learned"] = "threshold"
     """Which necrosis method sets the reported proportion when both run (step 13)."""
     uncertainty: UncertaintyConfig | None = DEFAULT_UNCERTAINTY
@@ -284,7 +288,11 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    rims = series_partial_volume(ordered, heads)
+    rims = (
+        series_partial_volume(ordered, heads)
+        if config.partial_volume
+        else [{} for _ in ordered]
+    )
 
     def threshold_method(augmentation: Augmentation | None = None) -> Graded:
         graded = [

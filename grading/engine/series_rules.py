@@ -1,4 +1,4 @@
-"""Steps 9-12 of ``docs/grading.md``: rules that use the third dimension, as named stages.
+"""Steps 9-11 of ``docs/grading.md``: rules that use the third dimension, as named stages.
 
 A necrotic segment is one contiguous volume that reaches the subchondral surface of the
 anterosuperior head. Each rule below reads and returns the graded heads of a series
@@ -6,13 +6,15 @@ anterosuperior head. Each rule below reads and returns the graded heads of a ser
 :class:`~grading.engine.flags.Flag` to the heads it changes. :func:`series_stages`
 lists them in the order they run (MONAI Label's ``post_transforms()`` shape):
 
- 9. ``continue_lesions``: a lesion continues upwards into sections lying inside it;
+11. ``coherent_lesions``: only necrosis that forms a 3-D segment reaching the superior
+    half of the head counts (runs first: steps 9 and 10 extend only such segments);
 10. ``support_lesions``: dark structures inside a neighbouring slice's lesion count
-    (runs first, so a lesion it completes is carried upwards too);
-11. ``drop_isolated_caps``: a small cap at a pole whose neighbour shows no necrosis
-    is not counted;
-12. ``drop_lone_inferior``: a lone necrotic rim below the head's widest section is not
-    counted.
+    (runs before 9, so a lesion it completes is carried upwards too);
+ 9. ``continue_lesions``: a lesion continues upwards into sections lying inside it.
+
+Step 12 is retired: ``drop_lone_inferior`` and ``drop_isolated_caps`` (the old step 11)
+were special cases of step 11 and changed no grade once it ran (``docs/benchmarks.md``,
+2026-12-07 late); the number is kept so steps 13 and 14 keep theirs.
 
 Adding a rule: write its function and config here, append it to :func:`series_stages`,
 and test it in ``tests/grading_tests/engine/test_series_rules.py``.
@@ -29,7 +31,7 @@ from scipy import ndimage
 
 from grading.engine.flags import Flag
 from grading.engine.hips import FemoralHead
-from grading.engine.measure import SMALL_HEAD_MM2, slice_normal
+from grading.engine.measure import slice_normal
 from grading.engine.necrosis import NecrosisResult
 from grading.engine.types import MRSlice, Side
 
@@ -65,25 +67,6 @@ class SupportConfig:
     min_inside: float = 0.5
     """A dark structure not counted on its own slice is part of a lesion when at least
     this share of it lies inside the clear necrosis of a neighbouring slice."""
-
-
-@dataclass(frozen=True)
-class CapConfig:
-    """Step 11 (:func:`drop_isolated_caps`)."""
-
-    max_area_mm2: float = SMALL_HEAD_MM2
-    """Only a last section smaller than this can be a cap at the pole."""
-
-
-@dataclass(frozen=True)
-class LoneInferiorConfig:
-    """Step 12 (:func:`drop_lone_inferior`)."""
-
-    max_depth_mm: float = 8.0
-    """A lone necrotic section low in the head is left out only when its necrosis lies
-    within this depth of the head's edge: the cortex, cartilage and joint line that a head
-    mask can take in (2-7 mm on phantoms), not a lesion whose neighbours the threshold
-    missed (14 mm)."""
 
 
 @dataclass(frozen=True)
@@ -297,22 +280,6 @@ def _head_on(graded: Sequence[Sequence[GradedHead]], index: int, side: Side) -> 
     return next((g for g in graded[index] if g.head.side == side), None)
 
 
-def _has_necrosis(item: GradedHead | None) -> bool:
-    return item is not None and bool((item.necrosis.mask & item.head.mask).any())
-
-
-def _set_aside(item: GradedHead, reason: str) -> GradedHead:
-    """The head with its necrosis not counted, flagged ``not_counted`` with ``reason``."""
-    necrosis = replace(
-        item.necrosis,
-        mask=np.zeros_like(item.necrosis.mask),
-        bimodal=False,
-        ambiguous=False,
-        flags=(Flag.NOT_COUNTED.note(reason),),
-    )
-    return GradedHead(item.head, necrosis)
-
-
 def coherent_lesions(
     ordered: Sequence[MRSlice],
     graded: Sequence[Sequence[GradedHead]],
@@ -330,12 +297,16 @@ def coherent_lesions(
     section cannot tell from a lesion -- a red marrow island, the fovea, the compressive
     trabeculae, the cartilage and subchondral plate at a pole in partial volume, a
     chemical-shift rim low in the head -- and is not counted, flagged ``not_counted``.
+    A segment of one section that is clear (not ``ambiguous``), in the superior half
+    and below the head's last section counts too (``config.clear_single_section``).
     Runs before steps 9 and 10, so those extend only segments that stand on their own.
-    Needs at least two slices; sections on another grid link to nothing.
+    Needs adjacent slices on one pixel grid; a section with no such neighbour is left
+    as it is.
     """
     out = [list(items) for items in graded]
-    if len(ordered) < 2:
-        return out
+    linked = [_same_grid(a, b) for a, b in zip(ordered[:-1], ordered[1:], strict=True)]
+    if not any(linked):
+        return out  # no third dimension to judge by
     step = _superior_step(ordered) if config.superior else 0
     structure = np.ones((3, 3), dtype=bool)
     # nodes: (slice index, position in the slice, piece label) with their pieces
@@ -408,6 +379,12 @@ def coherent_lesions(
         drop: dict[int, list[int]] = {}
         for members in groups.values():
             indices = {index for index, _ in members}
+            (first, *_) = indices
+            alone = len(indices) == 1 and not (
+                (first > 0 and linked[first - 1]) or (first < len(linked) and linked[first])
+            )
+            if alone:
+                continue  # a section with no neighbour on its grid cannot be judged
             superior = step == 0 or any(
                 (index - widest) * step >= 0 for index, label in members if necrotic((index, label))
             )
@@ -448,103 +425,6 @@ def coherent_lesions(
     return out
 
 
-def drop_isolated_caps(
-    ordered: Sequence[MRSlice],
-    graded: Sequence[Sequence[GradedHead]],
-    config: CapConfig = CapConfig(),
-) -> list[list[GradedHead]]:
-    """Do not count necrosis in a small cap at a pole when the section next to it has none.
-
-    Necrosis is one contiguous volume that reaches the subchondral surface, so a lesion
-    in the last section of a head continues into the section next to it. A section under
-    ``config.max_area_mm2`` at the end of the hip's run of slices (no head of that side on the
-    slice further out, or no slice there) with necrosis while the next section inwards
-    has none is partial volume at the pole (the cap is dark all over, and the network may
-    take in the joint beyond the head), not a lesion. Its necrosis is not counted, and the
-    slice is flagged ``not_counted`` with this reason, so a reader looks. Needs the slices
-    sorted along the normal (``ordered``) and at least two of them.
-    """
-    out = [list(items) for items in graded]
-    if len(ordered) < 2:
-        return out
-    for index, items in enumerate(out):
-        pixel_area = ordered[index].pixel_area_mm2
-        for position, item in enumerate(items):
-            area = float(item.head.mask.sum()) * pixel_area
-            if area >= config.max_area_mm2 or not _has_necrosis(item):
-                continue
-            side = item.head.side
-            for outward, inward in ((index - 1, index + 1), (index + 1, index - 1)):
-                inner = _head_on(out, inward, side)
-                if _head_on(out, outward, side) is not None or inner is None:
-                    continue
-                if _has_necrosis(inner):
-                    continue
-                reason = (
-                    f"an isolated cap at the pole ({area:.0f} mm², the last section of the "
-                    "head) with necrosis while the section next to it has none: partial "
-                    "volume at the pole, not counted as necrosis (necrosis is one "
-                    f"contiguous volume); on its own: {item.necrosis.reason}"
-                )
-                items[position] = _set_aside(item, reason)
-                break
-    return out
-
-
-def drop_lone_inferior(
-    ordered: Sequence[MRSlice],
-    graded: Sequence[Sequence[GradedHead]],
-    config: LoneInferiorConfig = LoneInferiorConfig(),
-) -> list[list[GradedHead]]:
-    """Do not count necrosis in a rim of a lone section below the head's widest section.
-
-    ONFH begins in the anterosuperior, weight-bearing part of the head and is one
-    contiguous volume, so its lowest sections always have necrosis on the section above
-    them. A section inferior to the hip's widest section (towards the neck) whose
-    necrosis lies within ``config.max_depth_mm`` of the head's edge, while the section
-    below it and the two above it have none, is not a lesion: the head mask has taken in
-    the dark cortex or joint line there (found on phantom series of normal hips,
-    ``docs/grading.md``). Two sections up, not one, because a lesion whose lowest
-    sections the threshold misses must keep what it shows. Its necrosis is not counted,
-    and the slice is flagged ``not_counted`` with this reason, so a reader looks. Needs
-    at least three axial slices sorted along the normal (``ordered``); otherwise nothing
-    changes.
-    """
-    out = [list(items) for items in graded]
-    step = _superior_step(ordered) if len(ordered) > 2 else 0
-    if step == 0:
-        return out
-
-    widest: dict[Side, tuple[float, int]] = {}
-    for index, items in enumerate(out):
-        for item in items:
-            area = float(item.head.mask.sum()) * ordered[index].pixel_area_mm2
-            if area > widest.get(item.head.side, (-1.0, 0))[0]:
-                widest[item.head.side] = (area, index)
-    for index, items in enumerate(out):
-        for position, item in enumerate(items):
-            side = item.head.side
-            if (index - widest[side][1]) * step >= 0 or not _has_necrosis(item):
-                continue
-            near = (index - step, index + step, index + 2 * step)
-            if any(_has_necrosis(_head_on(out, other, side)) for other in near):
-                continue
-            spacing = ordered[index].pixel_spacing_mm
-            depth = ndimage.distance_transform_edt(item.head.mask, sampling=spacing)
-            deepest = float(depth[item.necrosis.mask & item.head.mask].max())
-            if deepest > config.max_depth_mm:
-                continue
-            reason = (
-                f"necrosis on this section only (a rim at most {deepest:.1f} mm deep), below "
-                "the widest section of the head, with none on the section below or the two "
-                "above: not counted (ONFH is one contiguous volume from the anterosuperior "
-                "head; the head mask probably takes in the cortex or joint here); on its "
-                f"own: {item.necrosis.reason}"
-            )
-            items[position] = _set_aside(item, reason)
-    return out
-
-
 @dataclass(frozen=True)
 class SeriesStage:
     """One named step over the graded heads of a series, with its config."""
@@ -561,33 +441,27 @@ class SeriesStage:
 
 @dataclass(frozen=True)
 class SeriesRulesConfig:
-    """The configs of steps 9-12, and which of them run (all, by default)."""
+    """The configs of steps 9-11, and which of them run (all, by default)."""
 
     coherence: CoherenceConfig = CoherenceConfig()
     support: SupportConfig = SupportConfig()
     continued: ContinueConfig = ContinueConfig()
-    caps: CapConfig = CapConfig()
-    lone_inferior: LoneInferiorConfig = LoneInferiorConfig()
     skip: frozenset[str] = field(default_factory=frozenset)
     """Names of stages left out (for before/after measurements)."""
 
 
-ANATOMICAL_STAGES: frozenset[str] = frozenset(
-    {"coherent_lesions", "drop_isolated_caps", "drop_lone_inferior"}
-)
+ANATOMICAL_STAGES: frozenset[str] = frozenset({"coherent_lesions"})
 """The stages that rest on anatomy alone (partial volume at a pole; ONFH is one
 contiguous volume from the anterosuperior head), not on how the threshold sees a lesion:
 they also run on the learned method's masks (step 13)."""
 
 
 def series_stages(config: SeriesRulesConfig = SeriesRulesConfig()) -> list[SeriesStage]:
-    """Steps 9-12 in the order they run (10 before 9: see the module docstring)."""
+    """Steps 9-11 in the order they run (11, 10, 9: see the module docstring)."""
     stages = [
         SeriesStage(11, "coherent_lesions", coherent_lesions, config.coherence),
         SeriesStage(10, "support_lesions", support_lesions, config.support),
         SeriesStage(9, "continue_lesions", continue_lesions, config.continued),
-        SeriesStage(11, "drop_isolated_caps", drop_isolated_caps, config.caps),
-        SeriesStage(12, "drop_lone_inferior", drop_lone_inferior, config.lone_inferior),
     ]
     return [stage for stage in stages if stage.name not in config.skip]
 

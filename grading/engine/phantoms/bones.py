@@ -252,13 +252,15 @@ def _paint_head_variants(
         tis[band & (profile > 0.3)] = T.COMPRESSIVE_TRABECULAE
     if va.red_marrow:
         drop = np.zeros(x.shape, np.float32)
+        core = np.zeros(x.shape, dtype=bool)
         for cx, cy, cz, ax, ay, az, signal in va.islands:
             q = np.sqrt(((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2)
             weight = np.clip((1.0 - q + 0.25 * cv.tex_hi[win]) / 0.35, 0.0, 1.0)
             drop = np.maximum(drop, weight * (1.0 - signal))
+            core |= weight >= 0.75
         island = inner & (drop > 0)
         img[island] = (img * (1.0 - drop))[island]
-        tis[inner & (drop > 0.1)] = T.RED_MARROW
+        tis[inner & core] = T.RED_MARROW
     if va.fovea:
         f, a, h = va.fovea_dir, va.fovea_radius_mm, va.fovea_depth_mm
         rho = (a * a + h * h) / (2.0 * h)  # the pit is a cap of a ball this wide

@@ -240,3 +240,47 @@ def test_onfh_phantoms_writes_dicom_labels_and_truth(tmp_path) -> None:  # type:
     crop = truth["crops"][0]
     mr = read_mr_slice(tmp_path / crop["file"])
     assert mr.shape == (64, 64) and mr.laterality in ("L", "R")
+
+
+def test_normal_head_variants_are_viable_head_and_darker_than_marrow() -> None:
+    """Seed 3's right hip has all three variants of its head (fovea capitis, a red marrow
+    island, the compressive trabeculae): drawn darker than the head's fatty marrow,
+    labelled viable head, and the hip is graded none by its truth."""
+    from grading.engine.phantoms.tissues import HEAD_VARIANT_CLASSES, TissueClass
+
+    series = make_bilateral_series(
+        3,
+        necrosis={"right": 0.0, "left": 0.0},
+        mimics={"right": None, "left": None},
+        matrix=(256, 256),
+        pixel_spacing_mm=1.4,
+        slice_thickness_mm=3.0,
+        snr=1e6,
+    )
+    assert series.tissue is not None and series.truth["right"].grade == Grade.NONE
+    right = np.zeros(series.labels.shape, dtype=bool)
+    right[:, :, :128] = True  # the patient's right is the image's left
+    head = (series.labels == VIABLE_HEAD) & right
+    marrow = float(np.median(series.images[head & (series.tissue == TissueClass.HEAD_MARROW)]))
+    for variant in HEAD_VARIANT_CLASSES:
+        drawn = (series.tissue == variant) & right
+        assert drawn.any(), variant
+        inside = drawn & head
+        assert inside.any() and not (series.labels[drawn] == NECROSIS).any()
+        assert float(np.median(series.images[inside])) < 0.98 * marrow, variant
+
+
+def test_chemical_shift_darkens_one_side_of_a_fat_water_edge() -> None:
+    """Fat displaced 2 pixels along the columns: a gap (water signal only) on one side
+    of the edge between muscle and fat, an overlap (brighter than either) on the other
+    side of the opposite edge."""
+    from grading.engine.phantoms.acquisition import chemical_shift
+    from grading.engine.phantoms.tissues import TissueClass
+
+    tissue = np.full((8, 40), int(TissueClass.MUSCLE), dtype=np.uint8)
+    tissue[:, 10:30] = int(TissueClass.FAT)
+    signal = np.where(tissue == int(TissueClass.FAT), 1.0, 0.33).astype(np.float32)
+    moved = chemical_shift(signal, tissue, 2.0, axis=1)
+    assert moved[4, 10] < 0.33 and moved[4, 11] < 0.33  # the fat has left: a dark rim
+    assert moved[4, 30] > 1.0 and moved[4, 31] > 1.0  # fat over muscle: a bright rim
+    np.testing.assert_allclose(moved[:, 14:28], 1.0)
