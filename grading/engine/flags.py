@@ -41,8 +41,8 @@ class Flag(StrEnum):
     )
     NOT_COUNTED = (
         "not_counted",
-        "dark structures found but not counted as necrosis (a ring, a cap at a pole, a rim on "
-        "a lone low section)",
+        "dark structures found but not counted as necrosis (a ring; necrosis that forms no "
+        "3-D segment of the anterosuperior head, e.g. a cap at a pole or a lone section)",
     )
     ONE_SIDE_ONLY = ("one_side_only", "a bilateral slice or series with one femoral head found")
     CONTINUED = (

@@ -44,10 +44,13 @@ settle the section:
 No necrosis on a normal head therefore means: nothing in the core is below 70 % of the
 marrow signal with a darkest 5 % below 45 % as a thick region, no dark line cuts off
 a region towards the front, and nothing very dark sits at the front of the core's edge.
-Steps 9-12 run over a series (``series_rules``): step 9 carries a lesion upwards into
-sections that lie inside it without a band of their own (flagged ``continued``), step 10
-counts the band-dark lines and sideways regions not counted here
-(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
+Steps 9-11 run over a series (``series_rules``): step 11 keeps only necrosis that forms
+a 3-D segment reaching the superior half of the head, step 9 carries a lesion upwards
+into sections that lie inside it without a band of their own (flagged ``continued``),
+step 10 counts the band-dark lines and sideways regions not counted here
+(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion. In a
+series, step 3's rim is at least the depth in partial volume with the head's surface
+(:func:`partial_volume_rims`).
 Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
 ``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
 numbers on phantoms.
@@ -455,7 +458,11 @@ def viable_tissue_level(
 
 
 def partial_volume_rims(
-    positions_mm: npt.ArrayLike, areas_mm2: npt.ArrayLike, thickness_mm: float
+    positions_mm: npt.ArrayLike,
+    areas_mm2: npt.ArrayLike,
+    thickness_mm: float,
+    *,
+    max_share: float = 0.5,
 ) -> list[float]:
     """Per section of one femoral head, the depth (mm) from the head mask's edge inwards
     that the section averages the head's surface with what lies beyond it.
@@ -468,8 +475,10 @@ def partial_volume_rims(
     radius at its far face, ``sqrt(R^2 - (d + t/2)^2)``, out to the mask's edge
     (equivalent radius ``sqrt(A/pi)``): near a pole that is most of the section --
     the subchondral plate, cartilage and joint in partial volume, darker than marrow
-    on T1 -- and near the equator a few hundredths of a millimetre. Zeros when fewer
-    than three sections can be fitted or the fit is not a sphere."""
+    on T1 -- and near the equator a few hundredths of a millimetre. At most
+    ``max_share`` of the mask's equivalent radius, so the centre of a section at a pole
+    is still thresholded (a lesion that fills the top of the head shows there). Zeros
+    when fewer than three sections can be fitted or the fit is not a sphere."""
     z = np.asarray(positions_mm, dtype=np.float64)
     area = np.asarray(areas_mm2, dtype=np.float64)
     out = [0.0] * int(z.size)
@@ -484,7 +493,8 @@ def partial_volume_rims(
     for k in range(z.size):
         far = abs(float(z[k]) - z0) + 0.5 * thickness_mm
         inner = math.sqrt(max(radius2 - far * far, 0.0))
-        out[k] = max(math.sqrt(max(float(area[k]), 0.0) / math.pi) - inner, 0.0)
+        own = math.sqrt(max(float(area[k]), 0.0) / math.pi)
+        out[k] = min(max(own - inner, 0.0), max_share * own)
     return out
 
 

@@ -10,7 +10,8 @@ the per-slice marrow levels of that hip's larger sections), so a section that is
 necrotic is not compared with itself.
 
 Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head section
-(:mod:`grading.engine.necrosis`), steps 9-12 run over the series as the named stages of
+(:mod:`grading.engine.necrosis`; step 3's rim in partial volume with the head's surface
+from :func:`series_partial_volume`), steps 9-11 run over the series as the named stages of
 :func:`grading.engine.series_rules.series_stages`, step 13 adds the learned necrosis
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
@@ -288,11 +289,7 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    rims = (
-        series_partial_volume(ordered, heads)
-        if config.partial_volume
-        else [{} for _ in ordered]
-    )
+    rims = series_partial_volume(ordered, heads) if config.partial_volume else [{} for _ in ordered]
 
     def threshold_method(augmentation: Augmentation | None = None) -> Graded:
         graded = [

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 from grading.engine.flags import Flag
@@ -308,8 +309,6 @@ def coherent_lesions(
     if not any(linked):
         return out  # no third dimension to judge by
     step = _superior_step(ordered) if config.superior else 0
-    structure = np.ones((3, 3), dtype=bool)
-    # nodes: (slice index, position in the slice, piece label) with their pieces
     for side in ("right", "left"):
         sections = [
             (index, position, item)
@@ -317,112 +316,134 @@ def coherent_lesions(
             for position, item in enumerate(items)
             if item.head.side == side
         ]
-        if not sections:
-            continue
-        widest = max(
-            sections,
-            key=lambda s: float(s[2].head.mask.sum()) * ordered[s[0]].pixel_area_mm2,
-        )[0]
-        # per section: necrosis pieces 1..count, then the pieces of its candidate
-        # structures (band-dark lines and regions step 6 did not count alone), which
-        # link necrosis across sections but are never kept by themselves
-        pieces: dict[int, tuple[int, np.ndarray, int]] = {}
-        for index, position, item in sections:
-            mask = item.necrosis.mask & item.head.mask
-            candidate = item.necrosis.candidate
-            labels, count = ndimage.label(mask, structure=structure)
-            if candidate is not None and candidate.any():
-                extra, _ = ndimage.label(candidate & item.head.mask & ~mask, structure=structure)
-                labels = np.where(extra > 0, extra + count, labels)
-            if not labels.any():
-                continue
-            full = np.zeros(ordered[index].shape, dtype=np.int32)
-            full[item.head.box.slices] = labels
-            pieces[index] = (position, full, count)
-        parent: dict[tuple[int, int], tuple[int, int]] = {
-            (index, int(label)): (index, int(label))
-            for index, (_, labels, _) in pieces.items()
-            for label in np.unique(labels[labels > 0])
-        }
-
-        def find(node: tuple[int, int]) -> tuple[int, int]:
-            while parent[node] != node:
-                parent[node] = parent[parent[node]]
-                node = parent[node]
-            return node
-
-        def necrotic(node: tuple[int, int]) -> bool:
-            return node[1] <= pieces[node[0]][2]
-
-        for index, (_, labels, _count) in pieces.items():
-            upper = index + 1
-            if upper not in pieces or not _same_grid(ordered[index], ordered[upper]):
-                continue
-            spacing = ordered[index].pixel_spacing_mm
-            other = pieces[upper][1]
-            # each piece grown by link_mm, then the pieces of the next section it meets
-            distance, (near_r, near_c) = ndimage.distance_transform_edt(
-                labels == 0, sampling=spacing, return_indices=True
-            )
-            grown = np.where(distance <= config.link_mm, labels[near_r, near_c], 0)
-            meet = (grown > 0) & (other > 0)
-            for a, b in set(zip(grown[meet].tolist(), other[meet].tolist(), strict=True)):
-                lower_node, upper_node = (index, a), (upper, b)
-                if not (necrotic(lower_node) or necrotic(upper_node)):
-                    continue  # two candidates alone do not make a lesion
-                ra, rb = find(lower_node), find(upper_node)
-                if ra != rb:
-                    parent[ra] = rb
-        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for node in parent:
-            groups.setdefault(find(node), []).append(node)
-        drop: dict[int, list[int]] = {}
-        for members in groups.values():
-            indices = {index for index, _ in members}
-            (first, *_) = indices
-            alone = len(indices) == 1 and not (
-                (first > 0 and linked[first - 1]) or (first < len(linked) and linked[first])
-            )
-            if alone:
-                continue  # a section with no neighbour on its grid cannot be judged
-            superior = step == 0 or any(
-                (index - widest) * step >= 0 for index, label in members if necrotic((index, label))
-            )
-            if superior and len(indices) >= config.min_sections:
-                continue
-            if superior and step != 0 and config.clear_single_section and len(indices) == 1:
-                # one section only: kept when its necrosis is clear and the head goes on
-                # above it (not the pole, where partial volume makes a dark cap)
-                (index,) = indices
-                item = out[index][pieces[index][0]]
-                above = _head_on(out, index + step, side) is not None
-                if above and not item.necrosis.ambiguous:
-                    continue
-            for index, label in members:
-                if necrotic((index, label)):
-                    drop.setdefault(index, []).append(label)
-        for index, labels_dropped in drop.items():
-            position, labels, _count = pieces[index]
-            item = out[index][position]
-            removed = np.isin(labels[item.head.box.slices], labels_dropped)
-            kept = item.necrosis.mask & ~removed
-            area = float(removed.sum()) * ordered[index].pixel_area_mm2
-            reason = (
-                f"necrosis of {area:.0f} mm² on this section is not counted: it is not part "
-                f"of a segment seen on {config.min_sections} or more adjacent sections that "
-                "reaches the superior half of the head (ONFH is one contiguous volume under "
-                "the anterosuperior surface); a normal variant or partial volume; on its "
-                f"own: {item.necrosis.reason}"
-            )
-            necrosis = replace(
-                item.necrosis,
-                mask=kept,
-                flags=(*item.necrosis.flags, Flag.NOT_COUNTED.note(reason)),
-            )
-            if not kept.any():
-                necrosis = replace(necrosis, bimodal=False, ambiguous=False)
-            out[index][position] = GradedHead(item.head, necrosis)
+        if sections:
+            _coherent_side(ordered, out, sections, linked, step, config)
     return out
+
+
+_Pieces = dict[int, tuple[int, npt.NDArray[np.int32], int]]
+"""Per slice index: the head's position in the slice, its pieces on the full grid
+(necrosis 1..count, then candidates), and ``count``."""
+
+
+def _pieces(ordered: Sequence[MRSlice], sections: Sequence[tuple[int, int, GradedHead]]) -> _Pieces:
+    """The necrosis pieces of each section (8-connected), then the pieces of its
+    candidate structures (band-dark lines and regions step 6 did not count alone), which
+    link necrosis across sections but are never kept by themselves."""
+    structure = np.ones((3, 3), dtype=bool)
+    pieces: _Pieces = {}
+    for index, position, item in sections:
+        mask = item.necrosis.mask & item.head.mask
+        candidate = item.necrosis.candidate
+        labels, count = ndimage.label(mask, structure=structure)
+        if candidate is not None and candidate.any():
+            extra, _ = ndimage.label(candidate & item.head.mask & ~mask, structure=structure)
+            labels = np.where(extra > 0, extra + count, labels)
+        if not labels.any():
+            continue
+        full = np.zeros(ordered[index].shape, dtype=np.int32)
+        full[item.head.box.slices] = labels
+        pieces[index] = (position, full, int(count))
+    return pieces
+
+
+def _segments(
+    ordered: Sequence[MRSlice], pieces: _Pieces, link_mm: float
+) -> list[list[tuple[int, int]]]:
+    """Groups of ``(slice index, piece)`` linked across adjacent sections: a piece grown
+    by ``link_mm`` in the plane meets a piece of the next section, and one of the two is
+    necrosis (two candidates alone do not make a lesion)."""
+    parent: dict[tuple[int, int], tuple[int, int]] = {
+        (index, int(label)): (index, int(label))
+        for index, (_, labels, _) in pieces.items()
+        for label in np.unique(labels[labels > 0])
+    }
+
+    def find(node: tuple[int, int]) -> tuple[int, int]:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for index, (_, labels, count) in pieces.items():
+        upper = index + 1
+        if upper not in pieces or not _same_grid(ordered[index], ordered[upper]):
+            continue
+        other, other_count = pieces[upper][1], pieces[upper][2]
+        distance, (near_r, near_c) = ndimage.distance_transform_edt(
+            labels == 0, sampling=ordered[index].pixel_spacing_mm, return_indices=True
+        )
+        grown = np.where(distance <= link_mm, labels[near_r, near_c], 0)
+        meet = (grown > 0) & (other > 0)
+        for a, b in set(zip(grown[meet].tolist(), other[meet].tolist(), strict=True)):
+            if a > count and b > other_count:
+                continue
+            ra, rb = find((index, a)), find((upper, b))
+            if ra != rb:
+                parent[ra] = rb
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for node in parent:
+        groups.setdefault(find(node), []).append(node)
+    return list(groups.values())
+
+
+def _coherent_side(
+    ordered: Sequence[MRSlice],
+    out: list[list[GradedHead]],
+    sections: Sequence[tuple[int, int, GradedHead]],
+    linked: Sequence[bool],
+    step: int,
+    config: CoherenceConfig,
+) -> None:
+    """Step 11 for the heads of one side (``sections``: slice index, position, head);
+    changes ``out`` in place."""
+    side = sections[0][2].head.side
+    widest = max(
+        sections, key=lambda s: float(s[2].head.mask.sum()) * ordered[s[0]].pixel_area_mm2
+    )[0]
+    pieces = _pieces(ordered, sections)
+    drop: dict[int, list[int]] = {}
+    for members in _segments(ordered, pieces, config.link_mm):
+        necrotic = [(index, label) for index, label in members if label <= pieces[index][2]]
+        indices = {index for index, _ in members}
+        first = min(indices)
+        if len(indices) == 1 and not (
+            (first > 0 and linked[first - 1]) or (first < len(linked) and linked[first])
+        ):
+            continue  # a section with no neighbour on its grid cannot be judged
+        superior = step == 0 or any((index - widest) * step >= 0 for index, _ in necrotic)
+        if superior and len(indices) >= config.min_sections:
+            continue
+        if superior and step != 0 and config.clear_single_section and len(indices) == 1:
+            # one section only: kept when its necrosis is clear and the head goes on
+            # above it (not the pole, where partial volume makes a dark cap)
+            item = out[first][pieces[first][0]]
+            above = _head_on(out, first + step, side) is not None
+            if above and not item.necrosis.ambiguous:
+                continue
+        for index, label in necrotic:
+            drop.setdefault(index, []).append(label)
+    for index, labels_dropped in drop.items():
+        position, labels, _count = pieces[index]
+        item = out[index][position]
+        removed = np.isin(labels[item.head.box.slices], labels_dropped)
+        kept = item.necrosis.mask & ~removed
+        area = float(removed.sum()) * ordered[index].pixel_area_mm2
+        reason = (
+            f"necrosis of {area:.0f} mm² on this section is not counted: it is not part "
+            f"of a segment seen on {config.min_sections} or more adjacent sections that "
+            "reaches the superior half of the head (ONFH is one contiguous volume under "
+            "the anterosuperior surface); a normal variant or partial volume; on its "
+            f"own: {item.necrosis.reason}"
+        )
+        necrosis = replace(
+            item.necrosis,
+            mask=kept,
+            flags=(*item.necrosis.flags, Flag.NOT_COUNTED.note(reason)),
+        )
+        if not kept.any():
+            necrosis = replace(necrosis, bimodal=False, ambiguous=False)
+        out[index][position] = GradedHead(item.head, necrosis)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -52,8 +53,9 @@ def sample_acquisition(
 ) -> Acquisition:
     top = int(intensity_max if intensity_max is not None else rng.choice(INTENSITY_MAXIMA))
     # scanner artefacts from a stream of their own (``rng`` is left where it is)
-    extra = np.random.Generator(rng.bit_generator.jumped(2))
-    shift = float(extra.uniform(0.5, 2.0) * extra.choice([-1.0, 1.0])) if extra.uniform() < 0.7 else 0.0
+    extra = np.random.Generator(cast(np.random.PCG64, rng.bit_generator).jumped(2))
+    shifted = extra.uniform() < 0.7
+    shift = float(extra.uniform(0.5, 2.0) * extra.choice([-1.0, 1.0])) if shifted else 0.0
     return Acquisition(
         snr=float(snr if snr is not None else np.exp(rng.uniform(np.log(8.0), np.log(40.0)))),
         kspace_fraction=float(rng.uniform(0.6, 0.95)),

@@ -14,7 +14,7 @@ bright, muscle grey, cortex, tendon, flowing blood and urine dark).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -136,7 +136,9 @@ def sample_head_variants(rng: np.random.Generator, radius: float) -> HeadVariant
     for _ in range(k):
         # mostly medial and inferior (metaphyseal side of the old physis), some anywhere
         if rng.uniform() < 0.7:
-            direction = _unit(np.array([rng.uniform(-1, 0.3), rng.uniform(-0.6, 0.6), rng.uniform(-1, 0.1)]))
+            direction = _unit(
+                np.array([rng.uniform(-1, 0.3), rng.uniform(-0.6, 0.6), rng.uniform(-1, 0.1)])
+            )
         else:
             direction = _unit(rng.standard_normal(3))
         centre = direction * radius * rng.uniform(0.15, 0.7)
@@ -334,7 +336,7 @@ def sample_pelvis(
     hips: dict[HipSide, Hip] = {}
     # The normal variants come from a stream of their own (a jump ahead of ``rng`` that
     # leaves ``rng`` where it is), so adding them left every other draw of a seed as it was.
-    variant_rng = np.random.Generator(rng.bit_generator.jumped())
+    variant_rng = np.random.Generator(cast(np.random.PCG64, rng.bit_generator).jumped())
     for side in SIDES:
         sign = SIDE_SIGN[side]
         center = np.array([sign * half_gap, 0.0, sign * obliquity / 2])

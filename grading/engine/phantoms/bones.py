@@ -241,7 +241,8 @@ def _paint_head_variants(
     if va.trabeculae:
         a, b = va.trabecula_from, va.trabecula_to
         ab = b - a
-        t = np.clip(((x - a[0]) * ab[0] + (y - a[1]) * ab[1] + (z - a[2]) * ab[2]) / (ab @ ab), 0, 1)
+        along = (x - a[0]) * ab[0] + (y - a[1]) * ab[1] + (z - a[2]) * ab[2]
+        t = np.clip(along / (ab @ ab), 0, 1)
         dist = np.sqrt(
             (x - a[0] - t * ab[0]) ** 2 + (y - a[1] - t * ab[1]) ** 2 + (z - a[2] - t * ab[2]) ** 2
         )
@@ -262,9 +263,9 @@ def _paint_head_variants(
         img[island] = (img * (1.0 - drop))[island]
         tis[inner & core] = T.RED_MARROW
     if va.fovea:
-        f, a, h = va.fovea_dir, va.fovea_radius_mm, va.fovea_depth_mm
-        rho = (a * a + h * h) / (2.0 * h)  # the pit is a cap of a ball this wide
-        c = f * (r + rho - h)
+        f, mouth, depth = va.fovea_dir, va.fovea_radius_mm, va.fovea_depth_mm
+        rho = (mouth * mouth + depth * depth) / (2.0 * depth)  # a cap of a ball this wide
+        c = f * (r + rho - depth)
         dist = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
         in_head = rr <= r
         lining = in_head & (dist >= rho) & (dist < rho + 0.8)

@@ -17,6 +17,7 @@ from grading.engine.phantoms.anatomy import (
     HipSide,
     Mimic,
     NecrosisPattern,
+    Pelvis,
 )
 from grading.engine.phantoms.geometry import (
     NecrosisRequest,
@@ -25,7 +26,6 @@ from grading.engine.phantoms.geometry import (
     rotation,
     window_grid,
 )
-from grading.engine.phantoms.anatomy import Pelvis
 from grading.engine.phantoms.render import PlaneGrid, render_plane_tissue
 from grading.engine.types import Grade, MRSlice
 
@@ -274,10 +274,10 @@ def _slice_profile(
     that differs most for grading: within one thickness of a femoral head's pole, the
     section averages the curved subchondral plate, cartilage and joint over its
     thickness (partial volume), so a cap at the dome reads darker than its marrow.
-    Sub-planes at +-thickness/3 are drawn with the same textures (``state``: a copy of
-    the generator before the centre plane) and averaged with it; elsewhere the centre
-    plane stands. The label map stays the centre plane's (a reader grades what the
-    section's centre shows)."""
+    Sub-planes at +-thickness/5 and +-2 thickness/5 are drawn with the same textures
+    (``state``: a copy of the generator before the centre plane) and averaged with it (a
+    flat slice profile); elsewhere the centre plane stands. The label map stays the
+    centre plane's (a reader grades what the section's centre shows)."""
     near_pole = any(
         abs(abs(grid.w - float(hip.center[2])) - hip.radius) < thickness_mm
         for hip in pelvis.hips.values()
@@ -285,9 +285,11 @@ def _slice_profile(
     if not near_pole:
         return signal
     total = signal.astype(np.float32).copy()
-    for offset in (-thickness_mm / 3.0, thickness_mm / 3.0):
-        total += render_plane_tissue(pelvis, grid.at(grid.w + offset), copy.deepcopy(state)).img
-    out: F32 = (total / 3.0).astype(np.float32)
+    offsets = (-0.4, -0.2, 0.2, 0.4)
+    for offset in offsets:
+        plane = grid.at(grid.w + offset * thickness_mm)
+        total += render_plane_tissue(pelvis, plane, copy.deepcopy(state)).img
+    out: F32 = (total / (1 + len(offsets))).astype(np.float32)
     return out
 
 
