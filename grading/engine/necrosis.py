@@ -48,9 +48,7 @@ Steps 9-11 run over a series (``series_rules``): step 11 keeps only necrosis tha
 a 3-D segment reaching the superior half of the head, step 9 carries a lesion upwards
 into sections that lie inside it without a band of their own (flagged ``continued``),
 step 10 counts the band-dark lines and sideways regions not counted here
-(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion. In a
-series, step 3's rim is at least the depth in partial volume with the head's surface
-(:func:`partial_volume_rims`).
+(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
 Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
 ``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
 numbers on phantoms.
@@ -457,47 +455,6 @@ def viable_tissue_level(
     return level if level > 0 else None
 
 
-def partial_volume_rims(
-    positions_mm: npt.ArrayLike,
-    areas_mm2: npt.ArrayLike,
-    thickness_mm: float,
-    *,
-    max_share: float = 0.5,
-) -> list[float]:
-    """Per section of one femoral head, the depth (mm) from the head mask's edge inwards
-    that the section averages the head's surface with what lies beyond it.
-
-    ``positions_mm``: each section's position along the slice normal; ``areas_mm2``:
-    its head-mask area; ``thickness_mm``: the slice thickness. The head is a sphere:
-    the areas give its centre ``z0`` and radius ``R`` (``A/pi + z^2`` is linear in
-    ``z``; fitted on the sections of at least a quarter of the largest area). A section
-    ``thickness_mm`` thick at ``|z - z0| = d`` holds the sphere's surface from the
-    radius at its far face, ``sqrt(R^2 - (d + t/2)^2)``, out to the mask's edge
-    (equivalent radius ``sqrt(A/pi)``): near a pole that is most of the section --
-    the subchondral plate, cartilage and joint in partial volume, darker than marrow
-    on T1 -- and near the equator a few hundredths of a millimetre. At most
-    ``max_share`` of the mask's equivalent radius, so the centre of a section at a pole
-    is still thresholded (a lesion that fills the top of the head shows there). Zeros
-    when fewer than three sections can be fitted or the fit is not a sphere."""
-    z = np.asarray(positions_mm, dtype=np.float64)
-    area = np.asarray(areas_mm2, dtype=np.float64)
-    out = [0.0] * int(z.size)
-    fit = area >= 0.25 * float(area.max(initial=0.0))
-    if int(fit.sum()) < 3 or not thickness_mm > 0:
-        return out
-    slope, intercept = np.polyfit(z[fit], area[fit] / math.pi + z[fit] ** 2, 1)
-    z0 = 0.5 * float(slope)
-    radius2 = float(intercept) + z0 * z0
-    if not radius2 > 0:
-        return out
-    for k in range(z.size):
-        far = abs(float(z[k]) - z0) + 0.5 * thickness_mm
-        inner = math.sqrt(max(radius2 - far * far, 0.0))
-        own = math.sqrt(max(float(area[k]), 0.0) / math.pi)
-        out[k] = min(max(own - inner, 0.0), max_share * own)
-    return out
-
-
 def find_necrosis(
     pixels: FloatImage,
     head_mask: BoolImage,
@@ -505,7 +462,6 @@ def find_necrosis(
     *,
     reference: float | None = None,
     anterior: tuple[float, float] | None = None,
-    partial_volume_mm: float = 0.0,
     config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
 ) -> NecrosisResult:
     """Necrosis inside ``head_mask`` (see the module docstring for the method).
@@ -518,8 +474,6 @@ def find_necrosis(
     reference; the head's own level can raise it, never lower it.
     ``anterior``: the patient's anterior direction in the image as (row, column)
     components (see :func:`anterior_in_image`); None when unknown.
-    ``partial_volume_mm``: the rim left out of the thresholding is at least this deep
-    (step 3; see :func:`partial_volume_rims`).
     """
     if pixels.shape != head_mask.shape:
         raise ValueError(f"pixels {pixels.shape} and head mask {head_mask.shape} differ")
@@ -543,7 +497,6 @@ def find_necrosis(
         reference,
         anterior,
         config,
-        partial_volume_mm,
     )
     mask = np.zeros(head.shape, dtype=bool)
     mask[r0:r1, c0:c1] = inner.mask
@@ -568,7 +521,6 @@ class SectionWork:
     reference: float | None
     anterior: tuple[float, float] | None
     config: NecrosisConfig
-    partial_volume_mm: float = 0.0
     result: NecrosisResult | None = None
     depth: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
     core: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
@@ -627,7 +579,7 @@ def _reference_and_threshold(w: SectionWork) -> None:
         return
     w.relative = relative = smooth / ref
     # Step 3. The cortical rim.
-    rim_mm = max(cortex_depth_mm(relative, depth, config), w.partial_volume_mm)
+    rim_mm = cortex_depth_mm(relative, depth, config)
     w.core = core = depth > rim_mm
     if int(core.sum()) < 8:
         w.result = _empty(shape, "head too small to threshold", ref)
@@ -892,9 +844,8 @@ def _find_necrosis(
     reference: float | None,
     anterior: tuple[float, float] | None,
     config: NecrosisConfig,
-    partial_volume_mm: float = 0.0,
 ) -> NecrosisResult:
-    work = SectionWork(pixels, head, spacing, reference, anterior, config, partial_volume_mm)
+    work = SectionWork(pixels, head, spacing, reference, anterior, config)
     for step in SECTION_STEPS:
         step.run(work)
         if work.result is not None:

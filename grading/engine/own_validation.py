@@ -78,7 +78,7 @@ def _segmenter(weights: str) -> Any:
 
 
 def _case(
-    args: tuple[int, int, str, str, str, tuple[str, ...], bool],
+    args: tuple[int, int, str, str, str, tuple[str, ...]],
 ) -> list[dict[str, Any]]:
     import torch
 
@@ -86,7 +86,7 @@ def _case(
     from grading.engine.pipeline import PipelineConfig, grade_series
     from grading.engine.series_rules import SeriesRulesConfig
 
-    index, seed, look, weights, method, skip, partial_volume = args
+    index, seed, look, weights, method, skip = args
     torch.set_num_threads(1)
     # series ``index`` of ``grade_balanced_series(seed, n)``, made alone
     right, left = GRADE_CYCLE[index % 4], GRADE_CYCLE[(index + 1 + index // 4) % 4]
@@ -103,7 +103,6 @@ def _case(
         config=PipelineConfig(
             reported_method=method,  # type: ignore[arg-type]
             series_rules=SeriesRulesConfig(skip=frozenset(skip)),
-            partial_volume=partial_volume,
         ),
     )
     hips = {h.side: h for h in result.hips}
@@ -148,15 +147,12 @@ def validation_hips(
     method: str = "threshold",
     workers: int = 2,
     skip: Sequence[str] = (),
-    partial_volume: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per hip of ``n_series`` grade-balanced own-family series in each look,
     graded with ``weights`` ("" the shipped ones) reporting ``method``, leaving out the
     series stages named in ``skip`` (for before/after measurements)."""
     jobs = [
-        (i, seed, look, weights, method, tuple(skip), partial_volume)
-        for look in looks
-        for i in range(n_series)
+        (i, seed, look, weights, method, tuple(skip)) for look in looks for i in range(n_series)
     ]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         return [row for rows in pool.map(_case, jobs) for row in rows]
@@ -261,11 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="leave out this series stage (e.g. coherent_lesions; repeatable)",
     )
-    p.add_argument(
-        "--no-partial-volume",
-        action="store_true",
-        help="leave out the partial-volume rim of step 3 (before/after figures)",
-    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     rows = validation_hips(
@@ -276,7 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         method=args.method,
         workers=args.workers,
         skip=args.skip_stage,
-        partial_volume=not args.no_partial_volume,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")

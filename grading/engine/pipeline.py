@@ -10,8 +10,7 @@ the per-slice marrow levels of that hip's larger sections), so a section that is
 necrotic is not compared with itself.
 
 Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head section
-(:mod:`grading.engine.necrosis`; step 3's rim in partial volume with the head's surface
-from :func:`series_partial_volume`), steps 9-11 run over the series as the named stages of
+(:mod:`grading.engine.necrosis`), steps 9-11 run over the series as the named stages of
 :func:`grading.engine.series_rules.series_stages`, step 13 adds the learned necrosis
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
@@ -48,8 +47,6 @@ from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
-    positions_along_normal,
-    series_slice_spacing_mm,
     slice_order,
     summarise_series,
     with_one_side_only,
@@ -60,7 +57,6 @@ from grading.engine.necrosis import (
     anterior_in_image,
     find_necrosis,
     marrow_reference,
-    partial_volume_rims,
 )
 from grading.engine.series_rules import (
     ANATOMICAL_STAGES,
@@ -104,10 +100,6 @@ class PipelineConfig:
     fine_batch: int = 16
     """Fine-pass windows per ``predict`` call (progress is reported between calls)."""
     series_rules: SeriesRulesConfig = SeriesRulesConfig()
-    partial_volume: bool = True
-    """Step 3: leave out of the thresholding the rim that averages the head's surface
-    over the slice thickness (:func:`series_partial_volume`); False for before/after
-    measurements."""
     reported_method: Literal["threshold", "learned"] = "threshold"
     """Which necrosis method sets the reported proportion when both run (step 13)."""
     uncertainty: UncertaintyConfig | None = DEFAULT_UNCERTAINTY
@@ -143,46 +135,14 @@ def series_references(
     return out
 
 
-def series_partial_volume(
-    slices: Sequence[MRSlice], heads: Sequence[Sequence[FemoralHead]]
-) -> list[dict[Side, float]]:
-    """Per slice (``slices`` sorted along the normal), per side, the depth of the head
-    section's rim that averages the head's surface over the slice thickness
-    (:func:`grading.engine.necrosis.partial_volume_rims`, step 3); empty dicts without
-    slice positions."""
-    out: list[dict[Side, float]] = [{} for _ in slices]
-    positions = positions_along_normal(slices)
-    if positions is None or len(slices) < 3:
-        return out
-    thickness = next(
-        (float(s.slice_thickness_mm) for s in slices if s.slice_thickness_mm),
-        series_slice_spacing_mm(slices),
-    )
-    sections: dict[Side, list[tuple[int, float]]] = {}
-    for index, (mr_slice, slice_heads) in enumerate(zip(slices, heads, strict=True)):
-        for head in slice_heads:
-            area = float(head.mask.sum()) * mr_slice.pixel_area_mm2
-            sections.setdefault(head.side, []).append((index, area))
-    for side, found in sections.items():
-        rims = partial_volume_rims(
-            [positions[i] for i, _ in found], [a for _, a in found], thickness
-        )
-        for (index, _), rim in zip(found, rims, strict=True):
-            out[index][side] = rim
-    return out
-
-
 def grade_heads(
     mr_slice: MRSlice,
     heads: Sequence[FemoralHead],
     references: dict[Side, float] | None = None,
     config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
     augmentation: Augmentation | None = None,
-    partial_volume: dict[Side, float] | None = None,
 ) -> list[GradedHead]:
-    """Necrosis inside each head of one slice (as ``augmentation`` sees it, if given);
-    ``partial_volume``: per side, the rim depth in partial volume with the head's
-    surface (:func:`series_partial_volume`)."""
+    """Necrosis inside each head of one slice (as ``augmentation`` sees it, if given)."""
     anterior = anterior_in_image(mr_slice.image_orientation or STANDARD_AXIAL)
     out = []
     for head in heads:
@@ -200,7 +160,6 @@ def grade_heads(
             mr_slice.pixel_spacing_mm,
             reference=reference,
             anterior=anterior,
-            partial_volume_mm=(partial_volume or {}).get(head.side, 0.0),
             config=config,
         )
         out.append(GradedHead(head, necrosis))
@@ -289,12 +248,11 @@ def grade_series(
     after_fine = time.perf_counter()
 
     references = series_references(ordered, heads, config.necrosis)
-    rims = series_partial_volume(ordered, heads) if config.partial_volume else [{} for _ in ordered]
 
     def threshold_method(augmentation: Augmentation | None = None) -> Graded:
         graded = [
-            grade_heads(mr_slice, slice_heads, references, config.necrosis, augmentation, rim)
-            for mr_slice, slice_heads, rim in zip(ordered, heads, rims, strict=True)
+            grade_heads(mr_slice, slice_heads, references, config.necrosis, augmentation)
+            for mr_slice, slice_heads in zip(ordered, heads, strict=True)
         ]
         return run_series_stages(ordered, graded, stages)
 

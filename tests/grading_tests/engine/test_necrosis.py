@@ -313,38 +313,3 @@ def test_the_section_steps_run_in_the_documented_order() -> None:
         ("7", "ring_check"),
         ("8", "clean_up"),
     ]
-
-
-def test_partial_volume_rims_follow_the_sphere_of_the_head() -> None:
-    """Sections 4 mm thick through a 24 mm sphere: near the equator the section holds
-    the surface over a few tenths of a millimetre, at the poles over several; fewer than
-    three sections cannot be fitted."""
-    from grading.engine.necrosis import partial_volume_rims
-
-    z = np.arange(-22.0, 23.0, 4.0)
-    areas = np.pi * (24.0**2 - z**2)
-    rims = partial_volume_rims(z + 100.0, areas, 4.0)  # positions need not be centred
-    middle = len(z) // 2
-    assert rims[middle] < 0.3
-    assert rims[0] > 3.0 and rims[-1] > 3.0
-    assert rims[0] == pytest.approx(rims[-1], abs=1e-6)
-    assert all(a >= b - 1e-9 for a, b in zip(rims[:middle], rims[1:middle], strict=False))
-    assert partial_volume_rims([0.0, 4.0], [100.0, 120.0], 4.0) == [0.0, 0.0]
-
-
-def test_a_deeper_partial_volume_rim_leaves_a_dark_edge_out() -> None:
-    """A dark crescent 3 mm deep at the front of a section near the dome: with the rim of
-    the cortex alone it is a subchondral lesion; with the section's partial-volume rim
-    (4 mm) it lies in the rim and is not thresholded."""
-    size = 64
-    rows, cols = np.indices((size, size))
-    radius = np.hypot(rows - 32, cols - 32)
-    head = radius <= 20
-    pixels = np.where(head, 900.0, 300.0).astype(np.float32)
-    pixels[head & (radius > 19)] = 50.0
-    crescent = head & (radius > 15.5) & (rows < 22)
-    pixels[crescent] = 60.0
-    plain = find_necrosis(pixels, head, (1.0, 1.0), anterior=(-1.0, 0.0))
-    assert plain.mask.any()
-    rimmed = find_necrosis(pixels, head, (1.0, 1.0), anterior=(-1.0, 0.0), partial_volume_mm=5.0)
-    assert not rimmed.mask.any()
