@@ -322,15 +322,37 @@ def coherent_lesions(
 
 
 _Pieces = dict[int, tuple[int, npt.NDArray[np.int32], int]]
-"""Per slice index: the head's position in the slice, its pieces on the full grid
+"""Per slice index: the head's position in the slice, its pieces on the side's window
 (necrosis 1..count, then candidates), and ``count``."""
 
 
-def _pieces(ordered: Sequence[MRSlice], sections: Sequence[tuple[int, int, GradedHead]]) -> _Pieces:
+def _window(sections: Sequence[tuple[int, int, GradedHead]]) -> tuple[slice, slice]:
+    """The union of the head boxes of one side (pixels; the same grid for the sections
+    that link, so the same window), so the work is on the hip, not the whole slice."""
+    boxes = [item.head.box.slices for _, _, item in sections]
+    return (
+        slice(min(b[0].start for b in boxes), max(b[0].stop for b in boxes)),
+        slice(min(b[1].start for b in boxes), max(b[1].stop for b in boxes)),
+    )
+
+
+def _in_window(item: GradedHead, window: tuple[slice, slice]) -> tuple[slice, slice]:
+    """The head's box relative to ``window``."""
+    rows, cols = item.head.box.slices
+    return (
+        slice(rows.start - window[0].start, rows.stop - window[0].start),
+        slice(cols.start - window[1].start, cols.stop - window[1].start),
+    )
+
+
+def _pieces(
+    sections: Sequence[tuple[int, int, GradedHead]], window: tuple[slice, slice]
+) -> _Pieces:
     """The necrosis pieces of each section (8-connected), then the pieces of its
     candidate structures (band-dark lines and regions step 6 did not count alone), which
     link necrosis across sections but are never kept by themselves."""
     structure = np.ones((3, 3), dtype=bool)
+    shape = (window[0].stop - window[0].start, window[1].stop - window[1].start)
     pieces: _Pieces = {}
     for index, position, item in sections:
         mask = item.necrosis.mask & item.head.mask
@@ -341,9 +363,9 @@ def _pieces(ordered: Sequence[MRSlice], sections: Sequence[tuple[int, int, Grade
             labels = np.where(extra > 0, extra + count, labels)
         if not labels.any():
             continue
-        full = np.zeros(ordered[index].shape, dtype=np.int32)
-        full[item.head.box.slices] = labels
-        pieces[index] = (position, full, int(count))
+        placed = np.zeros(shape, dtype=np.int32)
+        placed[_in_window(item, window)] = labels
+        pieces[index] = (position, placed, int(count))
     return pieces
 
 
@@ -401,7 +423,8 @@ def _coherent_side(
     widest = max(
         sections, key=lambda s: float(s[2].head.mask.sum()) * ordered[s[0]].pixel_area_mm2
     )[0]
-    pieces = _pieces(ordered, sections)
+    window = _window(sections)
+    pieces = _pieces(sections, window)
     drop: dict[int, list[int]] = {}
     for members in _segments(ordered, pieces, config.link_mm):
         necrotic = [(index, label) for index, label in members if label <= pieces[index][2]]
@@ -426,7 +449,7 @@ def _coherent_side(
     for index, labels_dropped in drop.items():
         position, labels, _count = pieces[index]
         item = out[index][position]
-        removed = np.isin(labels[item.head.box.slices], labels_dropped)
+        removed = np.isin(labels[_in_window(item, window)], labels_dropped)
         kept = item.necrosis.mask & ~removed
         area = float(removed.sum()) * ordered[index].pixel_area_mm2
         reason = (
