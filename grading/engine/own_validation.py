@@ -244,6 +244,8 @@ def calibrate_coverage(
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
+    from grading.engine.grading_rules import grade_from_proportion
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-series", type=int, default=16)
     p.add_argument("--seed", type=int, default=VALIDATION_SEED)
@@ -275,8 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         right = sum(r["grade"] == r["true_grade"] for r in sub)
         normal = [r for r in sub if r["true_grade"] == "none"]
         sections = [s for r in sub for s in r.get("sections", [])]
-        from grading.engine.grading_rules import grade_from_proportion
-
         section_right = sum(str(grade_from_proportion(p)) == g for p, g in sections)
         large = [g for p, g in sections if p > 0.3]
         print(
