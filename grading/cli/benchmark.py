@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="NAME",
-        help="--threshold: leave out this series stage (e.g. drop_lone_inferior; repeatable), "
+        help="--threshold: leave out this series stage (e.g. coherent_lesions; repeatable), "
         "for before/after figures",
     )
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
