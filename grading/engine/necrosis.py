@@ -168,6 +168,14 @@ class NecrosisResult:
     flags: tuple[FlagNote, ...] = ()
     """Why a stage changed or set aside this necrosis (``continued``, ``neighbour_lesion``,
     ``not_counted``); measurement copies them onto the hip."""
+    found: BoolImage | None = None
+    """The necrosis this section showed on its own, before steps 10 and 9 added to it
+    from its neighbours (same shape as ``mask``); None while nothing was added."""
+
+    @property
+    def own_mask(self) -> BoolImage:
+        """The necrosis found on this section alone (``found``, else ``mask``)."""
+        return self.mask if self.found is None else self.found
 
     @property
     def area_pixels(self) -> int:

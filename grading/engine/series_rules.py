@@ -198,6 +198,7 @@ def continue_lesions(
             necrosis = replace(
                 item.necrosis,
                 mask=item.necrosis.mask | added,
+                found=item.necrosis.own_mask,
                 flags=(*item.necrosis.flags, Flag.CONTINUED.note(reason)),
             )
             out[index][position] = GradedHead(item.head, necrosis)
@@ -266,6 +267,7 @@ def support_lesions(
                 necrosis = replace(
                     item.necrosis,
                     mask=item.necrosis.mask | added,
+                    found=item.necrosis.own_mask,
                     candidate=candidate & ~added,
                     flags=(*item.necrosis.flags, Flag.NEIGHBOUR_LESION.note(reason)),
                 )
@@ -425,6 +427,14 @@ def _coherent_side(
     )[0]
     window = _window(sections)
     pieces = _pieces(sections, window)
+    # the pieces holding necrosis the section found on its own (not only what steps 10
+    # and 9 carried in from a neighbour)
+    own: set[tuple[int, int]] = set()
+    for index, (position, labels, count) in pieces.items():
+        item = out[index][position]
+        found = np.zeros(labels.shape, dtype=bool)
+        found[_in_window(item, window)] = item.necrosis.own_mask & item.head.mask
+        own |= {(index, int(label)) for label in np.unique(labels[found]) if 0 < label <= count}
     drop: dict[int, list[int]] = {}
     for members in _segments(ordered, pieces, config.link_mm):
         necrotic = [(index, label) for index, label in members if label <= pieces[index][2]]
@@ -434,14 +444,19 @@ def _coherent_side(
             (first > 0 and linked[first - 1]) or (first < len(linked) and linked[first])
         ):
             continue  # a section with no neighbour on its grid cannot be judged
+        # where the segment reaches: with what steps 10 and 9 added (a lesion seen by its
+        # lower band and carried up into the sections lying inside it)
         superior = step == 0 or any((index - widest) * step >= 0 for index, _ in necrotic)
-        if superior and len(indices) >= config.min_sections:
+        # on how many sections it was seen: what each section showed on its own, and the
+        # band-dark candidates linked to it
+        seen = sorted({i for i, label in members if (i, label) in own or label > pieces[i][2]})
+        if superior and len(seen) >= config.min_sections:
             continue
-        if superior and step != 0 and config.clear_single_section and len(indices) == 1:
+        if superior and step != 0 and config.clear_single_section and len(seen) == 1:
             # one section only: kept when its necrosis is clear and the head goes on
             # above it (not the pole, where partial volume makes a dark cap)
-            item = out[first][pieces[first][0]]
-            above = _head_on(out, first + step, side) is not None
+            item = out[seen[0]][pieces[seen[0]][0]]
+            above = _head_on(out, seen[0] + step, side) is not None
             if above and not item.necrosis.ambiguous:
                 continue
         for index, label in necrotic:
@@ -503,9 +518,9 @@ they also run on the learned method's masks (step 13)."""
 def series_stages(config: SeriesRulesConfig = SeriesRulesConfig()) -> list[SeriesStage]:
     """Steps 9-11 in the order they run (11, 10, 9: see the module docstring)."""
     stages = [
-        SeriesStage(11, "coherent_lesions", coherent_lesions, config.coherence),
         SeriesStage(10, "support_lesions", support_lesions, config.support),
         SeriesStage(9, "continue_lesions", continue_lesions, config.continued),
+        SeriesStage(11, "coherent_lesions", coherent_lesions, config.coherence),
     ]
     return [stage for stage in stages if stage.name not in config.skip]
 

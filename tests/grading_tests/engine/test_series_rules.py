@@ -29,9 +29,9 @@ from grading.engine.types import MRSlice
 def test_the_stages_run_in_the_documented_order_and_can_be_left_out() -> None:
     names = [(s.step, s.name) for s in series_stages()]
     assert names == [
-        (11, "coherent_lesions"),
         (10, "support_lesions"),
         (9, "continue_lesions"),
+        (11, "coherent_lesions"),
     ]
     skipped = series_stages(SeriesRulesConfig(skip=frozenset({"coherent_lesions"})))
     assert [s.name for s in skipped] == ["support_lesions", "continue_lesions"]
