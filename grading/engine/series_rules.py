@@ -6,11 +6,12 @@ anterosuperior head. Each rule below reads and returns the graded heads of a ser
 :class:`~grading.engine.flags.Flag` to the heads it changes. :func:`series_stages`
 lists them in the order they run (MONAI Label's ``post_transforms()`` shape):
 
-11. ``coherent_lesions``: only necrosis that forms a 3-D segment reaching the superior
-    half of the head counts (runs first: steps 9 and 10 extend only such segments);
 10. ``support_lesions``: dark structures inside a neighbouring slice's lesion count
     (runs before 9, so a lesion it completes is carried upwards too);
- 9. ``continue_lesions``: a lesion continues upwards into sections lying inside it.
+ 9. ``continue_lesions``: a lesion continues upwards into sections lying inside it;
+11. ``coherent_lesions``: only necrosis that forms a 3-D segment of the anterosuperior
+    head counts (runs last: it judges a segment by the sections that showed it on
+    their own, and where it reaches with what 10 and 9 carried).
 
 Step 12 is retired: ``drop_lone_inferior`` and ``drop_isolated_caps`` (the old step 11)
 were special cases of step 11 and changed no grade once it ran (``docs/benchmarks.md``,
@@ -302,9 +303,12 @@ def coherent_lesions(
     chemical-shift rim low in the head -- and is not counted, flagged ``not_counted``.
     A segment of one section that is clear (not ``ambiguous``), in the superior half
     and below the head's last section counts too (``config.clear_single_section``).
-    Runs before steps 9 and 10, so those extend only segments that stand on their own.
-    Needs adjacent slices on one pixel grid; a section with no such neighbour is left
-    as it is.
+    Runs after steps 10 and 9: the sections a segment was *seen* on are those whose own
+    necrosis (``NecrosisResult.own_mask``, before 10 and 9 added to it) or band-dark
+    candidates belong to it, while whether it *reaches* the superior half counts what
+    10 and 9 carried too (a severe lesion whose band shows only below the widest
+    section, its top sections lying inside it, reaches up). Needs adjacent slices on one
+    pixel grid; a section with no such neighbour is left as it is.
     """
     out = [list(items) for items in graded]
     linked = [_same_grid(a, b) for a, b in zip(ordered[:-1], ordered[1:], strict=True)]
