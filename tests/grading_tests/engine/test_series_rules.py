@@ -258,3 +258,29 @@ def test_the_anatomical_stages_are_stages() -> None:
     assert ANATOMICAL_STAGES <= names
     assert {"continue_lesions", "support_lesions"}.isdisjoint(ANATOMICAL_STAGES)
     assert "coherent_lesions" in ANATOMICAL_STAGES
+
+
+def test_a_lesion_seen_low_and_carried_up_reaches_the_superior_half() -> None:
+    """A severe lesion whose band shows on two sections below the widest one; steps 10
+    and 9 carried it into the sections above, which lie inside it (their own necrosis:
+    none). Seen on two sections, reaching the superior half: kept whole. Without what
+    was carried up it would be a pair of low sections and dropped."""
+    front = np.indices(GRID)[0] < 30
+    graded = _radii_stack(RADII)
+    for k in (2, 3):
+        _with(graded, k, front)
+    for k in (4, 5):
+        head = graded[k][0].head.mask
+        carried = _graded(head, head & front)
+        found = np.zeros(GRID, dtype=bool)
+        graded[k] = [GradedHead(carried.head, replace(carried.necrosis, found=found))]
+    out = coherent_lesions(_stack(8), graded)
+    assert all(out[k][0] is graded[k][0] for k in range(8))
+    # a cap at the dome found on one section and carried into the next is one section
+    graded = _radii_stack(RADII)
+    _with(graded, 7, np.ones(GRID, dtype=bool), ambiguous=True)
+    head = graded[6][0].head.mask
+    carried = _graded(head, head & front)
+    graded[6] = [GradedHead(carried.head, replace(carried.necrosis, found=np.zeros(GRID, bool)))]
+    out = coherent_lesions(_stack(8), graded)
+    assert not out[7][0].necrosis.mask.any() and not out[6][0].necrosis.mask.any()
