@@ -42,6 +42,7 @@ from grading.engine.hips import (
     fine_pass,
     fine_requests,
     series_head_diameters,
+    slice_plane,
 )
 from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
@@ -56,6 +57,7 @@ from grading.engine.necrosis import (
     NecrosisConfig,
     anterior_in_image,
     find_necrosis,
+    lesion_direction_in_image,
     marrow_reference,
 )
 from grading.engine.series_rules import (
@@ -143,7 +145,15 @@ def grade_heads(
     augmentation: Augmentation | None = None,
 ) -> list[GradedHead]:
     """Necrosis inside each head of one slice (as ``augmentation`` sees it, if given)."""
-    anterior = anterior_in_image(mr_slice.image_orientation or STANDARD_AXIAL)
+    orientation = mr_slice.image_orientation or STANDARD_AXIAL
+    plane = slice_plane(orientation)
+    # where the lesion is expected: anterior on an axial (or oblique) slice, superior on a
+    # coronal one, anterosuperior on a sagittal one
+    anterior = (
+        lesion_direction_in_image(orientation)
+        if plane in ("coronal", "sagittal")
+        else anterior_in_image(orientation)
+    )
     out = []
     for head in heads:
         pixels = mr_slice.pixels[head.box.slices]
@@ -161,6 +171,7 @@ def grade_heads(
             reference=reference,
             anterior=anterior,
             config=config,
+            plane=plane,
         )
         out.append(GradedHead(head, necrosis))
     return out
