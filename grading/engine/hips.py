@@ -102,6 +102,10 @@ class HipFinderConfig:
     max_hull_growth: float = 0.15
     """A head mask is completed to its convex hull when that adds at most this share of
     its area (see :func:`convex_head`); 0 turns it off."""
+    max_round_growth: float = 0.6
+    """On a coronal or sagittal slice, a head mask that stops at a dark band on the
+    lesion's side is completed to the head's circle when that adds at most this share
+    of its area (see :func:`round_head`); 0 turns it off."""
     coronal_coarse_window_mm: float | None = 110.0
     """Coarse tiles of a coronal region (when ``coarse_window_mm`` is None); None: the
     region itself, as on axial slices."""
@@ -302,6 +306,76 @@ def convex_head(mask: BoolImage, max_growth: float) -> BoolImage:
     )
     grown = int(hull.sum()) - int(mask.sum())
     return hull if grown <= max_growth * int(mask.sum()) else mask
+
+
+def round_head(
+    mask: BoolImage,
+    pixels: FloatImage,
+    pixel_spacing_mm: tuple[float, float],
+    direction: tuple[float, float] | None,
+    *,
+    max_growth: float,
+    band_relative: float = 0.35,
+    max_angle_deg: float = 120.0,
+) -> BoolImage:
+    """``mask`` completed to the head's circle where it stops at a lesion's band.
+
+    On a coronal or sagittal slice the femoral head's section is a disc. A network tends
+    to leave out a subchondral lesion beyond its reactive band: the mask then ends at a
+    chord along the band, a cut the convex hull cannot put back. The circle is fitted to
+    the mask's outline without the points well inside it (the chord), twice. Each piece
+    of the disc the mask leaves out is added when it lies on the lesion's side
+    (``direction``, a unit (row, column) vector; within ``max_angle_deg`` of it from the
+    circle's centre), when the mask's edge along it is as dark as a band (its darkest 10 %
+    below ``band_relative`` x the mask's marrow, the 75th percentile inside), and when
+    all the pieces together add at most ``max_growth`` of the mask's area. ``mask``,
+    ``pixels``: ``(h, w)``; returns a new ``(h, w)`` mask.
+    """
+    from grading.engine.roof import circle_fit
+
+    if direction is None or max_growth <= 0 or int(mask.sum()) < 50:
+        return mask
+    spacing = np.asarray(pixel_spacing_mm, dtype=np.float64)
+    outline = mask & ~ndimage.binary_erosion(mask, border_value=0)
+    points = np.argwhere(outline).astype(np.float64) * spacing
+    if len(points) < 12:
+        return mask
+    cy, cx, radius = circle_fit(points)
+    for _ in range(2):
+        keep = np.hypot(points[:, 0] - cy, points[:, 1] - cx) >= radius - 1.0
+        if int(keep.sum()) < 12:
+            return mask
+        cy, cx, radius = circle_fit(points[keep])
+    rows, cols = np.indices(mask.shape)
+    y, x = rows * spacing[0], cols * spacing[1]
+    missing = (np.hypot(y - cy, x - cx) <= radius) & ~mask
+    pieces, count = ndimage.label(missing)
+    if count == 0:
+        return mask
+    marrow = float(np.percentile(pixels[mask], 75.0))
+    if not marrow > 0:
+        return mask
+    limit = math.cos(math.radians(max_angle_deg))
+    near_px = max(1, int(round(2.0 / float(spacing.min()))))
+    added = np.zeros_like(mask)
+    for piece in range(1, count + 1):
+        region = pieces == piece
+        area = float(region.sum()) * float(spacing[0] * spacing[1])
+        if area < 4.0:
+            continue
+        dy, dx = float(y[region].mean()) - cy, float(x[region].mean()) - cx
+        cosine = (dy * direction[0] + dx * direction[1]) / max(math.hypot(dy, dx), 1e-9)
+        if cosine < limit:
+            continue
+        strip = ndimage.binary_dilation(region, iterations=near_px) & mask
+        if not strip.any():
+            continue
+        if float(np.percentile(pixels[strip], 10.0)) >= band_relative * marrow:
+            continue
+        added |= region
+    if not added.any() or int(added.sum()) > max_growth * int(mask.sum()):
+        return mask
+    return np.asarray(mask | added, dtype=bool)
 
 
 def fill_holes(mask: BoolImage) -> BoolImage:
@@ -643,6 +717,17 @@ def head_from_probability(
         return None
     if config.max_hull_growth > 0:
         mask = convex_head(mask, config.max_hull_growth)
+    orientation = mr_slice.image_orientation
+    if config.max_round_growth > 0 and slice_plane(orientation) in UPRIGHT_PLANES:
+        from grading.engine.necrosis import lesion_direction_in_image
+
+        mask = round_head(
+            mask,
+            np.asarray(mr_slice.pixels[box.slices], dtype=np.float32),
+            mr_slice.pixel_spacing_mm,
+            lesion_direction_in_image(orientation),
+            max_growth=config.max_round_growth,
+        )
     return FemoralHead(
         side=side,
         window=window,
