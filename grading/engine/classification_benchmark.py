@@ -500,6 +500,8 @@ def engine_classification_benchmark(
                         truth, found.get(spec.side), label
                     )
         sagittal_found: dict[str, Any] = {}
+        if coronal_only:
+            rng.uniform(-2.0, 2.0, size=len(phantom.hips))  # the same offsets as a full run
         for spec in phantom.hips if not coronal_only else ():
             sagittal = slice_volume(
                 phantom,

@@ -36,6 +36,11 @@ settle the section:
 6b. The one exception: a dark group at the core's outer edge in front (a compact patch,
    or a very dark line along the articular surface) is the deep part of a shallow
    subchondral lesion whose rest lies in the rim.
+6c. On a coronal or sagittal section steps 5-6b are replaced by the band partition
+   (:data:`OUT_OF_AXIAL_STEPS`): the band (core below ``clear_relative``) cuts the core
+   into regions, and those on the lesion's side (superior, or anterosuperior; within
+   ``band_max_angle_deg``) other than the viable marrow are necrosis with their band;
+   marrow oedema on the viable side of the band is not.
 7. Ring check: "necrosis" all around the core's edge around marrow-bright tissue is the
    joint inside the head mask, not counted (flag ``not_counted``).
 8. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
