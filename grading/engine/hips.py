@@ -326,8 +326,10 @@ def round_head(
     the mask's outline without the points well inside it (the chord), twice. Each piece
     of the disc the mask leaves out is added when it lies on the lesion's side
     (``direction``, a unit (row, column) vector; within ``max_angle_deg`` of it from the
-    circle's centre), when the mask's edge along it is as dark as a band (its darkest 10 %
-    below ``band_relative`` x the mask's marrow, the 75th percentile inside), and when
+    circle's centre), when the mask's edge along it is as dark as a band (the darkest
+    10 % of the mask within 2 mm of the piece, leaving out the 2 mm under the circle where
+    the head's own cortex is, below ``band_relative`` x the mask's marrow, the 75th
+    percentile inside), and when
     all the pieces together add at most ``max_growth`` of the mask's area. ``mask``,
     ``pixels``: ``(h, w)``; returns a new ``(h, w)`` mask.
     """
@@ -348,7 +350,9 @@ def round_head(
         cy, cx, radius = circle_fit(points[keep])
     rows, cols = np.indices(mask.shape)
     y, x = rows * spacing[0], cols * spacing[1]
-    missing = (np.hypot(y - cy, x - cx) <= radius) & ~mask
+    from_centre = np.hypot(y - cy, x - cx)
+    missing = (from_centre <= radius) & ~mask
+    deep = mask & (from_centre < radius - 2.0)  # the head's own cortex left out
     pieces, count = ndimage.label(missing)
     if count == 0:
         return mask
@@ -367,7 +371,7 @@ def round_head(
         cosine = (dy * direction[0] + dx * direction[1]) / max(math.hypot(dy, dx), 1e-9)
         if cosine < limit:
             continue
-        strip = ndimage.binary_dilation(region, iterations=near_px) & mask
+        strip = ndimage.binary_dilation(region, iterations=near_px) & deep
         if not strip.any():
             continue
         if float(np.percentile(pixels[strip], 10.0)) >= band_relative * marrow:

@@ -22,7 +22,8 @@ def _cut_head(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """A disc (marrow 900) with a cap beyond a chord ``cut_mm`` from the surface around
     ``axis_deg`` (from superior, + towards the image's right); the mask leaves the cap
-    out; the chord is a 1.5 mm band at 9 % (or, with ``band`` False, marrow-bright).
+    out; a 1 mm cortex at 6 %; the chord is a 1.5 mm band at 9 % (or, with ``band``
+    False, marrow-bright: only the cortex at its ends is dark).
     Returns (mask, pixels, full disc)."""
     mm = (np.arange(SIZE) + 0.5) * SPACING[0] - SIZE * SPACING[0] / 2
     y, x = np.meshgrid(mm, mm, indexing="ij")
@@ -31,6 +32,7 @@ def _cut_head(
     along = -y * math.cos(theta) + x * math.sin(theta)
     beyond = along - (RADIUS_MM - cut_mm)
     pixels = np.where(disc, 900.0, 300.0).astype(np.float32)
+    pixels[disc & (np.hypot(y, x) > RADIUS_MM - 1.0)] = 50.0  # the cortex
     if band:
         pixels[disc & (np.abs(beyond) < 1.5)] = 80.0
     mask = disc & (beyond < -0.5)
