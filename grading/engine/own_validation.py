@@ -6,7 +6,7 @@ the project's own phantom family with series seeds used for nothing else
 (:data:`VALIDATION_SEED`, never trained on, never the test seeds 800001 of
 ``onfh benchmark``), and only then measured on the independent family B.
 
-Two looks of the same series:
+Three looks of the same series:
 
 - ``realistic``: the phantom series as rendered
   (the series of :func:`~grading.engine.phantoms.grade_balanced_series`);
@@ -14,7 +14,10 @@ Two looks of the same series:
   (:func:`shift_appearance`): a random monotone intensity curve (tissue contrasts change,
   their order on T1 does not), a smooth multiplicative bias field, an in-plane blur and
   extra noise, one draw per series. A network and a rule stack make errors here, so
-  there are wrong grades to calibrate the flags on.
+  there are wrong grades to calibrate the flags on;
+- ``strong``: a harsher random appearance (:func:`strong_appearance`: steeper contrast
+  curves, stronger bias, a coarser matrix, more blur and noise), so that there are
+  enough wrong grades to measure how many of them the flags catch.
 
 :func:`validation_hips` grades each series through the whole pipeline and returns one
 row per hip with everything needed to recompute the uncertainty offline
@@ -70,6 +73,41 @@ def shift_appearance(images: F32, seed: int) -> F32:
     return out
 
 
+def strong_appearance(images: F32, seed: int) -> F32:
+    """``images`` under a harsher random appearance than :func:`shift_appearance`, in
+    the spirit of SynthSeg's randomisation but keeping T1's order of fat above muscle: a
+    steeper random monotone curve (tissue contrasts from nearly flat to doubled), a
+    stronger bias field, more blur and noise, and a random in-plane resampling
+    (coarser matrix). It makes the engine wrong often enough on its own family to
+    measure whether its flags catch its errors (the calibration set of step 14), without
+    any image of another family."""
+    rng = np.random.default_rng([seed, 0x57A0])
+    top = float(np.percentile(images, 99.5)) or 1.0
+    x = np.clip(images / top, 0.0, 1.5)
+    knots = np.linspace(0.0, 1.5, 9)
+    steps = rng.uniform(0.1, 2.5, 8)
+    values = np.concatenate([[0.0], np.cumsum(steps)])
+    x = np.interp(x, knots, values / values[-1] * 1.5)
+    n, h, w = images.shape
+    coarse = rng.normal(0.0, rng.uniform(0.15, 0.5), (3, 3))
+    bias = np.exp(ndimage.zoom(coarse, (h / 3, w / 3), order=3))[:h, :w]
+    x = x * bias[None]
+    factor = float(rng.uniform(1.0, 2.0))  # acquired on a coarser matrix, shown at this one
+    if factor > 1.1:
+        small = ndimage.zoom(x, (1.0, 1.0 / factor, 1.0 / factor), order=1)
+        x = ndimage.zoom(small, (1.0, h / small.shape[1], w / small.shape[2]), order=3)[:, :h, :w]
+    sigma = float(rng.uniform(0.0, 1.2))
+    if sigma > 0.2:
+        x = ndimage.gaussian_filter(x, (0.0, sigma, sigma))
+    noise = float(rng.uniform(0.01, 0.1))
+    x = np.hypot(x + rng.normal(0.0, noise, x.shape), rng.normal(0.0, noise, x.shape))
+    out: F32 = np.asarray(np.clip(x, 0.0, None) * top, dtype=np.float32)
+    return out
+
+
+LOOKS = {"shifted": shift_appearance, "strong": strong_appearance}
+
+
 @functools.cache
 def _segmenter(weights: str) -> Any:
     from grading.engine.predictor import HeadSegmenter
@@ -91,8 +129,8 @@ def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
         seed * 100_003 + index, necrosis={"right": right.value, "left": left.value}
     )
     slices = series.mr_slices()
-    if look == "shifted":
-        images = shift_appearance(series.images, seed * 1000 + index)
+    if look in LOOKS:
+        images = LOOKS[look](series.images, seed * 1000 + index)
         slices = [replace(m, pixels=images[k]) for k, m in enumerate(slices)]
     result = grade_series(
         slices,
