@@ -193,7 +193,7 @@ class FlagRates:
         return self.right_flagged / self.right if self.right else float("nan")
 
 
-def flags_with(row: dict[str, Any], coverage: float) -> bool:
+def flags_with(row: dict[str, Any], coverage: float, min_volume_mm3: float | None = None) -> bool:
     """Would the hip of ``row`` carry ``uncertain_grade`` or ``methods_disagree`` with the
     interval's ``coverage`` (the rest of step 14 as configured)? A missed hip counts as
     flagged (the engine says it found no head)."""
@@ -215,6 +215,8 @@ def flags_with(row: dict[str, Any], coverage: float) -> bool:
         else 0.0
     )
     config = replace(DEFAULT_UNCERTAINTY, coverage=coverage)
+    if min_volume_mm3 is not None:
+        config = replace(config, min_volume_mm3=min_volume_mm3)
     unc = proportion_uncertainty(
         row["proportion"], row["samples"], method_difference=difference, config=config
     )
@@ -230,15 +232,44 @@ def flags_with(row: dict[str, Any], coverage: float) -> bool:
     return note is not None
 
 
-def rates(rows: Sequence[dict[str, Any]], coverage: float) -> FlagRates:
+def rates(
+    rows: Sequence[dict[str, Any]], coverage: float, min_volume_mm3: float | None = None
+) -> FlagRates:
     wrong = [r for r in rows if r["grade"] != r["true_grade"]]
     right = [r for r in rows if r["grade"] == r["true_grade"]]
     return FlagRates(
         wrong=len(wrong),
-        wrong_flagged=sum(flags_with(r, coverage) for r in wrong),
+        wrong_flagged=sum(flags_with(r, coverage, min_volume_mm3) for r in wrong),
         right=len(right),
-        right_flagged=sum(flags_with(r, coverage) for r in right),
+        right_flagged=sum(flags_with(r, coverage, min_volume_mm3) for r in right),
     )
+
+
+def false_necrosis_mm3(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """Per truly normal hip: the most necrosis the engine reported in it, as graded or
+    under any of its test-time augmentations (mm³). These are the engine's false
+    lesions on heads known to be healthy."""
+    return [
+        max([float(r["necrosis_mm3"])] + [float(s) * float(r["head_mm3"]) for s in r["samples"]])
+        for r in rows
+        if r["true_grade"] == "none" and r["proportion"] is not None
+    ]
+
+
+def detection_limit_mm3(
+    rows: Sequence[dict[str, Any]], *, quantile: float = 0.95, floor: float = 150.0
+) -> float:
+    """The necrosis volume under which "none" against "mild" is not decided
+    (``UncertaintyConfig.min_volume_mm3``): the ``quantile`` of the false lesions the
+    engine finds in normal heads of the validation set (:func:`false_necrosis_mm3`, the
+    hips without any counted as 0), rounded up to 50 mm³, at least ``floor``. A mild
+    grade resting on less necrosis than the engine invents in healthy heads under the
+    same looks is not a finding it can vouch for."""
+    volumes = false_necrosis_mm3(rows)
+    if not volumes:
+        return floor
+    value = float(np.quantile(np.asarray(volumes), quantile))
+    return max(floor, float(np.ceil(value / 50.0) * 50.0))
 
 
 COVERAGES: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -249,13 +280,14 @@ def calibrate_coverage(
     *,
     max_false_alarm: float = 0.2,
     coverages: Sequence[float] = COVERAGES,
+    min_volume_mm3: float | None = None,
 ) -> tuple[float, dict[float, FlagRates]]:
     """The interval coverage for ``uncertain_grade``: the largest of ``coverages`` (the
     most wrong grades flagged: recall never falls as the interval widens) that flags at
     most ``max_false_alarm`` of the right hip grades. Returns it and every coverage's
     rates. With few wrong grades in the validation set, maximising recall under the
     false-alarm limit is steadier than the smallest coverage that reaches a recall."""
-    table = {c: rates(rows, c) for c in coverages}
+    table = {c: rates(rows, c, min_volume_mm3) for c in coverages}
     allowed = [c for c, r in table.items() if r.right and r.false_alarm <= max_false_alarm]
     return (max(allowed) if allowed else min(coverages)), table
 
@@ -289,6 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{look}: hips {right}/{len(sub)}, normal graded none "
             f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}"
+        )
+    limit = detection_limit_mm3(rows)
+    coverage, table = calibrate_coverage(rows, min_volume_mm3=limit)
+    print(
+        f"false necrosis in normal hips (mm³): {sorted(round(v) for v in false_necrosis_mm3(rows))}"
+    )
+    print(
+        f"detection limit {limit:.0f} mm³; coverage {coverage} (largest with <= 20 % false alarms)"
+    )
+    for c, r in table.items():
+        print(
+            f"  coverage {c}: wrong flagged {r.wrong_flagged}/{r.wrong}, "
+            f"right flagged {r.right_flagged}/{r.right}"
         )
     return 0
 
