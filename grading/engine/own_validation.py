@@ -120,6 +120,7 @@ def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
 
     from grading.engine.phantoms import GRADE_CYCLE, make_bilateral_series
     from grading.engine.pipeline import PipelineConfig, grade_series
+    from grading.engine.types import Grade
 
     index, seed, look, weights, method = args
     torch.set_num_threads(1)
@@ -138,6 +139,16 @@ def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
         config=PipelineConfig(reported_method=method),  # type: ignore[arg-type]
     )
     hips = {h.side: h for h in result.hips}
+    # sections whose true proportion is above 30 %, and those graded none or missed
+    severe: dict[str, list[int]] = {}
+    for slice_result, truths in zip(result.slices, series.slice_truth, strict=True):
+        found = {h.side: h for h in slice_result.hips}
+        for truth in truths:
+            if truth.proportion > 0.30:
+                hip = found.get(truth.side)
+                counts = severe.setdefault(truth.side, [0, 0])
+                counts[0] += 1
+                counts[1] += hip is None or hip.grade == Grade.NONE
     rows = []
     for side, truth in series.truth.items():
         hip = hips.get(side)
@@ -156,6 +167,8 @@ def _case(args: tuple[int, int, str, str, str]) -> list[dict[str, Any]]:
                 "necrosis_mm3": float(hip.necrosis_volume_mm3) if hip else 0.0,
                 "head_mm3": float(hip.head_volume_mm3) if hip else 0.0,
                 "flags": [f.split(":", 1)[0] for f in hip.flags] if hip else [],
+                "severe_sections": severe.get(side, [0, 0])[0],
+                "severe_sections_none": severe.get(side, [0, 0])[1],
             }
         )
     return rows
@@ -320,7 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         normal = [r for r in sub if r["true_grade"] == "none"]
         print(
             f"{look}: hips {right}/{len(sub)}, normal graded none "
-            f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}"
+            f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}, sections > 30 % "
+            f"graded none or missed {sum(r.get('severe_sections_none', 0) for r in sub)}"
+            f"/{sum(r.get('severe_sections', 0) for r in sub)}"
         )
     limit = detection_limit_mm3(rows)
     coverage, table = calibrate_coverage(rows, min_volume_mm3=limit)
