@@ -138,6 +138,11 @@ class HipFinderConfig:
     centre_tolerance: float = 0.35
     """On a coronal series, a candidate whose centre lies further than this x the
     series' head diameter from the side's median centre is dropped."""
+    max_bridge_mm: float = 24.0
+    """A side's head missed by the coarse pass on sections lying between two sections where
+    it was found, at most this far apart end to end, is looked for again there
+    (:func:`bridged_candidates`): a femoral head is one convex body, so it cannot be
+    absent between two of its own sections."""
 
 
 DEFAULT_CONFIG = HipFinderConfig()
@@ -890,6 +895,67 @@ def consistent_candidates(
             kept.append(candidate)
         out.append(CoarseResult(result.layout, tuple(kept)))
     return out
+
+
+def bridged_candidates(
+    coarse: Sequence[CoarseResult],
+    spacing_mm: float,
+    config: HipFinderConfig = DEFAULT_CONFIG,
+) -> tuple[list[CoarseResult], int]:
+    """Fill each side's gaps in ``coarse`` (slices sorted along the series normal): where
+    a region has no candidate but the same region of the nearest slices above and below,
+    at most ``max_bridge_mm`` apart, has one, a candidate at the interpolated centre and
+    diameter (``mean_probability`` 0: not found by the coarse pass) goes to the fine pass,
+    which decides whether a head is there. Returns the results and how many were filled."""
+    if spacing_mm <= 0 or len(coarse) < 3:
+        return list(coarse), 0
+    max_span = int(config.max_bridge_mm / spacing_mm + 1e-6)
+    out = [CoarseResult(r.layout, tuple(r.candidates)) for r in coarse]
+    filled = 0
+    for k, result in enumerate(coarse):
+        for j, candidate in enumerate(result.candidates):
+            if candidate is not None:
+                continue
+            below = _nearest_candidate(coarse, k, j, result.layout, step=-1)
+            above = _nearest_candidate(coarse, k, j, result.layout, step=+1)
+            if below is None or above is None:
+                continue
+            (kb, cb), (ka, ca) = below, above
+            if cb.side != ca.side or ka - kb > max_span:
+                continue
+            t = (k - kb) / (ka - kb)
+            bridged = HeadCandidate(
+                side=cb.side,
+                centre_rc=(
+                    cb.centre_rc[0] + t * (ca.centre_rc[0] - cb.centre_rc[0]),
+                    cb.centre_rc[1] + t * (ca.centre_rc[1] - cb.centre_rc[1]),
+                ),
+                diameter_mm=cb.diameter_mm + t * (ca.diameter_mm - cb.diameter_mm),
+                area_mm2=cb.area_mm2 + t * (ca.area_mm2 - cb.area_mm2),
+                mean_probability=0.0,
+            )
+            candidates = list(out[k].candidates)
+            candidates[j] = bridged
+            out[k] = CoarseResult(out[k].layout, tuple(candidates))
+            filled += 1
+    return out, filled
+
+
+def _nearest_candidate(
+    coarse: Sequence[CoarseResult], k: int, region: int, layout: Layout, *, step: int
+) -> tuple[int, HeadCandidate] | None:
+    """The nearest slice from ``k`` in direction ``step`` with a candidate in ``region``
+    of the same kind of layout (the coarse pass's own finds only)."""
+    i = k + step
+    while 0 <= i < len(coarse):
+        other = coarse[i]
+        if other.layout.kind != layout.kind or len(other.candidates) != len(layout.regions):
+            return None
+        found = other.candidates[region]
+        if found is not None:
+            return i, found
+        i += step
+    return None
 
 
 def _weighted_median(values: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]) -> float:

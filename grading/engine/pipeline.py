@@ -38,6 +38,7 @@ from grading.engine.hips import (
     FemoralHead,
     HipFinderConfig,
     Segmenter,
+    bridged_candidates,
     coarse_pass,
     consistent_candidates,
     fine_pass,
@@ -49,6 +50,7 @@ from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
+    series_slice_spacing_mm,
     slice_order,
     summarise_series,
     with_one_side_only,
@@ -234,6 +236,8 @@ def grade_series(
 
     coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
     coarse = consistent_candidates(ordered, coarse, config.hips)
+    if total > 2:
+        coarse, _ = bridged_candidates(coarse, series_slice_spacing_mm(ordered), config.hips)
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)
