@@ -183,14 +183,14 @@ def run(args: argparse.Namespace) -> int:
         segmenter = HeadSegmenter.load(
             args.weights[0] if args.weights else None, device=args.device
         )
-        report = engine_classification_benchmark(
+        engine_report = engine_classification_benchmark(
             segmenter,
             n_phantoms=args.classifications,
             seed=args.classification_seed,
             split=args.classification_split,
         )
-        print(report.as_text())
-        for mode, counts in report.split.items():
+        print(engine_report.as_text())
+        for mode, counts in engine_report.split.items():
             print(f"hips, {mode}:")
             print(counts.as_text(details=True))
         return 0

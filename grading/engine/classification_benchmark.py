@@ -254,7 +254,11 @@ class SplitCounts:
             + f", proportion {100 * truth.proportion:.0f} -> "
             + ("n/a" if hip is None else f"{100 * hip.proportion:.0f}")
             + " %"
-            + ("" if classification is None or not classification.reason else f"; {classification.reason}")
+            + (
+                ""
+                if classification is None or not classification.reason
+                else f"; {classification.reason}"
+            )
         )
 
     def as_text(self, details: bool = False) -> str:
@@ -495,7 +499,9 @@ def engine_classification_benchmark(
             for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
                 label = f"seed {seed + index} {spec.side}"
                 for mode in SPLIT_MODES:
-                    found = {h.side: h for h in split_hips.get(mode, coronal_result.hips)}
+                    found: dict[str, SeriesHipResult] = {
+                        h.side: h for h in split_hips.get(mode, coronal_result.hips)
+                    }
                     report.split.setdefault(mode, SplitCounts()).add(
                         truth, found.get(spec.side), label
                     )

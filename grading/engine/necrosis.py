@@ -899,7 +899,9 @@ def _band_partition(w: SectionWork) -> None:
     centre = (head_rows.mean() * spacing[0], head_cols.mean() * spacing[1])
     limit = math.cos(math.radians(config.band_max_angle_deg))
 
-    def on_lesion_side(y: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    def on_lesion_side(
+        y: npt.NDArray[np.float64], x: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
         if direction is None:
             return np.ones(y.shape, dtype=bool)
         dy, dx = y - centre[0], x - centre[1]

@@ -11,7 +11,8 @@ necrotic is not compared with itself.
 
 Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head section
 (:mod:`grading.engine.necrosis`; on a coronal or sagittal slice with step 6c in place of
-5-6b, the lesion expected superior or anterosuperior), steps 9-12 run over the series as the named stages of
+5-6b, the lesion expected superior or anterosuperior), steps 9-12 run over the series as
+the named stages of
 :func:`grading.engine.series_rules.series_stages`, step 13 adds the learned necrosis
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each

@@ -34,7 +34,9 @@ def _section(
     fat_like: bool = True,
     oedema_mm: float = 0.0,
     seed: int = 0,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]
+]:
     """A coronal head section (marrow 900, 1 mm cortex, fat 1000 around) with a cap
     lesion around ``axis_deg`` (from superior, + towards the image's right), its margin
     a 1.6 mm band at 9 % inside a 1.6 mm band at 22 % of marrow; the interior fat-like
