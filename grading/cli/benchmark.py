@@ -34,6 +34,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "axial-coronal agreement",
     )
     p.add_argument(
+        "--classification-seed",
+        type=int,
+        default=31000,
+        metavar="SEED",
+        help="--classifications: first volume phantom seed of the engine part (default "
+        "31000, the held-out block; choose another block to develop on)",
+    )
+    p.add_argument(
+        "--classification-split",
+        action="store_true",
+        help="--classifications: also measure the coronal series with the true head, the "
+        "true necrosis or both in place of the engine's, and list every hip",
+    )
+    p.add_argument(
         "--no-grade-speed",
         action="store_true",
         help="--speed: leave out the 20-slice series through onfh grade",
@@ -169,7 +183,16 @@ def run(args: argparse.Namespace) -> int:
         segmenter = HeadSegmenter.load(
             args.weights[0] if args.weights else None, device=args.device
         )
-        print(engine_classification_benchmark(segmenter, n_phantoms=args.classifications).as_text())
+        engine_report = engine_classification_benchmark(
+            segmenter,
+            n_phantoms=args.classifications,
+            seed=args.classification_seed,
+            split=args.classification_split,
+        )
+        print(engine_report.as_text())
+        for mode, counts in engine_report.split.items():
+            print(f"hips, {mode}:")
+            print(counts.as_text(details=True))
         return 0
     from grading.engine import benchmark
 

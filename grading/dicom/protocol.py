@@ -70,6 +70,8 @@ class SequenceHeader:
     contrast_agent: str = ""
     series_description: str = ""
     fat_suppression: str = ""  # Enhanced MR SpectrallySelectedSuppression
+    excitation: str = ""  # Enhanced MR SpectrallySelectedExcitation (WATER: fat not excited)
+    acquisition_contrast: str = ""  # Enhanced MR AcquisitionContrast (T1, T2, STIR...)
 
 
 def _words(value: Any) -> tuple[str, ...]:
@@ -152,9 +154,21 @@ def sequence_header(ds: Dataset) -> SequenceHeader:
         contrast_agent=agent,
         series_description=str(ds.get("SeriesDescription") or "").strip(),
         fat_suppression=str(ds.get("SpectrallySelectedSuppression") or "").strip().upper(),
+        excitation=str(ds.get("SpectrallySelectedExcitation") or "").strip().upper(),
+        acquisition_contrast=str(ds.get("AcquisitionContrast") or "").strip().upper(),
     )
 
 
+# Enhanced MR states its weighting (C.8.13.1.1.1, AcquisitionContrast); only the
+# defined terms that name one of our weightings; DIFFUSION, FLOW_ENCODED, PERFUSION,
+# FLUID_ATTENUATED, TAGGING, TOF, MIXED and UNKNOWN fall through to the other evidence.
+_ACQUISITION_CONTRAST = {
+    "T1": Weighting.T1,
+    "T2": Weighting.T2,
+    "T2_STAR": Weighting.T2,
+    "PROTON_DENSITY": Weighting.PD,
+    "STIR": Weighting.STIR,
+}
 _NO_AGENT = {"", "NONE", "NO", "N/A", "NA", "0"}
 _FAT_OPTIONS = {"FS", "SFS", "FSA_GEMS", "FSS_GEMS", "FSI_GEMS", "SPIR", "SPAIR", "FATSAT"}
 _DESCRIPTION_RULES: tuple[tuple[re.Pattern[str], Weighting], ...] = (
@@ -173,6 +187,8 @@ _DESCRIPTION_RULES: tuple[tuple[re.Pattern[str], Weighting], ...] = (
 def _fat_suppressed(h: SequenceHeader) -> str | None:
     if h.fat_suppression and h.fat_suppression not in ("NONE", "WATER"):
         return f"SpectrallySelectedSuppression {h.fat_suppression}"
+    if h.excitation == "WATER":
+        return "SpectrallySelectedExcitation WATER (water excitation: fat is not excited)"
     options = set(h.scan_options) & _FAT_OPTIONS
     if options:
         return f"ScanOptions {'/'.join(sorted(options))}"
@@ -186,7 +202,8 @@ def classify_weighting(h: SequenceHeader) -> tuple[Weighting, str]:
     description last.
 
     Order: a contrast agent -> post-contrast; inversion recovery with a short TI
-    (<= 250 ms) -> STIR; a fat-suppression option -> fat-saturated; then TR/TE (spin
+    (<= 250 ms) -> STIR; a fat-suppression option (or water excitation) -> fat-saturated;
+    an Enhanced MR's own AcquisitionContrast (T1, T2, PD, STIR); then TR/TE (spin
     echo: T1 TR < 1000 and TE < 30 ms; PD TR >= 1500 and TE < 50; T2 TR >= 1500 and
     TE >= 60; gradient echo: T1 TE < 10 and TR < 400; inversion recovery with a long TI:
     T1 when TE < 30); then SequenceName (``tir``/``stir``, ``fl``, ``tse``...) and
@@ -204,6 +221,9 @@ def classify_weighting(h: SequenceHeader) -> tuple[Weighting, str]:
     fat = _fat_suppressed(h)
     if fat:
         return Weighting.FAT_SATURATED, fat
+    stated = _ACQUISITION_CONTRAST.get(h.acquisition_contrast)
+    if stated is not None:
+        return stated, f"AcquisitionContrast {h.acquisition_contrast}"
     if is_ir and ti is not None and te is not None:
         if te < 30:
             return Weighting.T1, f"inversion recovery with TI {ti:g} ms and TE {te:g} ms"

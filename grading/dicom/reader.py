@@ -37,6 +37,7 @@ import io
 import math
 import os
 import statistics
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,51 @@ def _starts_like_a_data_set(readable: str | os.PathLike[str] | BinaryIO, start: 
     )
 
 
+MAX_INFLATED_BYTES = int(os.environ.get("ONFH_MAX_INFLATED_DICOM_BYTES") or 512 * 1024**2)
+"""The most a deflated data set (Deflated Explicit VR Little Endian) may inflate to. pydicom
+inflates the whole stream in memory before parsing, so a 1.5 MB file of zeros would
+take gigabytes: it is measured first, in bounded steps, and refused above this."""
+
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _inflated_size_check(readable: str | os.PathLike[str] | BinaryIO, name: str) -> None:
+    """Refuse a deflated data set that inflates to more than :data:`MAX_INFLATED_BYTES`
+    (a decompression bomb), reading its stream in 1 MiB steps; other files pass."""
+    if isinstance(readable, str | os.PathLike):
+        with open(readable, "rb") as stream:
+            _inflated_size_check(stream, name)
+        return
+    start = readable.tell()
+    try:
+        try:
+            pydicom.filereader.read_preamble(readable, False)
+            meta = pydicom.filereader._read_file_meta_info(readable)  # noqa: SLF001
+        except Exception:  # noqa: BLE001 - not a file with meta information: not deflated
+            return
+        if str(meta.get("TransferSyntaxUID", "")) != _DEFLATED:
+            return
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while chunk := readable.read(1 << 20):
+            pending = chunk
+            while pending:
+                total += len(inflater.decompress(pending, 1 << 24))
+                pending = inflater.unconsumed_tail
+                if total > MAX_INFLATED_BYTES:
+                    raise DicomReadError(
+                        name,
+                        f"the deflated data set inflates to more than "
+                        f"{MAX_INFLATED_BYTES // 1024**2} MiB (a decompression bomb?): refused",
+                    )
+            if inflater.eof:
+                return
+    except zlib.error:
+        return  # pydicom reports the broken stream itself
+    finally:
+        readable.seek(start)
+
+
 def _read_dataset(source: DicomSource, name: str, *, stop_before_pixels: bool) -> Dataset:
     """``pydicom.dcmread`` with every failure turned into a one-line :class:`DicomReadError`.
 
@@ -209,6 +255,8 @@ def _read_dataset(source: DicomSource, name: str, *, stop_before_pixels: bool) -
         except (OSError, AttributeError):
             start = None
     try:
+        if start is not None or isinstance(readable, str | os.PathLike):
+            _inflated_size_check(readable, name)
         try:
             return pydicom.dcmread(readable, stop_before_pixels=stop_before_pixels)
         except InvalidDicomError:
@@ -350,6 +398,11 @@ def _functional_group(ds: Dataset, frame: int, keyword: str) -> Dataset | None:
         if item is not None:
             return item
     return _first_item(_first_item(ds, "SharedFunctionalGroupsSequence"), keyword)
+
+
+PLAUSIBLE_PIXEL_MM = (0.01, 20.0)
+"""In-plane pixel sizes an MR image can have (clinical hip MRI: about 0.3-2 mm); a value
+outside is a broken header, and every area and volume measured with it would be wrong."""
 
 
 def _spacing(value: Any) -> tuple[float, float] | None:
@@ -531,6 +584,16 @@ def _to_slices(ds: Dataset, name: str, *, allow_multiframe: bool) -> list[MRSlic
         if geometry.pixel_spacing_mm is None:
             raise DicomReadError(
                 frame_name, "no usable PixelSpacing, so areas in mm² cannot be measured"
+            )
+        if not all(
+            PLAUSIBLE_PIXEL_MM[0] <= v <= PLAUSIBLE_PIXEL_MM[1] for v in geometry.pixel_spacing_mm
+        ):
+            rows_mm, columns_mm = geometry.pixel_spacing_mm
+            raise DicomReadError(
+                frame_name,
+                f"PixelSpacing {rows_mm:g} x {columns_mm:g} mm is not a plausible MR pixel "
+                f"spacing ({PLAUSIBLE_PIXEL_MM[0]:g} to {PLAUSIBLE_PIXEL_MM[1]:g} mm), so "
+                "areas in mm² cannot be trusted",
             )
         try:
             values = apply_modality_lut(stack[index], geometry.rescale)

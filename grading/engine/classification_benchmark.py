@@ -17,17 +17,23 @@ volume's truth.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from grading.engine.classifications import JicType, jic_type, kerboul_combined, necrotic_arc_deg
 from grading.engine.grading_rules import grade_from_proportion
+from grading.engine.hips import Box, FemoralHead
+from grading.engine.measure import slice_order, summarise_series
+from grading.engine.necrosis import NecrosisResult
 from grading.engine.phantoms.volume import make_volume_phantom, slice_volume
-from grading.engine.types import MRSlice, SeriesHipResult, SeriesResult
+from grading.engine.series_rules import GradedHead, run_series_stages, series_stages
+from grading.engine.types import MRSlice, SeriesHipResult, SeriesResult, Side
 
 JIC_LABELS: tuple[str, ...] = ("A", "B", "C1", "C2", "none")
 
@@ -159,6 +165,9 @@ class EngineClassificationReport:
     axial_coronal_agree: int = 0
     proportion_gaps: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    split: dict[str, SplitCounts] = field(default_factory=dict)
+    """With ``split``: the coronal JIC type, arc and volumetric grade again with true masks
+    in place of the engine's head, necrosis or both (:data:`SPLIT_MODES`)."""
 
     def _pct(self, count: int, total: int) -> str:
         return f"{100 * count / total:.1f} % ({count}/{total})" if total else "n/a"
@@ -194,7 +203,82 @@ class EngineClassificationReport:
         for truth in JIC_LABELS:
             row = self.confusion[truth]
             lines.append(f"  {truth:>5} " + " ".join(f"{row[c]:>5}" for c in JIC_LABELS))
+        for mode, counts in self.split.items():
+            lines.append(f"split: {SPLIT_MODES[mode]}")
+            lines.append(counts.as_text())
         return "\n".join(lines)
+
+
+SPLIT_MODES: dict[str, str] = {
+    "true_both": "true head, true necrosis (the rules and the slice choice only)",
+    "true_head": "true head, engine necrosis (the threshold step on the true head mask)",
+    "true_necrosis": "engine head, true necrosis (inside the engine's head mask)",
+    "engine": "engine head, engine necrosis (as graded)",
+}
+"""Where the coronal masks come from in the split of :func:`engine_classification_benchmark`."""
+
+
+@dataclass
+class SplitCounts:
+    """The coronal measures of one split mode; ``details``: one line per hip."""
+
+    hips: int = 0
+    jic_correct: int = 0
+    confusion: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {t: dict.fromkeys(JIC_LABELS, 0) for t in JIC_LABELS}
+    )
+    arc_errors: list[float] = field(default_factory=list)
+    grade_correct: int = 0
+    details: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        truth: Any,
+        hip: SeriesHipResult | None,
+        label: str,
+    ) -> None:
+        classification = None if hip is None else hip.classification
+        got = None if classification is None else classification.jic_type
+        t, g = _label(truth.jic_type), "none" if got is None else got
+        self.hips += 1
+        self.confusion[t][g] += 1
+        self.jic_correct += int(t == g)
+        if classification is not None:
+            self.arc_errors.append(abs(classification.arc_deg - truth.kerboul_coronal_deg))
+        grade = None if hip is None else hip.grade
+        self.grade_correct += int(grade == truth.grade)
+        fraction = None if classification is None else classification.jic_fraction
+        self.details.append(
+            f"{label}: JIC {t} -> {g}"
+            + ("" if fraction is None else f" (fraction {fraction:.2f})")
+            + f", proportion {100 * truth.proportion:.0f} -> "
+            + ("n/a" if hip is None else f"{100 * hip.proportion:.0f}")
+            + " %"
+            + (
+                ""
+                if classification is None or not classification.reason
+                else f"; {classification.reason}"
+            )
+        )
+
+    def as_text(self, details: bool = False) -> str:
+        arc = float(np.mean(self.arc_errors)) if self.arc_errors else float("nan")
+        pct = 100 * self.jic_correct / self.hips if self.hips else float("nan")
+        grade = 100 * self.grade_correct / self.hips if self.hips else float("nan")
+        wrong = {
+            f"{t}->{g}": n
+            for t, row in self.confusion.items()
+            for g, n in row.items()
+            if n and t != g
+        }
+        out = (
+            f"  JIC {pct:.1f} % ({self.jic_correct}/{self.hips}), coronal arc MAE {arc:.1f} deg, "
+            f"coronal volumetric grade {grade:.1f} %; wrong: "
+            + (", ".join(f"{k} x{n}" for k, n in sorted(wrong.items())) or "none")
+        )
+        if details:
+            out += "\n" + "\n".join(f"    {line}" for line in self.details)
+        return out
 
 
 def _mr_series(slices: Any, uid: str, laterality: str | None = None) -> list[MRSlice]:
@@ -220,6 +304,116 @@ def _mr_series(slices: Any, uid: str, laterality: str | None = None) -> list[MRS
     ]
 
 
+def _heads_from_masks(
+    masks: npt.NDArray[np.bool_], sides: dict[str, slice], margin_px: int
+) -> list[list[FemoralHead]]:
+    """Per slice of ``masks`` ``(N, H, W)``, a :class:`FemoralHead` per side (``sides``:
+    the columns of each side) where the mask has pixels, its box ``margin_px`` around it
+    (the necrosis step reads the tissue up to 20 mm around the head)."""
+    out: list[list[FemoralHead]] = []
+    height, width = masks.shape[1:]
+    for mask in masks:
+        heads = []
+        for side, columns in sides.items():
+            own = np.zeros_like(mask)
+            own[:, columns] = mask[:, columns]
+            rows, cols = np.nonzero(own)
+            if rows.size == 0:
+                continue
+            box = Box(
+                max(int(rows.min()) - margin_px, 0),
+                max(int(cols.min()) - margin_px, 0),
+                min(int(rows.max()) + 1 + margin_px, height),
+                min(int(cols.max()) + 1 + margin_px, width),
+            )
+            inside = own[box.slices]
+            heads.append(
+                FemoralHead(
+                    side=cast(Side, side),
+                    window=box,
+                    box=box,
+                    mask=inside,
+                    probability=inside.astype(np.float32),
+                    centre_rc=(float(rows.mean()), float(cols.mean())),
+                )
+            )
+        out.append(heads)
+    return out
+
+
+def _measured(
+    ordered: Sequence[MRSlice], graded: Sequence[Sequence[GradedHead]]
+) -> tuple[SeriesHipResult, ...]:
+    """The series' hips, with their classifications, from graded heads."""
+    from grading.engine.hip_classification import with_classifications
+    from grading.engine.pipeline import slice_result
+
+    results = [
+        slice_result(mr_slice, items, bilateral=True)
+        for mr_slice, items in zip(ordered, graded, strict=True)
+    ]
+    hips = summarise_series(
+        ordered[0].series_instance_uid, [(s, r.hips) for s, r in zip(ordered, results, strict=True)]
+    )
+    return with_classifications(ordered, results, hips)
+
+
+def _split_coronal(
+    series: Sequence[MRSlice], coronal: Any, result: SeriesResult, config: Any
+) -> dict[str, tuple[SeriesHipResult, ...]]:
+    """The coronal hips measured with true masks in place of the engine's (see
+    :data:`SPLIT_MODES`; "engine" is ``result`` itself and left out here)."""
+    from grading.engine.pipeline import grade_heads, series_references
+
+    order = slice_order(series)
+    if order != sorted(order):
+        raise ValueError("the benchmark's coronal slices are written along their normal")
+    width = coronal.images.shape[2]
+    sides = {"right": slice(0, width // 2), "left": slice(width // 2, width)}
+    margin = int(round(25.0 / coronal.pixel_spacing_mm[0]))
+    true_heads = _heads_from_masks(coronal.labels > 0, sides, margin)
+    engine_heads = _heads_from_masks(
+        np.stack([np.asarray(r.labelmap) > 0 for r in result.slices]), sides, margin
+    )
+    lesion = coronal.labels == 2
+
+    def with_true_necrosis(heads: list[list[FemoralHead]]) -> list[list[GradedHead]]:
+        return [
+            [
+                GradedHead(
+                    head,
+                    NecrosisResult(
+                        mask=lesion[k][head.box.slices] & head.mask,
+                        threshold=math.nan,
+                        relative_threshold=math.nan,
+                        reference=math.nan,
+                        otsu_relative=math.nan,
+                        contrast=0.0,
+                        otsu_separation=0.0,
+                        bimodal=True,
+                        ambiguous=False,
+                        reason="true necrosis",
+                    ),
+                )
+                for head in heads[k]
+            ]
+            for k in range(len(heads))
+        ]
+
+    references = series_references(series, true_heads, config.necrosis)
+    threshold = [
+        grade_heads(mr_slice, heads, references, config.necrosis)
+        for mr_slice, heads in zip(series, true_heads, strict=True)
+    ]
+    return {
+        "true_both": _measured(series, with_true_necrosis(true_heads)),
+        "true_head": _measured(
+            series, run_series_stages(series, threshold, series_stages(config.series_rules))
+        ),
+        "true_necrosis": _measured(series, with_true_necrosis(engine_heads)),
+    }
+
+
 def _dice(result: SeriesResult, labels: npt.NDArray[np.uint8]) -> float:
     predicted = np.stack([r.labelmap > 0 for r in result.slices])
     truth = labels > 0
@@ -243,6 +437,8 @@ def engine_classification_benchmark(
     n_phantoms: int = 8,
     seed: int = 31000,
     pixel_mm: float = 0.9,
+    split: bool = False,
+    coronal_only: bool = False,
 ) -> EngineClassificationReport:
     """Both hips of ``n_phantoms`` volume phantoms from ``seed`` on (held out: no
     training, and not looked at while the finder and the roof were written, which used
@@ -250,7 +446,12 @@ def engine_classification_benchmark(
     through both hips, 300 x 170 mm), an axial T1 (16 x 4 mm, 300 x 200 mm) and a
     sagittal T1 per hip (14 x 4 mm, 200 x 170 mm, Laterality set), each off the head
     centres by up to 2 mm; graded by :func:`grading.engine.pipeline.grade_series` without
-    the test-time augmentations."""
+    the test-time augmentations.
+
+    ``split``: the coronal series is also measured with true masks in place of the
+    engine's head, necrosis or both (:data:`SPLIT_MODES`, ``report.split``), to tell which
+    mask loses a hip. ``coronal_only``: leave out the axial and sagittal series (no axial
+    grades, agreement, Kerboul totals or sagittal Dice)."""
     from grading.engine.hip_classification import combined_kerboul
     from grading.engine.pipeline import PipelineConfig, grade_series
     from grading.engine.roof import find_roof
@@ -287,12 +488,27 @@ def engine_classification_benchmark(
         )
         coronal_series = _mr_series(coronal, f"2.25.{seed + index}1")
         coronal_result = grade_series(coronal_series, segmenter, config=config)
-        axial_result = grade_series(
-            _mr_series(axial, f"2.25.{seed + index}2"), segmenter, config=config
+        axial_result = (
+            SeriesResult(slices=(), hips=())
+            if coronal_only
+            else grade_series(_mr_series(axial, f"2.25.{seed + index}2"), segmenter, config=config)
         )
         report.coronal_dice.append(_dice(coronal_result, coronal.labels))
+        if split:
+            split_hips = _split_coronal(coronal_series, coronal, coronal_result, config)
+            for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
+                label = f"seed {seed + index} {spec.side}"
+                for mode in SPLIT_MODES:
+                    found: dict[str, SeriesHipResult] = {
+                        h.side: h for h in split_hips.get(mode, coronal_result.hips)
+                    }
+                    report.split.setdefault(mode, SplitCounts()).add(
+                        truth, found.get(spec.side), label
+                    )
         sagittal_found: dict[str, Any] = {}
-        for spec in phantom.hips:
+        if coronal_only:
+            rng.uniform(-2.0, 2.0, size=len(phantom.hips))  # the same offsets as a full run
+        for spec in phantom.hips if not coronal_only else ():
             sagittal = slice_volume(
                 phantom,
                 t1,

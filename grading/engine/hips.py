@@ -102,6 +102,10 @@ class HipFinderConfig:
     max_hull_growth: float = 0.15
     """A head mask is completed to its convex hull when that adds at most this share of
     its area (see :func:`convex_head`); 0 turns it off."""
+    max_round_growth: float = 0.6
+    """On a coronal or sagittal slice, a head mask that stops at a dark band on the
+    lesion's side is completed to the head's circle when that adds at most this share
+    of its area (see :func:`round_head`); 0 turns it off."""
     coronal_coarse_window_mm: float | None = 110.0
     """Coarse tiles of a coronal region (when ``coarse_window_mm`` is None); None: the
     region itself, as on axial slices."""
@@ -134,6 +138,11 @@ class HipFinderConfig:
     centre_tolerance: float = 0.35
     """On a coronal series, a candidate whose centre lies further than this x the
     series' head diameter from the side's median centre is dropped."""
+    max_bridge_mm: float = 24.0
+    """A side's head missed by the coarse pass on sections lying between two sections where
+    it was found, at most this far apart end to end, is looked for again there
+    (:func:`bridged_candidates`): a femoral head is one convex body, so it cannot be
+    absent between two of its own sections."""
 
 
 DEFAULT_CONFIG = HipFinderConfig()
@@ -302,6 +311,80 @@ def convex_head(mask: BoolImage, max_growth: float) -> BoolImage:
     )
     grown = int(hull.sum()) - int(mask.sum())
     return hull if grown <= max_growth * int(mask.sum()) else mask
+
+
+def round_head(
+    mask: BoolImage,
+    pixels: FloatImage,
+    pixel_spacing_mm: tuple[float, float],
+    direction: tuple[float, float] | None,
+    *,
+    max_growth: float,
+    band_relative: float = 0.35,
+    max_angle_deg: float = 120.0,
+) -> BoolImage:
+    """``mask`` completed to the head's circle where it stops at a lesion's band.
+
+    On a coronal or sagittal slice the femoral head's section is a disc. A network tends
+    to leave out a subchondral lesion beyond its reactive band: the mask then ends at a
+    chord along the band, a cut the convex hull cannot put back. The circle is fitted to
+    the mask's outline without the points well inside it (the chord), twice. Each piece
+    of the disc the mask leaves out is added when it lies on the lesion's side
+    (``direction``, a unit (row, column) vector; within ``max_angle_deg`` of it from the
+    circle's centre), when the mask's edge along it is as dark as a band (the darkest
+    10 % of the mask within 2 mm of the piece, leaving out the 2 mm under the circle where
+    the head's own cortex is, below ``band_relative`` x the mask's marrow, the 75th
+    percentile inside), and when
+    all the pieces together add at most ``max_growth`` of the mask's area. ``mask``,
+    ``pixels``: ``(h, w)``; returns a new ``(h, w)`` mask.
+    """
+    from grading.engine.roof import circle_fit
+
+    if direction is None or max_growth <= 0 or int(mask.sum()) < 50:
+        return mask
+    spacing = np.asarray(pixel_spacing_mm, dtype=np.float64)
+    outline = mask & ~ndimage.binary_erosion(mask, border_value=0)
+    points = np.argwhere(outline).astype(np.float64) * spacing
+    if len(points) < 12:
+        return mask
+    cy, cx, radius = circle_fit(points)
+    for _ in range(2):
+        keep = np.hypot(points[:, 0] - cy, points[:, 1] - cx) >= radius - 1.0
+        if int(keep.sum()) < 12:
+            return mask
+        cy, cx, radius = circle_fit(points[keep])
+    rows, cols = np.indices(mask.shape)
+    y, x = rows * spacing[0], cols * spacing[1]
+    from_centre = np.hypot(y - cy, x - cx)
+    missing = (from_centre <= radius) & ~mask
+    deep = mask & (from_centre < radius - 2.0)  # the head's own cortex left out
+    pieces, count = ndimage.label(missing)
+    if count == 0:
+        return mask
+    marrow = float(np.percentile(pixels[mask], 75.0))
+    if not marrow > 0:
+        return mask
+    limit = math.cos(math.radians(max_angle_deg))
+    near_px = max(1, int(round(2.0 / float(spacing.min()))))
+    added = np.zeros_like(mask)
+    for piece in range(1, count + 1):
+        region = pieces == piece
+        area = float(region.sum()) * float(spacing[0] * spacing[1])
+        if area < 4.0:
+            continue
+        dy, dx = float(y[region].mean()) - cy, float(x[region].mean()) - cx
+        cosine = (dy * direction[0] + dx * direction[1]) / max(math.hypot(dy, dx), 1e-9)
+        if cosine < limit:
+            continue
+        strip = ndimage.binary_dilation(region, iterations=near_px) & deep
+        if not strip.any():
+            continue
+        if float(np.percentile(pixels[strip], 10.0)) >= band_relative * marrow:
+            continue
+        added |= region
+    if not added.any() or int(added.sum()) > max_growth * int(mask.sum()):
+        return mask
+    return np.asarray(mask | added, dtype=bool)
 
 
 def fill_holes(mask: BoolImage) -> BoolImage:
@@ -643,6 +726,17 @@ def head_from_probability(
         return None
     if config.max_hull_growth > 0:
         mask = convex_head(mask, config.max_hull_growth)
+    orientation = mr_slice.image_orientation
+    if config.max_round_growth > 0 and slice_plane(orientation) in UPRIGHT_PLANES:
+        from grading.engine.necrosis import lesion_direction_in_image
+
+        mask = round_head(
+            mask,
+            np.asarray(mr_slice.pixels[box.slices], dtype=np.float32),
+            mr_slice.pixel_spacing_mm,
+            lesion_direction_in_image(orientation),
+            max_growth=config.max_round_growth,
+        )
     return FemoralHead(
         side=side,
         window=window,
@@ -801,6 +895,67 @@ def consistent_candidates(
             kept.append(candidate)
         out.append(CoarseResult(result.layout, tuple(kept)))
     return out
+
+
+def bridged_candidates(
+    coarse: Sequence[CoarseResult],
+    spacing_mm: float,
+    config: HipFinderConfig = DEFAULT_CONFIG,
+) -> tuple[list[CoarseResult], int]:
+    """Fill each side's gaps in ``coarse`` (slices sorted along the series normal): where
+    a region has no candidate but the same region of the nearest slices above and below,
+    at most ``max_bridge_mm`` apart, has one, a candidate at the interpolated centre and
+    diameter (``mean_probability`` 0: not found by the coarse pass) goes to the fine pass,
+    which decides whether a head is there. Returns the results and how many were filled."""
+    if spacing_mm <= 0 or len(coarse) < 3:
+        return list(coarse), 0
+    max_span = int(config.max_bridge_mm / spacing_mm + 1e-6)
+    out = [CoarseResult(r.layout, tuple(r.candidates)) for r in coarse]
+    filled = 0
+    for k, result in enumerate(coarse):
+        for j, candidate in enumerate(result.candidates):
+            if candidate is not None:
+                continue
+            below = _nearest_candidate(coarse, k, j, result.layout, step=-1)
+            above = _nearest_candidate(coarse, k, j, result.layout, step=+1)
+            if below is None or above is None:
+                continue
+            (kb, cb), (ka, ca) = below, above
+            if cb.side != ca.side or ka - kb > max_span:
+                continue
+            t = (k - kb) / (ka - kb)
+            bridged = HeadCandidate(
+                side=cb.side,
+                centre_rc=(
+                    cb.centre_rc[0] + t * (ca.centre_rc[0] - cb.centre_rc[0]),
+                    cb.centre_rc[1] + t * (ca.centre_rc[1] - cb.centre_rc[1]),
+                ),
+                diameter_mm=cb.diameter_mm + t * (ca.diameter_mm - cb.diameter_mm),
+                area_mm2=cb.area_mm2 + t * (ca.area_mm2 - cb.area_mm2),
+                mean_probability=0.0,
+            )
+            candidates = list(out[k].candidates)
+            candidates[j] = bridged
+            out[k] = CoarseResult(out[k].layout, tuple(candidates))
+            filled += 1
+    return out, filled
+
+
+def _nearest_candidate(
+    coarse: Sequence[CoarseResult], k: int, region: int, layout: Layout, *, step: int
+) -> tuple[int, HeadCandidate] | None:
+    """The nearest slice from ``k`` in direction ``step`` with a candidate in ``region``
+    of the same kind of layout (the coarse pass's own finds only)."""
+    i = k + step
+    while 0 <= i < len(coarse):
+        other = coarse[i]
+        if other.layout.kind != layout.kind or len(other.candidates) != len(layout.regions):
+            return None
+        found = other.candidates[region]
+        if found is not None:
+            return i, found
+        i += step
+    return None
 
 
 def _weighted_median(values: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]) -> float:

@@ -36,6 +36,11 @@ settle the section:
 6b. The one exception: a dark group at the core's outer edge in front (a compact patch,
    or a very dark line along the articular surface) is the deep part of a shallow
    subchondral lesion whose rest lies in the rim.
+6c. On a coronal or sagittal section steps 5-6b are replaced by the band partition
+   (:data:`OUT_OF_AXIAL_STEPS`): the band (core below ``clear_relative``) cuts the core
+   into regions, and those on the lesion's side (superior, or anterosuperior; within
+   ``band_max_angle_deg``) other than the viable marrow are necrosis with their band;
+   marrow oedema on the viable side of the band is not.
 7. Ring check: "necrosis" all around the core's edge around marrow-bright tissue is the
    joint inside the head mask, not counted (flag ``not_counted``).
 8. Clean-up: holes filled, at least ``min_area_mm2``, and the rim over a lesion joins it
@@ -122,6 +127,14 @@ class NecrosisConfig:
     max_angle_deg: float = 40.0
     """A region cut off from the viable marrow is necrosis when it lies within this angle
     of the anterior direction from it."""
+    band_max_angle_deg: float = 120.0
+    """Step 6c (coronal and sagittal): a region cut off by the band, or a band group,
+    counts when it lies within this angle of the lesion's direction from the head's
+    centre: anywhere but the inferior third of the section (the neck side), since a
+    lesion under the roof may reach the equator medially or laterally."""
+    band_main_fraction: float = 0.5
+    """Step 6c: the viable marrow is the region furthest against the lesion's direction
+    among those at least this fraction of the largest."""
     viable_ring_mm: tuple[float, float] = (3.0, 20.0)
     viable_ring_percentile: float = 90.0
     viable_floor: float = 0.85
@@ -471,6 +484,7 @@ def find_necrosis(
     reference: float | None = None,
     anterior: tuple[float, float] | None = None,
     config: NecrosisConfig = DEFAULT_NECROSIS_CONFIG,
+    plane: str = "axial",
 ) -> NecrosisResult:
     """Necrosis inside ``head_mask`` (see the module docstring for the method).
 
@@ -481,7 +495,10 @@ def find_necrosis(
     (:func:`viable_tissue_level`), so a section that is mostly lesion is not its own
     reference; the head's own level can raise it, never lower it.
     ``anterior``: the patient's anterior direction in the image as (row, column)
-    components (see :func:`anterior_in_image`); None when unknown.
+    components (see :func:`anterior_in_image`); None when unknown. On a coronal or
+    sagittal ``plane`` it is the direction the lesion lies in
+    (:func:`lesion_direction_in_image`), and steps 5-6b are replaced by step 6c
+    (:data:`OUT_OF_AXIAL_STEPS`).
     """
     if pixels.shape != head_mask.shape:
         raise ValueError(f"pixels {pixels.shape} and head mask {head_mask.shape} differ")
@@ -505,6 +522,7 @@ def find_necrosis(
         reference,
         anterior,
         config,
+        plane,
     )
     mask = np.zeros(head.shape, dtype=bool)
     mask[r0:r1, c0:c1] = inner.mask
@@ -845,6 +863,104 @@ SECTION_STEPS: tuple[SectionStep, ...] = (
 """Steps 1-8 in the order they run; each may settle the section (``SectionWork.result``)."""
 
 
+def _band_partition(w: SectionWork) -> None:
+    """Step 6c, coronal and sagittal sections: the necrotic segment is what the reactive
+    band cuts off towards the lesion's side (``w.anterior``: superior on a coronal slice,
+    anterosuperior on a sagittal one); marrow oedema, a milder drop on the viable side
+    of the band, is not necrosis.
+
+    The band: core pixels below ``clear_relative`` (the level the reactive band and a
+    necrotic interior reach, oedema does not), in groups of at least ``min_area_mm2``.
+    It splits the core into regions; the viable marrow is the large region furthest
+    against the lesion's direction (towards the neck). Necrosis is every other region of
+    at least ``min_area_mm2`` lying within 90 degrees of the lesion's direction from the
+    viable marrow (a lesion may sit medially or laterally under the roof), whatever its
+    signal (fat-like or low), with the band groups that border it, and band groups in the
+    lesion's half of the head (the band of a lesion whose segment the head mask leaves
+    out). Without a known direction the largest region is viable. Sets ``necrosis``,
+    ``levels`` and ``candidate`` (none); settles a section without necrosis."""
+    config, spacing, core, relative = w.config, w.spacing, w.core, w.relative
+    shape = w.head.shape
+    pixel_area = spacing[0] * spacing[1]
+    band_pixels = core & (relative < config.clear_relative)
+    groups, group_count = ndimage.label(band_pixels)
+    areas = np.bincount(groups.ravel(), minlength=group_count + 1) * pixel_area
+    darkest = group_features(groups, relative, group_count, spacing, config.dark_percentile)
+    band_ok = areas >= config.min_area_mm2
+    band_ok[0] = False
+    band = band_ok[groups]
+    w.candidate = np.zeros(shape, dtype=bool)
+    if not band.any():
+        reason = f"no band or necrotic interior below {100 * config.clear_relative:.0f} % "
+        reason += "of the marrow signal"
+        w.result = w.settled(reason)
+        return
+    barrier = ndimage.binary_dilation(band, structure=w.closing)
+    regions, region_count = ndimage.label(core & ~barrier)
+    index = np.arange(region_count + 1)
+    sizes = np.bincount(regions.ravel(), minlength=region_count + 1).astype(np.float64)
+    sizes[0] = 0.0
+    rows, cols = np.indices(shape)
+    cy = ndimage.sum_labels(rows * spacing[0], regions, index) / np.maximum(sizes, 1)
+    cx = ndimage.sum_labels(cols * spacing[1], regions, index) / np.maximum(sizes, 1)
+    direction = w.anterior
+    head_rows, head_cols = np.nonzero(core)
+    centre = (head_rows.mean() * spacing[0], head_cols.mean() * spacing[1])
+    limit = math.cos(math.radians(config.band_max_angle_deg))
+
+    def on_lesion_side(
+        y: npt.NDArray[np.float64], x: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        if direction is None:
+            return np.ones(y.shape, dtype=bool)
+        dy, dx = y - centre[0], x - centre[1]
+        cosine = (dy * direction[0] + dx * direction[1]) / np.maximum(np.hypot(dy, dx), 1e-9)
+        return np.asarray(cosine >= limit, dtype=bool)
+
+    necrotic_region = np.zeros(region_count + 1, dtype=bool)
+    if region_count >= 1:
+        large = sizes >= config.band_main_fraction * sizes.max()
+        if direction is None:
+            main = int(np.argmax(sizes))
+        else:
+            forward = cy * direction[0] + cx * direction[1]
+            main = int(np.argmin(np.where(large, forward, np.inf)))
+        necrotic_region = on_lesion_side(cy, cx) & (sizes * pixel_area >= config.min_area_mm2)
+        necrotic_region[main] = False
+        necrotic_region[0] = False
+    enclosed = necrotic_region[regions]
+    # band groups: those bordering a necrotic region, or on the lesion's side of the head
+    group_index = np.arange(group_count + 1)
+    n = np.maximum(np.bincount(groups.ravel(), minlength=group_count + 1), 1)
+    gy = ndimage.sum_labels(rows * spacing[0], groups, group_index) / n
+    gx = ndimage.sum_labels(cols * spacing[1], groups, group_index) / n
+    counted = on_lesion_side(gy, gx)
+    if enclosed.any():
+        margin = _disk(_radius_px(config.margin_mm, spacing))
+        near = band & ndimage.binary_dilation(enclosed, structure=margin)
+        counted[np.unique(groups[near])] = True
+    counted &= band_ok
+    necrosis = counted[groups] | enclosed
+    if enclosed.any():
+        # the zone the barrier's thickening took goes to the nearest region
+        _, (near_r, near_c) = ndimage.distance_transform_edt(regions == 0, return_indices=True)
+        zone = core & barrier & ~band
+        necrosis |= zone & necrotic_region[regions[near_r, near_c]]
+    w.necrosis = necrosis
+    w.levels = [float(v) for v in darkest.darkest[np.flatnonzero(counted)]]
+    if not necrosis.any():
+        reason = "no region cut off by a band towards the lesion's side, no band there"
+        w.result = w.settled(reason)
+
+
+OUT_OF_AXIAL_STEPS: tuple[SectionStep, ...] = (
+    SECTION_STEPS[0],
+    SectionStep("6c", "band_partition", _band_partition),
+    *(step for step in SECTION_STEPS if step.step in ("7", "8")),
+)
+"""The steps on a coronal or sagittal section: step 6c in place of steps 5-6b."""
+
+
 def _find_necrosis(
     pixels: FloatImage,
     head: BoolImage,
@@ -852,9 +968,11 @@ def _find_necrosis(
     reference: float | None,
     anterior: tuple[float, float] | None,
     config: NecrosisConfig,
+    plane: str = "axial",
 ) -> NecrosisResult:
     work = SectionWork(pixels, head, spacing, reference, anterior, config)
-    for step in SECTION_STEPS:
+    steps = OUT_OF_AXIAL_STEPS if plane in ("coronal", "sagittal") else SECTION_STEPS
+    for step in steps:
         step.run(work)
         if work.result is not None:
             return work.result
@@ -898,3 +1016,28 @@ def anterior_in_image(
     if length < 0.5:
         return None
     return (vector[0] / length, vector[1] / length)
+
+
+def lesion_direction_in_image(
+    orientation: tuple[float, float, float, float, float, float] | None,
+) -> tuple[float, float] | None:
+    """Where ONFH lies in the image: the patient's anterosuperior direction (LPS
+    ``(0, -1, 1) / sqrt(2)``) projected into the slice plane, as a unit (row, column)
+    vector, from ImageOrientationPatient; None for None or a plane with too little of it
+    in-plane.
+
+    On an axial slice this is the anterior direction (:func:`anterior_in_image`: the
+    superior part is out of plane), on a coronal slice superior (under the acetabular
+    roof; the anterior part is out of plane), on a sagittal slice anterosuperior. Steps 6
+    and 6b use it as the direction a cut-off region or a subchondral patch must lie in.
+    """
+    if orientation is None:
+        return None
+    row_cosines, column_cosines = orientation[:3], orientation[3:]
+    # anterosuperior: -y + z (unnormalised; the projection is normalised below)
+    along_column = -float(row_cosines[1]) + float(row_cosines[2])
+    along_row = -float(column_cosines[1]) + float(column_cosines[2])
+    length = math.hypot(along_row, along_column)
+    if length < 0.5 * math.sqrt(2.0):
+        return None
+    return (along_row / length, along_column / length)

@@ -6,7 +6,7 @@ the project's own phantom family with series seeds used for nothing else
 (:data:`VALIDATION_SEED`, never trained on, never the test seeds 800001 of
 ``onfh benchmark``), and only then measured on the independent family B.
 
-Two looks of the same series:
+Three looks of the same series:
 
 - ``realistic``: the phantom series as rendered
   (the series of :func:`~grading.engine.phantoms.grade_balanced_series`);
@@ -14,7 +14,10 @@ Two looks of the same series:
   (:func:`shift_appearance`): a random monotone intensity curve (tissue contrasts change,
   their order on T1 does not), a smooth multiplicative bias field, an in-plane blur and
   extra noise, one draw per series. A network and a rule stack make errors here, so
-  there are wrong grades to calibrate the flags on.
+  there are wrong grades to calibrate the flags on;
+- ``strong``: a harsher random appearance (:func:`strong_appearance`: steeper contrast
+  curves, stronger bias, a coarser matrix, more blur and noise), so that there are
+  enough wrong grades to measure how many of them the flags catch.
 
 :func:`validation_hips` grades each series through the whole pipeline and returns one
 row per hip with everything needed to recompute the uncertainty offline
@@ -70,6 +73,41 @@ def shift_appearance(images: F32, seed: int) -> F32:
     return out
 
 
+def strong_appearance(images: F32, seed: int) -> F32:
+    """``images`` under a harsher random appearance than :func:`shift_appearance`, in
+    the spirit of SynthSeg's randomisation but keeping T1's order of fat above muscle: a
+    steeper random monotone curve (tissue contrasts from nearly flat to doubled), a
+    stronger bias field, more blur and noise, and a random in-plane resampling
+    (coarser matrix). It makes the engine wrong often enough on its own family to
+    measure whether its flags catch its errors (the calibration set of step 14), without
+    any image of another family."""
+    rng = np.random.default_rng([seed, 0x57A0])
+    top = float(np.percentile(images, 99.5)) or 1.0
+    x = np.clip(images / top, 0.0, 1.5)
+    knots = np.linspace(0.0, 1.5, 9)
+    steps = rng.uniform(0.1, 2.5, 8)
+    values = np.concatenate([[0.0], np.cumsum(steps)])
+    x = np.interp(x, knots, values / values[-1] * 1.5)
+    n, h, w = images.shape
+    coarse = rng.normal(0.0, rng.uniform(0.15, 0.5), (3, 3))
+    bias = np.exp(ndimage.zoom(coarse, (h / 3, w / 3), order=3))[:h, :w]
+    x = x * bias[None]
+    factor = float(rng.uniform(1.0, 2.0))  # acquired on a coarser matrix, shown at this one
+    if factor > 1.1:
+        small = ndimage.zoom(x, (1.0, 1.0 / factor, 1.0 / factor), order=1)
+        x = ndimage.zoom(small, (1.0, h / small.shape[1], w / small.shape[2]), order=3)[:, :h, :w]
+    sigma = float(rng.uniform(0.0, 1.2))
+    if sigma > 0.2:
+        x = ndimage.gaussian_filter(x, (0.0, sigma, sigma))
+    noise = float(rng.uniform(0.01, 0.1))
+    x = np.hypot(x + rng.normal(0.0, noise, x.shape), rng.normal(0.0, noise, x.shape))
+    out: F32 = np.asarray(np.clip(x, 0.0, None) * top, dtype=np.float32)
+    return out
+
+
+LOOKS = {"shifted": shift_appearance, "strong": strong_appearance}
+
+
 @functools.cache
 def _segmenter(weights: str) -> Any:
     from grading.engine.predictor import HeadSegmenter
@@ -85,6 +123,7 @@ def _case(
     from grading.engine.phantoms import GRADE_CYCLE, make_bilateral_series
     from grading.engine.pipeline import PipelineConfig, grade_series
     from grading.engine.series_rules import SeriesRulesConfig
+    from grading.engine.types import Grade
 
     index, seed, look, weights, method, skip = args
     torch.set_num_threads(1)
@@ -94,8 +133,8 @@ def _case(
         seed * 100_003 + index, necrosis={"right": right.value, "left": left.value}
     )
     slices = series.mr_slices()
-    if look == "shifted":
-        images = shift_appearance(series.images, seed * 1000 + index)
+    if look in LOOKS:
+        images = LOOKS[look](series.images, seed * 1000 + index)
         slices = [replace(m, pixels=images[k]) for k, m in enumerate(slices)]
     result = grade_series(
         slices,
@@ -106,14 +145,20 @@ def _case(
         ),
     )
     hips = {h.side: h for h in result.hips}
+    # per section its true proportion and grade; those above 30 % graded none or missed
     sections: dict[str, list[tuple[float, str]]] = {}
-    for truths, graded in zip(series.slice_truth, result.slices, strict=True):
-        found = {h.side: h for h in graded.hips}
-        for t in truths:
-            h = found.get(t.side)
-            sections.setdefault(t.side, []).append(
-                (float(t.proportion), str(h.grade) if h else "no head")
+    severe: dict[str, list[int]] = {}
+    for slice_result, truths in zip(result.slices, series.slice_truth, strict=True):
+        found = {h.side: h for h in slice_result.hips}
+        for on_slice in truths:
+            section = found.get(on_slice.side)
+            sections.setdefault(on_slice.side, []).append(
+                (float(on_slice.proportion), str(section.grade) if section else "no head")
             )
+            if on_slice.proportion > 0.30:
+                counts = severe.setdefault(on_slice.side, [0, 0])
+                counts[0] += 1
+                counts[1] += section is None or section.grade == Grade.NONE
     rows = []
     for side, truth in series.truth.items():
         hip = hips.get(side)
@@ -133,6 +178,8 @@ def _case(
                 "head_mm3": float(hip.head_volume_mm3) if hip else 0.0,
                 "flags": [f.split(":", 1)[0] for f in hip.flags] if hip else [],
                 "sections": sections.get(side, []),
+                "severe_sections": severe.get(side, [0, 0])[0],
+                "severe_sections_none": severe.get(side, [0, 0])[1],
             }
         )
     return rows
@@ -174,7 +221,7 @@ class FlagRates:
         return self.right_flagged / self.right if self.right else float("nan")
 
 
-def flags_with(row: dict[str, Any], coverage: float) -> bool:
+def flags_with(row: dict[str, Any], coverage: float, min_volume_mm3: float | None = None) -> bool:
     """Would the hip of ``row`` carry ``uncertain_grade`` or ``methods_disagree`` with the
     interval's ``coverage`` (the rest of step 14 as configured)? A missed hip counts as
     flagged (the engine says it found no head)."""
@@ -196,6 +243,8 @@ def flags_with(row: dict[str, Any], coverage: float) -> bool:
         else 0.0
     )
     config = replace(DEFAULT_UNCERTAINTY, coverage=coverage)
+    if min_volume_mm3 is not None:
+        config = replace(config, min_volume_mm3=min_volume_mm3)
     unc = proportion_uncertainty(
         row["proportion"], row["samples"], method_difference=difference, config=config
     )
@@ -211,15 +260,44 @@ def flags_with(row: dict[str, Any], coverage: float) -> bool:
     return note is not None
 
 
-def rates(rows: Sequence[dict[str, Any]], coverage: float) -> FlagRates:
+def rates(
+    rows: Sequence[dict[str, Any]], coverage: float, min_volume_mm3: float | None = None
+) -> FlagRates:
     wrong = [r for r in rows if r["grade"] != r["true_grade"]]
     right = [r for r in rows if r["grade"] == r["true_grade"]]
     return FlagRates(
         wrong=len(wrong),
-        wrong_flagged=sum(flags_with(r, coverage) for r in wrong),
+        wrong_flagged=sum(flags_with(r, coverage, min_volume_mm3) for r in wrong),
         right=len(right),
-        right_flagged=sum(flags_with(r, coverage) for r in right),
+        right_flagged=sum(flags_with(r, coverage, min_volume_mm3) for r in right),
     )
+
+
+def false_necrosis_mm3(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """Per truly normal hip: the most necrosis the engine reported in it, as graded or
+    under any of its test-time augmentations (mm³). These are the engine's false
+    lesions on heads known to be healthy."""
+    return [
+        max([float(r["necrosis_mm3"])] + [float(s) * float(r["head_mm3"]) for s in r["samples"]])
+        for r in rows
+        if r["true_grade"] == "none" and r["proportion"] is not None
+    ]
+
+
+def detection_limit_mm3(
+    rows: Sequence[dict[str, Any]], *, quantile: float = 0.95, floor: float = 150.0
+) -> float:
+    """The necrosis volume under which "none" against "mild" is not decided
+    (``UncertaintyConfig.min_volume_mm3``): the ``quantile`` of the false lesions the
+    engine finds in normal heads of the validation set (:func:`false_necrosis_mm3`, the
+    hips without any counted as 0), rounded up to 50 mm³, at least ``floor``. A mild
+    grade resting on less necrosis than the engine invents in healthy heads under the
+    same looks is not a finding it can vouch for."""
+    volumes = false_necrosis_mm3(rows)
+    if not volumes:
+        return floor
+    value = float(np.quantile(np.asarray(volumes), quantile))
+    return max(floor, float(np.ceil(value / 50.0) * 50.0))
 
 
 COVERAGES: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -230,13 +308,14 @@ def calibrate_coverage(
     *,
     max_false_alarm: float = 0.2,
     coverages: Sequence[float] = COVERAGES,
+    min_volume_mm3: float | None = None,
 ) -> tuple[float, dict[float, FlagRates]]:
     """The interval coverage for ``uncertain_grade``: the largest of ``coverages`` (the
     most wrong grades flagged: recall never falls as the interval widens) that flags at
     most ``max_false_alarm`` of the right hip grades. Returns it and every coverage's
     rates. With few wrong grades in the validation set, maximising recall under the
     false-alarm limit is steadier than the smallest coverage that reaches a recall."""
-    table = {c: rates(rows, c) for c in coverages}
+    table = {c: rates(rows, c, min_volume_mm3) for c in coverages}
     allowed = [c for c, r in table.items() if r.right and r.false_alarm <= max_false_alarm]
     return (max(allowed) if allowed else min(coverages)), table
 
@@ -278,12 +357,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         normal = [r for r in sub if r["true_grade"] == "none"]
         sections = [s for r in sub for s in r.get("sections", [])]
         section_right = sum(str(grade_from_proportion(p)) == g for p, g in sections)
-        large = [g for p, g in sections if p > 0.3]
         print(
             f"{look}: hips {right}/{len(sub)}, normal graded none "
             f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}, "
-            f"sections graded right {section_right}/{len(sections)}, "
-            f"sections > 30 % graded none {sum(g == 'none' for g in large)}/{len(large)}"
+            f"sections graded right {section_right}/{len(sections)}, sections > 30 % "
+            f"graded none or missed {sum(r.get('severe_sections_none', 0) for r in sub)}"
+            f"/{sum(r.get('severe_sections', 0) for r in sub)}"
+        )
+    limit = detection_limit_mm3(rows)
+    coverage, table = calibrate_coverage(rows, min_volume_mm3=limit)
+    print(
+        f"false necrosis in normal hips (mm³): {sorted(round(v) for v in false_necrosis_mm3(rows))}"
+    )
+    print(
+        f"detection limit {limit:.0f} mm³; coverage {coverage} (largest with <= 20 % false alarms)"
+    )
+    for c, r in table.items():
+        print(
+            f"  coverage {c}: wrong flagged {r.wrong_flagged}/{r.wrong}, "
+            f"right flagged {r.right_flagged}/{r.right}"
         )
     return 0
 

@@ -10,7 +10,9 @@ the per-slice marrow levels of that hip's larger sections), so a section that is
 necrotic is not compared with itself.
 
 Then, in the numbering of ``docs/grading.md``: steps 1-8 threshold each head section
-(:mod:`grading.engine.necrosis`), steps 9-11 run over the series as the named stages of
+(:mod:`grading.engine.necrosis`; on a coronal or sagittal slice with step 6c in place of
+5-6b, the lesion expected superior or anterosuperior), steps 9-11 run over the series as
+the named stages of
 :func:`grading.engine.series_rules.series_stages`, step 13 adds the learned necrosis
 method when the network has a necrosis output (:mod:`grading.engine.learned`;
 ``PipelineConfig.reported_method`` says which method reports), and step 14 grades each
@@ -37,16 +39,19 @@ from grading.engine.hips import (
     FemoralHead,
     HipFinderConfig,
     Segmenter,
+    bridged_candidates,
     coarse_pass,
     consistent_candidates,
     fine_pass,
     fine_requests,
     series_head_diameters,
+    slice_plane,
 )
 from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
+    series_slice_spacing_mm,
     slice_order,
     summarise_series,
     with_one_side_only,
@@ -56,6 +61,7 @@ from grading.engine.necrosis import (
     NecrosisConfig,
     anterior_in_image,
     find_necrosis,
+    lesion_direction_in_image,
     marrow_reference,
 )
 from grading.engine.series_rules import (
@@ -143,7 +149,15 @@ def grade_heads(
     augmentation: Augmentation | None = None,
 ) -> list[GradedHead]:
     """Necrosis inside each head of one slice (as ``augmentation`` sees it, if given)."""
-    anterior = anterior_in_image(mr_slice.image_orientation or STANDARD_AXIAL)
+    orientation = mr_slice.image_orientation or STANDARD_AXIAL
+    plane = slice_plane(orientation)
+    # where the lesion is expected: anterior on an axial (or oblique) slice, superior on a
+    # coronal one, anterosuperior on a sagittal one
+    anterior = (
+        lesion_direction_in_image(orientation)
+        if plane in ("coronal", "sagittal")
+        else anterior_in_image(orientation)
+    )
     out = []
     for head in heads:
         pixels = mr_slice.pixels[head.box.slices]
@@ -161,6 +175,7 @@ def grade_heads(
             reference=reference,
             anterior=anterior,
             config=config,
+            plane=plane,
         )
         out.append(GradedHead(head, necrosis))
     return out
@@ -222,6 +237,8 @@ def grade_series(
 
     coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
     coarse = consistent_candidates(ordered, coarse, config.hips)
+    if total > 2:
+        coarse, _ = bridged_candidates(coarse, series_slice_spacing_mm(ordered), config.hips)
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)

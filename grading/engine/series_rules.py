@@ -60,6 +60,12 @@ class ContinueConfig:
     edge_mm: float = 1.5
     """Where the section shows necrosis of its own, only the part of the lower lesion at
     least this far inside its edge is carried up (its edge is not sharper than that)."""
+    ambiguous_min_share: float | None = 0.3
+    """A lower lesion flagged ambiguous (its darkest pixels not clearly dark) still
+    carries up when it covers at least this share of its own section. Contrast alone is
+    low on an unfamiliar grey scale (a compressed curve, a lower SNR), but a third of a
+    section read as one dark region is a lesion, not marrow texture: the top of a large
+    lesion, where a section may lie wholly inside it, is otherwise graded none."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +128,19 @@ def _full(mask: np.ndarray, head: FemoralHead, shape: tuple[int, int]) -> np.nda
     return out
 
 
-def _clear_footprint(item: GradedHead, shape: tuple[int, int]) -> np.ndarray | None:
-    """The clear (not ambiguous) necrosis of a graded head on the full slice grid."""
-    if item.necrosis.ambiguous or not item.necrosis.mask.any():
+def _clear_footprint(
+    item: GradedHead, shape: tuple[int, int], ambiguous_min_share: float | None = None
+) -> np.ndarray | None:
+    """The clear (not ambiguous) necrosis of a graded head on the full slice grid; an
+    ambiguous one too where it covers at least ``ambiguous_min_share`` of the section."""
+    necrosis = item.necrosis.mask & item.head.mask
+    if not necrosis.any():
         return None
-    return _full(item.necrosis.mask & item.head.mask, item.head, shape)
+    if item.necrosis.ambiguous:
+        share = int(necrosis.sum()) / max(int(item.head.mask.sum()), 1)
+        if ambiguous_min_share is None or share < ambiguous_min_share:
+            return None
+    return _full(necrosis, item.head, shape)
 
 
 def continue_lesions(
@@ -140,8 +154,9 @@ def continue_lesions(
     a lesion whose interior keeps a fat-like signal, with the reactive band that shows
     the lesion on lower slices now below it, so the slice alone shows nothing. Going
     from the inferior to the superior slices (``ordered`` along the normal), a head
-    section that lies at least ``config.min_overlap`` inside the (clear) necrosis
-    of the same hip on the slice below, while its own necrosis covers less than half of
+    section that lies at least ``config.min_overlap`` inside the (clear, or ambiguous but
+    covering ``config.ambiguous_min_share`` of its section) necrosis of the same hip on
+    the slice below, while its own necrosis covers less than half of
     that, takes the overlap as necrosis (added to its own), flagged ``continued``. A
     section with more necrosis of its own takes only the part of the overlap deeper than
     ``config.edge_mm`` inside the lower lesion's edge: a mixed interior keeps
@@ -164,7 +179,11 @@ def continue_lesions(
         lower = {g.head.side: g for g in out[below]}
         for position, item in enumerate(out[index]):
             under = lower.get(item.head.side)
-            footprint = None if under is None else _clear_footprint(under, shape)
+            footprint = (
+                None
+                if under is None
+                else _clear_footprint(under, shape, config.ambiguous_min_share)
+            )
             if footprint is None:
                 continue
             head = item.head.mask

@@ -243,7 +243,10 @@ def _archive_members(archive: zipfile.ZipFile, archive_size: int) -> list[zipfil
             f"compression ratio {declared / archive_size:.0f}:1 is over {max_ratio:.0f}:1: "
             "refused as a possible zip bomb"
         )
-    return [i for i in infos if not i.is_dir()]
+    files = [i for i in infos if not i.is_dir()]
+    if not files:
+        raise ArchiveRefused("the archive holds no files" + (" (only folders)" if infos else ""))
+    return files
 
 
 def _archive_path(upload: Any, cleanup: ExitStack) -> str:

@@ -222,6 +222,20 @@ def test_zip_bomb_by_ratio_is_refused(scenario, phantom_files, media_root, setti
     assert not Instance.objects.exists() and _stored_files(media_root) == before
 
 
+@pytest.mark.parametrize(
+    ("entries", "words"),
+    [({}, "the archive holds no files"), ({"scans/": b""}, "no files (only folders)")],
+)
+def test_an_archive_without_files_says_so(scenario, phantom_files, entries, words) -> None:
+    # Before, an empty archive answered 400 with nothing refused and no reason.
+    report = _ingest(
+        scenario, [_zip(entries, name="empty.zip"), *_uploads(phantom_files.paths[:1])]
+    )
+    assert report.accepted == 1
+    [refused] = report.rejected
+    assert refused.name == "empty.zip" and words in refused.reason
+
+
 def test_zip_over_the_uncompressed_limit_is_refused(scenario, phantom_files, settings) -> None:
     settings.ONFH_MAX_ZIP_UNCOMPRESSED_BYTES = 300_000
     report = _ingest(scenario, [_zip({p.name: p.read_bytes() for p in phantom_files.paths})])

@@ -122,6 +122,16 @@ def test_missing_pixel_spacing_is_refused(tmp_path: Path, good_file: Path) -> No
     assert "no usable PixelSpacing" in _refusal(zero)
 
 
+@pytest.mark.parametrize("spacing", [[1e308, 1e308], [1e-30, 1e-30], [0.5, 45.0]])
+def test_an_implausible_pixel_spacing_is_refused(tmp_path: Path, good_file: Path, spacing) -> None:
+    # A header error that would make every area and volume wrong (and the head too large
+    # or too small to be found): refused with the reason, not graded into "no head".
+    absurd = relabelled_copy(good_file, tmp_path / "absurd.dcm", PixelSpacing=spacing)
+    assert "is not a plausible MR pixel spacing (0.01 to 20 mm)" in _refusal(absurd)
+    fine = relabelled_copy(good_file, tmp_path / "fine.dcm", PixelSpacing=[0.3, 0.3])
+    assert read_mr_slice(fine).pixel_spacing_mm == (0.3, 0.3)
+
+
 def test_undecodable_pixels(tmp_path: Path, good_file: Path) -> None:
     wrong_size = relabelled_copy(good_file, tmp_path / "rows.dcm", Rows=64)  # data is 32 rows
     assert _refusal(wrong_size).startswith(
@@ -179,3 +189,30 @@ def test_inspect_refusals(tmp_path: Path, good_file: Path) -> None:
     no_series = relabelled_copy(good_file, tmp_path / "noseries.dcm", SeriesInstanceUID=None)
     with pytest.raises(DicomReadError, match="missing SeriesInstanceUID"):
         inspect_dicom(no_series)
+
+
+def _deflated(good_file: Path, padding: int) -> bytes:
+    """``good_file`` re-encoded as Deflated Explicit VR Little Endian with ``padding``
+    zero bytes in a private OB element: a few kB on disk whatever ``padding`` is."""
+    ds = pydicom.dcmread(good_file)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    block = ds.private_block(0x0009, "ONFH TEST", create=True)
+    block.add_new(0x01, "OB", b"\x00" * padding)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_a_deflate_bomb_is_refused_before_it_is_inflated(
+    good_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grading.dicom.reader as reader
+
+    small = _deflated(good_file, 1000)
+    assert read_mr_slice(small).pixels.shape == (32, 32)  # a deflated file reads as before
+    monkeypatch.setattr(reader, "MAX_INFLATED_BYTES", 4 * 1024**2)
+    bomb = _deflated(good_file, 8 * 1024**2)
+    assert len(bomb) < 64 * 1024
+    assert "inflates to more than 4 MiB (a decompression bomb?)" in _refusal(bomb)
+    assert read_mr_slice(small).pixels.shape == (32, 32)
+    assert inspect_dicom(small).sop_instance_uid

@@ -276,3 +276,55 @@ def test_blob_at_the_lateral_skin_is_never_a_head() -> None:
     mr = _add_blob(mr, (centre[0], centre[1] - 160.0), 9.0)  # 10 mm inside the right skin
     _, heads = find_heads([mr], ThresholdSegmenter())[0]
     assert [h.side for h in heads] == ["left"]
+
+
+class ShyCoarseSegmenter(ThresholdSegmenter):
+    """Finds heads of 900 or more in head-sized windows, but in the coarse pass's large
+    windows only those of 960 or more (a network that misses a faint head when it sees
+    the whole half of the body, and finds it framed)."""
+
+    def predict(
+        self, images: Sequence[npt.NDArray[np.float32]], *, batch_size: int = 16
+    ) -> list[npt.NDArray[np.float32]]:
+        self.calls.append(len(images))
+        return [
+            (np.asarray(im) >= (960.0 if im.size > 15000 else 900.0)).astype(np.float32)
+            for im in images
+        ]
+
+
+def _faint_head_series(faint: Sequence[int]) -> list[MRSlice]:
+    slices = []
+    for k in range(7):
+        mr, truths = bilateral_slice((300, 300), (1.2, 1.2))
+        pixels = mr.pixels.copy()
+        if k in faint:
+            pixels[truths[0]] = 950.0
+        slices.append(
+            replace(
+                mr, pixels=pixels, image_position=(0.0, 0.0, 4.0 * k), sop_instance_uid=f"1.{k}"
+            )
+        )
+    return slices
+
+
+@pytest.mark.parametrize(
+    ("faint", "bridge_mm", "found"),
+    [
+        ((3,), 24.0, True),  # one section missed between two found: looked for again
+        ((2, 3, 4), 24.0, True),  # three in a row, 16 mm between the found ones
+        ((3,), 0.0, False),  # without the bridge the coarse pass's miss stands
+        ((1, 2, 3, 4, 5), 16.0, False),  # 24 mm between the found ones: too far
+        ((0, 1), 24.0, False),  # at the end of the run nothing brackets it
+    ],
+)
+def test_a_head_missed_between_two_of_its_sections_is_looked_for_again(
+    faint: tuple[int, ...], bridge_mm: float, found: bool
+) -> None:
+    from grading.engine.pipeline import PipelineConfig, grade_series
+
+    config = PipelineConfig(hips=HipFinderConfig(max_bridge_mm=bridge_mm))
+    result = grade_series(_faint_head_series(faint), ShyCoarseSegmenter(), config=config)
+    for k, slice_result in enumerate(result.slices):
+        sides = {h.side for h in slice_result.hips}
+        assert len(sides) == (1 if k in faint and not found else 2), (k, sides)

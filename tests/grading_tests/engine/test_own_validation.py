@@ -6,7 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from grading.engine.own_validation import calibrate_coverage, rates, shift_appearance
+from grading.engine.own_validation import (
+    calibrate_coverage,
+    detection_limit_mm3,
+    false_necrosis_mm3,
+    rates,
+    shift_appearance,
+    strong_appearance,
+)
 
 
 def _row(true_grade: str, grade: str, proportion: float, samples: list[float]) -> dict[str, Any]:
@@ -46,3 +53,28 @@ def test_coverage_is_the_widest_that_keeps_false_alarms_under_the_limit() -> Non
     wider = [c for c in table if c > coverage]
     assert all(table[c].false_alarm > 0.2 for c in wider)
     assert rates(rows, coverage).wrong == 2
+
+
+def test_strong_appearance_is_harsher_but_keeps_the_order_on_average() -> None:
+    rng = np.random.default_rng(1)
+    images = (rng.random((2, 48, 64)) * 1000).astype(np.float32)
+    images[:, 10:30, 10:30] = 2000.0  # a bright block: fat stays brighter than the rest
+    strong = strong_appearance(images, 3)
+    assert strong.shape == images.shape and strong.dtype == np.float32
+    assert float(strong.min()) >= 0.0
+    assert np.array_equal(strong, strong_appearance(images, 3))
+    assert float(strong[:, 10:30, 10:30].mean()) > float(strong[:, 35:, 35:].mean())
+
+
+def test_the_detection_limit_is_the_false_necrosis_of_normal_heads() -> None:
+    normal = [_row("none", "none", 0.0, [0.0, 0.0]) for _ in range(18)]
+    normal += [_row("none", "none", 0.0, [0.0, 0.01])]  # 600 mm³ in one augmentation
+    normal += [_row("none", "mild", 0.02, [0.02, 0.03])]  # 1800 mm³ under augmentation
+    assert sorted(false_necrosis_mm3(normal))[-2:] == [600.0, 1800.0]
+    assert detection_limit_mm3(normal, quantile=1.0) == 1800.0
+    assert 150.0 <= detection_limit_mm3(normal, quantile=0.9) < 1800.0
+    assert detection_limit_mm3([_row("mild", "mild", 0.05, [0.05])]) == 150.0  # no normal hip
+    # with the limit, the false mild hip is flagged and a large mild lesion is not
+    lesion = _row("mild", "mild", 0.1, [0.1, 0.1])
+    assert rates([normal[-1], lesion], 0.5, 1800.0 + 1).wrong_flagged == 1
+    assert rates([normal[-1], lesion], 0.5, 1800.0 + 1).right_flagged == 0

@@ -16,6 +16,7 @@ from grading.engine.flags import flag_code
 from grading.engine.hips import Box, FemoralHead
 from grading.engine.necrosis import NecrosisResult
 from grading.engine.series_rules import (
+    ContinueConfig,
     GradedHead,
     SeriesRulesConfig,
     coherent_lesions,
@@ -284,3 +285,24 @@ def test_a_lesion_seen_low_and_carried_up_reaches_the_superior_half() -> None:
     graded[6] = [GradedHead(carried.head, replace(carried.necrosis, found=np.zeros(GRID, bool)))]
     out = coherent_lesions(_stack(8), graded)
     assert not out[7][0].necrosis.mask.any() and not out[6][0].necrosis.mask.any()
+
+
+def test_a_large_ambiguous_lesion_carries_up_a_small_one_does_not() -> None:
+    """At the top of a large lesion a section may lie wholly inside it. On an unfamiliar
+    grey scale the lesion below is often 'ambiguous' (its darkest pixels not clearly
+    dark); when it covers at least 30 % of its section it still carries up, so the top
+    section is not graded none. A small ambiguous patch (texture, partial volume) does
+    not."""
+    rows, _ = np.indices(GRID)
+    below, top = _disk_mask(18.0), _disk_mask(9.0)
+    large = below & (rows < 30)  # about 60 % of the section below, most of the top one
+    graded = [[_graded(below, large, ambiguous=True)], [_graded(top)]]
+    out = continue_lesions(_stack(2), graded)
+    assert np.array_equal(out[1][0].necrosis.mask & top, top & large)
+    assert "continue upwards" in " ".join(out[1][0].necrosis.flags)
+    small = large & _disk_mask(6.0)  # about 11 % of its section
+    out = continue_lesions(_stack(2), [[_graded(below, small, ambiguous=True)], [_graded(top)]])
+    assert not out[1][0].necrosis.mask.any()
+    strict = ContinueConfig(ambiguous_min_share=None)
+    out = continue_lesions(_stack(2), graded, strict)
+    assert not out[1][0].necrosis.mask.any()
