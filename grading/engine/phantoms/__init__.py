@@ -12,6 +12,12 @@ with scanner effects (:mod:`.acquisition`):
 - :func:`make_training_crops_with_tissue`: the training windows with their tissue
   maps (:class:`TissueClass` per pixel), for SynthSeg-style domain randomisation.
 
+Every head, normal or lesioned, carries normal findings that are darker than fatty
+marrow on T1 (fovea capitis, red marrow islands, compressive trabeculae:
+:class:`~.anatomy.HeadVariants`) and every series scanner effects (chemical shift, coil
+bias, Gibbs ringing, partial volume at the head's poles), all labelled viable head; see
+``docs/grading.md``, "Normal findings that look like necrosis on T1".
+
 Label maps: 0 background, 1 viable femoral head, 2 necrosis (inside the head).
 Image left is the patient's right; rows run anterior to posterior.
 """
