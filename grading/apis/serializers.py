@@ -194,7 +194,7 @@ def _interval_field(**kwargs: Any) -> serializers.ListField:
         min_length=2,
         max_length=2,
         allow_null=True,
-        help_text="[low, high]: the 90 % interval of the AI's proportion (fractions); null "
+        help_text="[low, high]: the 85 % interval of the AI's proportion (fractions); null "
         "when the engine gave none (analyses before 2026-12-07, edited label maps).",
         **kwargs,
     )

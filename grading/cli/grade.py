@@ -24,7 +24,7 @@ differently, ``extent``, ``stage`` and ``stage_source`` (docs/grading.md section
 ``frame`` (1-based). ``labelmap`` is
 the path, relative to DIR, of an 8-bit PNG of the image's Rows x Columns with 0
 background, 1 viable femoral head, 2 necrosis. ``proportion`` is a fraction 0..1;
-``proportion_interval`` ``[low, high]`` its 90 % interval and ``grade_probabilities``
+``proportion_interval`` ``[low, high]`` its 85 % interval and ``grade_probabilities``
 ``{"none", "mild", "moderate", "severe"}`` the probability of each grade (step 14 of
 docs/grading.md); ``method_proportions`` the proportion by each necrosis method that ran.
 

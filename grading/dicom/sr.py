@@ -11,7 +11,7 @@ hip's tracking identifier:
   (local code ``99ONFH`` ``NECPROP``, unit UCUM ``{ratio}``, 0..1) and the grade
   as a qualitative evaluation: Severity (SCT 246112005) = Absent / Mild /
   Moderate / Severe. How sure the engine is (step 14 of docs/grading.md), when it
-  said: the proportion's 90 % interval as the proportion's TID 1419 measurement
+  said: the proportion's 85 % interval as the proportion's TID 1419 measurement
   properties (SCT 371886008 / 371885007, the + and - range of measurement
   uncertainty, so low = value - lower and high = value + upper), and the probability
   of each grade as four more measurements (local codes ``GRADEPROB-NONE`` ...,
@@ -131,7 +131,7 @@ class HipMeasurements:
     grade: str | None
     slice_areas: tuple[SliceAreas, ...] = field(default=())
     proportion_interval: tuple[float, float] | None = None
-    """The 90 % interval of ``proportion`` (the engine's; None when it gave none)."""
+    """The 85 % interval of ``proportion`` (the engine's; None when it gave none)."""
     grade_probabilities: dict[str, float] | None = None
     # Classifications (docs/grading.md section 5); None: not known.
     extent: str | None = None

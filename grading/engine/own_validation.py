@@ -256,6 +256,7 @@ def flags_with(row: dict[str, Any], coverage: float, min_volume_mm3: float | Non
         largest,
         limit=config.min_volume_mm3,
         unit="mm³",
+        coverage=coverage,
     )
     return note is not None
 

@@ -337,7 +337,7 @@ def threshold_markdown(report: dict[str, Any], *, crops_table: bool = True) -> s
     lines += [
         "",
         "| head masks from | wrong hips with `uncertain_grade` | right hips with it "
-        "| wrong hips with any flag | right hips with any flag | 90 % interval holds the "
+        "| wrong hips with any flag | right hips with any flag | 85 % interval holds the "
         "true proportion | wrong slices with `uncertain_grade` | right slices with it |",
         "|---|---|---|---|---|---|---|---|",
     ]

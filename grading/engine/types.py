@@ -68,7 +68,8 @@ class MRSlice:
 class Uncertainty:
     """How sure a proportion is (``grading.engine.uncertainty``).
 
-    ``interval``: ``(low, high)`` fractions, the 90 % interval of the proportion.
+    ``interval``: ``(low, high)`` fractions, the central interval of the proportion
+    (85 %, ``UncertaintyConfig.coverage``).
     ``grade_probabilities``: probability of each grade (keys ``none``, ``mild``,
     ``moderate``, ``severe``; they sum to 1). ``samples``: the proportions of the
     test-time augmentations (and of the other necrosis method) it was built from.

@@ -17,7 +17,7 @@ The proportion is taken as normal around ``p`` with a standard deviation of
     sqrt(rms(augmented - p)² + (|threshold - learned| / 2)² + (floor_abs + floor_rel x p)²)
 
 censored to [0, 1] (a head without necrosis has a proportion of exactly 0): the interval
-is its central 90 %, the grade probabilities its mass on each grade's range
+is its central ``coverage`` (85 %), the grade probabilities its mass on each grade's range
 (``grading_rules``; the mass below 0 counts as none, above 1 as severe). ``floor_abs``
 and ``floor_rel`` are the error the augmentations do not see, set on the tuning seeds
 (``docs/grading.md``).
@@ -81,6 +81,9 @@ DEFAULT_AUGMENTATIONS: tuple[Augmentation, ...] = (
 )
 
 
+DEFAULT_COVERAGE = 0.85
+
+
 @dataclass(frozen=True)
 class UncertaintyConfig:
     """Parameters of step 14."""
@@ -89,10 +92,15 @@ class UncertaintyConfig:
     floor_abs: float = 0.0002
     floor_rel: float = 0.10
     """The spread the augmentations do not see: ``floor_abs + floor_rel x p``."""
-    coverage: float = 0.90
-    """The interval holds this share of the probability."""
-    min_volume_mm3: float = 150.0
-    """A mild hip with less necrosis than this (about a 6.6 mm cube) rests on little."""
+    coverage: float = DEFAULT_COVERAGE
+    """The interval holds this share of the probability. Calibrated on the own-family
+    validation hips (``own_validation``, 2026-12-07 late): the largest coverage that
+    flags at most 20 % of right hip grades once ``min_volume_mm3`` is set."""
+    min_volume_mm3: float = 1350.0
+    """A mild hip with less necrosis than this rests on little: the engine's detection
+    limit, the 95th percentile of the false necrosis it finds in normal heads of the
+    own-family validation hips under three looks, normal head variants drawn
+    (``own_validation.detection_limit_mm3``; 2026-12-07 late, from 150)."""
     min_area_mm2: float = 15.0
     """A mild slice with less necrosis than this rests on little."""
 
@@ -209,6 +217,7 @@ def uncertain_grade_note(
     *,
     limit: float,
     unit: str,
+    coverage: float = DEFAULT_COVERAGE,
 ) -> FlagNote | None:
     """``uncertain_grade`` with its reason, or None when the grade is sure.
 
@@ -222,7 +231,8 @@ def uncertain_grade_note(
     if len(grades) > 1:
         others = sorted((g for g in grades if g != grade), key=lambda g: GRADE_ORDER.index(g))
         return Flag.UNCERTAIN_GRADE.note(
-            f"the proportion is {100 * low:.1f} to {100 * high:.1f} % (90 % interval), "
+            f"the proportion is {100 * low:.1f} to {100 * high:.1f} % "
+            f"({100 * coverage:.0f} % interval), "
             f"which crosses into {', '.join(g.value for g in others)}; "
             f"probability of {grade.value} {100 * sure:.0f} %"
         )
@@ -393,6 +403,7 @@ def with_uncertainty(
                 max((n for _, n in areas), default=0.0),
                 limit=config.min_area_mm2,
                 unit="mm²",
+                coverage=config.coverage,
             )
             flags = hip.flags if note is None else (*hip.flags, note)
             slice_hips.append(replace(hip, uncertainty=u, flags=flags))
@@ -424,6 +435,7 @@ def with_uncertainty(
             max((n for _, n in totals), default=0.0),
             limit=config.min_volume_mm3,
             unit="mm³",
+            coverage=config.coverage,
         )
         if note is not None and missed:
             note = Flag.UNCERTAIN_GRADE.note(

@@ -39,7 +39,7 @@ class PatientExplanation(models.Model):
     stage = models.CharField(max_length=80, blank=True)
     stage_source = models.CharField(max_length=10, blank=True)
     proportion_interval = models.JSONField(
-        null=True, blank=True, help_text="[low, high]: the engine's 90 % interval, if it gave one."
+        null=True, blank=True, help_text="[low, high]: the engine's 85 % interval, if it gave one."
     )
     image = models.FileField(upload_to=explanation_image_upload_to, max_length=255)
     created = models.DateTimeField(auto_now_add=True)

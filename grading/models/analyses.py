@@ -127,7 +127,7 @@ class HipResult(models.Model):
     # How sure the engine is (step 14 of docs/grading.md); null for analyses made before
     # it existed. They describe ``ai_proportion`` and never change.
     ai_proportion_interval = models.JSONField(null=True, blank=True)
-    """``[low, high]``, fractions: the 90 % interval of the AI's proportion."""
+    """``[low, high]``, fractions: the 85 % interval of the AI's proportion."""
     ai_grade_probabilities = models.JSONField(null=True, blank=True)
     """``{"none", "mild", "moderate", "severe"}`` -> probability (they sum to 1)."""
     ai_method_proportions = models.JSONField(default=dict, blank=True)
@@ -159,7 +159,7 @@ class HipResult(models.Model):
 
     @property
     def proportion_interval(self) -> list[float] | None:
-        """The AI's 90 % interval while ``proportion`` is still the AI's (no edited mask)."""
+        """The AI's 85 % interval while ``proportion`` is still the AI's (no edited mask)."""
         if not self.ai_proportion_interval or self.is_edited:
             return None
         return [float(v) for v in self.ai_proportion_interval]

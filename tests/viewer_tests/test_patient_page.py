@@ -37,7 +37,7 @@ with mock.patch("grading.tasks.study_ingest"):
                            files=uploaded(phantom.paths), client_address=None)
 study = report.studies[0]
 store_truth_analysis(series=study.series.get(), labels=phantom.labels)
-# the engine's 90 % interval, as step 14 stores it (the truth analysis has none)
+# the engine's 85 % interval, as step 14 stores it (the truth analysis has none)
 from grading.models import HipResult
 HipResult.objects.filter(analysis__series__study=study).update(ai_proportion_interval=[0.12, 0.2])
 study.refresh_from_db()

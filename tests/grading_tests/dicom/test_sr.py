@@ -157,7 +157,7 @@ def _properties(measurement) -> dict[str, float]:
 
 
 def test_the_interval_and_grade_probabilities_are_in_the_report(images):
-    """The 90 % interval as the + and - range of measurement uncertainty (TID 1419) of
+    """The 85 % interval as the + and - range of measurement uncertainty (TID 1419) of
     the proportion; the grade probabilities as four measurements; none for a hip
     without them (the left one here)."""
     sr = _reread(

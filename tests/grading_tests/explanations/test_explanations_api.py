@@ -254,7 +254,7 @@ def test_a_site_can_adapt_the_text(world: World, tmp_path, settings):
 
 
 def test_the_patient_page_says_the_likely_range_in_words(named_doctor: World):
-    """The engine's 90 % interval of the explained hip reaches the page, the text and
+    """The engine's 85 % interval of the explained hip reaches the page, the text and
     the PDF as "about 12 to 20 %"; after a mask edit it no longer describes the
     proportion, and nothing is said."""
     from grading.explanations.selectors import interval_words

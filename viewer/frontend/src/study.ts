@@ -340,7 +340,7 @@ class StudyPage {
       if (value) value.textContent = hip ? formatProportion(hip.proportion) : 'not on this slice';
       const interval = card.querySelector<HTMLElement>('.slice-interval');
       const range = hip ? formatInterval(hip.proportion_interval) : '';
-      if (interval) interval.textContent = range ? `90 %: ${range}` : '';
+      if (interval) interval.textContent = range ? `85 %: ${range}` : '';
       if (grade) {
         grade.textContent = hip ? gradeLabel(hip.grade) : '';
         grade.className = `badge slice-grade ${hip ? gradeClass(hip.grade) : 'hidden'}`;
@@ -451,7 +451,7 @@ class StudyPage {
         'dl',
         { class: 'metrics' },
         h('dt', {}, 'This slice'),
-        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'slice-interval muted', title: '90 % interval of the AI proportion on this slice' }), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
+        h('dd', {}, h('span', { class: 'slice-proportion value' }, '—'), ' ', h('span', { class: 'slice-interval muted', title: '85 % interval of the AI proportion on this slice' }), ' ', h('span', { class: 'badge slice-grade hidden' }), h('div', { class: 'slice-area muted' })),
         h('dt', {}, 'Volume'),
         h(
           'dd',
@@ -582,12 +582,12 @@ class StudyPage {
     }
   }
 
-  /** The AI's 90 % interval beside the proportion, its grade odds and both methods'
+  /** The AI's 85 % interval beside the proportion, its grade odds and both methods'
    *  proportions on one muted line each, when the engine gave them. */
   private uncertaintyParts(hip: Hip): (HTMLElement | string)[] {
     const parts: (HTMLElement | string)[] = [];
     const range = formatInterval(hip.proportion_interval);
-    if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '90 % interval of the AI proportion' }, `90 %: ${range}`));
+    if (range) parts.push(' ', h('span', { class: 'proportion-interval muted', title: '85 % interval of the AI proportion' }, `85 %: ${range}`));
     const odds = formatGradeProbabilities(hip.grade_probabilities);
     if (odds) parts.push(h('div', { class: 'grade-probabilities muted', title: 'Probability of each grade (AI)' }, `Grade probability: ${odds}`));
     const methods = formatMethods(hip.method_proportions);
