@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('explanations', '0003_merge_protocol'),
+        ("explanations", "0003_merge_protocol"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='patientexplanation',
-            name='proportion_interval',
-            field=models.JSONField(blank=True, help_text="[low, high]: the engine's 85 % interval, if it gave one.", null=True),
+            model_name="patientexplanation",
+            name="proportion_interval",
+            field=models.JSONField(
+                blank=True,
+                help_text="[low, high]: the engine's 85 % interval, if it gave one.",
+                null=True,
+            ),
         ),
     ]
