@@ -154,7 +154,11 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"  login: demo / {password}"
-            + ("  (generated; kept in var/demo_password)" if generated else "")
+            + (
+                f"  (generated; kept in {Path(settings.VAR_DIR) / 'demo_password'})"
+                if generated
+                else ""
+            )
         )
         self.stdout.write(
             "  other demo users (same password): " + ", ".join(u for u, _, _ in DEMO_USERS[1:])
