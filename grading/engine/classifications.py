@@ -28,6 +28,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from grading.engine.grading_rules import grade_from_proportion
+from grading.engine.hips import circle_fit, outline_points_mm
 from grading.engine.types import Grade
 
 BoolImage = npt.NDArray[np.bool_]
@@ -167,15 +168,6 @@ def jic_type(
     return JicResult(kind, float(fraction), portion)
 
 
-def _circle_fit(points: npt.NDArray[np.float64]) -> tuple[float, float, float]:
-    """Least-squares (Kasa) circle through ``points`` (N, 2) mm: (centre y, centre x, r)."""
-    y, x = points[:, 0], points[:, 1]
-    a = np.column_stack([2 * y, 2 * x, np.ones_like(x)])
-    b = y**2 + x**2
-    (cy, cx, c), *_ = np.linalg.lstsq(a, b, rcond=None)
-    return float(cy), float(cx), float(math.sqrt(max(c + cy**2 + cx**2, 0.0)))
-
-
 def necrotic_arc_deg(
     head: BoolImage,
     lesion: BoolImage,
@@ -195,10 +187,10 @@ def necrotic_arc_deg(
         return 0.0
     outline = head & ~ndimage.binary_erosion(head, border_value=0)
     scale = np.asarray(pixel_spacing_mm, dtype=np.float64)
-    points = np.argwhere(outline).astype(np.float64) * scale
+    points = outline_points_mm(head, pixel_spacing_mm)
     if len(points) < 5:
         return 0.0
-    cy, cx, _ = _circle_fit(points)
+    cy, cx, _ = circle_fit(points)
     touching = outline & ndimage.binary_dilation(lesion, structure=np.ones((3, 3), bool))
     if not touching.any():
         return 0.0

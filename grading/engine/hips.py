@@ -64,6 +64,7 @@ from grading.engine.types import MRSlice, Side
 
 FloatImage = npt.NDArray[np.float32]
 BoolImage = npt.NDArray[np.bool_]
+FloatPoints = npt.NDArray[np.float64]
 
 STANDARD_AXIAL: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -291,6 +292,24 @@ class FemoralHead:
         return out
 
 
+def outline_points_mm(mask: BoolImage, pixel_spacing_mm: tuple[float, float]) -> FloatPoints:
+    """The pixels of ``mask``'s outline (the mask less its erosion), ``(N, 2)`` row/column
+    positions in mm."""
+    outline = mask & ~ndimage.binary_erosion(mask, border_value=0)
+    spacing = np.asarray(pixel_spacing_mm, dtype=np.float64)
+    points: FloatPoints = np.argwhere(outline).astype(np.float64) * spacing
+    return points
+
+
+def circle_fit(points: FloatPoints) -> tuple[float, float, float]:
+    """Least-squares (Kasa) circle through ``points`` (N, 2) mm: (centre y, centre x, r)."""
+    y, x = points[:, 0], points[:, 1]
+    a = np.column_stack([2 * y, 2 * x, np.ones_like(x)])
+    b = y**2 + x**2
+    (cy, cx, c), *_ = np.linalg.lstsq(a, b, rcond=None)
+    return float(cy), float(cx), float(math.sqrt(max(c + cy**2 + cx**2, 0.0)))
+
+
 def convex_head(mask: BoolImage, max_growth: float) -> BoolImage:
     """``mask`` grown to its convex hull when that adds at most ``max_growth`` of its area.
 
@@ -338,13 +357,10 @@ def round_head(
     all the pieces together add at most ``max_growth`` of the mask's area. ``mask``,
     ``pixels``: ``(h, w)``; returns a new ``(h, w)`` mask.
     """
-    from grading.engine.roof import circle_fit
-
     if direction is None or max_growth <= 0 or int(mask.sum()) < 50:
         return mask
     spacing = np.asarray(pixel_spacing_mm, dtype=np.float64)
-    outline = mask & ~ndimage.binary_erosion(mask, border_value=0)
-    points = np.argwhere(outline).astype(np.float64) * spacing
+    points = outline_points_mm(mask, pixel_spacing_mm)
     if len(points) < 12:
         return mask
     cy, cx, radius = circle_fit(points)

@@ -40,7 +40,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-__all__ = ["AcetabularRoof", "RoofConfig", "circle_fit", "find_roof"]
+from grading.engine.hips import circle_fit, outline_points_mm
+
+__all__ = ["AcetabularRoof", "RoofConfig", "find_roof"]
 
 BoolImage = npt.NDArray[np.bool_]
 
@@ -77,15 +79,6 @@ class AcetabularRoof:
     edge_deg: float
     centre_rc: tuple[float, float]
     radius_mm: float
-
-
-def circle_fit(points: npt.NDArray[np.float64]) -> tuple[float, float, float]:
-    """Least-squares (Kasa) circle through ``points`` (N, 2) mm: (centre y, centre x, r)."""
-    y, x = points[:, 0], points[:, 1]
-    a = np.column_stack([2 * y, 2 * x, np.ones_like(x)])
-    b = y**2 + x**2
-    (cy, cx, c), *_ = np.linalg.lstsq(a, b, rcond=None)
-    return float(cy), float(cx), float(math.sqrt(max(c + cy**2 + cx**2, 0.0)))
 
 
 def _roofed(
@@ -137,8 +130,7 @@ def find_roof(
     if head.sum() < 20:
         return None
     spacing = np.asarray(pixel_spacing_mm, dtype=np.float64)
-    outline = head & ~ndimage.binary_erosion(head, border_value=0)
-    points = np.argwhere(outline).astype(np.float64) * spacing
+    points = outline_points_mm(head, pixel_spacing_mm)
     if len(points) < 8:
         return None
     cy, cx, radius = circle_fit(points)
