@@ -46,31 +46,60 @@ seed 800001, not a tuning seed of ``docs/grading.md``, not a training seed)."""
 F32 = npt.NDArray[np.float32]
 
 
-def shift_appearance(images: F32, seed: int) -> F32:
-    """``images`` ``(N, H, W)`` of one series under one random T1 appearance (see the
-    module docstring); same shape, non-negative, same scale."""
-    rng = np.random.default_rng([seed, 0x5EED])
+@dataclass(frozen=True)
+class Look:
+    """The ranges of one random T1 appearance (:func:`random_look`)."""
+
+    salt: int
+    knots: int
+    step: tuple[float, float]
+    bias_grid: int
+    bias_sd: tuple[float, float]
+    coarser: tuple[float, float] | None
+    blur: float
+    noise: tuple[float, float]
+
+
+SHIFTED = Look(0x5EED, 7, (0.3, 1.7), 4, (0.05, 0.3), None, 1.0, (0.0, 0.06))
+STRONG = Look(0x57A0, 9, (0.1, 2.5), 3, (0.15, 0.5), (1.0, 2.0), 1.2, (0.01, 0.1))
+
+
+def random_look(images: F32, seed: int, look: Look) -> F32:
+    """``images`` ``(N, H, W)`` of one series under one random T1 appearance drawn from
+    ``look``: a random monotone intensity curve through ``knots`` points (tissue
+    contrasts change, their order on T1 does not), a smooth multiplicative bias field
+    (one coil, the same on every slice), optionally a coarser in-plane matrix shown at
+    this one, an in-plane blur and Rician noise. Same shape, non-negative, same scale."""
+    rng = np.random.default_rng([seed, look.salt])
     top = float(np.percentile(images, 99.5)) or 1.0
     x = np.clip(images / top, 0.0, 1.5)
-    # a random monotone curve through 7 knots (contrast between tissues changes)
-    knots = np.linspace(0.0, 1.5, 7)
-    steps = rng.uniform(0.3, 1.7, 6)
+    knots = np.linspace(0.0, 1.5, look.knots)
+    steps = rng.uniform(*look.step, look.knots - 1)
     values = np.concatenate([[0.0], np.cumsum(steps)])
-    values = values / values[-1] * 1.5
-    x = np.interp(x, knots, values)
-    # smooth bias over the field of view (same for every slice: one coil)
+    x = np.interp(x, knots, values / values[-1] * 1.5)
     n, h, w = images.shape
-    coarse = rng.normal(0.0, rng.uniform(0.05, 0.3), (4, 4))
-    bias = np.exp(ndimage.zoom(coarse, (h / 4, w / 4), order=3))[:h, :w]
+    g = look.bias_grid
+    coarse = rng.normal(0.0, rng.uniform(*look.bias_sd), (g, g))
+    bias = np.exp(ndimage.zoom(coarse, (h / g, w / g), order=3))[:h, :w]
     x = x * bias[None]
-    # blur (a coarser matrix) and noise (a lower SNR)
-    sigma = float(rng.uniform(0.0, 1.0))
+    if look.coarser is not None:
+        factor = float(rng.uniform(*look.coarser))
+        if factor > 1.1:
+            small = ndimage.zoom(x, (1.0, 1.0 / factor, 1.0 / factor), order=1)
+            x = ndimage.zoom(small, (1.0, h / small.shape[1], w / small.shape[2]), order=3)
+            x = x[:, :h, :w]
+    sigma = float(rng.uniform(0.0, look.blur))
     if sigma > 0.2:
         x = ndimage.gaussian_filter(x, (0.0, sigma, sigma))
-    noise = float(rng.uniform(0.0, 0.06))
+    noise = float(rng.uniform(*look.noise))
     x = np.hypot(x + rng.normal(0.0, noise, x.shape), rng.normal(0.0, noise, x.shape))
     out: F32 = np.asarray(x * top, dtype=np.float32)
     return out
+
+
+def shift_appearance(images: F32, seed: int) -> F32:
+    """``images`` under one random T1 appearance of the ``shifted`` look."""
+    return random_look(images, seed, SHIFTED)
 
 
 def strong_appearance(images: F32, seed: int) -> F32:
@@ -81,28 +110,7 @@ def strong_appearance(images: F32, seed: int) -> F32:
     (coarser matrix). It makes the engine wrong often enough on its own family to
     measure whether its flags catch its errors (the calibration set of step 14), without
     any image of another family."""
-    rng = np.random.default_rng([seed, 0x57A0])
-    top = float(np.percentile(images, 99.5)) or 1.0
-    x = np.clip(images / top, 0.0, 1.5)
-    knots = np.linspace(0.0, 1.5, 9)
-    steps = rng.uniform(0.1, 2.5, 8)
-    values = np.concatenate([[0.0], np.cumsum(steps)])
-    x = np.interp(x, knots, values / values[-1] * 1.5)
-    n, h, w = images.shape
-    coarse = rng.normal(0.0, rng.uniform(0.15, 0.5), (3, 3))
-    bias = np.exp(ndimage.zoom(coarse, (h / 3, w / 3), order=3))[:h, :w]
-    x = x * bias[None]
-    factor = float(rng.uniform(1.0, 2.0))  # acquired on a coarser matrix, shown at this one
-    if factor > 1.1:
-        small = ndimage.zoom(x, (1.0, 1.0 / factor, 1.0 / factor), order=1)
-        x = ndimage.zoom(small, (1.0, h / small.shape[1], w / small.shape[2]), order=3)[:, :h, :w]
-    sigma = float(rng.uniform(0.0, 1.2))
-    if sigma > 0.2:
-        x = ndimage.gaussian_filter(x, (0.0, sigma, sigma))
-    noise = float(rng.uniform(0.01, 0.1))
-    x = np.hypot(x + rng.normal(0.0, noise, x.shape), rng.normal(0.0, noise, x.shape))
-    out: F32 = np.asarray(np.clip(x, 0.0, None) * top, dtype=np.float32)
-    return out
+    return random_look(images, seed, STRONG)
 
 
 LOOKS = {"shifted": shift_appearance, "strong": strong_appearance}
