@@ -917,17 +917,16 @@ def bridged_candidates(
     coarse: Sequence[CoarseResult],
     spacing_mm: float,
     config: HipFinderConfig = DEFAULT_CONFIG,
-) -> tuple[list[CoarseResult], int]:
+) -> list[CoarseResult]:
     """Fill each side's gaps in ``coarse`` (slices sorted along the series normal): where
     a region has no candidate but the same region of the nearest slices above and below,
     at most ``max_bridge_mm`` apart, has one, a candidate at the interpolated centre and
     diameter (``mean_probability`` 0: not found by the coarse pass) goes to the fine pass,
-    which decides whether a head is there. Returns the results and how many were filled."""
+    which decides whether a head is there."""
     if spacing_mm <= 0 or len(coarse) < 3:
-        return list(coarse), 0
+        return list(coarse)
     max_span = int(config.max_bridge_mm / spacing_mm + 1e-6)
-    out = [CoarseResult(r.layout, tuple(r.candidates)) for r in coarse]
-    filled = 0
+    out = list(coarse)
     for k, result in enumerate(coarse):
         for j, candidate in enumerate(result.candidates):
             if candidate is not None:
@@ -953,8 +952,7 @@ def bridged_candidates(
             candidates = list(out[k].candidates)
             candidates[j] = bridged
             out[k] = CoarseResult(out[k].layout, tuple(candidates))
-            filled += 1
-    return out, filled
+    return out
 
 
 def _nearest_candidate(

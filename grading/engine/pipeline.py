@@ -238,7 +238,7 @@ def grade_series(
     coarse = coarse_pass(ordered, segmenter, config.hips, batch_size=config.batch_size)
     coarse = consistent_candidates(ordered, coarse, config.hips)
     if total > 2:
-        coarse, _ = bridged_candidates(coarse, series_slice_spacing_mm(ordered), config.hips)
+        coarse = bridged_candidates(coarse, series_slice_spacing_mm(ordered), config.hips)
     after_coarse = time.perf_counter()
     diameters = series_head_diameters(coarse) if total > 1 else None
     requests = fine_requests(ordered, coarse, diameters, config.hips)
