@@ -135,6 +135,11 @@ class NecrosisConfig:
     band_main_fraction: float = 0.5
     """Step 6c: the viable marrow is the region furthest against the lesion's direction
     among those at least this fraction of the largest."""
+    oedema_check: bool = True
+    """Step 5b (axial): a thick dark region whose median lies at or above
+    ``clear_relative`` (not clearly necrotic in bulk) and that reaches the viable marrow
+    without a band between them is oedema, not a necrotic interior; False leaves the
+    step out (before/after measurements)."""
     viable_ring_mm: tuple[float, float] = (3.0, 20.0)
     viable_ring_percentile: float = 90.0
     viable_floor: float = 0.85
@@ -558,6 +563,7 @@ class SectionWork:
     dark: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     closing: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     lesion: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    interiors: BoolImage = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     levels: list[float] = field(default_factory=list)
     labels: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     count: int = 0
@@ -654,7 +660,73 @@ def _thick_regions(w: SectionWork) -> None:
         )
         lesion |= dark & near
     w.lesion = lesion
+    w.interiors = keep_blob[blobs]
     w.levels = [float(v) for v in fb.darkest[1:][keep_blob[1:]]]
+
+
+def _oedema_not_interior(w: SectionWork) -> None:
+    """Step 5b (axial sections). A thick dark region of step 5 that is not clearly
+    necrotic in bulk (its median at or above ``clear_relative``)
+    and that reaches the viable marrow without a band between them is marrow oedema,
+    not a necrotic interior: the necrotic segment is the part of the head that its
+    reactive band (below ``clear_relative``) cuts off, and oedema lies on the viable side
+    of it, continuous with the marrow. The band partitions the core as in step 6c; the
+    viable marrow is the most posterior large region (step 6's rule; the largest without
+    a known anterior direction). Such regions leave ``lesion`` with their margin; the
+    band itself stays for step 6. Updates ``lesion``, ``interiors`` and ``levels``."""
+    if not w.interiors.any() or not w.config.oedema_check:
+        return
+    config, spacing, core, relative = w.config, w.spacing, w.core, w.relative
+    pixel_area = spacing[0] * spacing[1]
+    band_pixels = core & (relative < config.clear_relative)
+    groups, group_count = ndimage.label(band_pixels)
+    areas = np.bincount(groups.ravel(), minlength=group_count + 1) * pixel_area
+    band_ok = areas >= config.min_area_mm2
+    band_ok[0] = False
+    band = band_ok[groups]
+    barrier = ndimage.binary_dilation(band, structure=w.closing)
+    regions, region_count = ndimage.label(core & ~barrier)
+    if region_count == 0:
+        return
+    index = np.arange(region_count + 1)
+    sizes = np.bincount(regions.ravel(), minlength=region_count + 1).astype(np.float64)
+    sizes[0] = 0.0
+    if w.anterior is None:
+        main = int(np.argmax(sizes))
+    else:
+        rows, cols = np.indices(core.shape)
+        cy = ndimage.sum_labels(rows * spacing[0], regions, index) / np.maximum(sizes, 1)
+        cx = ndimage.sum_labels(cols * spacing[1], regions, index) / np.maximum(sizes, 1)
+        large = sizes >= config.main_region_fraction * sizes.max()
+        forward = cy * w.anterior[0] + cx * w.anterior[1]
+        main = int(np.argmin(np.where(large, forward, np.inf)))
+    others = (index != main) & (index > 0) & (sizes * pixel_area >= config.min_area_mm2)
+    if not others.any():
+        return  # the band cuts nothing off: no side of it to tell oedema by
+    blobs, blob_count = ndimage.label(w.interiors)
+    fb = group_features(blobs, relative, blob_count, spacing, config.dark_percentile)
+    dropped = np.zeros(blob_count + 1, dtype=bool)
+    for blob in range(1, blob_count + 1):
+        pixels = blobs == blob
+        own = pixels & ~band
+        if not own.any():
+            continue  # all of it clearly dark
+        in_main = float((regions[own] == main).mean())
+        pale = float(np.median(relative[pixels])) >= config.clear_relative
+        if pale and in_main >= 0.5:
+            dropped[blob] = True
+    if not dropped.any():
+        return
+    kept = (blobs > 0) & ~dropped[blobs]
+    lesion = kept.copy()
+    if lesion.any():
+        near = ndimage.binary_dilation(
+            lesion, structure=_disk(_radius_px(config.margin_mm, spacing))
+        )
+        lesion |= w.dark & near
+    w.lesion, w.interiors = lesion, kept
+    kept_ids = np.flatnonzero(~dropped[1:]) + 1
+    w.levels = [float(fb.darkest[b]) for b in kept_ids]
 
 
 def _thin_lines(w: SectionWork) -> None:
@@ -854,6 +926,7 @@ class SectionStep:
 SECTION_STEPS: tuple[SectionStep, ...] = (
     SectionStep("1-4", "reference_and_threshold", _reference_and_threshold),
     SectionStep("5", "thick_regions", _thick_regions),
+    SectionStep("5b", "oedema_not_interior", _oedema_not_interior),
     SectionStep("6", "thin_lines", _thin_lines),
     SectionStep("6b", "subchondral_patches", _subchondral_step),
     SectionStep("6", "cut_off_regions", _cut_off_regions),

@@ -6,6 +6,9 @@ anterosuperior head. Each rule below reads and returns the graded heads of a ser
 :class:`~grading.engine.flags.Flag` to the heads it changes. :func:`series_stages`
 lists them in the order they run (MONAI Label's ``post_transforms()`` shape):
 
+9b. ``oedema_below_lesions``: pale dark signal without a band on the sections below a
+    hip's lesion is marrow oedema, not necrosis (runs first, so 10 and 9 do not build
+    on it);
 10. ``support_lesions``: dark structures inside a neighbouring slice's lesion count
     (runs before 9, so a lesion it completes is carried upwards too);
  9. ``continue_lesions``: a lesion continues upwards into sections lying inside it;
@@ -75,6 +78,13 @@ class SupportConfig:
     min_inside: float = 0.5
     """A dark structure not counted on its own slice is part of a lesion when at least
     this share of it lies inside the clear necrosis of a neighbouring slice."""
+
+
+@dataclass(frozen=True)
+class OedemaBelowConfig:
+    """Step 9b (:func:`oedema_below_lesions`). No settings: which sections are below the
+    lesion and which necrosis is clear come from the series and from step 8
+    (``clear_relative``); leave the stage out with ``SeriesRulesConfig.skip``."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,69 @@ def support_lesions(
     return out
 
 
+def oedema_below_lesions(
+    ordered: Sequence[MRSlice],
+    graded: Sequence[Sequence[GradedHead]],
+    config: OedemaBelowConfig = OedemaBelowConfig(),
+) -> list[list[GradedHead]]:
+    """Set aside pale dark signal on the sections below a hip's lesion: marrow oedema.
+
+    A necrotic segment is a cap under the subchondral surface of the superior head,
+    demarcated by its reactive band; marrow oedema lies on the viable side of the band
+    and runs down into the neck. On an axial series, the sections below the lowest one
+    whose necrosis is clear (not ``ambiguous``: a band or a necrotic interior darker than
+    ``clear_relative``) lie below the lesion's band; dark signal there that has no
+    clearly dark pixel of its own (``ambiguous``) is oedema, not necrosis, and is not
+    counted (flagged ``not_counted``). A section wholly inside a lesion, which is as
+    pale and has no band either, lies *above* the band, at the top of the head, and is
+    kept. Needs the superior direction (axial slices with an orientation); a hip with no
+    clear necrosis on any section is left as it is (nothing to tell by).
+    """
+    out = [list(items) for items in graded]
+    step = _superior_step(ordered)
+    if step == 0:
+        return out
+    for side in ("right", "left"):
+        sections = [
+            (index, position, item)
+            for index, items in enumerate(out)
+            for position, item in enumerate(items)
+            if item.head.side == side
+        ]
+        clear = [
+            index
+            for index, _, item in sections
+            if (item.necrosis.mask & item.head.mask).any() and not item.necrosis.ambiguous
+        ]
+        if not clear:
+            continue
+        lowest = min(clear, key=lambda index: index * step)
+        for index, position, item in sections:
+            below = (index - lowest) * step < 0
+            if not below or not item.necrosis.mask.any() or not item.necrosis.ambiguous:
+                continue
+            area = (
+                float((item.necrosis.mask & item.head.mask).sum()) * ordered[index].pixel_area_mm2
+            )
+            reason = (
+                f"dark signal of {area:.0f} mm² without a band or clearly necrotic interior, "
+                "below the lowest section with a clear lesion on this hip: marrow oedema on "
+                "the viable side of the band, not counted; on its own: "
+                f"{item.necrosis.reason}"
+            )
+            out[index][position] = GradedHead(
+                item.head,
+                replace(
+                    item.necrosis,
+                    mask=np.zeros_like(item.necrosis.mask),
+                    bimodal=False,
+                    ambiguous=False,
+                    flags=(*item.necrosis.flags, Flag.NOT_COUNTED.note(reason)),
+                ),
+            )
+    return out
+
+
 def _head_on(graded: Sequence[Sequence[GradedHead]], index: int, side: Side) -> GradedHead | None:
     """The graded head of ``side`` on slice ``index`` (None off the ends or without one)."""
     if not 0 <= index < len(graded):
@@ -511,8 +584,8 @@ def _coherent_side(
 class SeriesStage:
     """One named step over the graded heads of a series, with its config."""
 
-    step: int
-    """Its number in ``docs/grading.md``."""
+    step: str
+    """Its number in ``docs/grading.md`` (9b: a step added between the numbered ones)."""
     name: str
     run: Callable[[Sequence[MRSlice], Graded, Any], Graded]
     config: Any
@@ -526,6 +599,7 @@ class SeriesRulesConfig:
     """The configs of steps 9-11, and which of them run (all, by default)."""
 
     coherence: CoherenceConfig = CoherenceConfig()
+    oedema_below: OedemaBelowConfig = OedemaBelowConfig()
     support: SupportConfig = SupportConfig()
     continued: ContinueConfig = ContinueConfig()
     skip: frozenset[str] = field(default_factory=frozenset)
@@ -539,11 +613,12 @@ they also run on the learned method's masks (step 13)."""
 
 
 def series_stages(config: SeriesRulesConfig = SeriesRulesConfig()) -> list[SeriesStage]:
-    """Steps 9-11 in the order they run (11, 10, 9: see the module docstring)."""
+    """Steps 9-11 in the order they run (9b, 10, 9, 11: see the module docstring)."""
     stages = [
-        SeriesStage(10, "support_lesions", support_lesions, config.support),
-        SeriesStage(9, "continue_lesions", continue_lesions, config.continued),
-        SeriesStage(11, "coherent_lesions", coherent_lesions, config.coherence),
+        SeriesStage("9b", "oedema_below_lesions", oedema_below_lesions, config.oedema_below),
+        SeriesStage("10", "support_lesions", support_lesions, config.support),
+        SeriesStage("9", "continue_lesions", continue_lesions, config.continued),
+        SeriesStage("11", "coherent_lesions", coherent_lesions, config.coherence),
     ]
     return [stage for stage in stages if stage.name not in config.skip]
 

@@ -307,6 +307,7 @@ def test_the_section_steps_run_in_the_documented_order() -> None:
     assert [(s.step, s.name) for s in SECTION_STEPS] == [
         ("1-4", "reference_and_threshold"),
         ("5", "thick_regions"),
+        ("5b", "oedema_not_interior"),
         ("6", "thin_lines"),
         ("6b", "subchondral_patches"),
         ("6", "cut_off_regions"),

@@ -21,6 +21,7 @@ from grading.engine.series_rules import (
     SeriesRulesConfig,
     coherent_lesions,
     continue_lesions,
+    oedema_below_lesions,
     series_stages,
     support_lesions,
 )
@@ -30,12 +31,17 @@ from grading.engine.types import MRSlice
 def test_the_stages_run_in_the_documented_order_and_can_be_left_out() -> None:
     names = [(s.step, s.name) for s in series_stages()]
     assert names == [
-        (10, "support_lesions"),
-        (9, "continue_lesions"),
-        (11, "coherent_lesions"),
+        ("9b", "oedema_below_lesions"),
+        ("10", "support_lesions"),
+        ("9", "continue_lesions"),
+        ("11", "coherent_lesions"),
     ]
     skipped = series_stages(SeriesRulesConfig(skip=frozenset({"coherent_lesions"})))
-    assert [s.name for s in skipped] == ["support_lesions", "continue_lesions"]
+    assert [s.name for s in skipped] == [
+        "oedema_below_lesions",
+        "support_lesions",
+        "continue_lesions",
+    ]
 
 
 GRID = (48, 48)  # pixels of 1 x 1 mm
@@ -306,3 +312,56 @@ def test_a_large_ambiguous_lesion_carries_up_a_small_one_does_not() -> None:
     strict = ContinueConfig(ambiguous_min_share=None)
     out = continue_lesions(_stack(2), graded, strict)
     assert not out[1][0].necrosis.mask.any()
+
+
+def test_pale_dark_signal_below_the_lesion_is_oedema_not_necrosis() -> None:
+    """Step 9b. A clear lesion on sections 4-5 (its band), and pale dark signal
+    (ambiguous: no clearly dark pixel) over most of sections 1-3 below it: marrow oedema
+    running down to the neck, not counted, flagged with the reason. The lesion stays."""
+    front = np.indices(GRID)[0] < 20
+    graded = _radii_stack(RADII)
+    for k in (4, 5):
+        _with(graded, k, front)
+    for k in (1, 2, 3):
+        _with(graded, k, np.ones(GRID, dtype=bool), ambiguous=True)
+    out = oedema_below_lesions(_stack(8), graded)
+    for k in (1, 2, 3):
+        assert not out[k][0].necrosis.mask.any()
+        assert flag_code(out[k][0].necrosis.flags[-1]) == "not_counted"
+        assert "oedema" in out[k][0].necrosis.flags[-1]
+    for k in (0, 4, 5, 6, 7):
+        assert out[k][0] is graded[k][0]
+
+
+def test_pale_signal_above_the_lesion_or_with_a_band_below_it_is_kept() -> None:
+    """Step 9b's edges: a pale section *above* the lowest clear one (a section lying
+    wholly inside the lesion, at the top of the head) is kept; a section below it whose
+    necrosis is clear (its own band) is kept; a hip without any clear section is left
+    alone (nothing to tell oedema by)."""
+    front = np.indices(GRID)[0] < 20
+    everything = np.ones(GRID, dtype=bool)
+    graded = _radii_stack(RADII)
+    _with(graded, 3, front)
+    _with(graded, 2, front)  # clear, below: the lowest clear section is 2
+    _with(graded, 6, everything, ambiguous=True)  # above: inside the lesion
+    out = oedema_below_lesions(_stack(8), graded)
+    assert all(out[k][0] is graded[k][0] for k in range(8))
+    graded = _radii_stack(RADII)
+    for k in (1, 2, 5):
+        _with(graded, k, everything, ambiguous=True)
+    out = oedema_below_lesions(_stack(8), graded)
+    assert all(out[k][0] is graded[k][0] for k in range(8))
+
+
+def test_oedema_below_needs_to_know_which_way_is_up() -> None:
+    """Coronal slices (no superior step along the normal): step 9b changes nothing."""
+    front = np.indices(GRID)[0] < 20
+    graded = _radii_stack(RADII)
+    _with(graded, 5, front)
+    _with(graded, 2, np.ones(GRID, dtype=bool), ambiguous=True)
+    coronal = [
+        replace(s, image_orientation=CORONAL, image_position=(0.0, 4.0 * k, 0.0))
+        for k, s in enumerate(_stack(8))
+    ]
+    out = oedema_below_lesions(coronal, graded)
+    assert all(out[k][0] is graded[k][0] for k in range(8))
