@@ -193,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
         for mode, counts in engine_report.split.items():
             print(f"hips, {mode}:")
             print(counts.as_text(details=True))
+        for mode, axial in engine_report.axial_split.items():
+            print(f"axial hips, {mode}:")
+            print(axial.as_text(details=True))
         return 0
     from grading.engine import benchmark
 

@@ -168,6 +168,8 @@ class EngineClassificationReport:
     split: dict[str, SplitCounts] = field(default_factory=dict)
     """With ``split``: the coronal JIC type, arc and volumetric grade again with true masks
     in place of the engine's head, necrosis or both (:data:`SPLIT_MODES`)."""
+    axial_split: dict[str, AxialSplitCounts] = field(default_factory=dict)
+    """With ``split`` (and the axial series): the axial volumetric grade the same way."""
 
     def _pct(self, count: int, total: int) -> str:
         return f"{100 * count / total:.1f} % ({count}/{total})" if total else "n/a"
@@ -206,6 +208,9 @@ class EngineClassificationReport:
         for mode, counts in self.split.items():
             lines.append(f"split: {SPLIT_MODES[mode]}")
             lines.append(counts.as_text())
+        for mode, axial in self.axial_split.items():
+            lines.append(f"axial split: {SPLIT_MODES[mode]}")
+            lines.append(axial.as_text())
         return "\n".join(lines)
 
 
@@ -276,6 +281,31 @@ class SplitCounts:
             f"coronal volumetric grade {grade:.1f} %; wrong: "
             + (", ".join(f"{k} x{n}" for k, n in sorted(wrong.items())) or "none")
         )
+        if details:
+            out += "\n" + "\n".join(f"    {line}" for line in self.details)
+        return out
+
+
+@dataclass
+class AxialSplitCounts:
+    """The axial volumetric grade of one split mode; ``details``: one line per hip."""
+
+    hips: int = 0
+    grade_correct: int = 0
+    details: list[str] = field(default_factory=list)
+
+    def add(self, truth: Any, hip: SeriesHipResult | None, label: str) -> None:
+        grade = None if hip is None else hip.grade
+        self.hips += 1
+        self.grade_correct += int(grade == truth.grade)
+        self.details.append(
+            f"{label}: {truth.grade} {100 * truth.proportion:.1f} % -> "
+            + ("n/a" if hip is None else f"{hip.grade} {100 * hip.proportion:.1f} %")
+        )
+
+    def as_text(self, details: bool = False) -> str:
+        pct = 100 * self.grade_correct / self.hips if self.hips else float("nan")
+        out = f"  axial volumetric grade {pct:.1f} % ({self.grade_correct}/{self.hips})"
         if details:
             out += "\n" + "\n".join(f"    {line}" for line in self.details)
         return out
@@ -358,16 +388,17 @@ def _measured(
     return with_classifications(ordered, results, hips)
 
 
-def _split_coronal(
+def _split_series(
     series: Sequence[MRSlice], coronal: Any, result: SeriesResult, config: Any
 ) -> dict[str, tuple[SeriesHipResult, ...]]:
-    """The coronal hips measured with true masks in place of the engine's (see
+    """The hips of a bilateral series (coronal or axial: ``coronal`` is its
+    :class:`PlaneSlices`) measured with true masks in place of the engine's (see
     :data:`SPLIT_MODES`; "engine" is ``result`` itself and left out here)."""
     from grading.engine.pipeline import grade_heads, series_references
 
     order = slice_order(series)
     if order != sorted(order):
-        raise ValueError("the benchmark's coronal slices are written along their normal")
+        raise ValueError("the benchmark's slices are written along their normal")
     width = coronal.images.shape[2]
     sides = {"right": slice(0, width // 2), "left": slice(width // 2, width)}
     margin = int(round(25.0 / coronal.pixel_spacing_mm[0]))
@@ -488,14 +519,15 @@ def engine_classification_benchmark(
         )
         coronal_series = _mr_series(coronal, f"2.25.{seed + index}1")
         coronal_result = grade_series(coronal_series, segmenter, config=config)
+        axial_series = _mr_series(axial, f"2.25.{seed + index}2")
         axial_result = (
             SeriesResult(slices=(), hips=())
             if coronal_only
-            else grade_series(_mr_series(axial, f"2.25.{seed + index}2"), segmenter, config=config)
+            else grade_series(axial_series, segmenter, config=config)
         )
         report.coronal_dice.append(_dice(coronal_result, coronal.labels))
         if split:
-            split_hips = _split_coronal(coronal_series, coronal, coronal_result, config)
+            split_hips = _split_series(coronal_series, coronal, coronal_result, config)
             for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
                 label = f"seed {seed + index} {spec.side}"
                 for mode in SPLIT_MODES:
@@ -505,6 +537,16 @@ def engine_classification_benchmark(
                     report.split.setdefault(mode, SplitCounts()).add(
                         truth, found.get(spec.side), label
                     )
+            if not coronal_only:
+                axial_split_hips = _split_series(axial_series, axial, axial_result, config)
+                for spec, truth in zip(phantom.hips, phantom.truth, strict=True):
+                    for mode in SPLIT_MODES:
+                        by_side: dict[str, SeriesHipResult] = {
+                            h.side: h for h in axial_split_hips.get(mode, axial_result.hips)
+                        }
+                        report.axial_split.setdefault(mode, AxialSplitCounts()).add(
+                            truth, by_side.get(spec.side), f"seed {seed + index} {spec.side}"
+                        )
         sagittal_found: dict[str, Any] = {}
         if coronal_only:
             rng.uniform(-2.0, 2.0, size=len(phantom.hips))  # the same offsets as a full run

@@ -33,4 +33,20 @@ def test_both_reports_on_one_phantom() -> None:
     assert 0.0 <= report.coronal_dice[0] <= 1.0
     text = report.as_text()
     assert "JIC type accuracy" in text and "87.8 %" in text
+    assert report.axial_split == {}  # only with split
     assert "axial vs coronal grade agreement" in text and "roof lateral edge" in text
+
+
+@pytest.mark.slow
+def test_the_split_measures_the_axial_grade_with_true_masks_too() -> None:
+    """With ``split`` the axial series is graded again with the true head, the true
+    necrosis and both: with both true, the grade is the volume's truth on a 4 mm grid."""
+    from grading.engine.predictor import HeadSegmenter
+
+    report = engine_classification_benchmark(HeadSegmenter.load(), n_phantoms=1, split=True)
+    assert set(report.axial_split) == {"true_both", "true_head", "true_necrosis", "engine"}
+    for counts in report.axial_split.values():
+        assert counts.hips == 2 and len(counts.details) == 2
+    assert report.axial_split["engine"].grade_correct == report.axial_correct
+    assert report.axial_split["true_both"].grade_correct >= 1
+    assert "axial split" in report.as_text()
