@@ -233,6 +233,7 @@ def grade_inputs(
         series.setdefault(_series_key(mr_slice), []).append(index)
 
     from grading.dicom.protocol import FileProtocol, series_decision
+    from grading.engine.measure import positions_along_normal
     from grading.engine.weighting import GRADED_PLANES, looks_like_t1, marrow_to_muscle_ratio
 
     weightings = _file_weightings(slices)
@@ -242,14 +243,16 @@ def grade_inputs(
     model_version = str(getattr(segmenter, "model_version", ""))
     for key, indices in series.items():
         members = [slices[i] for i in indices]
+        along = positions_along_normal(members)
         decision = series_decision(
             [
                 FileProtocol(
                     weightings[_path_and_frame(m.source)[0]],
                     m.image_orientation,
                     m.pixel_spacing_mm,
+                    along[k] if along is not None else None,
                 )
-                for m in members
+                for k, m in enumerate(members)
             ],
             graded_planes=GRADED_PLANES,
         )
@@ -361,8 +364,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     graded = len(document["images"])
+    skipped = [row for row in document["series"] if not row["graded"]]
+    for row in skipped:
+        print(
+            f"series {row['series_instance_uid']}: not graded: {row['not_graded_reason']}",
+            file=sys.stderr,
+        )
     print(
-        f"onfh grade: {graded} image(s) graded, {len(document['errors'])} problem(s); "
+        f"onfh grade: {graded} image(s) graded, {len(skipped)} series not graded, "
+        f"{len(document['errors'])} problem(s); "
         f"{args.out / RESULTS_NAME} (model load {loaded - started:.1f} s, "
         f"grading {time.perf_counter() - loaded:.1f} s)",
         file=sys.stderr,

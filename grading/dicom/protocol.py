@@ -13,6 +13,7 @@ Pure functions over small value types; pydicom only in :func:`sequence_header`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -273,6 +274,8 @@ class FileProtocol:
     weighting: str
     orientation: tuple[float, ...] | None
     pixel_spacing_mm: tuple[float, float] | None
+    position_mm: float | None = None
+    """Position along the slice normal (mm), when the header gives it."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,22 @@ _WHY_NOT: dict[Weighting, str] = {
 }
 
 
+POSITION_TOLERANCE_MM = 0.01
+
+
+def repeated_positions(positions: Sequence[float | None]) -> int:
+    """How many images share their position along the normal with an earlier image, when
+    every position is known and they are not all one position (0 otherwise). A series
+    whose images all lie at one position is not a stack but separate images (crops, key
+    images): the engine grades each alone (:func:`grading.engine.pipeline.grade_series`)."""
+    if len(positions) < 2 or any(p is None for p in positions):
+        return 0
+    values = sorted(float(p) for p in positions if p is not None)
+    if values[-1] - values[0] <= POSITION_TOLERANCE_MM:
+        return 0
+    return sum(1 for a, b in itertools.pairwise(values) if b - a <= POSITION_TOLERANCE_MM)
+
+
 def series_decision(
     files: Sequence[FileProtocol], *, graded_planes: Collection[str] = ("axial",)
 ) -> SeriesDecision:
@@ -303,7 +322,8 @@ def series_decision(
 
     Not graded, with a reason: missing or contradictory orientation (files in different
     planes or orientations more than 2 degrees apart), files with different pixel
-    spacing, a mixture of weightings, any weighting but T1 (unknown aside), a plane the
+    spacing, images at a position another image already holds (:func:`repeated_positions`),
+    a mixture of weightings, any weighting but T1 (unknown aside), a plane the
     engine does not grade (``graded_planes``). An unknown weighting is graded with the
     flag ``weighting_unknown``, provided the images look like T1 (checked on the pixels
     by the analysis: :func:`grading.engine.weighting.looks_like_t1`).
@@ -355,6 +375,13 @@ def series_decision(
     if len(spacings) > 1:
         listed = ", ".join(f"{a:g} x {b:g} mm" for a, b in sorted(spacings))
         return no(f"images with different pixel spacing ({listed}): one series must share one grid")
+    repeated = repeated_positions([f.position_mm for f in files])
+    if repeated:
+        return no(
+            f"{repeated} of {len(files)} images lie at the position of another image of the "
+            "series (repeated slices, echoes or time points?): a volume needs one image per "
+            "position"
+        )
     if len(counts) > 1:
         listed = ", ".join(f"{w} ({n})" for w, n in counts.most_common())
         return no(f"mixed weightings in one series: {listed}")

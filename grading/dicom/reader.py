@@ -602,6 +602,11 @@ def _to_slices(ds: Dataset, name: str, *, allow_multiframe: bool) -> list[MRSlic
                 frame_name, f"cannot apply the Modality LUT ({_describe(exc)})"
             ) from exc
         pixels = np.ascontiguousarray(values, dtype=np.float32)
+        if not np.isfinite(pixels).all():
+            bad = int(np.count_nonzero(~np.isfinite(pixels)))
+            raise DicomReadError(
+                frame_name, f"{bad} pixel value(s) are NaN or infinite: not a valid MR image"
+            )
         slices.append(
             MRSlice(
                 pixels=pixels,

@@ -123,6 +123,16 @@ def _segmenter(weights: str) -> Any:
     return HeadSegmenter.load(Path(weights) if weights else None)
 
 
+def extra_sections(found: Sequence[set[str]], true: Sequence[set[str]]) -> dict[str, int]:
+    """Per side, the sections on which the engine found a head that the section does
+    not have (the finder took other bone for the head above or below it)."""
+    extra: dict[str, int] = {}
+    for found_sides, true_sides in zip(found, true, strict=True):
+        for side in found_sides - true_sides:
+            extra[side] = extra.get(side, 0) + 1
+    return extra
+
+
 def _case(
     args: tuple[int, int, str, str, str, tuple[str, ...]],
 ) -> list[dict[str, Any]]:
@@ -156,6 +166,10 @@ def _case(
     # per section its true proportion and grade; those above 30 % graded none or missed
     sections: dict[str, list[tuple[float, str]]] = {}
     severe: dict[str, list[int]] = {}
+    extra = extra_sections(
+        [{h.side for h in r.hips} for r in result.slices],
+        [{t.side for t in truths} for truths in series.slice_truth],
+    )
     for slice_result, truths in zip(result.slices, series.slice_truth, strict=True):
         found = {h.side: h for h in slice_result.hips}
         for on_slice in truths:
@@ -188,6 +202,8 @@ def _case(
                 "sections": sections.get(side, []),
                 "severe_sections": severe.get(side, [0, 0])[0],
                 "severe_sections_none": severe.get(side, [0, 0])[1],
+                "missed_sections": sum(g == "no head" for _, g in sections.get(side, [])),
+                "extra_sections": extra.get(side, 0),
             }
         )
     return rows
@@ -371,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{sum(r['grade'] == 'none' for r in normal)}/{len(normal)}, "
             f"sections graded right {section_right}/{len(sections)}, sections > 30 % "
             f"graded none or missed {sum(r.get('severe_sections_none', 0) for r in sub)}"
-            f"/{sum(r.get('severe_sections', 0) for r in sub)}"
+            f"/{sum(r.get('severe_sections', 0) for r in sub)}, hip-sections missed "
+            f"{sum(r.get('missed_sections', 0) for r in sub)} / extra "
+            f"{sum(r.get('extra_sections', 0) for r in sub)}"
         )
     limit = detection_limit_mm3(rows)
     coverage, table = calibrate_coverage(rows, min_volume_mm3=limit)

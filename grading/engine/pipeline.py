@@ -51,6 +51,7 @@ from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
     SMALL_HEAD_MM2,
     measure_hip,
+    positions_along_normal,
     series_slice_spacing_mm,
     slice_order,
     summarise_series,
@@ -232,6 +233,8 @@ def grade_series(
     model_version = str(getattr(segmenter, "model_version", ""))
     if total == 0:
         return SeriesResult(slices=(), hips=(), model_version=model_version)
+    if total > 1 and one_position(slices):
+        return _each_alone(slices, segmenter, progress, config, started)
     order = slice_order(slices)
     ordered = [slices[i] for i in order]
 
@@ -337,6 +340,37 @@ def grade_series(
             "uncertainty": finished - after_necrosis,
             "total": finished - started,
         },
+    )
+
+
+def one_position(slices: Sequence[MRSlice]) -> bool:
+    """Whether every slice lies at one position along the normal (within 0.01 mm): not
+    a stack but separate images (single-hip crops, key images)."""
+    positions = positions_along_normal(slices)
+    return positions is not None and max(positions) - min(positions) <= 0.01
+
+
+def _each_alone(
+    slices: Sequence[MRSlice],
+    segmenter: Segmenter,
+    progress: Progress | None,
+    config: PipelineConfig,
+    started: float,
+) -> SeriesResult:
+    """Images that share one position are graded each on its own, as single slices: no
+    series stage joins them and there is no volume, so no hip result."""
+    results = []
+    for done, mr_slice in enumerate(slices, start=1):
+        results.append(grade_series([mr_slice], segmenter, config=config).slices[0])
+        if progress is not None:
+            progress(min(done, len(slices) - 1), len(slices))
+    if progress is not None:
+        progress(len(slices), len(slices))
+    return SeriesResult(
+        slices=tuple(results),
+        hips=(),
+        model_version=str(getattr(segmenter, "model_version", "")),
+        timings_s={"total": time.perf_counter() - started},
     )
 
 

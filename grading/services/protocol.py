@@ -22,7 +22,7 @@ def series_protocol_decide(*, series: Series) -> Series:
     """Decide and store whether ``series`` is graded; returns it refreshed."""
     rows = list(
         series.instances.values_list(
-            "weighting", "orientation", "pixel_spacing_row_mm", "pixel_spacing_col_mm"
+            "weighting", "orientation", "pixel_spacing_row_mm", "pixel_spacing_col_mm", "position"
         )
     )
     files = [
@@ -30,8 +30,9 @@ def series_protocol_decide(*, series: Series) -> Series:
             weighting=weighting or Weighting.UNKNOWN,
             orientation=tuple(orientation) if orientation else None,
             pixel_spacing_mm=(row, col) if row and col else None,
+            position_mm=position,
         )
-        for weighting, orientation, row, col in rows
+        for weighting, orientation, row, col, position in rows
     ]
     decision = series_decision(files, graded_planes=GRADED_PLANES)
     graded, reason = decision.graded, decision.not_graded_reason

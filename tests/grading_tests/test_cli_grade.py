@@ -382,3 +382,87 @@ def test_a_protocol_study_gives_jic_kerboul_and_series_disagreement(tmp_path: Pa
         for hip in (h for h in hips if h["side"] == side):
             flagged = any(f.startswith("series_disagreement:") for f in hip["flags"])
             assert flagged is (len(grades) > 1)
+
+
+def _copy_with(paths: list[Path], out: Path, **changes: Any) -> list[Path]:
+    """The files of ``paths`` written again under ``out`` with new SOP instance UIDs and
+    the header ``changes`` (a callable value gets the file's index)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        for key, value in changes.items():
+            setattr(ds, key, value(k) if callable(value) else value)
+        written.append(out / f"{k:03d}.dcm")
+        ds.save_as(written[-1])
+    return written
+
+
+def test_a_stack_with_repeated_positions_is_not_graded_and_says_why(
+    dicom_inputs: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two slices written twice at their own position (a repeat in one series): the
+    volume cannot be measured, the series is not graded, and the reason is printed."""
+    monkeypatch.setattr(grade_cli, "load_segmenter", lambda weights, device: TruthSegmenter())
+    stack = dicom_inputs["bilateral"]
+    _copy_with(stack, tmp_path / "in" / "a")
+    _copy_with(stack[2:4], tmp_path / "in" / "b")
+    out = tmp_path / "out"
+    assert run_grade([str(tmp_path / "in"), "--out", str(out), "--no-progress"]) == 1
+    document = json.loads((out / "results.json").read_text())
+    (row,) = document["series"]
+    assert row["graded"] is False
+    assert row["not_graded_reason"].startswith("2 of 10 images lie at the position of another")
+    assert document["hips"] == [] and document["images"] == []
+    err = capsys.readouterr().err
+    assert f"not graded: {row['not_graded_reason']}" in err and "1 series not graded" in err
+
+
+def test_images_at_one_position_are_graded_each_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crops written as one series, all at one position: not a stack, so each is graded
+    as it would be on its own, and no volumetric hip is made of them."""
+    from grading.dicom.writer import write_mr_series
+    from grading.engine.phantoms import make_hip_crop
+
+    monkeypatch.setattr(grade_cli, "load_segmenter", lambda weights, device: TruthSegmenter())
+    crops = [
+        make_hip_crop(5400 + k, necrosis=grade, pattern="homogeneous", mimic=None, level_mm=2)
+        for k, grade in enumerate(("none", "mild", "severe"))
+    ]
+    alone = []
+    for k, crop in enumerate(crops):
+        alone += write_mr_series(
+            encode_truth(crop.image, crop.labels)[None],
+            tmp_path / "alone" / str(k),
+            pixel_spacing_mm=crops[0].pixel_spacing_mm,
+            slice_thickness_mm=3.0,
+            laterality="L",
+            series_instance_uid=f"1.2.826.0.1.3680043.10.1.3{k}",
+        )
+    _copy_with(
+        alone,
+        tmp_path / "together",
+        SeriesInstanceUID="1.2.826.0.1.3680043.10.1.4",
+        InstanceNumber=lambda k: k + 1,
+    )
+    out_alone, out_together = tmp_path / "out-alone", tmp_path / "out-together"
+    assert run_grade([str(tmp_path / "alone"), "--out", str(out_alone), "--no-progress"]) == 0
+    assert run_grade([str(tmp_path / "together"), "--out", str(out_together), "--no-progress"]) == 0
+    one = json.loads((out_alone / "results.json").read_text())
+    three = json.loads((out_together / "results.json").read_text())
+    assert [r["graded"] for r in three["series"]] == [True]
+    assert three["hips"] == []  # three separate images make no volume
+    by_number = {i["instance_number"]: i["hips"] for i in three["images"]}
+    expected = [i["hips"] for i in sorted(one["images"], key=lambda i: i["series_instance_uid"])]
+    assert [by_number[k] for k in (1, 2, 3)] == expected
+    assert [h["grade"] for (h,) in expected] == [c.grade.value for c in crops]

@@ -242,3 +242,38 @@ def test_coronal_t1_gives_jic_and_kerboul_in_the_api_and_a_clinician_edit_stays(
     assert (right["jic_source"], right["kerboul_source"]) == ("clinician", "clinician")
     new_hip = HipResult.objects.get(analysis=again, side="right")
     assert new_hip.classification_revisions.get().reason == "read on the films"
+
+
+def test_a_series_with_a_repeated_slice_is_kept_but_not_graded(
+    scenario, protocol_dir: Path, tmp_path: Path
+) -> None:
+    """The axial T1 with one slice sent twice under a new SOP instance UID (a repeat at
+    the same position): stored and viewable, not graded, with the reason."""
+    from pydicom.uid import generate_uid
+
+    truth = json.loads((protocol_dir / "truth.json").read_text())
+    axial = next(t for t in truth["series"] if t["description"] == "AX T1 TSE")
+    paths = sorted(
+        p
+        for p in protocol_dir.rglob("*.dcm")
+        if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID
+        == axial["series_instance_uid"]
+    )
+    folder = tmp_path / "repeat"
+    folder.mkdir()
+    for path in paths:
+        (folder / path.name).write_bytes(path.read_bytes())
+    ds = pydicom.dcmread(paths[4])
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(folder / "repeat.dcm")
+    report = _upload(scenario, folder)
+    assert report.rejected == []
+    series = Series.objects.get(series_instance_uid=axial["series_instance_uid"])
+    assert series.instances.count() == len(paths) + 1
+    assert series.graded is False
+    assert series.not_graded_reason.startswith(
+        f"1 of {len(paths) + 1} images lie at the position of another image"
+    )
+    requested = study_analyses_request(study_id=series.study_id)
+    assert all(a.series_id != series.pk for a in requested)

@@ -14,6 +14,7 @@ from grading.dicom.protocol import (
     Weighting,
     classify_weighting,
     plane_of,
+    repeated_positions,
     sequence_header,
     series_decision,
 )
@@ -141,3 +142,19 @@ def test_series_decision() -> None:
     spacing = series_decision(_files(3) + _files(1, spacing=(1.0, 1.0)))
     assert not spacing.graded and "pixel spacing" in spacing.not_graded_reason
     assert not series_decision([]).graded
+
+
+def test_repeated_positions_refuse_a_stack_but_not_separate_images() -> None:
+    assert repeated_positions([0.0, 4.0, 8.0, 12.0]) == 0
+    assert repeated_positions([0.0, 4.0, 4.0, 8.0, 8.005]) == 2
+    assert repeated_positions([3.0, 3.0, 3.0]) == 0  # one position: separate images
+    assert repeated_positions([0.0, None, 0.0]) == 0  # unknown: the engine orders otherwise
+
+    def at(positions: list[float]) -> list[FileProtocol]:
+        return [FileProtocol("T1", AXIAL, (0.8, 0.8), p) for p in positions]
+
+    repeat = series_decision(at([0.0, 4.0, 4.0, 8.0]))
+    assert not repeat.graded
+    assert repeat.not_graded_reason.startswith("1 of 4 images lie at the position")
+    assert series_decision(at([0.0, 4.0, 8.0])).graded
+    assert series_decision(at([5.0, 5.0, 5.0])).graded

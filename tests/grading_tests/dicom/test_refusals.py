@@ -216,3 +216,24 @@ def test_a_deflate_bomb_is_refused_before_it_is_inflated(
     assert "inflates to more than 4 MiB (a decompression bomb?)" in _refusal(bomb)
     assert read_mr_slice(small).pixels.shape == (32, 32)
     assert inspect_dicom(small).sop_instance_uid
+
+
+def test_nan_or_infinite_pixels_are_refused(tmp_path: Path, good_file: Path) -> None:
+    # Float pixel data (FloatPixelData) with NaN would be graded into nonsense or fail
+    # deep in the engine; it is refused with the reason.
+    ds = pydicom.dcmread(good_file)
+    values = ds.pixel_array.astype(np.float32)
+    values[3, 4] = np.nan
+    values[5, 6] = np.inf
+    del ds.PixelData
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.FloatPixelData = values.tobytes()
+    broken = tmp_path / "nan.dcm"
+    ds.save_as(broken)
+    assert _refusal(broken) == (
+        f"{broken}: 2 pixel value(s) are NaN or infinite: not a valid MR image"
+    )
+    values[3, 4] = values[5, 6] = 7.0
+    ds.FloatPixelData = values.tobytes()
+    ds.save_as(broken)
+    assert np.isfinite(read_mr_slice(broken).pixels).all()

@@ -9,6 +9,7 @@ import numpy as np
 from grading.engine.own_validation import (
     calibrate_coverage,
     detection_limit_mm3,
+    extra_sections,
     false_necrosis_mm3,
     rates,
     shift_appearance,
@@ -78,3 +79,10 @@ def test_the_detection_limit_is_the_false_necrosis_of_normal_heads() -> None:
     lesion = _row("mild", "mild", 0.1, [0.1, 0.1])
     assert rates([normal[-1], lesion], 0.5, 1800.0 + 1).wrong_flagged == 1
     assert rates([normal[-1], lesion], 0.5, 1800.0 + 1).right_flagged == 0
+
+
+def test_extra_sections_count_heads_found_where_the_section_has_none() -> None:
+    found = [{"left"}, {"left", "right"}, {"right"}, set()]
+    true = [set(), {"left", "right"}, {"left"}, {"left"}]
+    assert extra_sections(found, true) == {"left": 1, "right": 1}
+    assert extra_sections(true, true) == {}
