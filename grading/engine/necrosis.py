@@ -25,6 +25,8 @@ settle the section:
 5. Thick dark regions (holding a ``thick_mm`` disk, and most of their dark component)
    whose darkest 5 % lie below ``seed_relative`` (45 %) are necrotic interiors; dark
    pixels within ``margin_mm`` of them are their band.
+5b. Unless they are marrow oedema: pale in bulk (at or above ``clear_relative``) and in
+   the viable marrow's part of a section that a band divides (``oedema_check``).
 6. Thin dark lines (the reactive band of a lesion with a fat-like interior, or a physeal
    scar) are never necrosis by themselves. Lines and lesions split the core into
    regions; the viable marrow is the most posterior large region, and a region cut off
@@ -53,7 +55,9 @@ Steps 9-11 run over a series (``series_rules``): step 11 keeps only necrosis tha
 a 3-D segment reaching the superior half of the head, step 9 carries a lesion upwards
 into sections that lie inside it without a band of their own (flagged ``continued``),
 step 10 counts the band-dark lines and sideways regions not counted here
-(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion.
+(``NecrosisResult.candidate``) where they lie inside a neighbouring slice's lesion, and
+step 9b sets aside pale (``ambiguous``) necrosis below a hip's lowest clear lesion
+section on an axial series (oedema below the band).
 Necrosis claimed while its darkest pixels stay above ``clear_relative`` (35 %) is returned
 ``ambiguous`` (measurement flags it ``not_bimodal``). See ``docs/grading.md`` for the
 numbers on phantoms.
@@ -136,10 +140,10 @@ class NecrosisConfig:
     """Step 6c: the viable marrow is the region furthest against the lesion's direction
     among those at least this fraction of the largest."""
     oedema_check: bool = True
-    """Step 5b (axial): a thick dark region whose median lies at or above
-    ``clear_relative`` (not clearly necrotic in bulk) and that reaches the viable marrow
-    without a band between them is oedema, not a necrotic interior; False leaves the
-    step out (before/after measurements)."""
+    """Step 5b (axial): where a band divides the section, a thick dark region whose
+    median lies at or above ``clear_relative`` (not clearly necrotic in bulk) in the
+    viable marrow's part is oedema, not a necrotic interior; False leaves the step out
+    (before/after measurements)."""
     viable_ring_mm: tuple[float, float] = (3.0, 20.0)
     viable_ring_percentile: float = 90.0
     viable_floor: float = 0.85
@@ -665,15 +669,21 @@ def _thick_regions(w: SectionWork) -> None:
 
 
 def _oedema_not_interior(w: SectionWork) -> None:
-    """Step 5b (axial sections). A thick dark region of step 5 that is not clearly
-    necrotic in bulk (its median at or above ``clear_relative``)
-    and that reaches the viable marrow without a band between them is marrow oedema,
-    not a necrotic interior: the necrotic segment is the part of the head that its
-    reactive band (below ``clear_relative``) cuts off, and oedema lies on the viable side
-    of it, continuous with the marrow. The band partitions the core as in step 6c; the
-    viable marrow is the most posterior large region (step 6's rule; the largest without
-    a known anterior direction). Such regions leave ``lesion`` with their margin; the
-    band itself stays for step 6. Updates ``lesion``, ``interiors`` and ``levels``."""
+    """Step 5b (axial sections). Marrow oedema beside a lesion's band is not a necrotic
+    interior.
+
+    The necrotic segment is the part of the head its reactive band cuts off; oedema
+    lies on the viable side of the band, continuous with the marrow. The band (core
+    pixels below ``clear_relative``, groups of at least ``min_area_mm2``) partitions the
+    core as in step 6c; the viable marrow is step 6's region (the most posterior large
+    one; the largest without a known anterior direction). Where the band cuts another
+    region off, a thick region of step 5 that is pale in bulk (median at or above
+    ``clear_relative``: an interior and the band are darker) with at least half of its
+    non-band pixels in the viable marrow's region is oedema: it leaves ``lesion`` with
+    its margin (the band itself stays for step 6). Where the band cuts nothing off, the
+    section is left as step 5 found it (a section lying wholly inside a pale lesion
+    looks the same as one below the band; series step 9b tells them apart). Updates
+    ``lesion``, ``interiors`` and ``levels``."""
     if not w.interiors.any() or not w.config.oedema_check:
         return
     config, spacing, core, relative = w.config, w.spacing, w.core, w.relative
