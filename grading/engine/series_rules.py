@@ -107,6 +107,18 @@ class CoherenceConfig:
     section or above): ONFH starts in the anterosuperior, weight-bearing head."""
 
 
+def _side_sections(
+    graded: Sequence[Sequence[GradedHead]], side: str
+) -> list[tuple[int, int, GradedHead]]:
+    """``(slice index, position on the slice, graded head)`` of every section of one side."""
+    return [
+        (index, position, item)
+        for index, items in enumerate(graded)
+        for position, item in enumerate(items)
+        if item.head.side == side
+    ]
+
+
 def _superior_step(ordered: Sequence[MRSlice]) -> int:
     """+1 when the slices (sorted along their normal) run inferior to superior, -1 when
     they run the other way, 0 when that is unknown (no orientation, not axial)."""
@@ -329,12 +341,7 @@ def oedema_below_lesions(
     if step == 0:
         return out
     for side in ("right", "left"):
-        sections = [
-            (index, position, item)
-            for index, items in enumerate(out)
-            for position, item in enumerate(items)
-            if item.head.side == side
-        ]
+        sections = _side_sections(out, side)
         clear = [
             index
             for index, _, item in sections
@@ -408,12 +415,7 @@ def coherent_lesions(
         return out  # no third dimension to judge by
     step = _superior_step(ordered) if config.superior else 0
     for side in ("right", "left"):
-        sections = [
-            (index, position, item)
-            for index, items in enumerate(out)
-            for position, item in enumerate(items)
-            if item.head.side == side
-        ]
+        sections = _side_sections(out, side)
         if sections:
             _coherent_side(ordered, out, sections, linked, step, config)
     return out
