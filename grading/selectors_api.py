@@ -17,7 +17,6 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from grading.models import GRADE_RANK, GradeChoice, Study, StudyStatus
 from grading.selectors import studies_visible_to
 
-
 # The largest primary key a database stores (a signed 64-bit integer). A larger number in
 # a filter would overflow the query parameter (SQLite raises OverflowError, PostgreSQL a
 # DataError): it is refused as a bad value instead.
