@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -86,7 +87,7 @@ def _answer_overlong_lines() -> None:
     if getattr(http.HTTPChannel.lineLengthExceeded, "_onfh_tuned", False):
         return
 
-    def line_length_exceeded(self: http.HTTPChannel, line: bytes) -> None:
+    def line_length_exceeded(self: Any, line: bytes) -> None:
         first_line = bool(getattr(self, "_HTTPChannel__first_line", True))
         status, phrase, what = (
             (414, "URI Too Long", "request line")
