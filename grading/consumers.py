@@ -39,6 +39,22 @@ class StudyStatusConsumer(AsyncJsonWebsocketConsumer):
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # A frame that is not JSON text (binary, empty, malformed, nested past the
+        # recursion limit) gets an error message; the base class raises, which closes the
+        # socket with 1011 (internal error) and logs a traceback.
+        if not text_data:
+            await self.send_json({"type": "error", "detail": "Send JSON text frames."})
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json({"type": "error", "detail": "The frame is not valid JSON."})
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # The socket only pushes; a ping gets a pong so that clients can check it is alive.
         if isinstance(content, dict) and content.get("type") == "ping":

@@ -20,6 +20,14 @@ class FailureRule(NamedTuple):
 
 
 _RULES: list[FailureRule] = [
+    # grading/services/studies.py: every series of the study was judged not gradable;
+    # the series' own reasons follow in brackets (and each series shows its reason).
+    FailureRule(
+        re.compile(r"^no series to grade\b", re.I),
+        "None of the study's series can be graded: the grading needs a T1-weighted series "
+        "without fat suppression whose images have a usable orientation. Each series "
+        "says why it was not graded; upload a T1 series of the hips.",
+    ),
     FailureRule(
         re.compile(r"stored slice could not be read", re.I),
         "One of the study's images is damaged in the portal's storage and could not be "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from grading.models import (
@@ -32,6 +32,17 @@ from grading.models import (
     StudyShare,
     WorkerBeat,
 )
+
+
+def hips_shown(hips: QuerySet[HipResult]) -> QuerySet[HipResult]:
+    """The hips a study shows and takes its grade from: those of series that are graded,
+    and those a person has graded (a grade revision, a mask edit) even if their series
+    is no longer graded. A late slice can make a series ungradable (two images at one
+    position, say); the clinician's grade of its hips must not vanish from the study,
+    the worklist and the study grade with it. The series still says why it is not graded.
+    """
+    reviewed = Exists(GradeRevision.objects.filter(hip_result=OuterRef("pk")))
+    return hips.exclude(Q(analysis__series__graded=False) & ~reviewed)
 
 
 def _is_anonymous(user: Any) -> bool:
@@ -146,8 +157,7 @@ def study_detail_get(*, user: Any, study_id: int) -> Study:
             instance.current_labelmap = versions[-1] if versions else None
     study.series_list = series_list
     study.hip_list = list(
-        HipResult.objects.filter(analysis_id__in=analysis_ids)
-        .exclude(analysis__series__graded=False)  # hips come only from graded series
+        hips_shown(HipResult.objects.filter(analysis_id__in=analysis_ids))
         .select_related("analysis__series__study")
         .prefetch_related(
             Prefetch(

@@ -10,11 +10,28 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from grading.models import GRADE_RANK, GradeChoice, Study, StudyStatus
 from grading.selectors import studies_visible_to
+
+# The largest primary key a database stores (a signed 64-bit integer). A larger number in
+# a filter would overflow the query parameter (SQLite raises OverflowError, PostgreSQL a
+# DataError): it is refused as a bad value instead.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number from 1 to ``MAX_ID`` (else a 400 with the reason)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
 
 
 class StudyFilter(django_filters.FilterSet):
@@ -23,7 +40,7 @@ class StudyFilter(django_filters.FilterSet):
         choices=GradeChoice.choices, help_text="Current grade: the worst over the study's hips."
     )
     ai_grade = django_filters.ChoiceFilter(choices=GradeChoice.choices)
-    site = django_filters.NumberFilter(field_name="site_id")
+    site = IdFilter(field_name="site_id")
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
 

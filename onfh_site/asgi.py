@@ -5,7 +5,9 @@ Run with ``daphne onfh_site.asgi:application``.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -73,7 +75,39 @@ def _tune_daphne(buffer_bytes: int) -> None:
         cli.CommandLineInterface.server_class = Server
 
 
+def _answer_overlong_lines() -> None:
+    """Answer a request line or header line over Twisted's 16 KiB line limit instead of
+    dropping the connection without a word (``LineReceiver.lineLengthExceeded``): a client
+    sent a URL of 20 000 characters and got an empty reply. Now it gets 414 (the request
+    line) or 431 (a header line) with the reason in JSON, then the connection closes."""
+    try:
+        from twisted.web import http
+    except ImportError:  # another ASGI server: it answers these itself
+        return
+    if getattr(http.HTTPChannel.lineLengthExceeded, "_onfh_tuned", False):
+        return
+
+    def line_length_exceeded(self: Any, line: bytes) -> None:
+        first_line = bool(getattr(self, "_HTTPChannel__first_line", True))
+        status, phrase, what = (
+            (414, "URI Too Long", "request line")
+            if first_line
+            else (431, "Request Header Fields Too Large", "header line")
+        )
+        body = json.dumps({"detail": f"The {what} is over {self.MAX_LENGTH} bytes."}).encode()
+        head = (
+            f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        self.transport.write(head + body)
+        self.transport.loseConnection()
+
+    line_length_exceeded._onfh_tuned = True  # type: ignore[attr-defined]
+    http.HTTPChannel.lineLengthExceeded = line_length_exceeded  # type: ignore[method-assign]
+
+
 _tune_daphne(int(os.environ.get("ONFH_REQUEST_BUFFER_BYTES", 1024 * 1024)))
+_answer_overlong_lines()
 install_daphne_hook()  # daphne reads a whole body before it calls the application
 
 

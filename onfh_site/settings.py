@@ -219,6 +219,8 @@ ONFH_WADO_MAX_FRAMES = env.int("ONFH_WADO_MAX_FRAMES", default=1024)
 ONFH_INGEST_PROCESSES = env.int("ONFH_INGEST_PROCESSES", default=-1)
 # Django must let the API see a large multipart body; the ingest service enforces the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=ONFH_MAX_UPLOAD_BYTES)
+# A JSON request body (grades, masks, consults ...): a 413 past this, before it is read.
+ONFH_MAX_JSON_BODY_BYTES = env.int("ONFH_MAX_JSON_BODY_BYTES", default=64 * 1024**2)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_TEMP_DIR = None
@@ -339,6 +341,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies bounded in size and nesting (grading.apis.common.BoundedJSONParser).
+    "DEFAULT_PARSER_CLASSES": [
+        "grading.apis.common.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("ONFH_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,4 +1,5 @@
-"""Pieces shared by the API modules: authentication, client address, error bodies.
+"""Pieces shared by the API modules: authentication, the JSON parser, client address,
+error bodies.
 
 Every API class answers an anonymous caller 401 (token auth comes first, so DRF
 sends ``WWW-Authenticate: Token``); a logged-in browser session works too, with
@@ -7,17 +8,19 @@ Django's CSRF check on writes as usual for session auth.
 
 from __future__ import annotations
 
+import io
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
@@ -30,6 +33,50 @@ class ApiAuthMixin:
 
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
+
+
+class BodyTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "body_too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, with the two bounds a JSON body needs (the API's default parser).
+
+    - At most ``ONFH_MAX_JSON_BODY_BYTES``: a larger declared ``Content-Length`` is a 413
+      before a byte is read, and a body without one is read only that far. Uploads and
+      STOW-RS bodies are not JSON and keep ``ONFH_MAX_UPLOAD_BYTES``; a JSON body would
+      otherwise be held in memory up to that 2 GiB, several times over once parsed.
+    - Nesting deeper than Python's recursion limit (a few kilobytes of ``[[[[``) is a 400
+      like any other malformed JSON: ``json`` raises ``RecursionError`` there, which
+      DRF's parser does not catch (a 500).
+    """
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = settings.ONFH_MAX_JSON_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        meta = getattr(request, "META", {})
+        try:
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise BodyTooLarge(
+                f"the JSON body is {declared} bytes, over the limit of {limit} bytes"
+            )
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise BodyTooLarge(f"the JSON body is over the limit of {limit} bytes")
+        try:
+            return super().parse(io.BytesIO(data), media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply") from exc
 
 
 def _ip_or_none(value: str | None) -> str | None:

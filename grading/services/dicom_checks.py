@@ -264,7 +264,7 @@ def item_check(item: Item) -> tuple[Result, bytes | None]:
     return result, (data if isinstance(result, CheckedFile) else None)
 
 
-def _item_check_in_worker(item: Item) -> tuple[Result, bytes | None, str | None]:
+def _item_check_in_worker(item: Item) -> WorkerOutcome:
     """In a worker that stores files: check, then write a good file through Django's
     storage, and send back only the result and the name if this call wrote it (the bytes
     stay here)."""
@@ -285,6 +285,11 @@ class StoreFailed:
     """Writing a good file failed in a check worker; the upload is aborted."""
 
     error: str
+
+
+# What a check worker sends back for one item: the result (or StoreFailed), no bytes,
+# and the stored file's name when the worker wrote it.
+WorkerOutcome = tuple[Result | StoreFailed, None, str | None]
 
 
 # --- a small pool of check processes --------------------------------------------------------
@@ -349,7 +354,12 @@ def _drop_pool() -> None:
 
 
 def items_check(
-    items: Iterable[Item], *, processes: int, window: int = 32, min_for_pool: int = 8
+    items: Iterable[Item],
+    *,
+    processes: int,
+    window: int = 32,
+    min_for_pool: int = 8,
+    batch: int = 8,
 ) -> Iterator[tuple[Item, Result | StoreFailed, bytes | None, str | None]]:
     """Check uploaded files and zip entries, in input order.
 
@@ -359,6 +369,10 @@ def items_check(
     would not help; at most ``window`` items in flight): the worker has already stored a
     good file at ``dicom_file_name(sha256)``; ``data`` is None and ``written`` is that
     name when this call wrote it (None when the bytes were already there).
+
+    Items go to the workers ``batch`` at a time (fewer when the window is small): one
+    round trip per item cost more than the check of a tiny entry, and an archive of
+    20 000 one-byte entries took 8 s instead of 1.
     """
     items = iter(items)
     head = list(itertools.islice(items, min_for_pool))
@@ -368,37 +382,50 @@ def items_check(
             yield (item, *item_check(item), None)
         return
     pool = _get_pool(processes)
-    pending: deque[
-        tuple[Item, Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None]
-    ] = deque()
+    size = max(1, min(batch, window // (2 * processes)))
+    pending: deque[tuple[list[Item], Future[list[WorkerOutcome]] | None]] = deque()
     broken = False
 
     def collect(
-        entry: tuple[Item, Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None],
-    ) -> tuple[Item, Result | StoreFailed, bytes | None, str | None]:
+        entry: tuple[list[Item], Future[list[WorkerOutcome]] | None],
+    ) -> Iterator[tuple[Item, Result | StoreFailed, bytes | None, str | None]]:
         nonlocal broken
-        item, future = entry
+        chunk, future = entry
         if future is not None:
             try:
-                return (item, *future.result())
+                outcomes = future.result()
             except BrokenProcessPool:
                 broken = True
                 _drop_pool()
-        return (item, *item_check(item), None)
+            else:
+                for item, outcome in zip(chunk, outcomes, strict=True):
+                    yield (item, *outcome)
+                return
+        for item in chunk:
+            yield (item, *item_check(item), None)
 
+    chunk: list[Item] = []
     for item in itertools.chain(head, items):
-        pending.append((item, None if broken else _submit(pool, item)))
-        while len(pending) >= window:
-            yield collect(pending.popleft())
+        chunk.append(item)
+        if len(chunk) < size:
+            continue
+        pending.append((chunk, None if broken else _submit(pool, chunk)))
+        chunk = []
+        while len(pending) * size >= window:
+            yield from collect(pending.popleft())
+    if chunk:
+        pending.append((chunk, None if broken else _submit(pool, chunk)))
     while pending:
-        yield collect(pending.popleft())
+        yield from collect(pending.popleft())
 
 
-def _submit(
-    pool: ProcessPoolExecutor, item: Item
-) -> Future[tuple[Result | StoreFailed, bytes | None, str | None]] | None:
+def _items_check_in_worker(items: list[Item]) -> list[WorkerOutcome]:
+    return [_item_check_in_worker(item) for item in items]
+
+
+def _submit(pool: ProcessPoolExecutor, items: list[Item]) -> Future[list[WorkerOutcome]] | None:
     try:
-        return pool.submit(_item_check_in_worker, item)
+        return pool.submit(_items_check_in_worker, items)
     except (BrokenProcessPool, RuntimeError):
         _drop_pool()
         return None

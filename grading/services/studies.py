@@ -95,12 +95,17 @@ def study_status_refresh(*, study_id: int, notify: bool = True) -> Study:
             study.progress_done = min(sum(a.progress_done for a in analysed), study.progress_total)
             errors = [a.error for a in analysed if a.status == AnalysisStatus.FAILED and a.error]
             study.error = "; ".join(errors)
+        from grading.selectors import hips_shown
+
         hips = list(
-            HipResult.objects.filter(analysis__in=[a for a in analysed if a.status == "done"])
-            .exclude(analysis__series__graded=False)
-            .select_related("analysis__series")
+            hips_shown(
+                HipResult.objects.filter(analysis__in=[a for a in analysed if a.status == "done"])
+            ).select_related("analysis__series")
         )
-        study.ai_grade = worst_grade([h.ai_grade for h in hips])
+        # A person's grade of a series no longer graded still counts; its AI grade not.
+        study.ai_grade = worst_grade(
+            [h.ai_grade for h in hips if h.analysis.series.graded is not False]
+        )
         study.grade = worst_grade([h.grade for h in hips])
         flags: list[str] = []
         for hip in hips:

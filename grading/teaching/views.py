@@ -138,10 +138,12 @@ def _masks_from_post(request: HttpRequest, images: dict[int, Any]) -> dict[int, 
     raw = request.POST.get("masks_json") or "[]"
     try:
         items = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the stack
         raise ValidationError("The marked necrosis could not be read.") from exc
+    if not isinstance(items, list):
+        raise ValidationError("The marked necrosis could not be read.")
     masks = {}
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         try:
             image_id = int(item["image_id"])
             png = base64.b64decode(str(item["png_base64"]).split(",")[-1], validate=True)

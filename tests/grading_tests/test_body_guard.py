@@ -154,6 +154,27 @@ def test_valid_credentials_reach_django(daphne):
         assert b"credentials" not in answer
 
 
+@pytest.mark.parametrize(
+    ("request_head", "expected"),
+    [
+        # A URL over Twisted's 16 KiB line limit: the connection was dropped without a
+        # word before (the client saw an empty reply).
+        (f"GET /api/studies/?x={'a' * 20_000} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+        (f"GET /api/studies/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {'b' * 20_000}\r\n\r\n", 431),
+    ],
+)
+def test_an_overlong_request_or_header_line_gets_an_answer(daphne, request_head, expected):
+    live, _ = daphne
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    sock.sendall(request_head.encode())
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    assert answer.startswith(f"HTTP/1.1 {expected} ".encode()), answer[:200]
+    assert b'"detail": "The ' in answer and b"over 16384 bytes" in answer
+
+
 def test_the_asgi_middleware_answers_without_reading_the_body(db):
     """For ASGI servers that stream bodies (uvicorn, hypercorn) the same rule runs in front
     of Django: ``receive`` is never called."""

@@ -52,6 +52,32 @@ def test_anonymous_is_refused() -> None:
     async_to_sync(run)()
 
 
+def test_frames_that_are_not_json_text_get_an_error_and_the_socket_stays_open(scenario) -> None:
+    # Found by probing the running portal: each of these closed the socket with 1011
+    # (internal error) and a traceback in the log.
+    async def run() -> None:
+        communicator = _communicator(scenario.clinician)
+        assert (await communicator.connect())[0]
+        await communicator.send_to(text_data="not json")
+        assert await communicator.receive_json_from(timeout=5) == {
+            "type": "error",
+            "detail": "The frame is not valid JSON.",
+        }
+        await communicator.send_to(text_data="[" * 100_000)
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
+        await communicator.send_to(bytes_data=b"\x00\x01")
+        assert await communicator.receive_json_from(timeout=5) == {
+            "type": "error",
+            "detail": "Send JSON text frames.",
+        }
+        # Still open and answering.
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+        await communicator.disconnect()
+
+    async_to_sync(run)()
+
+
 def test_outbox_relay_pushes_status_and_audit_to_site_members_only(scenario) -> None:
     study = StudyFactory(site=scenario.site, status="running", progress_done=2, progress_total=6)
     own = StudyFactory(site=scenario.other_site)

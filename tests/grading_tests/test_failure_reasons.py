@@ -16,6 +16,19 @@ from grading.failure_reasons import GENERIC_REASON, failure_reason
         ("the analysis took longer than the time limit", "took too long"),
         ("gave up after 3 attempts (the worker stopped each time)", "interrupted"),
         ("the model could not be loaded: weights missing", "model is not available"),
+        # Every series judged not gradable (a probe's upload without an orientation got
+        # the generic "unexpected error" sentence before this rule).
+        (
+            "no series to grade (AX T1 HIP: missing or unusable ImageOrientationPatient "
+            "on 1 of 1 images: the plane and the sides cannot be known)",
+            "None of the study's series can be graded",
+        ),
+        (
+            "no series to grade (AX T2: T2-weighted series: the grading method needs T1 "
+            "(bright fatty marrow))",
+            "None of the study's series can be graded",
+        ),
+        ("no series to grade", "None of the study's series can be graded"),
         # A study joins its analyses' errors: the first rule that matches speaks.
         ("ValueError: x; a stored slice could not be read: 1.2", "damaged"),
     ],

@@ -309,6 +309,35 @@ def test_large_upload_checked_in_worker_processes_gives_the_same_answer(
     assert set(Series.objects.values_list("plane", flat=True)) == {"axial"}
 
 
+def test_many_tiny_entries_go_to_the_check_workers_in_batches(tmp_path) -> None:
+    """Found by probing the running portal: a 1.9 MB zip of 20 000 one-byte entries took
+    8 s, one process round trip per entry (0.8 s checked in the web process). Entries
+    now go to the workers in batches; the answers and their order stay the same."""
+    from grading.services import dicom_checks
+
+    path = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for k in range(64):
+            archive.writestr(f"f{k}.txt", b"x")
+    items = [
+        dicom_checks.ZipEntryItem(f"tiny.zip/f{k}.txt", str(path), f"f{k}.txt", 100.0)
+        for k in range(64)
+    ]
+    here = [(i.name, r.reason) for i, r, *_ in dicom_checks.items_check(items, processes=0)]
+    submitted = []
+    real_submit = dicom_checks._submit
+
+    def counting_submit(pool, batch):
+        submitted.append(len(batch) if isinstance(batch, list) else 1)
+        return real_submit(pool, batch)
+
+    with mock.patch.object(dicom_checks, "_submit", counting_submit):
+        pooled = [(i.name, r.reason) for i, r, *_ in dicom_checks.items_check(items, processes=2)]
+    assert pooled == here and len(here) == 64
+    assert all("not a DICOM file" in reason for _, reason in here)
+    assert sum(submitted) == 64 and len(submitted) == 8
+
+
 def _zip_with_a_liar(entries: dict[str, bytes], liar: str, declared: int) -> SimpleUploadedFile:
     """A zip whose entry ``liar`` declares ``declared`` bytes but inflates to more."""
     archive = _zip(entries, name="liar.zip")

@@ -201,3 +201,44 @@ def test_audit_for_student_has_no_patient_keys(world):
     # A clinician sees the event as stored.
     full = world.client("clinician").get(f"/api/studies/{world.study.pk}/audit/").json()
     assert full[-1]["after"]["patient_id"] == "MRN-4711-XYZ"
+
+
+def test_a_late_slice_that_makes_the_series_ungradable_keeps_the_clinicians_grade(world):
+    """Found by probing the running portal: one resent slice (a new SOPInstanceUID at the
+    position of another image) made the series not graded, and the clinician's grade
+    vanished from the study, its hips and the worklist (the study grade became null)."""
+    import io
+
+    import pydicom
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from grading.services.analyses import study_analyses_request
+
+    client = world.client("clinician")
+    url = f"/api/studies/{world.study.pk}/grades/"
+    assert client.post(url, grade_body(world), format="json").status_code == 201
+    late = pydicom.dcmread(world.phantom.paths[0])
+    late.SOPInstanceUID = pydicom.uid.generate_uid()
+    late.file_meta.MediaStorageSOPInstanceUID = late.SOPInstanceUID
+    buffer = io.BytesIO()
+    late.save_as(buffer)
+    upload = client.post(
+        "/api/uploads/",
+        {"files": [SimpleUploadedFile("late.dcm", buffer.getvalue())]},
+        format="multipart",
+    )
+    assert upload.status_code == 201, upload.json()
+    study_analyses_request(study_id=world.study.pk)  # what the ingest task does next
+    world.series.refresh_from_db()
+    assert world.series.graded is False
+    assert "position of another image" in world.series.not_graded_reason
+
+    detail = client.get(f"/api/studies/{world.study.pk}/").json()
+    # The hip a person graded stays, with the person's grade; the other hip's AI result
+    # is not shown, as for any series that is not graded.
+    assert [(h["side"], h["grade"]) for h in detail["hips"]] == [("right", "severe")]
+    assert detail["grade"] == "severe"
+    assert detail["ai_grade"] is None
+    row = client.get("/api/studies/").json()["results"][0]
+    assert (row["id"], row["grade"]) == (world.study.pk, "severe")
+    assert GradeRevision.objects.get().grade == "severe"

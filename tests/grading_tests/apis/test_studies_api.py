@@ -168,11 +168,23 @@ def test_ordering_by_grade_uses_severity_not_alphabet(world, more_studies):
 
 @pytest.mark.parametrize(
     "query",
-    ["status=bogus", "grade=awful", "date_from=yesterday", "ordering=password", "site=abc"],
+    [
+        "status=bogus",
+        "grade=awful",
+        "date_from=yesterday",
+        "ordering=password",
+        "site=abc",
+        # Past a 64-bit id: the database would overflow (a 500 before the fix).
+        "site=99999999999999999999999",
+        "site=9223372036854775808",
+        "site=0",
+        "site=1.5",
+    ],
 )
 def test_bad_filter_400(world, query):
     answer = world.client("clinician").get(f"/api/studies/?{query}")
     assert answer.status_code == 400
+    assert answer["Content-Type"] == "application/json"
 
 
 def test_pagination(world, settings):

@@ -112,6 +112,26 @@ def test_an_incomplete_answer_is_refused_on_the_page(classroom):
     assert not Attempt.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "masks_json",
+    [
+        "[" * 100_000 + "]" * 100_000,  # past the recursion limit: a 500 before the fix
+        '{"image_id": 1}',  # not a list: was taken as "no marking"
+        "[1, 2]",
+        "{",
+    ],
+)
+def test_a_malformed_marking_is_refused_on_the_page(classroom, masks_json):
+    client = login(classroom, "alice")
+    grades = {f"grade_{h['side']}": h["grade"] for h in classroom.case.reference_hips}
+    answer = client.post(
+        f"/teaching/cases/{classroom.case.pk}/", {**grades, "masks_json": masks_json}
+    )
+    assert answer.status_code == 200
+    assert "The marked necrosis could not be read." in answer.content.decode()
+    assert not Attempt.objects.exists()
+
+
 def test_teacher_editor_adds_cases_and_enrols(classroom):
     client = login(classroom, "teacher")
     made = client.post("/teaching/", {"site": classroom.site.pk, "title": "Spring course"})
