@@ -37,11 +37,12 @@ from grading.models import (
 def hips_shown(hips: QuerySet[HipResult]) -> QuerySet[HipResult]:
     """The hips a study shows and takes its grade from: those of series that are graded,
     and those a person has graded (a grade revision, set by hand or by a mask edit that
-    changed the grade) even if their series is no longer graded. (A mask edit that left
-    the grade as it was stays in the slice's label map versions, viewable as before; the
-    hip's grade is then still the AI's and goes with its series.) A late slice can make a series ungradable (two images at one
-    position, say); the clinician's grade of its hips must not vanish from the study,
-    the worklist and the study grade with it. The series still says why it is not graded.
+    changed the grade) even if their series is no longer graded. A late slice can make
+    a series ungradable (two images at one position, say); the clinician's grade of its
+    hips must not vanish from the study, the worklist and the study grade with it. The
+    series still says why it is not graded. (A mask edit that left the grade as it was
+    stays in the slice's label map versions, viewable as before; the hip's grade is then
+    still the AI's and goes with its series.)
     """
     reviewed = Exists(GradeRevision.objects.filter(hip_result=OuterRef("pk")))
     return hips.exclude(Q(analysis__series__graded=False) & ~reviewed)

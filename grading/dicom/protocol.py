@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from grading.engine.measure import SAME_POSITION_MM
+
 __all__ = [
     "FileProtocol",
     "ImagePlane",
@@ -299,9 +301,6 @@ _WHY_NOT: dict[Weighting, str] = {
 }
 
 
-POSITION_TOLERANCE_MM = 0.01
-
-
 def repeated_positions(positions: Sequence[float | None]) -> int:
     """How many images share their position along the normal with an earlier image, when
     every position is known and they are not all one position (0 otherwise). A series
@@ -310,9 +309,9 @@ def repeated_positions(positions: Sequence[float | None]) -> int:
     if len(positions) < 2 or any(p is None for p in positions):
         return 0
     values = sorted(float(p) for p in positions if p is not None)
-    if values[-1] - values[0] <= POSITION_TOLERANCE_MM:
+    if values[-1] - values[0] <= SAME_POSITION_MM:
         return 0
-    return sum(1 for a, b in itertools.pairwise(values) if b - a <= POSITION_TOLERANCE_MM)
+    return sum(1 for a, b in itertools.pairwise(values) if b - a <= SAME_POSITION_MM)
 
 
 def series_decision(

@@ -247,6 +247,11 @@ def slice_normal(mr_slice: MRSlice) -> npt.NDArray[np.float64] | None:
     return normal / length if length > 1e-6 else None
 
 
+SAME_POSITION_MM = 0.01
+"""Two slices closer than this along the normal lie at one position (a repeat, an echo,
+or separate images that share a position)."""
+
+
 def positions_along_normal(slices: Sequence[MRSlice]) -> list[float] | None:
     """Each slice's position along the series normal (mm), or None if any is unknown."""
     if not slices:

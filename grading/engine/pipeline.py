@@ -49,6 +49,7 @@ from grading.engine.hips import (
 )
 from grading.engine.learned import has_necrosis_output, learned_necrosis
 from grading.engine.measure import (
+    SAME_POSITION_MM,
     SMALL_HEAD_MM2,
     measure_hip,
     positions_along_normal,
@@ -344,10 +345,10 @@ def grade_series(
 
 
 def one_position(slices: Sequence[MRSlice]) -> bool:
-    """Whether every slice lies at one position along the normal (within 0.01 mm): not
-    a stack but separate images (single-hip crops, key images)."""
+    """Whether every slice lies at one position along the normal (within
+    ``SAME_POSITION_MM``): not a stack but separate images (single-hip crops, key images)."""
     positions = positions_along_normal(slices)
-    return positions is not None and max(positions) - min(positions) <= 0.01
+    return positions is not None and max(positions) - min(positions) <= SAME_POSITION_MM
 
 
 def _each_alone(

@@ -191,6 +191,18 @@ def world(db: None, phantom_dicom: PhantomDicom) -> World:
     return World(site, other_site, users, study, series, instances, phantom_dicom)
 
 
+def grade_body(world: World, **overrides: Any) -> dict[str, Any]:
+    """The body of ``POST /api/studies/{id}/grades/`` for the world's right hip."""
+    body = {
+        "series_instance_uid": world.phantom.series_instance_uid,
+        "side": "right",
+        "grade": "severe",
+        "reason": "collapse on the coronal images",
+    }
+    body.update(overrides)
+    return body
+
+
 def png_bytes(array: np.ndarray, mode: str = "L") -> bytes:
     import io
 

@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 from grading.models import AuditEvent, GradeRevision, HipResult
-from tests.grading_tests.apis.conftest import assert_no_patient_identifiers
+from tests.grading_tests.apis.conftest import assert_no_patient_identifiers, grade_body
 
 pytestmark = pytest.mark.django_db
-
-
-def grade_body(world, **overrides):
-    body = {
-        "series_instance_uid": world.phantom.series_instance_uid,
-        "side": "right",
-        "grade": "severe",
-        "reason": "collapse on the coronal images",
-    }
-    body.update(overrides)
-    return body
 
 
 def test_grade_change_201_and_current_grade_follows(world):

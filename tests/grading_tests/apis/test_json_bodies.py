@@ -14,21 +14,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from grading.models import GradeRevision
+from tests.grading_tests.apis.conftest import grade_body
 
 pytestmark = pytest.mark.django_db
 
 NESTED = "[" * 100_000 + "]" * 100_000
-
-
-def grade_body(world, **overrides):
-    body = {
-        "series_instance_uid": world.phantom.series_instance_uid,
-        "side": "right",
-        "grade": "severe",
-        "reason": "collapse on the coronal images",
-    }
-    body.update(overrides)
-    return body
 
 
 def test_deeply_nested_json_is_a_400_and_changes_no_grade(world):
